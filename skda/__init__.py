@@ -1,0 +1,21 @@
+"""skda: scikit-learn-compatible deep domain adaptation.
+
+Fit on labelled source data and unlabelled target data, predict on the target::
+
+    clf = skda.DANNClassifier(random_state=0).fit(Xs, ys, Xt)
+    clf.predict(Xt_new)
+"""
+
+from . import datasets
+from .dann import DANNClassifier, SourceOnlyClassifier
+from .engine import DomainAdaptationNet, PairedBatchSampler
+from .layers import GradientReversalLayer, LeNetFeatureExtractor, MLPFeatureExtractor
+from .optim import GRLCoefficientSchedule, LRAnnealing, MomentumSGD, annealed_learning_rate, grl_coefficient
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DANNClassifier", "SourceOnlyClassifier", "DomainAdaptationNet", "PairedBatchSampler",
+    "GradientReversalLayer", "LeNetFeatureExtractor", "MLPFeatureExtractor", "GRLCoefficientSchedule", "LRAnnealing", "MomentumSGD",
+    "annealed_learning_rate", "grl_coefficient", "datasets", "__version__",
+]

@@ -1,0 +1,171 @@
+"""Domain-adaptation benchmark tasks.
+
+``load_task(name)`` returns ``(Xs, ys, Xt, yt)`` (float32 features, 0-based int64 labels) for
+
+- ``"digits-shift"``: an embedded task that needs no file (scikit-learn's 8x8 digits, see
+  :func:`make_digits_shift`);
+- ``"mnist->usps"``, ``"usps->mnist"``: the JDA release of MNIST (2000) vs USPS (1800), 16x16 grey
+  (Long et al., ICCV 2013; LeCun et al. 1998; Hull 1994), file ``digits_mnist_usps/MNIST_vs_USPS.mat``;
+- Office-Caltech-10 SURF, 12 pairs of ``amazon``, ``caltech``, ``dslr``, ``webcam`` (e.g.
+  ``"amazon->webcam"``; Gong et al., CVPR 2012; Saenko et al., ECCV 2010; Griffin et al. 2007),
+  files ``office_caltech10_surf/<Domain>_SURF_L10.mat``;
+- Amazon reviews, 400-d bag of words, 12 pairs of ``books``, ``dvd``, ``electronics``, ``kitchen``
+  (e.g. ``"books->dvd"``; Blitzer et al. 2007; Chen et al., ICML 2012), files
+  ``amazon_reviews_400/<domain>_400.mat``.
+
+The data folder is the ``data_home`` argument, else the ``SKDA_DATA`` environment variable, else
+``../shared/data`` next to the skda source checkout. A missing file raises ``FileNotFoundError`` naming
+the file and the folder searched.
+
+Preprocessing (``preprocess=True``, the default; ``False`` returns the raw values):
+
+- digits (MNIST/USPS): per-image standardisation, each row minus its mean, divided by its standard
+  deviation (no statistic is shared between samples or domains);
+- Office-Caltech SURF: each row divided by its sum, then each domain z-scored with its own mean and
+  standard deviation per feature (the classic protocol of the JDA/GFK papers);
+- Amazon reviews: rows already sum to one; each domain is z-scored with its own statistics.
+
+No preprocessing uses a label, and target statistics come from the (unlabelled) target features only.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["load_task", "list_tasks", "make_digits_shift", "resolve_data_home"]
+
+_OFFICE = {"amazon": "amazon", "caltech": "Caltech10", "dslr": "dslr", "webcam": "webcam"}
+_REVIEWS = {"books": "books", "dvd": "dvd", "electronics": "elec", "kitchen": "kitchen"}
+_ALIASES = {"a": "amazon", "c": "caltech", "d": "dslr", "w": "webcam", "elec": "electronics",
+            "b": "books", "e": "electronics", "k": "kitchen"}
+
+_FAMILY_DIRS = {"digits": "digits_mnist_usps", "office_caltech": "office_caltech10_surf",
+                "amazon_reviews": "amazon_reviews_400"}
+
+
+def list_tasks(family: str | None = None) -> list[str]:
+    """Task names, optionally of one family: ``"embedded"``, ``"digits"``, ``"office_caltech"``,
+    ``"amazon_reviews"``."""
+    tasks = {
+        "embedded": ["digits-shift"],
+        "digits": ["mnist->usps", "usps->mnist"],
+        "office_caltech": [f"{s}->{t}" for s in _OFFICE for t in _OFFICE if s != t],
+        "amazon_reviews": [f"{s}->{t}" for s in _REVIEWS for t in _REVIEWS if s != t],
+    }
+    if family is None:
+        return [t for names in tasks.values() for t in names]
+    if family not in tasks:
+        raise ValueError(f"unknown task family {family!r}; choose from {sorted(tasks)}.")
+    return list(tasks[family])
+
+
+def resolve_data_home(path: str | os.PathLike | None = None) -> Path:
+    """The folder holding the benchmark files: ``path``, else ``$SKDA_DATA``, else ``../shared/data``
+    beside the source checkout."""
+    if path is not None:
+        return Path(path)
+    if os.environ.get("SKDA_DATA"):
+        return Path(os.environ["SKDA_DATA"])
+    return Path(__file__).resolve().parent.parent.parent / "shared" / "data"
+
+
+def _loadmat(folder: Path, family: str, filename: str) -> dict:
+    from scipy.io import loadmat
+
+    path = folder / _FAMILY_DIRS[family] / filename
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"benchmark file {_FAMILY_DIRS[family]}/{filename} not found in data folder {folder} "
+            f"(looked for {path}). Pass data_home=... or set the SKDA_DATA environment variable to the "
+            "folder that contains digits_mnist_usps/, office_caltech10_surf/ and amazon_reviews_400/.")
+    return loadmat(path)
+
+
+def _standardize_rows(X):
+    X = X - X.mean(axis=1, keepdims=True)
+    return X / np.maximum(X.std(axis=1, keepdims=True), 1e-8)
+
+
+def _zscore(X):
+    return (X - X.mean(axis=0)) / np.maximum(X.std(axis=0), 1e-8)
+
+
+def _labels(y, offset=0):
+    return np.asarray(y).ravel().astype(np.int64) - offset
+
+
+def _load_digits_pair(folder, reverse, preprocess):
+    mat = _loadmat(folder, "digits", "MNIST_vs_USPS.mat")
+    mnist = (np.asarray(mat["X_src"], dtype=np.float64).T, _labels(mat["Y_src"], 1))
+    usps = (np.asarray(mat["X_tar"], dtype=np.float64).T, _labels(mat["Y_tar"], 1))
+    (Xs, ys), (Xt, yt) = (usps, mnist) if reverse else (mnist, usps)
+    if preprocess:
+        Xs, Xt = _standardize_rows(Xs), _standardize_rows(Xt)
+    return Xs, ys, Xt, yt
+
+
+def _load_office(folder, domain, preprocess):
+    mat = _loadmat(folder, "office_caltech", f"{_OFFICE[domain]}_SURF_L10.mat")
+    X = np.asarray(mat["fts"], dtype=np.float64)
+    if preprocess:
+        X = _zscore(X / np.maximum(X.sum(axis=1, keepdims=True), 1e-12))
+    return X, _labels(mat["labels"], 1)
+
+
+def _load_reviews(folder, domain, preprocess):
+    mat = _loadmat(folder, "amazon_reviews", f"{_REVIEWS[domain]}_400.mat")
+    X = np.asarray(mat["fts"], dtype=np.float64)
+    if preprocess:
+        X = _zscore(X)
+    return X, _labels(mat["labels"])
+
+
+def make_digits_shift(random_state: int = 0, angle: float = 20.0):
+    """Embedded visual domain shift from ``sklearn.datasets.load_digits`` (no download, deterministic).
+
+    The 1797 8x8 digits (pixels scaled to [0, 1]) are split in two halves by a permutation seeded with
+    ``random_state``. Source: the first half as is. Target: the second half rotated by ``angle``
+    degrees counter-clockwise (``scipy.ndimage.rotate``, bilinear, same size, clipped to [0, 1]) - the
+    same digits seen by a tilted camera. Labels are the digits 0-9.
+
+    Returns ``(Xs, ys, Xt, yt)`` with 64 float32 features (898 source rows, 899 target rows).
+    """
+    from scipy import ndimage
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    X = digits.images.astype(np.float64) / 16.0
+    y = digits.target.astype(np.int64)
+    order = np.random.RandomState(random_state).permutation(len(X))
+    half = len(X) // 2
+    src, tgt = order[:half], order[half:]
+    Xt = np.clip(ndimage.rotate(X[tgt], angle, axes=(1, 2), reshape=False, order=1), 0.0, 1.0)
+    return (X[src].reshape(len(src), 64).astype(np.float32), y[src],
+            Xt.reshape(len(tgt), 64).astype(np.float32), y[tgt])
+
+
+def load_task(name: str, data_home: str | os.PathLike | None = None, *, preprocess: bool = True):
+    """Load a task by name (see the module docstring) as ``(Xs, ys, Xt, yt)``.
+
+    ``data_home`` (or ``$SKDA_DATA``) is the folder of the benchmark files; the embedded
+    ``"digits-shift"`` task needs none.
+    """
+    key = name.strip().lower().replace(" ", "")
+    if key == "digits-shift":
+        return make_digits_shift()
+    if "->" not in key:
+        raise ValueError(f"unknown task {name!r}: use 'source->target', e.g. one of {list_tasks()[:4]}...")
+    source, target = (_ALIASES.get(part, part) for part in key.split("->", 1))
+    folder = resolve_data_home(data_home)
+    if {source, target} == {"mnist", "usps"}:
+        Xs, ys, Xt, yt = _load_digits_pair(folder, source == "usps", preprocess)
+    elif source in _OFFICE and target in _OFFICE and source != target:
+        (Xs, ys), (Xt, yt) = _load_office(folder, source, preprocess), _load_office(folder, target, preprocess)
+    elif source in _REVIEWS and target in _REVIEWS and source != target:
+        (Xs, ys), (Xt, yt) = _load_reviews(folder, source, preprocess), _load_reviews(folder, target, preprocess)
+    else:
+        raise ValueError(f"unknown task {name!r}; known tasks: {', '.join(list_tasks())}.")
+    return Xs.astype(np.float32), ys, Xt.astype(np.float32), yt

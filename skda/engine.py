@@ -1,0 +1,405 @@
+"""The one training engine every skda estimator runs on.
+
+:class:`DomainAdaptationNet` is a :class:`skorch.NeuralNet` (so callbacks, history, ``module__`` /
+``optimizer__`` / ``callbacks__`` parameter routing, ``clone`` and pickling work as in skorch) whose
+training loop draws *paired* source/target mini-batches by index from tensors that are already on the
+training device: no ``Dataset.__getitem__`` per sample, no host<->device copy per batch, one host copy
+of the batch losses per epoch.
+
+A method (DANN, ...) is a subclass that provides
+
+- ``build_network(feature_extractor, n_features)``: the ``nn.Module`` trained as ``module_``; it must
+  have ``features(x)``, ``classify(features)`` and ``forward(source, target)`` returning a dict;
+- ``get_loss(y_pred, y_true, X, training)``: the method's objective on one paired batch;
+- optionally ``get_default_callbacks`` (schedules) and ``batch_sampler(ys, n_target, generator)``.
+"""
+
+from __future__ import annotations
+
+import copy
+import inspect
+import math
+from contextlib import contextmanager
+
+import numpy as np
+import torch
+from sklearn.base import ClassifierMixin
+from sklearn.exceptions import NotFittedError
+from sklearn.utils import check_random_state
+from skorch import NeuralNet
+from torch import nn
+
+from .layers import GradientReversalLayer, MLPFeatureExtractor
+from .optim import MomentumSGD
+from .validation import check_features, split_domains, unlabeled_mask
+
+__all__ = ["DomainAdaptationNet", "PairedBatchSampler", "resolve_device"]
+
+#: Rows per forward pass in predict / transform.
+PREDICT_CHUNK_ROWS = 1024
+
+
+def resolve_device(device) -> torch.device:
+    """``"auto"`` (or None) -> CUDA when available, else CPU; anything else -> ``torch.device(device)``."""
+    if device is None or device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+class PairedBatchSampler:
+    """Index batches of paired source/target samples for one epoch.
+
+    An epoch is one pass over the larger domain in a random order; the smaller domain is recycled
+    (concatenated random permutations) so that every step has ``batch_size`` samples of each domain
+    (the last step of an epoch may be smaller, with equal sizes in both domains). Permutations are
+    drawn on the CPU from ``generator`` (so the order does not depend on the device) and moved to
+    ``device`` once per epoch.
+    """
+
+    def __init__(self, n_source: int, n_target: int, batch_size: int, generator: torch.Generator,
+                 device: torch.device):
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}.")
+        self.n_source, self.n_target = int(n_source), int(n_target)
+        self.batch_size = int(batch_size)
+        self.generator = generator
+        self.device = device
+        self.epoch_length = max(self.n_source, self.n_target)
+
+    def __len__(self):
+        return math.ceil(self.epoch_length / self.batch_size)
+
+    def _indices(self, n: int) -> torch.Tensor:
+        """A random order of ``range(n)`` repeated (fresh permutation each time) to ``epoch_length``."""
+        reps = math.ceil(self.epoch_length / n)
+        perms = [torch.randperm(n, generator=self.generator) for _ in range(reps)]
+        return torch.cat(perms)[: self.epoch_length]
+
+    def source_indices(self) -> torch.Tensor:
+        return self._indices(self.n_source)
+
+    def target_indices(self) -> torch.Tensor:
+        return self._indices(self.n_target)
+
+    def __iter__(self):
+        src = self.source_indices().to(self.device)
+        tgt = self.target_indices().to(self.device)
+        for start in range(0, self.epoch_length, self.batch_size):
+            yield src[start:start + self.batch_size], tgt[start:start + self.batch_size]
+
+
+@contextmanager
+def _seeded(seed: int, device: torch.device):
+    """Seed torch's global generators inside, restore the caller's RNG state afterwards."""
+    devices = [device.index or 0] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        yield
+
+
+class DomainAdaptationNet(ClassifierMixin, NeuralNet):
+    """Base estimator: a skorch ``NeuralNet`` trained on paired source/target batches.
+
+    Not used directly: see :class:`skda.DANNClassifier` and :class:`skda.SourceOnlyClassifier`.
+
+    Parameters
+    ----------
+    module : nn.Module class or instance, default :class:`skda.layers.MLPFeatureExtractor`
+        The feature extractor G_f. A class is instantiated at fit with the ``module__*`` parameters; if
+        its constructor has an ``n_features_in`` argument that was not set, it receives the number of
+        input values per sample. An instance is deep-copied at fit (your object is never trained in place). Its
+        output is flattened; its size is found with one forward pass.
+    criterion : loss class, default ``nn.CrossEntropyLoss``
+        The label loss on source samples (takes logits and integer labels).
+    optimizer : optimiser class, default :class:`skda.optim.MomentumSGD` (SGD, momentum 0.9)
+    lr : float, default 0.01
+    max_epochs : int
+        Epochs; an epoch is one pass over the larger of the two domains.
+    batch_size : int, default 64
+        Samples *per domain* in each step (a step sees ``batch_size`` source and ``batch_size`` target
+        samples).
+    device : "auto", "cpu", "cuda", torch.device, default "auto"
+        "auto" trains on CUDA when available. The resolved device is ``device_`` after fit.
+    random_state : int, RandomState or None
+        Seeds weight initialisation, dropout and batch order. Same seed, same predictions on CPU.
+    unlabeled_marker : default -1
+        In the packed form ``fit(X, y)``, rows with this label are the unlabelled target domain.
+    verbose : int, default 0
+        1 prints skorch's per-epoch table.
+    **kwargs
+        skorch-routed parameters: ``module__*``, ``optimizer__*``, ``criterion__*``, ``callbacks__*``.
+
+    Attributes
+    ----------
+    classes_, n_features_in_, input_shape_, device_, module_, optimizer_, history_ (skorch ``history``),
+    training_progress_ (fraction of the current fit's steps done: the ``p`` of the schedules).
+    """
+
+    #: Whether fit needs target samples (False only for the source-only baseline).
+    requires_target = True
+
+    def __init__(self, module=MLPFeatureExtractor, *, criterion=nn.CrossEntropyLoss, optimizer=MomentumSGD,
+                 lr=0.01, max_epochs=50, batch_size=64, device="auto", random_state=None, unlabeled_marker=-1,
+                 train_split=None, verbose=0, **kwargs):
+        super().__init__(module, criterion=criterion, optimizer=optimizer, lr=lr, max_epochs=max_epochs,
+                         batch_size=batch_size, device=device, train_split=train_split, verbose=verbose, **kwargs)
+        self.random_state = random_state
+        self.unlabeled_marker = unlabeled_marker
+
+    # ------------------------------------------------------------------ sklearn plumbing
+    def __sklearn_is_fitted__(self):
+        return bool(getattr(self, "initialized_", False)) and hasattr(self, "classes_")
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.non_deterministic = self.random_state is None
+        return tags
+
+    def _check_fitted(self):
+        if not self.__sklearn_is_fitted__():
+            raise NotFittedError(
+                f"This {type(self).__name__} instance is not fitted yet. Call 'fit' with appropriate "
+                "arguments before using this estimator.")
+
+    # ------------------------------------------------------------------ device
+    def initialize(self):
+        """Resolve ``device`` ("auto") into ``device_`` and initialise skorch's components on it."""
+        self.device_ = resolve_device(self.device)
+        requested, self.device = self.device, self.device_
+        try:
+            super().initialize()
+        finally:
+            self.device = requested
+        return self
+
+    def __setstate__(self, state):
+        requested = state.get("device")
+        if requested is None or requested == "auto":
+            # load onto the device it was trained on, or the CPU when that is not available here
+            state["device"] = str(state.get("device_", "cpu"))
+        super().__setstate__(state)
+        if requested is None or requested == "auto":
+            self.device_ = resolve_device(self.device)
+            self.device = requested
+        elif "device_" in state:
+            self.device_ = torch.device(self.device)
+
+    # ------------------------------------------------------------------ networks
+    def build_network(self, feature_extractor: nn.Module, n_features: int) -> nn.Module:
+        """Return the method's network around ``feature_extractor`` (output size ``n_features``)."""
+        raise NotImplementedError
+
+    def _make_feature_extractor(self) -> nn.Module:
+        kwargs = self.get_params_for("module")
+        if isinstance(self.module, nn.Module):
+            if kwargs:
+                raise ValueError(
+                    f"module__ parameters {sorted(kwargs)} were given but module is an instance; pass the "
+                    "module class instead so they can be used.")
+            return copy.deepcopy(self.module)
+        if not callable(self.module):
+            raise TypeError(f"module must be a torch.nn.Module class or instance, got {self.module!r}.")
+        try:
+            accepts_size = "n_features_in" in inspect.signature(self.module).parameters
+        except (TypeError, ValueError):  # pragma: no cover - builtins without signature
+            accepts_size = False
+        if accepts_size and "n_features_in" not in kwargs:
+            kwargs["n_features_in"] = int(np.prod(self.input_shape_))
+        return self.module(**kwargs)
+
+    def initialize_module(self):
+        features = self._make_feature_extractor()
+        with torch.no_grad():
+            was_training = features.training
+            features.eval()
+            probe = torch.zeros((2, *self.input_shape_), dtype=torch.float32)
+            try:
+                n_features = int(features(probe).flatten(1).shape[1])
+            except Exception as exc:
+                raise ValueError(
+                    f"the feature extractor failed on input of shape {tuple(probe.shape)} "
+                    f"(the shape of X): {exc}") from exc
+            features.train(was_training)
+        self.module_ = self.build_network(features, n_features)
+        return self
+
+    @property
+    def gradient_reversal_layers_(self):
+        """The :class:`~skda.layers.GradientReversalLayer` modules of ``module_`` (set by schedules)."""
+        return [m for m in self.module_.modules() if isinstance(m, GradientReversalLayer)]
+
+    # ------------------------------------------------------------------ fit
+    def _validate_for_fit(self, X, y, X_target):
+        Xs, ys, Xt = split_domains(X, y, X_target, unlabeled_marker=self.unlabeled_marker,
+                                   require_target=self.requires_target)
+        return Xs, ys, Xt
+
+    def _seed(self, offset=0):
+        if self.random_state is None:
+            return int(np.random.randint(0, 2**31 - 1))
+        if isinstance(self.random_state, np.random.RandomState):
+            return int(self.random_state.randint(0, 2**31 - 1))
+        return int(check_random_state(self.random_state).randint(0, 2**31 - 1)) + offset
+
+    def fit(self, X, y=None, X_target=None, **fit_params):
+        """Fit on labelled source data and unlabelled target data.
+
+        Either ``fit(Xs, ys, Xt)`` (three arrays) or the packed ``fit(X, y)`` where target rows have
+        ``y == unlabeled_marker`` (default -1), which lets a ``Pipeline`` fit its preprocessing on both
+        domains. Re-initialises the network unless ``warm_start=True``.
+        """
+        Xs, ys, Xt = self._validate_for_fit(X, y, X_target)
+        self.classes_ = np.unique(ys)
+        self.input_shape_ = tuple(Xs.shape[1:])
+        self.n_features_in_ = int(Xs.shape[1])
+        y_encoded = np.searchsorted(self.classes_, ys)
+        seed = self._seed()
+        with _seeded(seed, resolve_device(self.device)):
+            if not self.warm_start or not self.initialized_:
+                self.initialize()
+            self._train(Xs, y_encoded, Xt, seed, **fit_params)
+        return self
+
+    def partial_fit(self, X, y=None, X_target=None, classes=None, **fit_params):
+        """Train ``max_epochs`` more epochs without re-initialising (fits from scratch if not fitted)."""
+        if not self.__sklearn_is_fitted__():
+            return self.fit(X, y, X_target, **fit_params)
+        Xs, ys, Xt = self._validate_for_fit(X, y, X_target)
+        check_features(Xs, name="X", input_shape=self.input_shape_)
+        unknown = np.setdiff1d(np.unique(ys), self.classes_)
+        if len(unknown):
+            raise ValueError(f"partial_fit got labels {unknown.tolist()} not seen in the first fit "
+                             f"(classes_ = {self.classes_.tolist()}).")
+        seed = self._seed(offset=len(self.history))
+        with _seeded(seed, self.device_):
+            self._train(Xs, np.searchsorted(self.classes_, ys), Xt, seed, **fit_params)
+        return self
+
+    def _train(self, Xs, ys, Xt, seed, **fit_params):
+        device = self.device_
+        data = {"source": torch.as_tensor(Xs, device=device),
+                "target": None if Xt is None else torch.as_tensor(Xt, device=device)}
+        self.batch_generator_ = torch.Generator().manual_seed(seed)
+        NeuralNet.partial_fit(self, data, torch.as_tensor(ys, dtype=torch.long, device=device), **fit_params)
+
+    def batch_sampler(self, ys: torch.Tensor, n_target: int, generator: torch.Generator) -> PairedBatchSampler:
+        """The sampler of paired index batches (override for e.g. class-balanced source batches)."""
+        return PairedBatchSampler(len(ys), n_target, self.batch_size, generator, self.device_)
+
+    def fit_loop(self, X, y=None, epochs=None, **fit_params):
+        """Train for ``epochs`` (default ``max_epochs``) on tensors ``X = {"source", "target"}``, ``y``."""
+        fit_params.pop("_routing_method", None)
+        xs, xt = X["source"], X["target"]
+        sampler = self.batch_sampler(y, len(xs) if xt is None else len(xt), self.batch_generator_)
+        epochs = self.max_epochs if epochs is None else epochs
+        self.n_steps_per_epoch_ = len(sampler)
+        total_steps = max(1, epochs * len(sampler))
+        self.step_ = 0
+        self.training_progress_ = 0.0
+
+        def batches():
+            for idx_s, idx_t in sampler:
+                self.training_progress_ = self.step_ / total_steps
+                inputs = {"source": xs[idx_s], "target": None if xt is None else xt[idx_t]}
+                yield inputs, y[idx_s]
+                self.step_ += 1
+
+        for _ in range(epochs):
+            self.notify("on_epoch_begin", dataset_train=X, dataset_valid=None)
+            self.run_single_epoch(batches(), training=True, prefix="train", step_fn=self.train_step,
+                                  **fit_params)
+            self.notify("on_epoch_end", dataset_train=X, dataset_valid=None)
+        self.training_progress_ = 1.0
+        return self
+
+    def log_metrics(self, **values):
+        """Record per-batch scalars (0-d tensors, kept on the device) from ``get_loss``; they are copied to
+        the host once per epoch and stored in the history as ``train_<name>`` (batch and epoch mean)."""
+        records = getattr(self, "batch_metrics_", None)
+        if records is not None:
+            records[-1].update({k: v.detach() for k, v in values.items()})
+
+    def run_single_epoch(self, iterator, training, prefix, step_fn, **fit_params):
+        if iterator is None:
+            return
+        self.batch_metrics_ = records = []
+        sizes = []
+        for batch in iterator:
+            self.notify("on_batch_begin", batch=batch, training=training)
+            records.append({})
+            step = step_fn(batch, **fit_params)
+            records[-1]["loss"] = step["loss"].detach()
+            sizes.append(len(batch[1]))
+            self.notify("on_batch_end", batch=batch, training=training, **step)
+        self.batch_metrics_ = None
+        self.history.record(prefix + "_batch_count", len(records))
+        if not records:
+            return
+        names = list(dict.fromkeys(["loss", *(k for r in records for k in r)]))  # "loss" first
+        nan = torch.tensor(float("nan"), device=records[0]["loss"].device)
+        table = torch.stack([torch.stack([r.get(k, nan).float() for k in names]) for r in records]).cpu().numpy()
+        epoch_batches = self.history[-1]["batches"][-len(records):]
+        for row, size, entry in zip(table, sizes, epoch_batches):
+            entry[prefix + "_batch_size"] = size
+            for name, value in zip(names, row):
+                entry[f"{prefix}_{name}"] = float(value)
+        losses = table[:, 0]
+        if not np.all(np.isfinite(losses)):
+            bad = int(np.flatnonzero(~np.isfinite(losses))[0])
+            raise FloatingPointError(
+                f"the training loss became {losses[bad]} at epoch {len(self.history)}, batch {bad + 1}: training "
+                f"diverged. Lower the learning rate (lr={self.lr}) or standardise the features.")
+        weights = np.asarray(sizes, dtype=float)
+        for j, name in enumerate(names[1:], start=1):
+            column = table[:, j]
+            ok = np.isfinite(column)
+            if ok.any():
+                self.history.record(f"{prefix}_{name}", float(np.average(column[ok], weights=weights[ok])))
+
+    def infer(self, x, **fit_params):
+        if isinstance(x, dict):
+            return self.module_(**x, **fit_params)
+        return self.module_(x, **fit_params)
+
+    def get_loss(self, y_pred, y_true, X=None, training=False):
+        """Label loss on the source logits; methods add their adaptation terms."""
+        return self.criterion_(y_pred["source_logits"], y_true)
+
+    # ------------------------------------------------------------------ prediction
+    def _map_batches(self, X, fn):
+        """Apply ``fn`` to ``X`` (validated) in chunks on ``device_`` in eval mode; return a numpy array."""
+        self._check_fitted()
+        X = check_features(X, name="X", input_shape=self.input_shape_)
+        self._set_training(False)
+        X = torch.from_numpy(X)
+        out = []
+        with torch.no_grad():
+            for start in range(0, len(X), PREDICT_CHUNK_ROWS):
+                out.append(fn(X[start:start + PREDICT_CHUNK_ROWS].to(self.device_, non_blocking=True)))
+        return torch.cat(out).cpu().numpy()
+
+    def predict_proba(self, X):
+        """Class probabilities (softmax of the label classifier), columns ordered as ``classes_``."""
+        net = self.module_
+        return self._map_batches(X, lambda x: torch.softmax(net.classify(net.features(x)), dim=1))
+
+    def predict(self, X):
+        """Predicted labels (values of ``classes_``)."""
+        self._check_fitted()
+        return self.classes_[self.predict_proba(X).argmax(axis=1)]
+
+    def transform(self, X):
+        """The learned features G_f(X), shape (n_samples, n_features_out)."""
+        net = self.module_
+        return self._map_batches(X, net.features)
+
+    def score(self, X, y, sample_weight=None):
+        """Accuracy on the labelled rows of ``(X, y)``; rows with ``y == unlabeled_marker`` are ignored."""
+        y = np.asarray(y)
+        keep = ~unlabeled_mask(y, self.unlabeled_marker)
+        if not keep.any():
+            raise ValueError("score needs labelled rows: every label equals the unlabelled marker "
+                             f"{self.unlabeled_marker!r}. Use an unsupervised scorer for target-only data.")
+        X = check_features(X, name="X")
+        sw = None if sample_weight is None else np.asarray(sample_weight)[keep]
+        return super().score(X[keep], y[keep], sample_weight=sw)

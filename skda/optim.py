@@ -1,0 +1,75 @@
+"""Optimiser and training schedules of Ganin & Lempitsky (2015), as skorch callbacks.
+
+Both schedules are functions of the training progress ``p`` in [0, 1] (fraction of the optimisation
+steps of the current ``fit`` done so far), which the engine exposes as ``net.training_progress_``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from skorch.callbacks import Callback
+
+__all__ = ["MomentumSGD", "grl_coefficient", "annealed_learning_rate", "GRLCoefficientSchedule",
+           "LRAnnealing"]
+
+
+class MomentumSGD(torch.optim.SGD):
+    """``torch.optim.SGD`` with momentum 0.9 by default (DANN paper, Appendix C)."""
+
+    def __init__(self, params, lr=0.01, momentum=0.9, **kwargs):
+        super().__init__(params, lr=lr, momentum=momentum, **kwargs)
+
+
+def grl_coefficient(p: float, gamma: float = 10.0) -> float:
+    """GRL coefficient schedule, Eq. 14 of Ganin & Lempitsky (2015).
+
+    ``lambda_p = 2 / (1 + exp(-gamma * p)) - 1``; rises from 0 at p = 0 towards 1 (gamma = 10 in the paper).
+    """
+    return 2.0 / (1.0 + math.exp(-gamma * p)) - 1.0
+
+
+def annealed_learning_rate(p: float, lr0: float, alpha: float = 10.0, beta: float = 0.75) -> float:
+    """Learning-rate annealing of Ganin & Lempitsky (2015), Appendix C.
+
+    ``mu_p = mu_0 / (1 + alpha * p) ** beta`` with mu_0 = 0.01, alpha = 10, beta = 0.75 in the paper.
+    """
+    return lr0 / (1.0 + alpha * p) ** beta
+
+
+class GRLCoefficientSchedule(Callback):
+    """Before each training step, set every gradient reversal layer of the net's module to
+    ``net.adversarial_weight * grl_coefficient(p, gamma)`` (Eq. 14).
+
+    ``gamma=None`` disables the schedule: the coefficient is held at ``net.adversarial_weight``.
+    """
+
+    def __init__(self, gamma: float | None = 10.0):
+        self.gamma = gamma
+
+    def on_batch_begin(self, net, batch=None, training=None, **kwargs):
+        if not training:
+            return
+        weight = getattr(net, "adversarial_weight", 1.0)
+        value = weight if self.gamma is None else weight * grl_coefficient(net.training_progress_, self.gamma)
+        for layer in net.gradient_reversal_layers_:
+            layer.coefficient = value
+
+
+class LRAnnealing(Callback):
+    """Before each training step, set every optimiser parameter group's learning rate to
+    ``annealed_learning_rate(p, lr0, alpha, beta)`` (Appendix C), where ``lr0`` is the group's
+    learning rate when the optimiser was created (``net.lr`` unless set per group)."""
+
+    def __init__(self, alpha: float = 10.0, beta: float = 0.75):
+        self.alpha = alpha
+        self.beta = beta
+
+    def on_batch_begin(self, net, batch=None, training=None, **kwargs):
+        if not training:
+            return
+        p = net.training_progress_
+        for group in net.optimizer_.param_groups:
+            lr0 = group.setdefault("initial_lr", group["lr"])
+            group["lr"] = annealed_learning_rate(p, lr0, self.alpha, self.beta)

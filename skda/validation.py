@@ -1,0 +1,137 @@
+"""Input validation shared by every skda estimator (one place, not one per method).
+
+Every function here returns new arrays; user arrays are never modified in place.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.utils import check_array, column_or_1d
+from sklearn.utils.multiclass import check_classification_targets
+
+__all__ = ["check_features", "split_domains", "unlabeled_mask"]
+
+#: Dense copies of sparse input are made up to this many cells (float32: 4 bytes each); above it we refuse.
+MAX_DENSIFIED_CELLS = 50_000_000
+
+
+def check_features(X, *, name="X", input_shape=None):
+    """Validate a feature array and return it as a C-contiguous float32 numpy array (a copy if needed).
+
+    - sparse input is densified when it has at most ``MAX_DENSIFIED_CELLS`` cells, else ``ValueError``;
+    - NaN / inf, empty arrays, object or string features raise ``ValueError``;
+    - arrays of any rank >= 2 are accepted (images for a custom module); ``input_shape`` (the shape of
+      one sample seen at fit) is enforced when given.
+    """
+    if sp.issparse(X):
+        n_cells = int(np.prod(X.shape))
+        if n_cells > MAX_DENSIFIED_CELLS:
+            raise ValueError(
+                f"{name} is a sparse matrix of shape {X.shape} ({n_cells} cells); skda trains on dense "
+                f"tensors and densifies sparse input only up to {MAX_DENSIFIED_CELLS} cells. Reduce the "
+                "dimension first (e.g. TruncatedSVD).")
+        X = X.toarray()
+    arr = X if hasattr(X, "iloc") else np.asarray(X)  # pandas goes to check_array as is
+    if not hasattr(arr, "iloc") and arr.dtype.kind in "OUSV":
+        try:
+            arr = np.asarray(arr, dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(
+                f"{name} has dtype {arr.dtype} and cannot be converted to numbers ({exc}); encode "
+                "non-numeric features first (e.g. OneHotEncoder).") from None
+    X = check_array(arr, dtype=np.float32, order="C", allow_nd=True, ensure_all_finite=True,
+                    ensure_min_samples=1, input_name=name)
+    if X.ndim < 2:  # pragma: no cover - check_array already refuses 1-D input
+        raise ValueError(f"{name} must be at least 2-D, got shape {X.shape}.")
+    if X.shape[1] == 0:
+        raise ValueError(f"{name} has 0 features (shape {X.shape}).")
+    if input_shape is not None and tuple(X.shape[1:]) != tuple(input_shape):
+        if len(input_shape) == 1 and X.ndim == 2:
+            raise ValueError(
+                f"{name} has {X.shape[1]} features, but this estimator was fitted with {input_shape[0]} features.")
+        raise ValueError(
+            f"{name} has sample shape {tuple(X.shape[1:])}, but this estimator was fitted on samples of shape "
+            f"{tuple(input_shape)}.")
+    return X
+
+
+def unlabeled_mask(y, marker):
+    """Boolean mask of the rows of ``y`` equal to the unlabelled ``marker`` (all False if marker is None).
+
+    A string label array never matches a numeric marker and vice versa (no elementwise-comparison surprise).
+    """
+    y = np.asarray(y)
+    if marker is None:
+        return np.zeros(len(y), dtype=bool)
+    marker_is_number = isinstance(marker, numbers.Number) and not isinstance(marker, bool)
+    if y.dtype.kind in "US":
+        return y == marker if isinstance(marker, str) else np.zeros(len(y), dtype=bool)
+    if y.dtype.kind in "biuf":
+        return y == marker if marker_is_number else np.zeros(len(y), dtype=bool)
+    # object arrays: compare element by element, only against values of a comparable kind
+    def matches(v):
+        if marker_is_number:
+            return isinstance(v, numbers.Number) and not isinstance(v, bool) and v == marker
+        return type(v) is type(marker) and v == marker
+
+    return np.fromiter((matches(v) for v in y), dtype=bool, count=len(y))
+
+
+def _check_labels(y, n_rows, name):
+    if y is None:
+        raise ValueError(f"{name} is required: skda estimators learn from labelled source samples.")
+    y = column_or_1d(np.asarray(y), warn=False)
+    if len(y) != n_rows:
+        raise ValueError(f"{name} has {len(y)} labels but X has {n_rows} rows; they must have the same length.")
+    return y
+
+
+def split_domains(X, y, X_target=None, *, unlabeled_marker=-1, require_target=True):
+    """Validate fit data and return ``(Xs, ys, Xt)``; ``Xt`` is None when there is no target data.
+
+    Two calling forms:
+
+    - three arrays ``(X, y, X_target)``: ``X, y`` is the labelled source, ``X_target`` the unlabelled target;
+    - packed ``(X, y)``: rows whose label equals ``unlabeled_marker`` (default -1, scikit-learn's
+      semi-supervised convention) are the target, the rest the source. If -1 is a real class, pass another
+      marker (e.g. ``unlabeled_marker="unlabeled"``) or ``None`` with the three-array form.
+    """
+    X = check_features(X, name="X")
+    y = _check_labels(y, X.shape[0], "y")
+    is_target = unlabeled_mask(y, unlabeled_marker)
+    if X_target is not None:
+        if is_target.any():
+            raise ValueError(
+                f"y contains the unlabelled marker {unlabeled_marker!r} ({int(is_target.sum())} rows) while "
+                "X_target was also given. Use either the packed form fit(X, y) with target rows marked "
+                f"{unlabeled_marker!r}, or the three-array form with fully labelled y. If {unlabeled_marker!r} "
+                "is a real class, set unlabeled_marker=None (or another value).")
+        Xs, ys = X, y
+        Xt = check_features(X_target, name="X_target")
+        if Xt.shape[1:] != Xs.shape[1:]:
+            raise ValueError(
+                f"X_target has sample shape {Xt.shape[1:]} but X has {Xs.shape[1:]}: source and target must have "
+                "the same features.")
+    else:
+        if is_target.all():
+            raise ValueError(
+                f"every label in y is the unlabelled marker {unlabeled_marker!r}: there is no labelled source "
+                "sample to learn from.")
+        Xs, ys = X[~is_target], y[~is_target]
+        Xt = X[is_target] if is_target.any() else None
+    if require_target and Xt is None:
+        raise ValueError(
+            "no target samples: pass X_target, or use the packed form with target rows labelled "
+            f"{unlabeled_marker!r} (unlabeled_marker).")
+    if ys.dtype.kind == "O":
+        kinds = {type(v) for v in ys}
+        if len(kinds) > 1 and not all(issubclass(k, numbers.Number) for k in kinds):
+            raise TypeError(f"y mixes label types {sorted(k.__name__ for k in kinds)}; use one type for all labels.")
+    check_classification_targets(ys)
+    if len(np.unique(ys)) < 2:
+        raise ValueError(
+            f"the labelled source data has {len(np.unique(ys))} class(es); a classifier needs at least 2.")
+    return Xs, ys, Xt

@@ -1,0 +1,203 @@
+"""sklearn conventions and the two calling forms of fit."""
+
+import pickle
+
+import joblib
+import numpy as np
+import pytest
+import torch
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+from torch import nn
+
+import skda
+from skda.engine import PairedBatchSampler
+
+from .conftest import FAST
+
+
+def packed(Xs, ys, Xt, marker=-1):
+    return np.vstack([Xs, Xt]), np.concatenate([np.asarray(ys, dtype=object if isinstance(marker, str) else None),
+                                                np.full(len(Xt), marker, dtype=object if isinstance(marker, str) else None)])
+
+
+@pytest.mark.parametrize("n_source,n_target,batch", [(100, 37, 16), (37, 100, 16), (64, 64, 64), (10, 3, 4)])
+def test_paired_sampler_covers_larger_domain_once_and_recycles_smaller(n_source, n_target, batch):
+    sampler = PairedBatchSampler(n_source, n_target, batch, torch.Generator().manual_seed(0), torch.device("cpu"))
+    pairs = list(sampler)
+    assert len(pairs) == len(sampler) == -(-max(n_source, n_target) // batch)
+    src = torch.cat([s for s, _ in pairs]).numpy()
+    tgt = torch.cat([t for _, t in pairs]).numpy()
+    assert all(len(s) == len(t) for s, t in pairs)
+    assert all(len(s) == batch for s, _ in pairs[:-1])
+    larger, smaller, n_small = (src, tgt, n_target) if n_source >= n_target else (tgt, src, n_source)
+    assert sorted(larger) == list(range(max(n_source, n_target)))  # every sample exactly once
+    counts = np.bincount(smaller, minlength=n_small)
+    assert counts.min() >= len(smaller) // n_small and counts.max() <= -(-len(smaller) // n_small)
+
+
+def test_fit_predict_shapes(small_task):
+    Xs, ys, Xt, yt = small_task
+    clf = skda.DANNClassifier(random_state=0, **FAST).fit(Xs, ys, Xt)
+    assert clf.predict(Xt).shape == (len(Xt),)
+    proba = clf.predict_proba(Xt)
+    assert proba.shape == (len(Xt), 3)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-5)
+    assert clf.transform(Xt).shape == (len(Xt), 16)
+    assert clf.n_features_in_ == 8 and list(clf.classes_) == [0, 1, 2]
+    assert clf.device_ == torch.device("cpu") or torch.cuda.is_available()
+    assert 0.0 <= clf.score(Xt, yt) <= 1.0
+
+
+def test_device_auto_resolves(small_task):
+    Xs, ys, Xt, _ = small_task
+    clf = skda.DANNClassifier(random_state=0, **FAST).fit(Xs, ys, Xt)
+    assert clf.device == "auto"  # the parameter is untouched
+    assert clf.device_.type == ("cuda" if torch.cuda.is_available() else "cpu")
+    assert next(clf.module_.parameters()).device.type == clf.device_.type
+
+
+def test_predict_before_fit_raises():
+    with pytest.raises(NotFittedError, match="not fitted"):
+        skda.DANNClassifier().predict(np.zeros((2, 3)))
+
+
+@pytest.mark.parametrize("cls", [skda.DANNClassifier, skda.SourceOnlyClassifier])
+def test_same_seed_same_predictions_and_packed_equals_three_arrays(small_task, cls):
+    Xs, ys, Xt, _ = small_task
+    kw = FAST if cls is skda.DANNClassifier else {k: v for k, v in FAST.items() if k != "domain_hidden_sizes"}
+    a = cls(random_state=3, **kw).fit(Xs, ys, Xt).predict_proba(Xt)
+    b = cls(random_state=3, **kw).fit(Xs, ys, Xt).predict_proba(Xt)
+    X, y = packed(Xs, ys, Xt)
+    c = cls(random_state=3, **kw).fit(X, y).predict_proba(Xt)
+    np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(a, c)
+    d = cls(random_state=4, **kw).fit(Xs, ys, Xt).predict_proba(Xt)
+    assert not np.array_equal(a, d)
+
+
+def test_fit_leaves_global_torch_rng_alone(small_task):
+    Xs, ys, Xt, _ = small_task
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    skda.DANNClassifier(random_state=0, **FAST).fit(Xs, ys, Xt)
+    assert torch.equal(torch.rand(3), expected)
+
+
+def test_string_labels_round_trip(small_task):
+    Xs, ys, Xt, yt = small_task
+    names = np.array(["cat", "dog", "emu"])
+    clf = skda.DANNClassifier(random_state=0, **{**FAST, "max_epochs": 10}).fit(Xs, names[ys], Xt)
+    assert list(clf.classes_) == ["cat", "dog", "emu"]
+    pred = clf.predict(Xt)
+    assert pred.dtype.kind == "U" and set(pred) <= set(names)
+    # packed form with a string marker, -1 not involved
+    X, y = packed(Xs, names[ys], Xt, marker="?")
+    clf2 = skda.DANNClassifier(random_state=0, unlabeled_marker="?", **{**FAST, "max_epochs": 10}).fit(X, y)
+    np.testing.assert_array_equal(clf2.predict(Xt), pred)
+
+
+def test_minus_one_as_a_real_class_with_marker_disabled(small_task):
+    Xs, ys, Xt, _ = small_task
+    ys_neg = ys - 1  # classes -1, 0, 1
+    with pytest.raises(ValueError, match="unlabelled marker -1"):
+        skda.DANNClassifier(**FAST).fit(Xs, ys_neg, Xt)
+    clf = skda.DANNClassifier(unlabeled_marker=None, random_state=0, **FAST).fit(Xs, ys_neg, Xt)
+    assert list(clf.classes_) == [-1, 0, 1]
+
+
+def test_get_params_set_params_clone_route_nested_parts(small_task):
+    Xs, ys, Xt, _ = small_task
+    clf = skda.DANNClassifier(module__hidden_sizes=(16,), optimizer__momentum=0.5, domain_hidden_sizes=(7,),
+                              callbacks__grl_schedule__gamma=5.0)
+    params = clf.get_params()
+    assert params["module__hidden_sizes"] == (16,)
+    assert params["optimizer__momentum"] == 0.5
+    assert params["domain_hidden_sizes"] == (7,)
+    assert params["callbacks__grl_schedule__gamma"] == 5.0
+    clf.set_params(module__hidden_sizes=(12, 6), lr=0.02)
+    twin = clone(clf)
+    assert twin.get_params()["module__hidden_sizes"] == (12, 6) and twin.lr == 0.02
+    twin.set_params(max_epochs=1, batch_size=32, random_state=0).fit(Xs, ys, Xt)
+    assert [m.out_features for m in twin.module_.feature_extractor if isinstance(m, nn.Linear)] == [12, 6]
+    assert twin.optimizer_.param_groups[0]["momentum"] == 0.5
+    assert twin.module_.domain_classifier[0].out_features == 7
+    assert not hasattr(clf, "module_")  # clone did not fit the original
+
+
+def test_gridsearch_tunes_nested_parameter(small_task):
+    Xs, ys, Xt, _ = small_task
+    X, y = packed(Xs, ys, Xt)
+    search = GridSearchCV(skda.DANNClassifier(random_state=0, **FAST),
+                          {"module__hidden_sizes": [(8,), (16,)]}, cv=2).fit(X, y)
+    assert search.best_params_["module__hidden_sizes"] in [(8,), (16,)]
+    assert search.predict(Xt).shape == (len(Xt),)
+
+
+def test_pipeline_with_standard_scaler_fits_scaler_on_both_domains(small_task):
+    Xs, ys, Xt, yt = small_task
+    X, y = packed(Xs, ys, Xt)
+    pipe = Pipeline([("scale", StandardScaler()), ("dann", skda.DANNClassifier(random_state=0, **FAST))]).fit(X, y)
+    np.testing.assert_allclose(pipe.named_steps["scale"].mean_, X.mean(axis=0), rtol=1e-5)
+    assert pipe.predict(Xt).shape == yt.shape
+    assert pipe.score(X, y) == pytest.approx(pipe.score(Xs, ys))  # unlabelled rows are ignored by score
+
+
+def test_pickle_and_joblib_round_trip_give_identical_predictions(small_task, tmp_path):
+    Xs, ys, Xt, _ = small_task
+    clf = skda.DANNClassifier(random_state=0, **FAST).fit(Xs, ys, Xt)
+    expected = clf.predict_proba(Xt)
+    again = pickle.loads(pickle.dumps(clf))
+    np.testing.assert_array_equal(again.predict_proba(Xt), expected)
+    assert again.device == "auto"
+    joblib.dump(clf, tmp_path / "model.joblib")
+    np.testing.assert_array_equal(joblib.load(tmp_path / "model.joblib").predict_proba(Xt), expected)
+
+
+class TinyCNN(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(2))
+
+    def forward(self, x):
+        return self.conv(x.view(len(x), 1, 8, 8))
+
+
+def test_custom_module_instance_plugs_in_and_is_not_trained_in_place(digits_shift):
+    Xs, ys, Xt, _ = digits_shift
+    user_module = TinyCNN()
+    before = [p.detach().clone() for p in user_module.parameters()]
+    clf = skda.DANNClassifier(module=user_module, random_state=0, max_epochs=1, domain_hidden_sizes=(8,))
+    clf.fit(Xs, ys, Xt)
+    assert clf.transform(Xt[:5]).shape == (5, 16)  # 4 channels x 2 x 2, flattened
+    for b, p in zip(before, user_module.parameters()):
+        assert torch.equal(b, p)
+
+
+def test_image_shaped_input(digits_shift):
+    Xs, ys, Xt, _ = digits_shift
+    clf = skda.DANNClassifier(module=skda.LeNetFeatureExtractor, module__image_shape=(1, 8, 8), max_epochs=1,
+                              random_state=0, domain_hidden_sizes=(8,))
+    clf.fit(Xs.reshape(-1, 1, 8, 8), ys, Xt.reshape(-1, 1, 8, 8))
+    assert clf.predict(Xt.reshape(-1, 1, 8, 8)).shape == (len(Xt),)
+    with pytest.raises(ValueError, match="shape"):
+        clf.predict(Xt)  # flat rows, but the model was fitted on images
+
+
+def test_nan_loss_stops_fit_with_clear_error(small_task):
+    Xs, ys, Xt, _ = small_task
+    with pytest.raises(FloatingPointError, match="diverged"):
+        skda.DANNClassifier(lr=1e30, random_state=0, callbacks__lr_annealing=None, **FAST).fit(Xs * 1e6, ys, Xt)
+
+
+def test_user_arrays_are_not_modified(small_task):
+    Xs, ys, Xt, _ = small_task
+    copies = [a.copy() for a in (Xs, ys, Xt)]
+    clf = skda.DANNClassifier(random_state=0, **FAST).fit(Xs, ys, Xt)
+    clf.predict(Xt), clf.predict_proba(Xs), clf.transform(Xt), clf.score(Xs, ys)
+    for a, b in zip((Xs, ys, Xt), copies):
+        np.testing.assert_array_equal(a, b)

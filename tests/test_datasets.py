@@ -1,0 +1,76 @@
+import numpy as np
+import pytest
+
+from skda.datasets import list_tasks, load_task, make_digits_shift
+
+
+def test_task_lists():
+    assert list_tasks("digits") == ["mnist->usps", "usps->mnist"]
+    assert len(list_tasks("office_caltech")) == 12
+    assert len(list_tasks("amazon_reviews")) == 12
+    assert "amazon->webcam" in list_tasks("office_caltech") and "books->dvd" in list_tasks("amazon_reviews")
+    with pytest.raises(ValueError, match="unknown task family"):
+        list_tasks("imagenet")
+
+
+@pytest.mark.parametrize("task,shapes,n_classes", [
+    ("mnist->usps", ((2000, 256), (1800, 256)), 10),
+    ("usps->mnist", ((1800, 256), (2000, 256)), 10),
+    ("amazon->webcam", ((958, 800), (295, 800)), 10),
+    ("C->D", ((1123, 800), (157, 800)), 10),
+    ("books->kitchen", ((2000, 400), (1999, 400)), 2),
+])
+def test_real_tasks_load_with_zero_based_labels(task, shapes, n_classes):
+    Xs, ys, Xt, yt = load_task(task)
+    assert (Xs.shape, Xt.shape) == shapes
+    assert Xs.dtype == np.float32 and ys.dtype == np.int64
+    assert sorted(np.unique(ys)) == list(range(n_classes)) == sorted(np.unique(yt))
+    assert np.isfinite(Xs).all() and np.isfinite(Xt).all()
+
+
+def test_digits_preprocessing_is_per_image_standardisation():
+    Xs, _, Xt, _ = load_task("mnist->usps")
+    np.testing.assert_allclose(Xs.mean(axis=1), 0, atol=1e-5)
+    np.testing.assert_allclose(Xt.std(axis=1), 1, atol=1e-4)
+    raw, _, _, _ = load_task("mnist->usps", preprocess=False)
+    assert raw.min() >= 0 and raw.max() <= 1
+
+
+def test_surf_preprocessing_zscores_each_domain():
+    Xs, _, Xt, _ = load_task("webcam->dslr")
+    for X in (Xs, Xt):
+        np.testing.assert_allclose(X.mean(axis=0), 0, atol=1e-4)
+
+
+def test_usps_mnist_is_the_swap_of_mnist_usps():
+    a = load_task("mnist->usps")
+    b = load_task("usps->mnist")
+    np.testing.assert_array_equal(a[0], b[2])
+    np.testing.assert_array_equal(a[3], b[1])
+
+
+def test_missing_folder_names_file_and_folder(tmp_path, monkeypatch):
+    with pytest.raises(FileNotFoundError) as err:
+        load_task("mnist->usps", data_home=tmp_path)
+    msg = str(err.value)
+    assert "digits_mnist_usps/MNIST_vs_USPS.mat" in msg and str(tmp_path) in msg and "SKDA_DATA" in msg
+    monkeypatch.setenv("SKDA_DATA", str(tmp_path / "nowhere"))
+    with pytest.raises(FileNotFoundError, match="dslr_SURF_L10.mat"):
+        load_task("dslr->webcam")
+
+
+def test_unknown_task():
+    with pytest.raises(ValueError, match="unknown task"):
+        load_task("mnist->svhn")
+    with pytest.raises(ValueError, match="source->target"):
+        load_task("mnist")
+
+
+def test_embedded_task_is_deterministic_and_needs_no_file(monkeypatch):
+    monkeypatch.setenv("SKDA_DATA", "/nonexistent")
+    a, b = make_digits_shift(), load_task("digits-shift")
+    for x, y in zip(a, b):
+        np.testing.assert_array_equal(x, y)
+    Xs, ys, Xt, yt = a
+    assert Xs.shape == (898, 64) and Xt.shape == (899, 64) and Xs.dtype == np.float32
+    assert sorted(np.unique(ys)) == list(range(10))
