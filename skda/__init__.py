@@ -10,12 +10,25 @@ from . import datasets
 from .dann import DANNClassifier, SourceOnlyClassifier
 from .engine import DomainAdaptationNet, PairedBatchSampler
 from .layers import GradientReversalLayer, LeNetFeatureExtractor, MLPFeatureExtractor
+from .madda import MADDAClassifier
 from .optim import GRLCoefficientSchedule, LRAnnealing, MomentumSGD, annealed_learning_rate, grl_coefficient
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "DANNClassifier", "SourceOnlyClassifier", "DomainAdaptationNet", "PairedBatchSampler",
-    "GradientReversalLayer", "LeNetFeatureExtractor", "MLPFeatureExtractor", "GRLCoefficientSchedule", "LRAnnealing", "MomentumSGD",
-    "annealed_learning_rate", "grl_coefficient", "datasets", "__version__",
+    "DANNClassifier",
+    "DomainAdaptationNet",
+    "GRLCoefficientSchedule",
+    "GradientReversalLayer",
+    "LRAnnealing",
+    "LeNetFeatureExtractor",
+    "MADDAClassifier",
+    "MLPFeatureExtractor",
+    "MomentumSGD",
+    "PairedBatchSampler",
+    "SourceOnlyClassifier",
+    "__version__",
+    "annealed_learning_rate",
+    "datasets",
+    "grl_coefficient",
 ]

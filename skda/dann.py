@@ -5,26 +5,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from .engine import DomainAdaptationNet
 from .layers import MLP, GradientReversalLayer, MLPFeatureExtractor
+from .losses import domain_adversarial_loss
 from .optim import GRLCoefficientSchedule, LRAnnealing, MomentumSGD
 
-__all__ = ["DANNClassifier", "SourceOnlyClassifier", "DANNNetwork", "ClassifierNetwork",
-           "domain_adversarial_loss"]
-
-
-def domain_adversarial_loss(domain_logits: torch.Tensor, n_source: int) -> torch.Tensor:
-    """Domain classification loss L_d of Eq. 9 (Ganin & Lempitsky 2015): binary cross-entropy of ONE
-    logit per sample, the first ``n_source`` rows being source (domain 0), the rest target (domain 1).
-
-    Mean over the samples (Eq. 9 sums; the mean only rescales the learning rate).
-    """
-    labels = torch.ones_like(domain_logits)
-    labels[:n_source] = 0.0
-    return F.binary_cross_entropy_with_logits(domain_logits, labels)
+__all__ = ["ClassifierNetwork", "DANNClassifier", "DANNNetwork", "SourceOnlyClassifier"]
 
 
 class ClassifierNetwork(nn.Module):

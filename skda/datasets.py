@@ -35,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["load_task", "list_tasks", "make_digits_shift", "resolve_data_home"]
+__all__ = ["list_tasks", "load_task", "make_digits_shift", "resolve_data_home"]
 
 _OFFICE = {"amazon": "amazon", "caltech": "Caltech10", "dslr": "dslr", "webcam": "webcam"}
 _REVIEWS = {"books": "books", "dvd": "dvd", "electronics": "elec", "kitchen": "kitchen"}

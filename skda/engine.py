@@ -366,8 +366,9 @@ class DomainAdaptationNet(ClassifierMixin, NeuralNet):
         return self.criterion_(y_pred["source_logits"], y_true)
 
     # ------------------------------------------------------------------ prediction
-    def _map_batches(self, X, fn):
-        """Apply ``fn`` to ``X`` (validated) in chunks on ``device_`` in eval mode; return a numpy array."""
+    def _map_batches(self, X, fn, to_numpy=True):
+        """Apply ``fn`` to ``X`` (validated) in chunks on ``device_`` in eval mode; return a numpy array
+        (or the concatenated tensor on ``device_`` with ``to_numpy=False``)."""
         self._check_fitted()
         X = check_features(X, name="X", input_shape=self.input_shape_)
         self._set_training(False)
@@ -376,7 +377,8 @@ class DomainAdaptationNet(ClassifierMixin, NeuralNet):
         with torch.no_grad():
             for start in range(0, len(X), PREDICT_CHUNK_ROWS):
                 out.append(fn(X[start:start + PREDICT_CHUNK_ROWS].to(self.device_, non_blocking=True)))
-        return torch.cat(out).cpu().numpy()
+        out = torch.cat(out)
+        return out.cpu().numpy() if to_numpy else out
 
     def predict_proba(self, X):
         """Class probabilities (softmax of the label classifier), columns ordered as ``classes_``."""

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-__all__ = ["GradientReversal", "GradientReversalLayer", "MLP", "MLPFeatureExtractor", "LeNetFeatureExtractor"]
+__all__ = ["MLP", "GradientReversal", "GradientReversalLayer", "LeNetFeatureExtractor", "MLPFeatureExtractor"]
 
 
 class GradientReversal(torch.autograd.Function):

@@ -11,8 +11,14 @@ import math
 import torch
 from skorch.callbacks import Callback
 
-__all__ = ["MomentumSGD", "grl_coefficient", "annealed_learning_rate", "GRLCoefficientSchedule",
-           "LRAnnealing"]
+__all__ = [
+    "AdversarialAdam",
+    "GRLCoefficientSchedule",
+    "LRAnnealing",
+    "MomentumSGD",
+    "annealed_learning_rate",
+    "grl_coefficient",
+]
 
 
 class MomentumSGD(torch.optim.SGD):
@@ -20,6 +26,14 @@ class MomentumSGD(torch.optim.SGD):
 
     def __init__(self, params, lr=0.01, momentum=0.9, **kwargs):
         super().__init__(params, lr=lr, momentum=momentum, **kwargs)
+
+
+class AdversarialAdam(torch.optim.Adam):
+    """``torch.optim.Adam`` with betas (0.5, 0.9) by default, common for adversarial training (the M-ADDA
+    authors' code: Adam(1e-4, betas=(0.5, 0.9)))."""
+
+    def __init__(self, params, lr=1e-4, betas=(0.5, 0.9), **kwargs):
+        super().__init__(params, lr=lr, betas=betas, **kwargs)
 
 
 def grl_coefficient(p: float, gamma: float = 10.0) -> float:

@@ -20,8 +20,9 @@ from .conftest import FAST
 
 
 def packed(Xs, ys, Xt, marker=-1):
-    return np.vstack([Xs, Xt]), np.concatenate([np.asarray(ys, dtype=object if isinstance(marker, str) else None),
-                                                np.full(len(Xt), marker, dtype=object if isinstance(marker, str) else None)])
+    """Stack source and target rows; target labels are ``marker``."""
+    dtype = object if isinstance(marker, str) else None
+    return np.vstack([Xs, Xt]), np.concatenate([np.asarray(ys, dtype=dtype), np.full(len(Xt), marker, dtype=dtype)])
 
 
 @pytest.mark.parametrize("n_source,n_target,batch", [(100, 37, 16), (37, 100, 16), (64, 64, 64), (10, 3, 4)])

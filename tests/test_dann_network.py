@@ -6,8 +6,9 @@ import torch
 import torch.nn.functional as F
 
 import skda
-from skda.dann import DANNNetwork, domain_adversarial_loss
+from skda.dann import DANNNetwork
 from skda.layers import MLPFeatureExtractor
+from skda.losses import domain_adversarial_loss
 
 from .conftest import FAST
 

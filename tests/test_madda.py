@@ -1,0 +1,107 @@
+import numpy as np
+import pytest
+import torch
+from sklearn.neighbors import KNeighborsClassifier
+
+import skda
+from skda.neighbors import knn_vote
+
+FAST_MADDA = {"source_epochs": 3, "max_epochs": 3, "batch_size": 32, "module__hidden_sizes": (16,), "lr": 1e-3,
+              "embedding_dim": 8, "discriminator_hidden_sizes": (16,)}
+
+
+@pytest.fixture(scope="module")
+def fitted(small_task):
+    Xs, ys, Xt, _ = small_task
+    return skda.MADDAClassifier(random_state=0, **FAST_MADDA).fit(Xs, ys, Xt)
+
+
+def test_shapes_and_vote_shares(fitted, small_task):
+    _, _, Xt, _ = small_task
+    proba = fitted.predict_proba(Xt)
+    assert proba.shape == (len(Xt), 3)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+    assert set(np.unique(proba * fitted.n_neighbors)) <= {0.0, 1.0, 2.0}  # shares of k = 2 votes
+    assert fitted.transform(Xt).shape == (len(Xt), 8)
+    assert fitted.centers_.shape == (3, 8)
+    assert fitted.source_embeddings_.shape == (120, 8)
+
+
+def test_predict_equals_sklearn_knn_on_the_same_embeddings(fitted, small_task):
+    Xs, ys, Xt, _ = small_task
+    for k in (1, 2, 5):
+        fitted.set_params(n_neighbors=k)
+        knn = KNeighborsClassifier(n_neighbors=k).fit(fitted.source_embeddings_, fitted.source_labels_)
+        np.testing.assert_array_equal(fitted.predict(Xt), fitted.classes_[knn.predict(fitted.transform(Xt))])
+        np.testing.assert_allclose(fitted.predict_proba(Xt), knn.predict_proba(fitted.transform(Xt)), atol=1e-6)
+    fitted.set_params(n_neighbors=2)
+
+
+def test_knn_vote_is_chunked_and_exact():
+    rng = np.random.RandomState(0)
+    keys, queries = rng.randn(300, 4).astype(np.float32), rng.randn(50, 4).astype(np.float32)
+    labels = rng.randint(0, 4, size=300)
+    import skda.neighbors as nb
+
+    old, nb.MAX_BLOCK_CELLS = nb.MAX_BLOCK_CELLS, 300 * 7  # force 8 blocks of 7 queries
+    try:
+        got = knn_vote(torch.tensor(queries), torch.tensor(keys), torch.tensor(labels), 3, 4).numpy()
+    finally:
+        nb.MAX_BLOCK_CELLS = old
+    expected = KNeighborsClassifier(n_neighbors=3).fit(keys, labels).predict_proba(queries)
+    np.testing.assert_allclose(got, expected, atol=1e-6)
+    with pytest.raises(ValueError, match="n_neighbors"):
+        knn_vote(torch.tensor(queries), torch.tensor(keys), torch.tensor(labels), 0, 4)
+
+
+def test_stage_two_leaves_the_source_model_unchanged(small_task):
+    Xs, ys, Xt, _ = small_task
+
+    class Snapshot(skda.MADDAClassifier):
+        def fit_loop(self, X, y=None, epochs=None, **kw):
+            original = self.module_.start_target_stage
+
+            def start():
+                self.snapshot_ = {k: v.clone() for k, v in self.module_.state_dict().items()
+                                  if k.startswith("source_")}
+                original()
+
+            self.module_.start_target_stage = start
+            return super().fit_loop(X, y, epochs, **kw)
+
+    clf = Snapshot(random_state=0, **FAST_MADDA).fit(Xs, ys, Xt)
+    after = clf.module_.state_dict()
+    assert clf.snapshot_
+    for name, value in clf.snapshot_.items():
+        assert torch.equal(value, after[name]), name
+    # ...while the target model did move away from its initial copy of the source model
+    assert not torch.equal(after["target_encoder.0.weight"], after["source_encoder.0.weight"])
+
+
+@pytest.mark.parametrize("adversarial,center_magnet", [(True, False), (False, True), (False, False)])
+def test_ablation_switches(small_task, adversarial, center_magnet):
+    Xs, ys, Xt, _ = small_task
+    clf = skda.MADDAClassifier(random_state=0, adversarial=adversarial, center_magnet=center_magnet,
+                               **FAST_MADDA).fit(Xs, ys, Xt)
+    last = clf.history[-1]
+    assert (last["train_adversarial_loss"] > 0) == adversarial
+    assert (last["train_center_loss"] > 0) == center_magnet
+    if not (adversarial or center_magnet):  # nothing to train in stage 2: target model == source model
+        sd = clf.module_.state_dict()
+        assert torch.equal(sd["target_encoder.0.weight"], sd["source_encoder.0.weight"])
+
+
+def test_n_neighbors_larger_than_source_raises(small_task):
+    Xs, ys, Xt, _ = small_task
+    with pytest.raises(ValueError, match="n_neighbors=500"):
+        skda.MADDAClassifier(n_neighbors=500, **FAST_MADDA).fit(Xs, ys, Xt)
+
+
+def test_same_seed_same_predictions_packed_and_pickle(small_task):
+    import pickle
+
+    Xs, ys, Xt, _ = small_task
+    a = skda.MADDAClassifier(random_state=1, **FAST_MADDA).fit(Xs, ys, Xt)
+    b = skda.MADDAClassifier(random_state=1, **FAST_MADDA).fit(np.vstack([Xs, Xt]), np.r_[ys, -np.ones(len(Xt), int)])
+    np.testing.assert_array_equal(a.transform(Xt), b.transform(Xt))
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps(a)).predict_proba(Xt), a.predict_proba(Xt))
