@@ -7,8 +7,8 @@ One documented configuration (no choice made with target labels):
 - source-only / DANN: estimator defaults (SGD momentum 0.9, lr 0.01 annealed as in DANN's Appendix C,
   GRL schedule Eq. 14, domain classifier 128-1024-1024-1, 64 + 64 per step), 30 epochs;
 - M-ADDA: estimator defaults (Adam 1e-4 betas (0.5, 0.9), 256-d embedding, margin 1, k = 2,
-  discriminator 500-500-1), 30 source epochs + 30 target epochs; the ablation variants switch off the
-  adversarial or the center-magnet term.
+  discriminator 256-500-500-1 on the embeddings, center weight 1/3), 30 source epochs + 30 target
+  epochs; the ablation variants switch off the adversarial or the center-magnet term.
 
     python benchmarks/bench_digits.py                       # every method, 3 seeds (~25 min on 2 cores)
     python benchmarks/bench_digits.py --methods dann madda --seeds 0

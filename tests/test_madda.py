@@ -105,3 +105,13 @@ def test_same_seed_same_predictions_packed_and_pickle(small_task):
     b = skda.MADDAClassifier(random_state=1, **FAST_MADDA).fit(np.vstack([Xs, Xt]), np.r_[ys, -np.ones(len(Xt), int)])
     np.testing.assert_array_equal(a.transform(Xt), b.transform(Xt))
     np.testing.assert_array_equal(pickle.loads(pickle.dumps(a)).predict_proba(Xt), a.predict_proba(Xt))
+
+
+@pytest.mark.parametrize("where,width", [("features", 16), ("embedding", 8)])
+def test_discriminator_input(small_task, where, width):
+    Xs, ys, Xt, _ = small_task
+    clf = skda.MADDAClassifier(random_state=0, discriminator_input=where, **{**FAST_MADDA, "max_epochs": 1})
+    clf.fit(Xs, ys, Xt)
+    assert clf.module_.discriminator[0].in_features == width
+    with pytest.raises(ValueError, match="discriminator_input"):
+        skda.MADDAClassifier(discriminator_input="logits", **FAST_MADDA).fit(Xs, ys, Xt)
