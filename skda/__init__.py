@@ -11,11 +11,14 @@ from .dann import DANNClassifier, SourceOnlyClassifier
 from .engine import DomainAdaptationNet, PairedBatchSampler
 from .layers import GradientReversalLayer, LeNetFeatureExtractor, MLPFeatureExtractor
 from .madda import MADDAClassifier
-from .optim import GRLCoefficientSchedule, LRAnnealing, MomentumSGD, annealed_learning_rate, grl_coefficient
+from .mlada import MLADAClassifier
+from .optim import (AdversarialAdam, GRLCoefficientSchedule, LRAnnealing, MomentumSGD, annealed_learning_rate,
+                    grl_coefficient)
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "AdversarialAdam",
     "DANNClassifier",
     "DomainAdaptationNet",
     "GRLCoefficientSchedule",
@@ -23,6 +26,7 @@ __all__ = [
     "LRAnnealing",
     "LeNetFeatureExtractor",
     "MADDAClassifier",
+    "MLADAClassifier",
     "MLPFeatureExtractor",
     "MomentumSGD",
     "PairedBatchSampler",

@@ -50,9 +50,12 @@ class DANNNetwork(ClassifierNetwork):
             return super().forward(source)
         features = self.features(torch.cat([source, target]))
         n_source = len(source)
+        logits = self.classify(features)
         return {
-            "source_logits": self.classify(features[:n_source]),
+            "source_logits": logits[:n_source],
+            "target_logits": logits[n_source:],
             "domain_logits": self.domain_classifier(self.gradient_reversal(features)).squeeze(1),
+            "features": features,
             "n_source": n_source,
         }
 

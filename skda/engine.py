@@ -230,9 +230,8 @@ class DomainAdaptationNet(ClassifierMixin, NeuralNet):
 
     # ------------------------------------------------------------------ fit
     def _validate_for_fit(self, X, y, X_target):
-        Xs, ys, Xt = split_domains(X, y, X_target, unlabeled_marker=self.unlabeled_marker,
-                                   require_target=self.requires_target)
-        return Xs, ys, Xt
+        return split_domains(X, y, X_target, unlabeled_marker=self.unlabeled_marker,
+                             require_target=self.requires_target)
 
     def _seed(self, offset=0):
         if self.random_state is None:

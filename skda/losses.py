@@ -79,3 +79,45 @@ def center_magnet_loss(embeddings: torch.Tensor, centers: torch.Tensor) -> torch
     """Center-magnet loss, Eq. 4 of M-ADDA: each embedding's squared distance to its nearest center,
     averaged over the batch (Eq. 4 sums over the target set). ``centers`` has one row per class."""
     return pairwise_squared_distances(embeddings, centers).min(dim=1).values.mean()
+
+
+def batch_hard_triplet_loss(embeddings: torch.Tensor, labels: torch.Tensor, margins: torch.Tensor) -> torch.Tensor:
+    """Batch-hard triplet loss with a per-class margin, Eq. 4 of MLA-DA (Yin et al. 2021).
+
+    For each anchor i: ``max(max_{y_j = y_i} ||m_i - m_j|| - min_{y_k != y_i} ||m_i - m_k|| + margins[y_i], 0)``
+    with Euclidean (not squared) distances; mean over the anchors that have a negative in the batch
+    (0 if none has). ``margins`` holds one margin per class.
+    """
+    d = pairwise_squared_distances(embeddings, embeddings).clamp_min(1e-12).sqrt()
+    same = labels.unsqueeze(0) == labels.unsqueeze(1)
+    hardest_positive = d.masked_fill(~same, 0.0).max(dim=1).values  # the anchor itself (0) is a positive
+    hardest_negative = d.masked_fill(same, float("inf")).min(dim=1).values
+    has_negative = (~same).any(dim=1)
+    if not has_negative.any():
+        return embeddings.sum() * 0.0
+    terms = torch.relu(hardest_positive - hardest_negative + margins[labels])
+    return terms[has_negative].mean()
+
+
+def dynamic_margins(target_probabilities: torch.Tensor, n_classes: int, base: float, scale: float,
+                    reduce: str = "mean") -> torch.Tensor:
+    """Per-class margins of Eq. 5 of MLA-DA: ``alpha_c = base + scale * r_c``, where ``r_c`` reduces (mean, as
+    the paper says, or sum, as the authors' main script does) the second-largest probability of the target
+    samples whose pseudo-label (arg-max) is c; ``r_c = 0`` for a class no target sample is assigned to.
+    Computed without gradient."""
+    with torch.no_grad():
+        top2 = target_probabilities.topk(2, dim=1).values
+        pseudo = target_probabilities.argmax(dim=1)
+        sums = torch.zeros(n_classes, device=top2.device).index_add_(0, pseudo, top2[:, 1])
+        if reduce == "mean":
+            counts = torch.bincount(pseudo, minlength=n_classes).clamp_min(1)
+            sums = sums / counts
+        elif reduce != "sum":
+            raise ValueError(f"reduce must be 'mean' or 'sum', got {reduce!r}.")
+        return base + scale * sums
+
+
+def entropy_loss(logits: torch.Tensor) -> torch.Tensor:
+    """Mean prediction entropy ``-sum_c p_c log p_c`` of the samples (target entropy L_E, Eq. 9 of MLA-DA)."""
+    log_p = torch.log_softmax(logits, dim=1)
+    return -(log_p.exp() * log_p).sum(dim=1).mean()
