@@ -36,11 +36,12 @@ class TrainingProgress(Callback):
     def on_train_begin(self, net, X=None, y=None, **kwargs):
         self.start_time_ = time.perf_counter()
         self.epochs_done_ = 0
+        self.total_epochs_ = net.planned_epochs() if hasattr(net, "planned_epochs") else net.max_epochs
 
     def on_epoch_end(self, net, **kwargs):
         stream = self.stream or sys.stdout
         self.epochs_done_ += 1
-        total = net.max_epochs
+        total = self.total_epochs_
         row = net.history[-1]
         shown = "  ".join(f"{k.removeprefix('train_')} {row[k]:.3f}" for k in self.keys if k in row)
         width = 20

@@ -278,8 +278,20 @@ class DomainAdaptationNet(ClassifierMixin, NeuralNet):
         device = self.device_
         data = {"source": torch.as_tensor(Xs, device=device),
                 "target": None if Xt is None else torch.as_tensor(Xt, device=device)}
+        # batch order is drawn on the CPU (device-independent); methods that need random numbers inside a
+        # step (e.g. triplet mining) use ``device_generator_``, on the training device (the same generator
+        # on CPU), so no random tensor crosses host->device per step. Both live only during training.
         self.batch_generator_ = torch.Generator().manual_seed(seed)
-        NeuralNet.partial_fit(self, data, torch.as_tensor(ys, dtype=torch.long, device=device), **fit_params)
+        self.device_generator_ = (self.batch_generator_ if device.type == "cpu"
+                                  else torch.Generator(device=device).manual_seed(seed))
+        try:
+            NeuralNet.partial_fit(self, data, torch.as_tensor(ys, dtype=torch.long, device=device), **fit_params)
+        finally:
+            self.batch_generator_ = self.device_generator_ = None
+
+    def planned_epochs(self) -> int:
+        """Epochs the next ``fit_loop`` will run (for progress displays)."""
+        return self.max_epochs
 
     def batch_sampler(self, ys: torch.Tensor, n_target: int, generator: torch.Generator) -> PairedBatchSampler:
         """The sampler of paired index batches (override for e.g. class-balanced source batches)."""

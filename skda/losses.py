@@ -59,7 +59,8 @@ def batch_triplet_loss(embeddings: torch.Tensor, labels: torch.Tensor, margin: f
     Every anchor-positive pair (same label, distinct samples) is used once, with one negative drawn
     uniformly among the negatives whose term is still positive (a pair with none contributes 0).
     Returns the mean over anchor-positive pairs (0 if the batch has none). Vectorised: one (B, B, B)
-    tensor, no Python loop over triplets. ``generator`` makes the draw reproducible.
+    tensor, no Python loop over triplets. ``generator`` (on the embeddings' device) makes the draw
+    reproducible.
     """
     terms, valid = triplet_hinge_terms(embeddings, labels, margin)
     pairs = valid.any(dim=2)
@@ -67,7 +68,7 @@ def batch_triplet_loss(embeddings: torch.Tensor, labels: torch.Tensor, margin: f
         return embeddings.sum() * 0.0
     with torch.no_grad():
         active = valid & (terms > 0)
-        scores = torch.rand(terms.shape, generator=generator, device="cpu").to(terms.device)
+        scores = torch.rand(terms.shape, generator=generator, device=terms.device)
         scores = scores.masked_fill(~active, -1.0)
         chosen = scores.argmax(dim=2, keepdim=True)
         has_active = active.any(dim=2)

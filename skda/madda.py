@@ -158,6 +158,10 @@ class MADDAClassifier(DomainAdaptationNet):
         return self
 
     # ---------------------------------------------------------------- training
+    def planned_epochs(self):
+        stage_one = self.source_epochs if self.module_.stage == "source" else 0
+        return stage_one + self.max_epochs
+
     def fit_loop(self, X, y=None, epochs=None, **fit_params):
         if not 1 <= self.n_neighbors <= len(y):
             raise ValueError(f"n_neighbors={self.n_neighbors} must be between 1 and the number of source samples "
@@ -190,7 +194,7 @@ class MADDAClassifier(DomainAdaptationNet):
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
         """Stage 1: the triplet loss Eq. 1 on the source embeddings of the batch."""
-        return batch_triplet_loss(y_pred["source_embeddings"], y_true, self.margin, generator=self.batch_generator_)
+        return batch_triplet_loss(y_pred["source_embeddings"], y_true, self.margin, generator=self.device_generator_)
 
     def train_step(self, batch, **fit_params):
         net = self.module_
