@@ -1,6 +1,6 @@
 """The adaptation methods adapt for real: on the JDA MNIST/USPS files they beat the source-only baseline.
 
-Documented configuration (the same as benchmarks/bench_digits.py): per-image standardisation,
+Documented configuration (the same as `benchmarks/bench_accuracy.py --family digits`): per-image standardisation,
 LeNetFeatureExtractor, estimator defaults, 30 epochs (M-ADDA: 30 source + 30 target epochs), seed 0.
 About 3 minutes on 2 CPU cores in all.
 """
