@@ -382,14 +382,16 @@ class DomainAdaptationNet(ClassifierMixin, NeuralNet):
         (or the concatenated tensor on ``device_`` with ``to_numpy=False``)."""
         self._check_fitted()
         X = check_features(X, name="X", input_shape=self.input_shape_)
-        self._set_training(False)
-        X = torch.from_numpy(X)
-        out = []
-        with torch.no_grad():
-            for start in range(0, len(X), PREDICT_CHUNK_ROWS):
-                out.append(fn(X[start:start + PREDICT_CHUNK_ROWS].to(self.device_, non_blocking=True)))
-        out = torch.cat(out)
+        out = self.apply_in_chunks(torch.from_numpy(X), fn)
         return out.cpu().numpy() if to_numpy else out
+
+    def apply_in_chunks(self, X: torch.Tensor, fn) -> torch.Tensor:
+        """``fn`` over ``PREDICT_CHUNK_ROWS``-row chunks of the tensor ``X`` (moved chunk by chunk to
+        ``device_``), in eval mode without gradient; the results concatenated on ``device_``."""
+        self._set_training(False)
+        with torch.no_grad():
+            return torch.cat([fn(X[start:start + PREDICT_CHUNK_ROWS].to(self.device_, non_blocking=True))
+                              for start in range(0, len(X), PREDICT_CHUNK_ROWS)])
 
     def predict_proba(self, X):
         """Class probabilities (softmax of the label classifier), columns ordered as ``classes_``."""

@@ -182,9 +182,7 @@ class MADDAClassifier(DomainAdaptationNet):
         return self
 
     def _embed_source(self, xs):
-        self._set_training(False)
-        with torch.no_grad():
-            return torch.cat([self.module_.embed_source(xs[i:i + 1024]) for i in range(0, len(xs), 1024)])
+        return self.apply_in_chunks(xs, self.module_.embed_source)
 
     def _class_means(self, embeddings, y):
         n_classes = len(self.classes_)
