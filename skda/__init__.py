@@ -8,7 +8,8 @@ Fit on labelled source data and unlabelled target data, predict on the target::
 
 from . import datasets
 from .dann import DANNClassifier, SourceOnlyClassifier
-from .engine import DomainAdaptationNet, PairedBatchSampler
+from .engine import ClassBalancedBatchSampler, DomainAdaptationNet, PairedBatchSampler
+from .ilada import ILADAClassifier
 from .layers import GradientReversalLayer, LeNetFeatureExtractor, MLPFeatureExtractor
 from .madda import MADDAClassifier
 from .mlada import MLADAClassifier
@@ -19,10 +20,12 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AdversarialAdam",
+    "ClassBalancedBatchSampler",
     "DANNClassifier",
     "DomainAdaptationNet",
     "GRLCoefficientSchedule",
     "GradientReversalLayer",
+    "ILADAClassifier",
     "LRAnnealing",
     "LeNetFeatureExtractor",
     "MADDAClassifier",

@@ -24,6 +24,7 @@ from contextlib import contextmanager
 import numpy as np
 import torch
 from sklearn.base import ClassifierMixin
+from sklearn.utils import TransformerTags
 from sklearn.exceptions import NotFittedError
 from sklearn.utils import check_random_state
 from skorch import NeuralNet
@@ -33,7 +34,7 @@ from .layers import GradientReversalLayer, MLPFeatureExtractor
 from .optim import MomentumSGD
 from .validation import check_features, split_domains, unlabeled_mask
 
-__all__ = ["DomainAdaptationNet", "PairedBatchSampler", "resolve_device"]
+__all__ = ["ClassBalancedBatchSampler", "DomainAdaptationNet", "PairedBatchSampler", "resolve_device"]
 
 #: Rows per forward pass in predict / transform.
 PREDICT_CHUNK_ROWS = 1024
@@ -86,6 +87,51 @@ class PairedBatchSampler:
         tgt = self.target_indices().to(self.device)
         for start in range(0, self.epoch_length, self.batch_size):
             yield src[start:start + self.batch_size], tgt[start:start + self.batch_size]
+
+
+class ClassBalancedBatchSampler(PairedBatchSampler):
+    """Paired index batches whose *source* half is class-balanced; the target half is random.
+
+    Every step draws ``per_class = max(1, batch_size // n_classes)`` source samples of every class (so a
+    source batch has ``n_classes * per_class`` rows, every class equally present) and as many random
+    target samples. Each class is walked through in its own random order, recycled when exhausted; the
+    target domain is recycled like in :class:`PairedBatchSampler`. An epoch has
+    ``ceil(max(n_source, n_target) / (n_classes * per_class))`` steps, all full.
+
+    ``labels`` are the encoded source labels ``0 .. n_classes - 1`` (a tensor on any device).
+    """
+
+    def __init__(self, labels: torch.Tensor, n_target: int, batch_size: int, generator: torch.Generator,
+                 device: torch.device):
+        labels = torch.as_tensor(labels).cpu()
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}.")
+        self.counts = torch.bincount(labels)
+        if (self.counts == 0).any():
+            missing = torch.nonzero(self.counts == 0).flatten().tolist()
+            raise ValueError(f"class-balanced batches need every class in the source labels; classes {missing} "
+                             "have no sample.")
+        self.n_classes = len(self.counts)
+        self.per_class = max(1, int(batch_size) // self.n_classes)
+        self.members = [torch.nonzero(labels == c).flatten() for c in range(self.n_classes)]
+        super().__init__(len(labels), n_target, self.n_classes * self.per_class, generator, device)
+        self.n_steps = math.ceil(max(self.n_source, self.n_target) / self.batch_size)
+        # every step is full: an epoch spans n_steps whole batches of both domains
+        self.epoch_length = self.n_steps * self.batch_size
+
+    def __len__(self):
+        return self.n_steps
+
+    def source_indices(self) -> torch.Tensor:
+        need = self.n_steps * self.per_class
+        per_class = []
+        for members in self.members:
+            reps = math.ceil(need / len(members))
+            order = torch.cat([torch.randperm(len(members), generator=self.generator) for _ in range(reps)])
+            per_class.append(members[order[:need]])
+        # (n_classes, n_steps, per_class) -> step-major: step s holds per_class samples of every class
+        stacked = torch.stack(per_class).view(self.n_classes, self.n_steps, self.per_class)
+        return stacked.permute(1, 0, 2).reshape(-1)
 
 
 @contextmanager
@@ -147,12 +193,21 @@ class DomainAdaptationNet(ClassifierMixin, NeuralNet):
         self.unlabeled_marker = unlabeled_marker
 
     # ------------------------------------------------------------------ sklearn plumbing
+    def _get_param_names(self):
+        # skorch's bookkeeping set ``_params_to_validate`` is not a parameter (clone rebuilds it from kwargs)
+        return [k for k in super()._get_param_names() if k != "_params_to_validate"]
+
     def __sklearn_is_fitted__(self):
         return bool(getattr(self, "initialized_", False)) and hasattr(self, "classes_")
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.non_deterministic = self.random_state is None
+        # ``transform`` returns the learned features (float32), so sklearn treats the estimators as
+        # transformers too
+        tags.transformer_tags = TransformerTags(preserves_dtype=["float32"])
+        tags.input_tags.sparse = True  # densified when small (skda.validation.MAX_DENSIFIED_CELLS)
+        tags.input_tags.allow_nan = False
         return tags
 
     def _check_fitted(self):
@@ -264,7 +319,7 @@ class DomainAdaptationNet(ClassifierMixin, NeuralNet):
         if not self.__sklearn_is_fitted__():
             return self.fit(X, y, X_target, **fit_params)
         Xs, ys, Xt = self._validate_for_fit(X, y, X_target)
-        check_features(Xs, name="X", input_shape=self.input_shape_)
+        check_features(Xs, name="X", input_shape=self.input_shape_, estimator_name=type(self).__name__)
         unknown = np.setdiff1d(np.unique(ys), self.classes_)
         if len(unknown):
             raise ValueError(f"partial_fit got labels {unknown.tolist()} not seen in the first fit "
@@ -381,7 +436,7 @@ class DomainAdaptationNet(ClassifierMixin, NeuralNet):
         """Apply ``fn`` to ``X`` (validated) in chunks on ``device_`` in eval mode; return a numpy array
         (or the concatenated tensor on ``device_`` with ``to_numpy=False``)."""
         self._check_fitted()
-        X = check_features(X, name="X", input_shape=self.input_shape_)
+        X = check_features(X, name="X", input_shape=self.input_shape_, estimator_name=type(self).__name__)
         out = self.apply_in_chunks(torch.from_numpy(X), fn)
         return out.cpu().numpy() if to_numpy else out
 
@@ -395,6 +450,7 @@ class DomainAdaptationNet(ClassifierMixin, NeuralNet):
 
     def predict_proba(self, X):
         """Class probabilities (softmax of the label classifier), columns ordered as ``classes_``."""
+        self._check_fitted()
         net = self.module_
         return self._map_batches(X, lambda x: torch.softmax(net.classify(net.features(x)), dim=1))
 
@@ -403,8 +459,13 @@ class DomainAdaptationNet(ClassifierMixin, NeuralNet):
         self._check_fitted()
         return self.classes_[self.predict_proba(X).argmax(axis=1)]
 
+    def fit_transform(self, X, y=None, X_target=None, **fit_params):
+        """``fit(X, y, X_target)``, then the learned features of ``X`` (all its rows, source and target)."""
+        return self.fit(X, y, X_target, **fit_params).transform(X)
+
     def transform(self, X):
         """The learned features G_f(X), shape (n_samples, n_features_out)."""
+        self._check_fitted()
         net = self.module_
         return self._map_batches(X, net.features)
 

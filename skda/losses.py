@@ -6,14 +6,24 @@ computation on a tiny input (``tests/test_losses.py``).
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 
 __all__ = [
+    "affinity_pseudo_labels",
+    "batch_hard_triplet_loss",
     "batch_triplet_loss",
     "center_magnet_loss",
+    "conditional_adversarial_input",
     "domain_adversarial_loss",
+    "dynamic_margins",
+    "entropy_loss",
+    "inverse_distance_similarity",
+    "multi_sample_contrastive_loss",
     "pairwise_squared_distances",
+    "similarity_ratio_selection",
     "triplet_hinge_terms",
 ]
 
@@ -122,3 +132,75 @@ def entropy_loss(logits: torch.Tensor) -> torch.Tensor:
     """Mean prediction entropy ``-sum_c p_c log p_c`` of the samples (target entropy L_E, Eq. 9 of MLA-DA)."""
     log_p = torch.log_softmax(logits, dim=1)
     return -(log_p.exp() * log_p).sum(dim=1).mean()
+
+
+def inverse_distance_similarity(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """``phi(a_i, b_j) = 1 / (1 + ||a_i - b_j||)`` for all pairs, Eq. 6 of ILA-DA (Sharma et al. 2021):
+    the normalised inverse Euclidean distance, in (0, 1]."""
+    return 1.0 / (1.0 + pairwise_squared_distances(a, b).clamp_min(1e-12).sqrt())
+
+
+def affinity_pseudo_labels(similarity: torch.Tensor, source_labels: torch.Tensor, n_neighbors: int,
+                           n_classes: int) -> torch.Tensor:
+    """Target pseudo-labels of ILA-DA, Sec. 3.3: the mode of the labels of each target's ``n_neighbors`` most
+    similar source samples (ties -> the lowest label). ``similarity`` is (n_source, n_target); no gradient."""
+    with torch.no_grad():
+        k = min(int(n_neighbors), similarity.shape[0])
+        neighbours = similarity.topk(k, dim=0).indices  # (k, n_target)
+        votes = F.one_hot(source_labels[neighbours], n_classes).sum(dim=0)  # (n_target, n_classes)
+        return votes.argmax(dim=1)  # argmax returns the first (lowest) label among ties
+
+
+def similarity_ratio_selection(similarity: torch.Tensor, source_labels: torch.Tensor,
+                               pseudo_labels: torch.Tensor, top_m: int, keep_fraction: float):
+    """The similarity ratio test of ILA-DA, Eq. 7, and the selection of confident targets.
+
+    For target j with pseudo-label y^_j, ``Gamma_j = sum of its top_m similarities to like sources (label
+    y^_j) / sum of its top_m similarities to unlike sources`` (fewer than ``top_m`` in a set: all of them;
+    an empty unlike set gives ``inf``). The ``ceil(keep_fraction * n_target)`` targets with the highest
+    ratio (at least one) are kept. Returns ``(ratio, keep)``: (n_target,) floats and a boolean mask.
+    No gradient.
+    """
+    with torch.no_grad():
+        like = source_labels.unsqueeze(1) == pseudo_labels.unsqueeze(0)  # (n_source, n_target)
+        m = min(int(top_m), similarity.shape[0])
+        # similarities are > 0, so zeroing the other set and taking the top m sums the set's top m
+        like_sum = similarity.masked_fill(~like, 0.0).topk(m, dim=0).values.sum(dim=0)
+        unlike_sum = similarity.masked_fill(like, 0.0).topk(m, dim=0).values.sum(dim=0)
+        ratio = like_sum / unlike_sum  # unlike_sum == 0 -> inf (no unlike source at all)
+        n_target = similarity.shape[1]
+        n_keep = min(n_target, max(1, math.ceil(keep_fraction * n_target - 1e-9)))
+        keep = torch.zeros(n_target, dtype=torch.bool, device=similarity.device)
+        keep[ratio.topk(n_keep).indices] = True
+        return ratio, keep
+
+
+def multi_sample_contrastive_loss(similarity: torch.Tensor, source_labels: torch.Tensor,
+                                  pseudo_labels: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+    """Multi-sample contrastive (MSC) loss, Eq. 4-5 of ILA-DA.
+
+    ``similarity`` (n_source, n_target) holds phi(f_i, f_j) (with gradient). The affinity matrix is
+    ``A_ij = +1`` if ``y_i == y^_j``, ``-1`` otherwise, and 0 for the targets not kept by the ratio test.
+    Each source sample i is an anchor: ``L_i = -log(sum_{A_ij = 1} e^phi_ij / sum_{A_ij != 0} e^phi_ij)``;
+    anchors without a positive or without a negative are skipped; the loss is the mean over the other
+    anchors (0, with a gradient of 0, when none is left). No temperature (as in the authors' code).
+    """
+    like = source_labels.unsqueeze(1) == pseudo_labels.unsqueeze(0)
+    positive = like & keep.unsqueeze(0)
+    negative = ~like & keep.unsqueeze(0)
+    valid = positive.any(dim=1) & negative.any(dim=1)
+    if not valid.any():
+        return similarity.sum() * 0.0
+    exp = similarity.exp()
+    pos = (exp * positive).sum(dim=1)
+    total = (exp * keep.unsqueeze(0)).sum(dim=1)
+    return (total[valid].log() - pos[valid].log()).mean()
+
+
+def conditional_adversarial_input(features: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+    """The multilinear conditioning of CDAN (Long et al. 2018): the flattened outer product ``f (x) g`` of each
+    sample's features f (n, d) and softmax prediction g (n, c), shape (n, d * c), the domain discriminator's
+    input. ``g`` is detached (as in the CDAN authors' code): the adversarial gradient reaches the features
+    only."""
+    g = torch.softmax(logits.detach(), dim=1)
+    return torch.bmm(g.unsqueeze(2), features.unsqueeze(1)).flatten(1)
