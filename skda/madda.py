@@ -236,10 +236,12 @@ class MADDAClassifier(DomainAdaptationNet):
     # ---------------------------------------------------------------- prediction
     def transform(self, X):
         """Target-model embeddings f_T(X), shape (n_samples, embedding_dim)."""
+        self._check_fitted()
         return self._map_batches(X, self.module_.embed_target)
 
     def predict_proba(self, X):
         """Shares of the ``n_neighbors`` nearest source embeddings' votes for each class (Algorithm 3)."""
+        self._check_fitted()
         embeddings = self._map_batches(X, self.module_.embed_target, to_numpy=False)
         keys = torch.as_tensor(self.source_embeddings_, device=embeddings.device)
         labels = torch.as_tensor(self.source_labels_, device=embeddings.device)

@@ -18,7 +18,7 @@ __all__ = ["check_features", "split_domains", "unlabeled_mask"]
 MAX_DENSIFIED_CELLS = 50_000_000
 
 
-def check_features(X, *, name="X", input_shape=None):
+def check_features(X, *, name="X", input_shape=None, estimator_name="this estimator"):
     """Validate a feature array and return it as a C-contiguous float32 numpy array (a copy if needed).
 
     - sparse input is densified when it has at most ``MAX_DENSIFIED_CELLS`` cells, else ``ValueError``;
@@ -51,7 +51,8 @@ def check_features(X, *, name="X", input_shape=None):
     if input_shape is not None and tuple(X.shape[1:]) != tuple(input_shape):
         if len(input_shape) == 1 and X.ndim == 2:
             raise ValueError(
-                f"{name} has {X.shape[1]} features, but this estimator was fitted with {input_shape[0]} features.")
+                f"{name} has {X.shape[1]} features, but {estimator_name} is expecting {input_shape[0]} features as "
+                "input (the number of features seen at fit).")
         raise ValueError(
             f"{name} has sample shape {tuple(X.shape[1:])}, but this estimator was fitted on samples of shape "
             f"{tuple(input_shape)}.")
@@ -82,8 +83,9 @@ def unlabeled_mask(y, marker):
 
 def _check_labels(y, n_rows, name):
     if y is None:
-        raise ValueError(f"{name} is required: skda estimators learn from labelled source samples.")
-    y = column_or_1d(np.asarray(y), warn=False)
+        raise ValueError(f"{name} is required: this estimator requires y to be passed, but the target y is None "
+                         "(skda estimators learn from labelled source samples).")
+    y = column_or_1d(np.asarray(y), warn=True)
     if len(y) != n_rows:
         raise ValueError(f"{name} has {len(y)} labels but X has {n_rows} rows; they must have the same length.")
     return y
@@ -122,16 +124,20 @@ def split_domains(X, y, X_target=None, *, unlabeled_marker=-1, require_target=Tr
                 "sample to learn from.")
         Xs, ys = X[~is_target], y[~is_target]
         Xt = X[is_target] if is_target.any() else None
-    if require_target and Xt is None:
-        raise ValueError(
-            "no target samples: pass X_target, or use the packed form with target rows labelled "
-            f"{unlabeled_marker!r} (unlabeled_marker).")
     if ys.dtype.kind == "O":
         kinds = {type(v) for v in ys}
         if len(kinds) > 1 and not all(issubclass(k, numbers.Number) for k in kinds):
             raise TypeError(f"y mixes label types {sorted(k.__name__ for k in kinds)}; use one type for all labels.")
     check_classification_targets(ys)
     if len(np.unique(ys)) < 2:
+        clash = "" if X_target is not None or not is_target.any() else (
+            f" The other {int(is_target.sum())} rows have the label {unlabeled_marker!r}, read as the unlabelled "
+            f"target marker; if {unlabeled_marker!r} is a real class, set unlabeled_marker=None (or another value) "
+            "and pass the target as X_target.")
         raise ValueError(
-            f"the labelled source data has {len(np.unique(ys))} class(es); a classifier needs at least 2.")
+            f"the labelled source data has {len(np.unique(ys))} class(es); a classifier needs at least 2.{clash}")
+    if require_target and Xt is None:
+        raise ValueError(
+            "no target samples: pass X_target, or use the packed form with target rows labelled "
+            f"{unlabeled_marker!r} (unlabeled_marker).")
     return Xs, ys, Xt

@@ -23,7 +23,7 @@ def test_feature_count_mismatch(data):
     with pytest.raises(ValueError, match="X_target has sample shape"):
         fit(Xs, ys, Xt[:, :5])
     clf = fit(Xs, ys, Xt)
-    with pytest.raises(ValueError, match="has 5 features, but this estimator was fitted with 8"):
+    with pytest.raises(ValueError, match="X has 5 features, but DANNClassifier is expecting 8 features"):
         clf.predict(Xt[:, :5])
 
 
