@@ -170,8 +170,13 @@ class DomainAdaptationNet(ClassifierMixin, NeuralNet):
         Seeds weight initialisation, dropout and batch order. Same seed, same predictions on CPU.
     unlabeled_marker : default -1
         In the packed form ``fit(X, y)``, rows with this label are the unlabelled target domain.
+    train_split : None or skorch ``ValidSplit``-like callable, default None
+        None trains on all labelled source rows. ``skorch.dataset.ValidSplit(0.2, stratified=True)`` holds out
+        20% of the *source* rows (target labels are unknown) and scores them after every epoch:
+        ``valid_loss`` (the label loss) and ``valid_accuracy`` in the history, monitored by skorch's
+        ``EarlyStopping`` / ``Checkpoint`` (``callbacks=[EarlyStopping(patience=5)]``).
     verbose : int, default 0
-        1 prints skorch's per-epoch table.
+        1 prints skorch's per-epoch table; see also :class:`skda.callbacks.TrainingProgress`.
     **kwargs
         skorch-routed parameters: ``module__*``, ``optimizer__*``, ``criterion__*``, ``callbacks__*``.
 
@@ -238,6 +243,15 @@ class DomainAdaptationNet(ClassifierMixin, NeuralNet):
             self.device = requested
         elif "device_" in state:
             self.device_ = torch.device(self.device)
+
+    def load_params(self, *args, **kwargs):
+        """skorch's ``load_params`` (e.g. from a ``Checkpoint``), mapping the weights to ``device_``."""
+        requested = self.device
+        self.device = getattr(self, "device_", None) or resolve_device(requested)
+        try:
+            return super().load_params(*args, **kwargs)
+        finally:
+            self.device = requested
 
     # ------------------------------------------------------------------ networks
     def build_network(self, feature_extractor: nn.Module, n_features: int) -> nn.Module:
@@ -333,6 +347,9 @@ class DomainAdaptationNet(ClassifierMixin, NeuralNet):
         device = self.device_
         data = {"source": torch.as_tensor(Xs, device=device),
                 "target": None if Xt is None else torch.as_tensor(Xt, device=device)}
+        if self.train_split is not None:
+            data["valid"], ys = self._split_validation(Xs, ys, data["source"], device)
+            data["source"] = data["source"][torch.as_tensor(self.train_indices_, device=device)]
         # batch order is drawn on the CPU (device-independent); methods that need random numbers inside a
         # step (e.g. triplet mining) use ``device_generator_``, on the training device (the same generator
         # on CPU), so no random tensor crosses host->device per step. Both live only during training.
@@ -343,6 +360,42 @@ class DomainAdaptationNet(ClassifierMixin, NeuralNet):
             NeuralNet.partial_fit(self, data, torch.as_tensor(ys, dtype=torch.long, device=device), **fit_params)
         finally:
             self.batch_generator_ = self.device_generator_ = None
+
+    def _split_validation(self, Xs, ys, xs, device):
+        """Hold out part of the labelled *source* data with ``train_split`` (e.g. skorch's
+        ``ValidSplit(0.2, stratified=True)``): the network trains on the rest and the held-out rows are scored
+        after every epoch (``valid_loss``, ``valid_accuracy`` in the history), which is what skorch's
+        ``EarlyStopping`` and ``Checkpoint`` monitor. Returns ``((x_valid, y_valid), y_train)``."""
+        from skorch.dataset import Dataset
+
+        parts = self.train_split(Dataset(Xs, ys), ys)
+        if not (isinstance(parts, tuple) and len(parts) == 2 and all(hasattr(p, "indices") for p in parts)):
+            raise TypeError("train_split must return (train, valid) subsets with an 'indices' attribute, as "
+                            "skorch.dataset.ValidSplit does; got "
+                            f"{type(parts).__name__}.")
+        train_idx = np.asarray(parts[0].indices, dtype=np.int64)
+        valid_idx = np.asarray(parts[1].indices, dtype=np.int64)
+        if len(valid_idx) == 0 or len(train_idx) == 0:
+            raise ValueError(f"train_split left {len(train_idx)} training and {len(valid_idx)} validation source rows; "
+                             "both must be non-empty.")
+        missing = np.setdiff1d(np.unique(ys), ys[train_idx])
+        if len(missing):
+            raise ValueError(f"after train_split the training part has no sample of classes "
+                             f"{self.classes_[missing].tolist()}; use a stratified split or a smaller validation part.")
+        self.train_indices_, self.valid_indices_ = train_idx, valid_idx
+        valid_idx_t = torch.as_tensor(valid_idx, device=device)
+        return (xs[valid_idx_t], torch.as_tensor(ys[valid_idx], dtype=torch.long, device=device)), ys[train_idx]
+
+    def validation_step(self, batch, **fit_params):
+        """Loss (the method's label loss, no adaptation term) and accuracy on a held-out source batch."""
+        self._set_training(False)
+        x, y = batch
+        with torch.no_grad():
+            y_pred = self.infer(x, **fit_params)
+            loss = self.get_loss(y_pred, y, X=x, training=False)
+            if "source_logits" in y_pred:
+                self.log_metrics(accuracy=(y_pred["source_logits"].argmax(1) == y).float().mean())
+        return {"loss": loss, "y_pred": y_pred}
 
     def planned_epochs(self) -> int:
         """Epochs the next ``fit_loop`` will run (for progress displays)."""
@@ -370,11 +423,22 @@ class DomainAdaptationNet(ClassifierMixin, NeuralNet):
                 yield inputs, y[idx_s]
                 self.step_ += 1
 
+        valid = X.get("valid")
+
+        def valid_batches():
+            xv, yv = valid
+            for start in range(0, len(yv), PREDICT_CHUNK_ROWS):
+                chunk = slice(start, start + PREDICT_CHUNK_ROWS)
+                yield {"source": xv[chunk], "target": None}, yv[chunk]
+
         for _ in range(epochs):
-            self.notify("on_epoch_begin", dataset_train=X, dataset_valid=None)
+            self.notify("on_epoch_begin", dataset_train=X, dataset_valid=valid)
             self.run_single_epoch(batches(), training=True, prefix="train", step_fn=self.train_step,
                                   **fit_params)
-            self.notify("on_epoch_end", dataset_train=X, dataset_valid=None)
+            if valid is not None:
+                self.run_single_epoch(valid_batches(), training=False, prefix="valid", step_fn=self.validation_step,
+                                      **fit_params)
+            self.notify("on_epoch_end", dataset_train=X, dataset_valid=valid)
         self.training_progress_ = 1.0
         return self
 

@@ -194,6 +194,18 @@ class MADDAClassifier(DomainAdaptationNet):
         """Stage 1: the triplet loss Eq. 1 on the source embeddings of the batch."""
         return batch_triplet_loss(y_pred["source_embeddings"], y_true, self.margin, generator=self.device_generator_)
 
+    def validation_step(self, batch, **fit_params):
+        """Held-out source rows (``train_split``): the triplet loss Eq. 1 of their embeddings under the model
+        that predicts (source model in stage 1, target model in stage 2)."""
+        self._set_training(False)
+        x, y = batch
+        net = self.module_
+        embed = net.embed_source if net.stage == "source" else net.embed_target
+        with torch.no_grad():
+            embeddings = embed(x["source"])
+            loss = batch_triplet_loss(embeddings, y, self.margin, generator=self.device_generator_)
+        return {"loss": loss, "y_pred": {"source_embeddings": embeddings}}
+
     def train_step(self, batch, **fit_params):
         net = self.module_
         if net.stage == "source":
