@@ -107,6 +107,9 @@ class DANNClassifier(DomainAdaptationNet):
         Multiplies the scheduled GRL coefficient (the paper's lambda goes to 1).
     lr : float, default 0.01 (mu_0 of Appendix C); optimizer : default SGD with momentum 0.9.
     max_epochs : int, default 50; batch_size : int, default 64 (per domain).
+
+    Notes
+    -----
     Other parameters: see :class:`skda.engine.DomainAdaptationNet`.
 
     Deviations from the paper: losses are batch means rather than sums; the label predictor is linear on

@@ -19,6 +19,7 @@ from __future__ import annotations
 import copy
 import inspect
 import math
+import threading
 from contextlib import contextmanager
 
 import numpy as np
@@ -134,11 +135,18 @@ class ClassBalancedBatchSampler(PairedBatchSampler):
         return stacked.permute(1, 0, 2).reshape(-1)
 
 
+#: torch's default generator is process-global: seeded fits in threads of one process (dask workers with
+#: several threads, joblib's threading backend) take turns, so that each is reproducible.
+_SEEDED_LOCK = threading.RLock()
+
+
 @contextmanager
 def _seeded(seed: int, device: torch.device):
-    """Seed torch's global generators inside, restore the caller's RNG state afterwards."""
+    """Seed torch's global generators inside, restore the caller's RNG state afterwards. Holds a process-wide
+    lock: fits running in several threads of one process run one after the other (use processes to
+    parallelise, e.g. joblib's default loky backend or dask workers with ``processes=True``)."""
     devices = [device.index or 0] if device.type == "cuda" else []
-    with torch.random.fork_rng(devices=devices):
+    with _SEEDED_LOCK, torch.random.fork_rng(devices=devices):
         torch.manual_seed(seed)
         yield
 

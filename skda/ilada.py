@@ -77,6 +77,9 @@ class ILADAClassifier(DANNClassifier):
         Fraction of the batch's targets kept by the ratio test (paper: 0.75 for digits, 0.67 for Office-31).
     warmup_steps : int or None, default None
         Steps of each fit before the MSC term starts; None = the first 10% of the fit's steps.
+
+    Notes
+    -----
     Other parameters: as :class:`DANNClassifier` (network, optimiser, GRL and learning-rate schedules).
 
     Choices the paper leaves open (documented deviations): the warm-up length (the paper: "a few

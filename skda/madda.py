@@ -113,6 +113,9 @@ class MADDAClassifier(DomainAdaptationNet):
     source_epochs : int, default 30; max_epochs : int, default 30 (target stage)
     optimizer : default :class:`skda.optim.AdversarialAdam` (Adam, betas (0.5, 0.9), code), lr 1e-4;
         the three parts (source model, target model, discriminator) each get their own optimiser.
+
+    Notes
+    -----
     Other parameters: see :class:`skda.engine.DomainAdaptationNet`.
 
     Deviations: Algorithm 2 makes an adversarial pass and then a center-magnet pass over the target data
@@ -120,8 +123,12 @@ class MADDAClassifier(DomainAdaptationNet):
     embeddings by default (``discriminator_input``). Losses are batch means. The
     authors' KMeans centers and best-epoch-on-test selection are not reproduced (see REFERENCE_NOTES).
 
-    Attributes (after fit): ``centers_`` (n_classes, embedding_dim) class means of source embeddings,
-    ``source_embeddings_`` and ``source_labels_`` (the kNN index), plus those of the base class.
+    Attributes
+    ----------
+    centers_ : ndarray (n_classes, embedding_dim)
+        Class means of the source embeddings (the center-magnet targets).
+    source_embeddings_, source_labels_ : ndarray
+        The kNN index (source-model embeddings of the training source rows), plus the base class's attributes.
     """
 
     def __init__(self, module=MLPFeatureExtractor, *, embedding_dim=256, discriminator_hidden_sizes=(500, 500),

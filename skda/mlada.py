@@ -50,6 +50,9 @@ class MLADAClassifier(DANNClassifier):
     margin : float, default 5.0 (alpha_0); margin_scale : float or None, default None (mu = number of classes)
     margin_mode : "dynamic" (default), "dynamic-sum" or "constant"
     metric_hidden, metric_dim : int, default 1024, 1000 (G: 2 layers, 1000-d output as in the code)
+
+    Notes
+    -----
     Other parameters: as :class:`DANNClassifier` (same network, optimiser and schedules).
 
     Deviations: the label classifier is DANN's linear head (the code's Linear-BN-ReLU-Dropout-Linear head

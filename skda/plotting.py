@@ -1,0 +1,130 @@
+"""Plots of a fitted skda estimator (matplotlib, optional: ``pip install matplotlib`` or ``skda[plot]``).
+
+- :func:`plot_training_curves`: per-epoch label loss, domain loss, domain accuracy (and any other logged
+  term, e.g. ``msc_loss``, ``valid_loss``) from the estimator's skorch history;
+- :func:`plot_embedding`: source and target samples in 2-D (PCA by default, t-SNE on request) of the
+  learned features (``estimator.transform``), coloured by class, marker by domain.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.utils.validation import check_is_fitted
+
+__all__ = ["plot_embedding", "plot_training_curves"]
+
+#: Curves drawn by default when the history has them (one panel each).
+DEFAULT_CURVES = ("train_label_loss", "train_domain_loss", "train_domain_accuracy", "valid_loss")
+
+
+def _pyplot():
+    try:
+        import matplotlib.pyplot as plt
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ImportError("skda.plotting needs matplotlib: pip install matplotlib (or pip install 'skda[plot]').") \
+            from exc
+    return plt
+
+
+def plot_training_curves(estimator, keys=None, axes=None):
+    """One panel per history key, value per epoch.
+
+    Parameters
+    ----------
+    estimator : fitted skda estimator (anything with a skorch ``history``)
+    keys : sequence of str or None
+        History keys to draw; None draws those of :data:`DEFAULT_CURVES` that were logged, else
+        ``train_loss``.
+    axes : sequence of matplotlib Axes or None
+        Where to draw (one per key); None creates a figure.
+
+    Returns
+    -------
+    numpy array of Axes, one per key.
+    """
+    check_is_fitted(estimator)
+    history = estimator.history
+    logged = set().union(*(row.keys() for row in history))
+    if keys is None:
+        keys = [k for k in DEFAULT_CURVES if k in logged] or ["train_loss"]
+    missing = [k for k in keys if k not in logged]
+    if missing:
+        raise ValueError(f"history has no {missing}; logged keys: {sorted(k for k in logged if k != 'batches')}.")
+    if axes is None:
+        plt = _pyplot()
+        _, axes = plt.subplots(1, len(keys), figsize=(3.2 * len(keys), 2.8), squeeze=False)
+        axes = axes[0]
+    axes = np.atleast_1d(np.asarray(axes, dtype=object))
+    if len(axes) != len(keys):
+        raise ValueError(f"got {len(axes)} axes for {len(keys)} curves.")
+    epochs = np.arange(1, len(history) + 1)
+    for ax, key in zip(axes, keys):
+        values = np.array([row.get(key, np.nan) for row in history], dtype=float)
+        ax.plot(epochs, values, marker=".")
+        ax.set_xlabel("epoch")
+        ax.set_title(key.removeprefix("train_").replace("_", " "))
+    return axes
+
+
+def plot_embedding(estimator, Xs, ys, Xt, yt=None, method="pca", max_points=2000, random_state=0, ax=None):
+    """Source and target samples in 2-D of the learned features, coloured by class, marker by domain.
+
+    Parameters
+    ----------
+    estimator : fitted skda estimator (its ``transform`` gives the features)
+    Xs, ys : source samples and labels; Xt : target samples; yt : target labels or None (target drawn grey)
+    method : "pca" (default) or "tsne"
+        The 2-D projection, fitted on source and target features together.
+    max_points : int, default 2000
+        At most this many samples per domain are drawn (a seeded random subset).
+    random_state : int, default 0
+        Seeds the subset and t-SNE.
+    ax : matplotlib Axes or None
+
+    Returns
+    -------
+    (ax, coordinates): the Axes and a dict ``{"source": (n_s, 2), "target": (n_t, 2)}`` of the drawn points.
+    """
+    from sklearn.decomposition import PCA
+    from sklearn.manifold import TSNE
+
+    check_is_fitted(estimator)
+    if method not in ("pca", "tsne"):
+        raise ValueError(f"method must be 'pca' or 'tsne', got {method!r}.")
+    ys = np.asarray(ys)
+    if len(ys) != len(Xs):
+        raise ValueError(f"ys has {len(ys)} labels but Xs has {len(Xs)} rows.")
+    if yt is not None and len(yt) != len(Xt):
+        raise ValueError(f"yt has {len(yt)} labels but Xt has {len(Xt)} rows.")
+    rng = np.random.RandomState(random_state)
+
+    def subset(n):
+        return np.sort(rng.choice(n, max_points, replace=False)) if n > max_points else np.arange(n)
+
+    idx_s, idx_t = subset(len(Xs)), subset(len(Xt))
+    fs = estimator.transform(np.asarray(Xs)[idx_s])
+    ft = estimator.transform(np.asarray(Xt)[idx_t])
+    features = np.vstack([fs, ft])
+    if method == "pca":
+        coords = PCA(n_components=2, random_state=random_state).fit_transform(features)
+    else:
+        perplexity = min(30.0, max(2.0, (len(features) - 1) / 3))
+        coords = TSNE(n_components=2, perplexity=perplexity, init="pca",
+                      random_state=random_state).fit_transform(features)
+    cs, ct = coords[: len(fs)], coords[len(fs):]
+    if ax is None:
+        plt = _pyplot()
+        _, ax = plt.subplots(figsize=(5, 4.5))
+    classes = np.unique(ys if yt is None else np.concatenate([ys, np.asarray(yt)]))
+    colour = {c: i for i, c in enumerate(classes)}
+    cmap = "tab10" if len(classes) <= 10 else "tab20"
+    ax.scatter(cs[:, 0], cs[:, 1], c=[colour[c] for c in ys[idx_s]], cmap=cmap, vmin=0, vmax=max(len(classes) - 1, 1),
+               marker="o", s=10, alpha=0.6, label="source")
+    if yt is None:
+        ax.scatter(ct[:, 0], ct[:, 1], c="grey", marker="x", s=12, alpha=0.6, label="target")
+    else:
+        ax.scatter(ct[:, 0], ct[:, 1], c=[colour[c] for c in np.asarray(yt)[idx_t]], cmap=cmap, vmin=0,
+                   vmax=max(len(classes) - 1, 1), marker="x", s=12, alpha=0.6, label="target")
+    ax.legend(loc="best")
+    ax.set_title(f"{type(estimator).__name__} features ({method.upper()})")
+    return ax, {"source": cs, "target": ct}
