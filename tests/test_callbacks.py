@@ -88,3 +88,19 @@ def test_verbose_prints_the_epoch_table_and_progress(small_task, capsys):
     skda.DANNClassifier(random_state=0, **FAST, callbacks=[TrainingProgress(label="dann", every=1)]).fit(Xs, ys, Xt)
     lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("dann")]
     assert len(lines) == FAST["max_epochs"] and lines[-1].split("epoch ")[1].startswith("3/3")
+
+
+def test_keyboard_interrupt_leaves_a_usable_estimator(small_task):
+    from skorch.callbacks import Callback
+
+    class InterruptAtEpoch2(Callback):
+        def on_epoch_end(self, net, **kwargs):
+            if len(net.history) == 2:
+                raise KeyboardInterrupt
+
+    Xs, ys, Xt, _ = small_task
+    clf = skda.DANNClassifier(random_state=0, **{**FAST, "max_epochs": 10}, callbacks=[InterruptAtEpoch2()])
+    clf.fit(Xs, ys, Xt)  # skorch catches the interrupt and ends training cleanly
+    assert len(clf.history) == 2
+    assert clf.predict_proba(Xt).shape == (len(Xt), 3) and np.isfinite(clf.predict_proba(Xt)).all()
+    assert clf.batch_generator_ is None  # the training-only state was cleaned up
