@@ -6,7 +6,7 @@ Fit on labelled source data and unlabelled target data, predict on the target::
     clf.predict(Xt_new)
 """
 
-from . import datasets
+from . import datasets, metrics, model_selection
 from .dann import DANNClassifier, SourceOnlyClassifier
 from .engine import ClassBalancedBatchSampler, DomainAdaptationNet, PairedBatchSampler
 from .ilada import ILADAClassifier
@@ -38,4 +38,6 @@ __all__ = [
     "annealed_learning_rate",
     "datasets",
     "grl_coefficient",
+    "metrics",
+    "model_selection",
 ]

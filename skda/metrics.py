@@ -1,0 +1,486 @@
+"""Unsupervised model-selection scores for domain adaptation (no target label needed).
+
+Cross-validation accuracy measures the *source* domain: the model that fits the source best is often
+not the one that does best on the shifted target, and target labels are, by definition, unavailable.
+The scores here rank candidate models with the labelled source rows and the *unlabelled* target rows
+only.
+
+Every score is oriented like scikit-learn's scorers: **higher is better**. Each exists twice:
+
+- a plain function of arrays, e.g. :func:`soft_neighborhood_density` ``(probabilities)``;
+- a scorer object called as ``scorer(estimator, X, y)`` on *packed* data (source rows with their labels,
+  target rows with ``y == -1``, the estimator's ``unlabeled_marker``), usable as ``scoring=`` in
+  :class:`~sklearn.model_selection.GridSearchCV` or :func:`~sklearn.model_selection.cross_val_score`. The
+  estimator may be a skda estimator or a :class:`~sklearn.pipeline.Pipeline` ending in one.
+
+- ``entropy_scorer`` / :func:`negative_entropy`: ``predict_proba`` of the target rows;
+- ``iwcv_scorer`` / :func:`importance_weighted_validation`: accuracy (or log loss) of the source rows,
+  weighted by ``p_t(x) / p_s(x)`` estimated on the *input* rows;
+- ``dev_scorer`` / :func:`deep_embedded_validation`: log loss of the source rows, weighted by
+  ``p_t / p_s`` estimated on the *learned features* (``estimator.transform``), with the control variate;
+- ``snd_scorer`` / :func:`soft_neighborhood_density`: ``predict_proba`` of the target rows.
+
+Density ratios (:func:`density_ratio`) come from a probabilistic domain classifier (default: standardise,
+then :class:`~sklearn.linear_model.LogisticRegression`, ``C=1``) trained to tell the scoring data's source
+rows from its target rows. It is *cross-fitted*: each source row's weight comes from a classifier that
+did not see that row (``cv=5`` stratified folds), so the weights are not over-fitted to the rows they
+weigh. ``w(x) = P(target | x) / P(source | x) * n_source / n_target`` (Bayes' rule; the same formula as
+the DEV authors' code), truncated at ``sqrt(n_source) * mean(w)`` (truncated importance sampling).
+
+``make_unsupervised_scorer(name, **params)`` builds a scorer with other parameters, e.g.
+``make_unsupervised_scorer("iwcv", features="learned", metric="log_loss")``.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+from scipy.special import entr
+from sklearn.base import clone
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import StratifiedKFold
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils import _safe_indexing
+
+from .validation import check_features, unlabeled_mask
+
+__all__ = [
+    "DEVScorer",
+    "EntropyScorer",
+    "IWCVScorer",
+    "SNDScorer",
+    "UnsupervisedScorer",
+    "deep_embedded_validation",
+    "density_ratio",
+    "dev_scorer",
+    "entropy_scorer",
+    "importance_weighted_validation",
+    "iwcv_scorer",
+    "make_unsupervised_scorer",
+    "negative_entropy",
+    "snd_scorer",
+    "soft_neighborhood_density",
+]
+
+#: Probabilities are clipped to [EPS, 1 - EPS] before a log or a ratio is taken.
+EPS = 1e-6
+
+#: Rows of the similarity matrix computed at once by :func:`soft_neighborhood_density`.
+SND_CHUNK_ROWS = 1024
+
+
+# ---------------------------------------------------------------------------------------------- checks
+def _check_probabilities(probabilities, name="probabilities", min_rows=1):
+    P = np.asarray(probabilities, dtype=np.float64)
+    if P.ndim != 2:
+        raise ValueError(f"{name} must be 2-D (n_samples, n_classes), got shape {P.shape}.")
+    if P.shape[0] < min_rows:
+        raise ValueError(f"{name} has {P.shape[0]} rows; at least {min_rows} needed.")
+    if P.shape[1] < 1:
+        raise ValueError(f"{name} has no column.")
+    if not np.all(np.isfinite(P)):
+        raise ValueError(f"{name} contains NaN or infinity.")
+    if (P < 0).any():
+        raise ValueError(f"{name} contains negative values; pass class probabilities (e.g. predict_proba).")
+    sums = P.sum(axis=1)
+    if not np.allclose(sums, 1.0, atol=1e-3):
+        worst = int(np.argmax(np.abs(sums - 1.0)))
+        raise ValueError(f"rows of {name} must sum to 1 (row {worst} sums to {sums[worst]:.6g}); pass class "
+                         "probabilities (e.g. predict_proba), not logits.")
+    return P
+
+
+def _check_supervised(y_true, probabilities, weights, classes):
+    P = _check_probabilities(probabilities, min_rows=1)
+    y = np.asarray(y_true).ravel()
+    if len(y) != len(P):
+        raise ValueError(f"y_true has {len(y)} labels but probabilities has {len(P)} rows.")
+    if classes is None:
+        if y.dtype.kind not in "iu" or (len(y) and (y.min() < 0 or y.max() >= P.shape[1])):
+            raise ValueError("without classes=, y_true must hold column indices 0 .. n_classes - 1 of "
+                             "probabilities.")
+        index = y.astype(np.intp)
+    else:
+        classes = np.asarray(classes)
+        if len(classes) != P.shape[1]:
+            raise ValueError(f"classes has {len(classes)} entries but probabilities has {P.shape[1]} columns.")
+        index = np.searchsorted(classes, y)
+        index = np.clip(index, 0, len(classes) - 1)
+        unknown = classes[index] != y
+        if unknown.any():
+            raise ValueError(f"y_true has labels {np.unique(y[unknown]).tolist()} that are not among the classes "
+                             f"the model was fitted on ({classes.tolist()}); every validation class must also "
+                             "be in the training fold (use skda.model_selection.DomainStratifiedKFold).")
+    w = np.asarray(weights, dtype=np.float64).ravel()
+    if len(w) != len(P):
+        raise ValueError(f"weights has {len(w)} entries but probabilities has {len(P)} rows.")
+    if not np.all(np.isfinite(w)) or (w < 0).any():
+        raise ValueError("weights must be finite and non-negative.")
+    return P, index, w
+
+
+def _per_sample(P, index, loss):
+    picked = P[np.arange(len(P)), index]
+    if loss == "log_loss":
+        return -np.log(np.clip(picked, EPS, 1.0))
+    if loss == "zero_one":
+        return (P.argmax(axis=1) != index).astype(np.float64)
+    raise ValueError(f"unknown loss {loss!r}; use 'log_loss' or 'zero_one'.")
+
+
+# ------------------------------------------------------------------------------------------- functions
+def negative_entropy(probabilities):
+    """Minus the mean Shannon entropy (nats) of the predicted class distributions (higher is better).
+
+    ``-1/n sum_i H(p_i)`` with ``H(p) = -sum_k p_k log p_k`` (``0 log 0 = 0``). Confident target
+    predictions score high: the criterion that entropy minimisation optimises (Grandvalet & Bengio, NeurIPS
+    2004), used as a validation baseline by e.g. Morerio et al. (ICLR 2018) and Saito et al. (ICCV 2021).
+    Beware: a model that is confidently *wrong* on the target also scores high.
+    """
+    P = _check_probabilities(probabilities)
+    return float(-entr(P).sum(axis=1).mean())
+
+
+def importance_weighted_validation(y_true, probabilities, weights, *, metric="accuracy", normalize=False,
+                                   classes=None):
+    """Importance-weighted validation score (IWCV; Sugiyama, Krauledat & Mueller, JMLR 2007).
+
+    Under covariate shift the target risk equals the importance-weighted source risk,
+    ``E_t[l] = E_s[w(x) l]`` with ``w(x) = p_t(x) / p_s(x)``; IWCV estimates it on held-out source rows
+    (the paper's Eq. for the IWCV risk: ``1/|Z| sum_{(x, y) in Z} w(x) l(x, y)`` on each validation fold).
+
+    Parameters
+    ----------
+    y_true : labels of the (source) validation rows; column indices unless ``classes`` is given.
+    probabilities : (n, n_classes) predicted probabilities of those rows.
+    weights : (n,) density ratios w(x) of those rows (e.g. from :func:`density_ratio`).
+    metric : "accuracy" (default) or "log_loss"
+        "accuracy" returns the weighted accuracy ``1/n sum_i w_i 1[argmax p_i = y_i]``; "log_loss" returns
+        minus the weighted cross-entropy ``-1/n sum_i w_i (-log p_i[y_i])``. Higher is better for both.
+    normalize : bool, default False
+        Divide by ``sum_i w_i`` instead of ``n`` (self-normalised importance sampling: lower variance, a
+        small bias; the paper uses ``n``).
+    classes : array, optional
+        Label of each probability column (e.g. ``estimator.classes_``).
+    """
+    P, index, w = _check_supervised(y_true, probabilities, weights, classes)
+    if metric == "accuracy":
+        values = (P.argmax(axis=1) == index).astype(np.float64)
+        sign = 1.0
+    elif metric == "log_loss":
+        values, sign = _per_sample(P, index, "log_loss"), -1.0
+    else:
+        raise ValueError(f"unknown metric {metric!r}; use 'accuracy' or 'log_loss'.")
+    denominator = w.sum() if normalize else len(w)
+    if denominator <= 0:
+        raise ValueError("the importance weights sum to 0; no validation row resembles the target.")
+    return float(sign * (w * values).sum() / denominator)
+
+
+def deep_embedded_validation(y_true, probabilities, weights, *, loss="log_loss", classes=None):
+    """Minus the DEV risk (Deep Embedded Validation; You, Wang, Long & Jordan, ICML 2019), higher is better.
+
+    Algorithm 1 of the paper (the variance-reduced importance-weighted estimator, Eq. 6-7 and Theorem 2):
+    with per-row losses ``l_i`` and density ratios ``w_i`` of the source validation rows,
+
+    ``L_i = w_i l_i``, ``eta = -Cov(L, w) / Var(w)``, ``R_DEV = mean(L) + eta mean(w) - eta``
+
+    (sample covariance and variance with ``ddof=1``, as in the authors' code). ``E[w] = 1`` makes
+    ``eta (mean(w) - 1)`` a zero-mean control variate. If all weights are equal ``eta = 0``.
+
+    ``loss`` is "log_loss" (cross-entropy, default) or "zero_one". ``classes``: see
+    :func:`importance_weighted_validation`.
+    """
+    P, index, w = _check_supervised(y_true, probabilities, weights, classes)
+    weighted = w * _per_sample(P, index, loss)
+    if len(w) < 2:
+        raise ValueError("deep_embedded_validation needs at least 2 validation rows.")
+    var_w = np.var(w, ddof=1)
+    eta = 0.0 if var_w <= 0 else -np.cov(weighted, w, ddof=1)[0, 1] / var_w
+    risk = weighted.mean() + eta * w.mean() - eta
+    return float(-risk)
+
+
+def soft_neighborhood_density(probabilities, *, temperature=0.05):
+    """Soft Neighborhood Density (Saito, Kim, Teterwak, Sclaroff, Darrell & Saenko, ICCV 2021), higher is better.
+
+    Section 3 of the paper: the target predictions are L2-normalised, ``f_i = p_i / ||p_i||``; the
+    similarities ``M_ij = f_i . f_j`` (j != i) go through a softmax with temperature ``tau`` per row,
+    ``P_ij = exp(M_ij / tau) / sum_{j' != i} exp(M_ij' / tau)`` (Eq. 1-2), and the score is the mean row
+    entropy ``SND = -1/n sum_i sum_j P_ij log P_ij`` (Eq. 3). ``tau = 0.05`` as in the paper. High when
+    target points have many close neighbours (dense, consistent clusters).
+
+    Self-similarity is excluded exactly (the authors' code fills the diagonal with ``-1 / tau``, which
+    differs by a negligible ``exp(-1/tau)`` term). Computed in blocks of ``SND_CHUNK_ROWS`` rows, so memory
+    is O(n * SND_CHUNK_ROWS), time O(n^2 * n_classes). Needs at least 2 rows.
+    """
+    P = _check_probabilities(probabilities, min_rows=2)
+    if not (isinstance(temperature, numbers.Real) and temperature > 0):
+        raise ValueError(f"temperature must be a positive number, got {temperature!r}.")
+    norms = np.linalg.norm(P, axis=1, keepdims=True)
+    F = P / np.maximum(norms, 1e-12)
+    n = len(F)
+    total = 0.0
+    for start in range(0, n, SND_CHUNK_ROWS):
+        stop = min(n, start + SND_CHUNK_ROWS)
+        logits = F[start:stop] @ F.T / temperature
+        rows = np.arange(stop - start)
+        logits[rows, start + rows] = -np.inf
+        logits -= logits.max(axis=1, keepdims=True)
+        soft = np.exp(logits)
+        soft /= soft.sum(axis=1, keepdims=True)
+        total += entr(soft).sum()
+    return float(total / n)
+
+
+def _default_domain_classifier(random_state=0):
+    return make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=1000, random_state=random_state))
+
+
+def density_ratio(source, target, *, domain_classifier=None, cv=5, random_state=0, truncate=True):
+    """Cross-fitted estimates of ``w(x) = p_t(x) / p_s(x)`` at the ``source`` rows.
+
+    A probabilistic classifier (default: ``StandardScaler`` + ``LogisticRegression(C=1)``; any classifier
+    with ``predict_proba`` via ``domain_classifier``) learns source (0) vs target (1) on the rows of both
+    arrays, in ``cv`` stratified folds (at most the size of the smaller domain); each source row is scored by
+    the classifier of the fold that held it out, and
+
+    ``w(x) = P(1 | x) / P(0 | x) * n_source / n_target``
+
+    with ``P`` clipped to ``[EPS, 1 - EPS]``. Rows are flattened to vectors.
+
+    ``truncate=True`` (default) caps the weights at ``sqrt(n_source) * mean(w)`` (truncated importance
+    sampling, Ionides, J. Comput. Graph. Stat. 2008): when the domains barely overlap a few source rows can
+    get weights of 10^5 and more, and one such row would decide the score. ``truncate=False`` returns the
+    raw ratios.
+
+    Returns an array of ``len(source)`` non-negative weights (mean about 1 when the classifier is
+    calibrated and the domains overlap; much less than 1 when few source rows resemble the target).
+    """
+    Xs = np.asarray(source, dtype=np.float64).reshape(len(source), -1)
+    Xt = np.asarray(target, dtype=np.float64).reshape(len(target), -1)
+    if len(Xs) < 2 or len(Xt) < 2:
+        raise ValueError(f"density_ratio needs at least 2 source and 2 target rows, got {len(Xs)} and {len(Xt)}.")
+    if Xs.shape[1] != Xt.shape[1]:
+        raise ValueError(f"source has {Xs.shape[1]} features but target has {Xt.shape[1]}.")
+    n_splits = int(min(cv, len(Xs), len(Xt)))
+    if n_splits < 2:
+        raise ValueError(f"cv must be >= 2, got {cv!r}.")
+    X = np.vstack([Xs, Xt])
+    d = np.r_[np.zeros(len(Xs), dtype=int), np.ones(len(Xt), dtype=int)]
+    template = _default_domain_classifier(random_state) if domain_classifier is None else domain_classifier
+    p_target = np.empty(len(Xs))
+    folds = StratifiedKFold(n_splits, shuffle=True, random_state=random_state)
+    for train, test in folds.split(X, d):
+        clf = clone(template).fit(X[train], d[train])
+        col = list(clf.classes_).index(1)
+        held_source = test[test < len(Xs)]
+        p_target[held_source] = clf.predict_proba(X[held_source])[:, col]
+    p_target = np.clip(p_target, EPS, 1.0 - EPS)
+    weights = p_target / (1.0 - p_target) * (len(Xs) / len(Xt))
+    if truncate:
+        weights = np.minimum(weights, np.sqrt(len(weights)) * weights.mean())
+    return weights
+
+
+# ---------------------------------------------------------------------------------------------- scorers
+def _final_step(estimator):
+    while hasattr(estimator, "steps"):
+        estimator = estimator.steps[-1][1]
+    return estimator
+
+
+class UnsupervisedScorer:
+    """Base of the scorers: ``scorer(estimator, X, y)`` on packed data, higher is better.
+
+    Rows of ``X`` whose label in ``y`` equals the marker are the target domain; the others are labelled
+    source rows. ``unlabeled_marker="auto"`` (default) reads the marker from the estimator (the final step
+    of a Pipeline): its ``unlabeled_marker`` attribute, else -1. ``y=None`` means every row is a target row.
+    """
+
+    #: Whether the score needs labelled source rows in the scoring data.
+    needs_source = False
+    #: Short name used in messages.
+    name = "unsupervised"
+
+    def __init__(self, *, unlabeled_marker="auto"):
+        self.unlabeled_marker = unlabeled_marker
+
+    def _params(self):
+        return {"unlabeled_marker": self.unlabeled_marker}
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={v!r}" for k, v in self._params().items())
+        return f"{type(self).__name__}({args})"
+
+    def _marker(self, estimator):
+        if self.unlabeled_marker != "auto":
+            return self.unlabeled_marker
+        return getattr(_final_step(estimator), "unlabeled_marker", -1)
+
+    def split(self, estimator, X, y):
+        """Return ``(X_source, y_source, X_target)`` of the scoring data (sub-arrays of ``X`` and ``y``)."""
+        n = X.shape[0] if hasattr(X, "shape") else len(X)
+        if y is None:
+            target = np.ones(n, dtype=bool)
+        else:
+            y = np.asarray(y)
+            if len(y) != n:
+                raise ValueError(f"y has {len(y)} labels but X has {n} rows.")
+            target = unlabeled_mask(y, self._marker(estimator))
+        marker = self._marker(estimator)
+        if not target.any():
+            raise ValueError(
+                f"the {self.name} score needs unlabelled target rows (y == {marker!r}) in the scoring data, but "
+                "it has none. Pass packed data (source rows labelled, target rows marked) and a splitter that "
+                "keeps target rows in every test fold, e.g. skda.model_selection.DomainStratifiedKFold.")
+        if self.needs_source and target.all():
+            raise ValueError(
+                f"the {self.name} score needs labelled source rows in the scoring data (every label is the "
+                f"unlabelled marker {marker!r}). Pass packed data and a splitter that keeps source rows in "
+                "every test fold, e.g. skda.model_selection.DomainStratifiedKFold.")
+        src, tgt = np.flatnonzero(~target), np.flatnonzero(target)
+        y_source = None if y is None else y[src]
+        return _safe_indexing(X, src), y_source, _safe_indexing(X, tgt)
+
+    def __call__(self, estimator, X, y=None, sample_weight=None):
+        if sample_weight is not None:
+            raise ValueError(f"{type(self).__name__} does not support sample_weight.")
+        Xs, ys, Xt = self.split(estimator, X, y)
+        return self._score(estimator, Xs, ys, Xt)
+
+    def _score(self, estimator, Xs, ys, Xt):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+class EntropyScorer(UnsupervisedScorer):
+    """:func:`negative_entropy` of ``estimator.predict_proba`` on the target rows."""
+
+    name = "entropy"
+
+    def _score(self, estimator, Xs, ys, Xt):
+        return negative_entropy(estimator.predict_proba(Xt))
+
+
+class SNDScorer(UnsupervisedScorer):
+    """:func:`soft_neighborhood_density` of ``estimator.predict_proba`` on the target rows (>= 2 needed)."""
+
+    name = "SND"
+
+    def __init__(self, *, temperature=0.05, unlabeled_marker="auto"):
+        super().__init__(unlabeled_marker=unlabeled_marker)
+        self.temperature = temperature
+
+    def _params(self):
+        return {"temperature": self.temperature, **super()._params()}
+
+    def _score(self, estimator, Xs, ys, Xt):
+        if len(Xt) < 2:
+            raise ValueError(f"the SND score needs at least 2 target rows in the scoring data, got {len(Xt)}.")
+        return soft_neighborhood_density(estimator.predict_proba(Xt), temperature=self.temperature)
+
+
+class _WeightedScorer(UnsupervisedScorer):
+    needs_source = True
+
+    def __init__(self, *, features, domain_classifier=None, cv=5, random_state=0, truncate=True,
+                 unlabeled_marker="auto"):
+        super().__init__(unlabeled_marker=unlabeled_marker)
+        self.features = features
+        self.domain_classifier = domain_classifier
+        self.cv = cv
+        self.random_state = random_state
+        self.truncate = truncate
+
+    def _params(self):
+        return {"features": self.features, "domain_classifier": self.domain_classifier, "cv": self.cv,
+                "random_state": self.random_state, "truncate": self.truncate, **super()._params()}
+
+    def weights(self, estimator, Xs, Xt):
+        """Density ratios of the source rows ``Xs`` (see :func:`density_ratio`), on the features chosen by
+        ``features``: "input" (the rows given to the scorer, flattened) or "learned" (``estimator.transform``)."""
+        if len(Xs) < 2 or len(Xt) < 2:
+            raise ValueError(f"the {self.name} score needs at least 2 source and 2 target rows in the scoring "
+                             f"data to estimate density ratios, got {len(Xs)} and {len(Xt)}.")
+        if self.features == "input":
+            Fs, Ft = check_features(Xs, name="X"), check_features(Xt, name="X")
+        elif self.features == "learned":
+            if not hasattr(estimator, "transform"):
+                raise ValueError(f"features='learned' needs an estimator with transform (the learned features); "
+                                 f"{type(estimator).__name__} has none. Use features='input'.")
+            Fs, Ft = estimator.transform(Xs), estimator.transform(Xt)
+        else:
+            raise ValueError(f"features must be 'input' or 'learned', got {self.features!r}.")
+        return density_ratio(Fs, Ft, domain_classifier=self.domain_classifier, cv=self.cv,
+                             random_state=self.random_state, truncate=self.truncate)
+
+
+class IWCVScorer(_WeightedScorer):
+    """:func:`importance_weighted_validation` of the source rows of the scoring data.
+
+    Weights: :func:`density_ratio` on ``features="input"`` (default: the rows as given to the scorer, i.e. the
+    input of a Pipeline, as in the paper's covariate-shift setting, so all candidates of a fold share the
+    weights) or ``"learned"`` (``estimator.transform``). ``metric``: "accuracy" (default) or "log_loss";
+    ``normalize``: see the function.
+    """
+
+    name = "IWCV"
+
+    def __init__(self, *, metric="accuracy", normalize=False, features="input", domain_classifier=None, cv=5,
+                 random_state=0, truncate=True, unlabeled_marker="auto"):
+        super().__init__(features=features, domain_classifier=domain_classifier, cv=cv, random_state=random_state,
+                         truncate=truncate, unlabeled_marker=unlabeled_marker)
+        self.metric = metric
+        self.normalize = normalize
+
+    def _params(self):
+        return {"metric": self.metric, "normalize": self.normalize, **super()._params()}
+
+    def _score(self, estimator, Xs, ys, Xt):
+        w = self.weights(estimator, Xs, Xt)
+        return importance_weighted_validation(ys, estimator.predict_proba(Xs), w, metric=self.metric,
+                                              normalize=self.normalize, classes=estimator.classes_)
+
+
+class DEVScorer(_WeightedScorer):
+    """:func:`deep_embedded_validation` of the source rows of the scoring data.
+
+    Weights: :func:`density_ratio` on ``features="learned"`` (default, as the paper: ``estimator.transform``,
+    the feature extractor's output) or ``"input"``. ``loss``: "log_loss" (default) or "zero_one".
+    """
+
+    name = "DEV"
+
+    def __init__(self, *, loss="log_loss", features="learned", domain_classifier=None, cv=5, random_state=0,
+                 truncate=True, unlabeled_marker="auto"):
+        super().__init__(features=features, domain_classifier=domain_classifier, cv=cv, random_state=random_state,
+                         truncate=truncate, unlabeled_marker=unlabeled_marker)
+        self.loss = loss
+
+    def _params(self):
+        return {"loss": self.loss, **super()._params()}
+
+    def _score(self, estimator, Xs, ys, Xt):
+        w = self.weights(estimator, Xs, Xt)
+        return deep_embedded_validation(ys, estimator.predict_proba(Xs), w, loss=self.loss,
+                                        classes=estimator.classes_)
+
+
+_SCORERS = {"entropy": EntropyScorer, "iwcv": IWCVScorer, "dev": DEVScorer, "snd": SNDScorer}
+
+
+def make_unsupervised_scorer(name, **params):
+    """A scorer by name: "entropy", "iwcv", "dev" or "snd", with the parameters of its class
+    (:class:`EntropyScorer`, :class:`IWCVScorer`, :class:`DEVScorer`, :class:`SNDScorer`)."""
+    key = str(name).lower()
+    if key not in _SCORERS:
+        raise ValueError(f"unknown unsupervised scorer {name!r}; choose from {sorted(_SCORERS)}.")
+    return _SCORERS[key](**params)
+
+
+entropy_scorer = EntropyScorer()
+iwcv_scorer = IWCVScorer()
+dev_scorer = DEVScorer()
+snd_scorer = SNDScorer()

@@ -1,0 +1,259 @@
+"""skda.metrics (unsupervised DA scores) and skda.model_selection (DomainStratifiedKFold)."""
+
+import numpy as np
+import pytest
+from sklearn.dummy import DummyClassifier
+from sklearn.model_selection import GridSearchCV, KFold, cross_val_score
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+
+import skda
+from skda.metrics import (EPS, deep_embedded_validation, density_ratio, dev_scorer, entropy_scorer,
+                          importance_weighted_validation, iwcv_scorer, make_unsupervised_scorer, negative_entropy,
+                          snd_scorer, soft_neighborhood_density)
+from skda.model_selection import DomainStratifiedKFold, pack_domains
+
+from .conftest import FAST
+
+P = np.array([[0.7, 0.2, 0.1],
+              [0.1, 0.8, 0.1],
+              [0.3, 0.3, 0.4],
+              [1.0, 0.0, 0.0],
+              [0.25, 0.5, 0.25]])
+Y = np.array([0, 1, 0, 0, 2])
+W = np.array([0.5, 2.0, 1.0, 0.1, 1.4])
+
+
+# ------------------------------------------------------------------------------------------- numpy checks
+def test_negative_entropy_matches_numpy():
+    expected = -np.mean([-sum(p * np.log(p) for p in row if p > 0) for row in P])
+    assert negative_entropy(P) == pytest.approx(expected, rel=1e-12)
+    assert negative_entropy(np.eye(3)) == 0.0
+    assert negative_entropy(np.full((4, 5), 0.2)) == pytest.approx(-np.log(5))
+
+
+def test_iwcv_matches_numpy():
+    correct = (P.argmax(axis=1) == Y).astype(float)          # [1, 1, 0, 1, 0]
+    assert importance_weighted_validation(Y, P, W) == pytest.approx((0.5 + 2.0 + 0.1) / 5)
+    assert importance_weighted_validation(Y, P, W, normalize=True) == pytest.approx((W * correct).sum() / W.sum())
+    logloss = -np.log([0.7, 0.8, 0.3, 1.0, 0.25])
+    assert importance_weighted_validation(Y, P, W, metric="log_loss") == pytest.approx(-(W * logloss).mean())
+    # unit weights: plain accuracy; labels via classes=
+    assert importance_weighted_validation(np.array(list("abaac")), P, np.ones(5), classes=np.array(list("abc"))) \
+        == pytest.approx(0.6)
+
+
+def test_dev_matches_numpy_formula_of_algorithm_1():
+    loss = -np.log(np.clip(P[np.arange(5), Y], EPS, 1))
+    weighted = W * loss
+    cov = np.sum((weighted - weighted.mean()) * (W - W.mean())) / 4
+    var = np.sum((W - W.mean()) ** 2) / 4
+    eta = -cov / var
+    expected_risk = weighted.mean() + eta * W.mean() - eta
+    assert deep_embedded_validation(Y, P, W) == pytest.approx(-expected_risk, rel=1e-12)
+    # zero-one loss; equal weights -> eta = 0 -> minus the plain error rate
+    assert deep_embedded_validation(Y, P, np.ones(5), loss="zero_one") == pytest.approx(-0.4)
+    # constant weights (Var(w) = 0): no control variate, minus the mean weighted loss
+    assert deep_embedded_validation(Y, P, np.full(5, 2.0)) == pytest.approx(-(2 * loss).mean())
+
+
+def test_snd_matches_direct_loop():
+    def direct(probs, tau):
+        f = probs / np.linalg.norm(probs, axis=1, keepdims=True)
+        total = 0.0
+        for i in range(len(f)):
+            others = [j for j in range(len(f)) if j != i]
+            s = np.array([f[i] @ f[j] / tau for j in others])
+            q = np.exp(s - s.max()) / np.exp(s - s.max()).sum()
+            total += -(q * np.log(q)).sum()
+        return total / len(f)
+
+    assert soft_neighborhood_density(P) == pytest.approx(direct(P, 0.05), rel=1e-10)
+    assert soft_neighborhood_density(P, temperature=1.0) == pytest.approx(direct(P, 1.0), rel=1e-10)
+    # identical predictions: uniform over the n - 1 neighbours
+    assert soft_neighborhood_density(np.tile([[0.2, 0.8]], (6, 1))) == pytest.approx(np.log(5))
+
+
+def test_snd_blocks_give_the_same_value(monkeypatch):
+    probs = np.random.RandomState(0).dirichlet(np.ones(4), size=50)
+    whole = soft_neighborhood_density(probs)
+    monkeypatch.setattr("skda.metrics.SND_CHUNK_ROWS", 7)
+    assert soft_neighborhood_density(probs) == pytest.approx(whole, rel=1e-12)
+
+
+def test_density_ratio_constant_classifier_gives_unit_weights_and_logistic_recovers_gaussian_ratio():
+    rng = np.random.RandomState(0)
+    xs, xt = rng.randn(400, 1), rng.randn(600, 1) + 1.0
+    w = density_ratio(xs, xt, domain_classifier=DummyClassifier(strategy="prior"))
+    np.testing.assert_allclose(w, 1.0, rtol=0.01)
+    # N(1, 1) / N(0, 1) = exp(x - 1/2): a logistic model is well specified
+    w = density_ratio(xs, xt)
+    assert w.shape == (400,) and (w > 0).all()
+    assert np.corrcoef(np.log(w), xs[:, 0] - 0.5)[0, 1] > 0.99
+    np.testing.assert_allclose(np.log(w), xs[:, 0] - 0.5, atol=0.5)
+
+
+def test_density_ratio_truncates_at_sqrt_n_times_the_mean():
+    rng = np.random.RandomState(0)
+    xs, xt = rng.randn(100, 2), rng.randn(100, 2) + 4.0       # barely overlapping domains
+    raw = density_ratio(xs, xt, truncate=False)
+    cut = density_ratio(xs, xt)
+    cap = np.sqrt(100) * raw.mean()
+    assert raw.max() > cap                                     # the cap is active here
+    np.testing.assert_allclose(cut, np.minimum(raw, cap))
+
+
+# ------------------------------------------------------------------------------------------------ scorers
+@pytest.fixture(scope="module")
+def fitted(small_task):
+    Xs, ys, Xt, _ = small_task
+    X, y = pack_domains(Xs, ys, Xt)
+    return skda.DANNClassifier(random_state=0, device="cpu", **FAST).fit(X, y), X, y
+
+
+def test_scorers_equal_the_functions_on_the_right_rows(fitted, small_task):
+    clf, X, y = fitted
+    Xs, ys, Xt, _ = small_task
+    order = np.random.RandomState(1).permutation(len(X))  # interleaved domains
+    X, y = X[order], y[order]
+    assert entropy_scorer(clf, X, y) == pytest.approx(negative_entropy(clf.predict_proba(Xt)))
+    assert snd_scorer(clf, X, y) == pytest.approx(soft_neighborhood_density(clf.predict_proba(Xt)))
+    src = y != -1
+    w_in = density_ratio(X[src], X[~src])
+    assert iwcv_scorer(clf, X, y) == pytest.approx(
+        importance_weighted_validation(y[src], clf.predict_proba(X[src]), w_in, classes=clf.classes_))
+    w_feat = density_ratio(clf.transform(X[src]), clf.transform(X[~src]))
+    assert dev_scorer(clf, X, y) == pytest.approx(
+        deep_embedded_validation(y[src], clf.predict_proba(X[src]), w_feat, classes=clf.classes_))
+    custom = make_unsupervised_scorer("iwcv", features="learned", metric="log_loss", normalize=True)
+    assert custom(clf, X, y) == pytest.approx(importance_weighted_validation(
+        y[src], clf.predict_proba(X[src]), w_feat, metric="log_loss", normalize=True, classes=clf.classes_))
+
+
+def test_scorers_on_a_pipeline_and_with_a_string_marker(small_task):
+    Xs, ys, Xt, _ = small_task
+    names = np.array(["cat", "dog", "emu"])
+    X, y = pack_domains(Xs, names[ys], Xt, unlabeled_marker="?")
+    pipe = Pipeline([("scale", StandardScaler()),
+                     ("dann", skda.DANNClassifier(random_state=0, device="cpu", unlabeled_marker="?", **FAST))])
+    pipe.fit(X, y)
+    assert entropy_scorer(pipe, X, y) == pytest.approx(negative_entropy(pipe.predict_proba(Xt)))
+    for scorer in (iwcv_scorer, dev_scorer, snd_scorer):
+        assert np.isfinite(scorer(pipe, X, y))
+
+
+def test_gridsearch_with_unsupervised_scorers_and_domain_stratified_kfold(small_task):
+    Xs, ys, Xt, _ = small_task
+    X, y = pack_domains(Xs, ys, Xt)
+    search = GridSearchCV(skda.DANNClassifier(random_state=0, device="cpu", **FAST), {"lr": [0.003, 0.03]},
+                          cv=DomainStratifiedKFold(3, shuffle=True, random_state=0), error_score="raise",
+                          scoring={"snd": snd_scorer, "dev": dev_scorer, "iwcv": iwcv_scorer,
+                                   "entropy": entropy_scorer}, refit="snd").fit(X, y)
+    for name in ("snd", "dev", "iwcv", "entropy"):
+        scores = search.cv_results_[f"mean_test_{name}"]
+        assert scores.shape == (2,) and np.all(np.isfinite(scores))
+    assert search.best_params_["lr"] == [0.003, 0.03][int(np.argmax(search.cv_results_["mean_test_snd"]))]
+    assert search.predict(Xt).shape == (len(Xt),)
+    scores = cross_val_score(skda.DANNClassifier(random_state=0, device="cpu", **FAST), X, y,
+                             cv=DomainStratifiedKFold(2), scoring=entropy_scorer)
+    assert scores.shape == (2,) and np.all(np.isfinite(scores)) and np.all(scores <= 0)
+
+
+# ------------------------------------------------------------------------------------------------- errors
+def test_scorers_refuse_data_without_target_or_source_rows(fitted, small_task):
+    clf, _, _ = fitted
+    Xs, ys, Xt, _ = small_task
+    for scorer in (entropy_scorer, snd_scorer, iwcv_scorer, dev_scorer):
+        with pytest.raises(ValueError, match=r"needs unlabelled target rows \(y == -1\)"):
+            scorer(clf, Xs, ys)
+    for scorer in (iwcv_scorer, dev_scorer):
+        with pytest.raises(ValueError, match="needs labelled source rows"):
+            scorer(clf, Xt, np.full(len(Xt), -1))
+        with pytest.raises(ValueError, match="needs labelled source rows"):
+            scorer(clf, Xt, None)
+    assert entropy_scorer(clf, Xt, None) == pytest.approx(negative_entropy(clf.predict_proba(Xt)))
+    with pytest.raises(ValueError, match="at least 2 target rows"):
+        snd_scorer(clf, np.vstack([Xs, Xt[:1]]), np.r_[ys, -1])
+    with pytest.raises(ValueError, match="at least 2 source and 2 target rows"):
+        dev_scorer(clf, np.vstack([Xs[:1], Xt]), np.r_[ys[:1], np.full(len(Xt), -1)])
+
+
+def test_function_and_parameter_errors(fitted):
+    clf, X, y = fitted
+    with pytest.raises(ValueError, match="must sum to 1"):
+        negative_entropy(np.array([[2.0, -1.0], [3.0, 0.5]]) + 1)
+    with pytest.raises(ValueError, match="negative values"):
+        soft_neighborhood_density(np.array([[1.5, -0.5], [0.5, 0.5]]))
+    with pytest.raises(ValueError, match="2-D"):
+        negative_entropy(np.array([0.5, 0.5]))
+    with pytest.raises(ValueError, match="temperature must be a positive number"):
+        soft_neighborhood_density(P, temperature=0)
+    with pytest.raises(ValueError, match="not among the classes"):
+        importance_weighted_validation(np.array([0, 7]), P[:2], np.ones(2), classes=np.array([0, 1, 2]))
+    with pytest.raises(ValueError, match="column indices"):
+        deep_embedded_validation(np.array([0, 3]), P[:2], np.ones(2))
+    with pytest.raises(ValueError, match="unknown metric"):
+        importance_weighted_validation(Y, P, W, metric="f1")
+    with pytest.raises(ValueError, match="non-negative"):
+        deep_embedded_validation(Y, P, -W)
+    with pytest.raises(ValueError, match="unknown unsupervised scorer 'acc'"):
+        make_unsupervised_scorer("acc")
+    with pytest.raises(ValueError, match="features must be 'input' or 'learned'"):
+        make_unsupervised_scorer("dev", features="pixels")(clf, X, y)
+    with pytest.raises(ValueError, match="does not support sample_weight"):
+        entropy_scorer(clf, X, y, sample_weight=np.ones(len(y)))
+
+
+# ---------------------------------------------------------------------------------------------- splitter
+def test_domain_stratified_kfold_keeps_domains_and_classes_in_every_fold():
+    ys = np.r_[np.repeat([0, 1, 2], [20, 9, 4]), [3, 3]]        # class 3 has 2 rows < n_splits
+    y = np.r_[ys, np.full(13, -1)]
+    order = np.random.RandomState(0).permutation(len(y))
+    y = y[order]
+    X = np.zeros((len(y), 2))
+    for shuffle, seed in [(False, None), (True, 0)]:
+        cv = DomainStratifiedKFold(4, shuffle=shuffle, random_state=seed)
+        splits = list(cv.split(X, y))
+        assert len(splits) == cv.get_n_splits() == 4
+        tests = np.concatenate([test for _, test in splits])
+        np.testing.assert_array_equal(np.sort(tests), np.arange(len(y)))  # a partition
+        sizes = [len(test) for _, test in splits]
+        assert max(sizes) - min(sizes) <= 1
+        for train, test in splits:
+            assert len(np.intersect1d(train, test)) == 0 and len(train) + len(test) == len(y)
+            for part in (train, test):
+                assert (y[part] == -1).any() and (y[part] != -1).any()
+            assert {0, 1, 2} <= set(y[test]) and {0, 1, 2, 3} <= set(y[train])
+            assert sum(y[test] == -1) in (3, 4)                  # 13 target rows over 4 folds
+    a = [t for _, t in DomainStratifiedKFold(4, shuffle=True, random_state=0).split(X, y)]
+    b = [t for _, t in DomainStratifiedKFold(4, shuffle=True, random_state=0).split(X, y)]
+    c = [t for _, t in DomainStratifiedKFold(4, shuffle=True, random_state=1).split(X, y)]
+    assert all(np.array_equal(u, v) for u, v in zip(a, b)) and not all(np.array_equal(u, v) for u, v in zip(a, c))
+
+
+def test_plain_kfold_can_leave_a_fold_without_target_rows_and_the_splitter_does_not():
+    y = np.r_[np.tile([0, 1], 30), np.full(20, -1)]                # target rows last, as pack_domains puts them
+    X = np.zeros((len(y), 1))
+    assert any(not (y[test] == -1).any() for _, test in KFold(4).split(X, y))
+    assert all((y[test] == -1).any() for _, test in DomainStratifiedKFold(4).split(X, y))
+
+
+def test_domain_stratified_kfold_string_marker_and_errors():
+    y = np.array(["a", "b"] * 6 + ["?"] * 4, dtype=object)
+    folds = list(DomainStratifiedKFold(2, unlabeled_marker="?").split(np.zeros((16, 1)), y))
+    assert all(set(y[test]) == {"a", "b", "?"} for _, test in folds)
+    with pytest.raises(ValueError, match="needs y"):
+        next(DomainStratifiedKFold(2).split(np.zeros((4, 1))))
+    with pytest.raises(ValueError, match="at least 3 source and 3 target rows"):
+        next(DomainStratifiedKFold(3).split(np.zeros((8, 1)), np.r_[[0, 1, 0, 1, 0, 1], [-1, -1]]))
+    with pytest.raises(ValueError, match="n_splits must be an integer >= 2"):
+        DomainStratifiedKFold(1)
+    with pytest.raises(ValueError, match="shuffle=True"):
+        DomainStratifiedKFold(3, random_state=0)
+
+
+def test_pack_domains():
+    X, y = pack_domains(np.ones((3, 2)), [0, 1, 0], np.zeros((2, 2)))
+    assert X.shape == (5, 2) and y.tolist() == [0, 1, 0, -1, -1]
+    with pytest.raises(ValueError, match="sample shape"):
+        pack_domains(np.ones((3, 2)), [0, 1, 0], np.zeros((2, 3)))
