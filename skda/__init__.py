@@ -7,6 +7,7 @@ Fit on labelled source data and unlabelled target data, predict on the target::
 """
 
 from . import datasets, metrics, model_selection
+from .active import ActiveSelector, active_learning_loop
 from .dann import DANNClassifier, SourceOnlyClassifier
 from .engine import ClassBalancedBatchSampler, DomainAdaptationNet, PairedBatchSampler
 from .ilada import ILADAClassifier
@@ -19,6 +20,7 @@ from .optim import (AdversarialAdam, GRLCoefficientSchedule, LRAnnealing, Moment
 __version__ = "0.1.0"
 
 __all__ = [
+    "ActiveSelector",
     "AdversarialAdam",
     "ClassBalancedBatchSampler",
     "DANNClassifier",
@@ -35,6 +37,7 @@ __all__ = [
     "PairedBatchSampler",
     "SourceOnlyClassifier",
     "__version__",
+    "active_learning_loop",
     "annealed_learning_rate",
     "datasets",
     "grl_coefficient",

@@ -23,6 +23,7 @@ ESTIMATORS = {
     "mlada": (skda.MLADAClassifier(**BASE, **DOMAIN, metric_hidden=8, metric_dim=4), "gamma", [0.0, 0.08]),
     "ilada": (skda.ILADAClassifier(**BASE, **DOMAIN), "mu", [0.5, 0.75]),
     "ilada-cdan": (skda.ILADAClassifier(base="cdan", **BASE, **DOMAIN), "msc_weight", [0.5, 1.0]),
+    "active": (skda.ActiveSelector(**BASE), "strategy", ["margin", "sdm-ag"]),
 }
 CV = StratifiedKFold(2, shuffle=True, random_state=0)  # stratified on packed labels: both domains per fold
 

@@ -44,6 +44,15 @@ class SourceAsTargetMADDA(_SourceAsTarget, skda.MADDAClassifier):
     pass
 
 
+class SourceAsTargetActiveSelector(skda.ActiveSelector):
+    """With no pool given, the source rows are also the (unlabelled) query pool."""
+
+    def _validate_for_fit(self, X, y, X_target):
+        if X_target is None and self.unlabeled_marker is None:
+            X_target = X
+        return super()._validate_for_fit(X, y, X_target)
+
+
 MLADA = dict(metric_hidden=8, metric_dim=4, **DOMAIN)
 MADDA = dict(embedding_dim=8, discriminator_hidden_sizes=(8,), source_epochs=10, lr=1e-2,
              **{k: v for k, v in TINY.items() if k not in ("max_epochs", "lr")}, max_epochs=5)
@@ -54,19 +63,21 @@ REAL = [
     skda.MLADAClassifier(**TINY, **MLADA),
     skda.ILADAClassifier(**TINY, **DOMAIN),
     skda.MADDAClassifier(**MADDA),
+    skda.ActiveSelector(**TINY),
 ]
 VARIANTS = [
     SourceAsTargetDANN(**TINY, **DOMAIN, **NO_MARKER),
     SourceAsTargetMLADA(**TINY, **MLADA, **NO_MARKER),
     SourceAsTargetILADA(base="cdan", **TINY, **DOMAIN, **NO_MARKER),
     SourceAsTargetMADDA(**MADDA, **NO_MARKER),
+    SourceAsTargetActiveSelector(**TINY, **NO_MARKER),
 ]
 
 SKORCH_INIT = ("skorch creates history_, initialized_ and virtual_params_ in NeuralNet.__init__ and stores "
                "module__* arguments as attributes (skorch's design, which skda builds on)")
 NEEDS_TARGET = ("the check fits on fully labelled (X, y); a domain-adaptation estimator needs target rows "
-                "(packed y == -1 or X_target) and raises ValueError 'no target samples'. The check runs on the "
-                "source-as-target variant instead")
+                "(packed y == -1 or X_target; ActiveSelector: the query pool) and raises a ValueError saying so. "
+                "The check runs on the source-as-target variant instead")
 #: checks that fit on labelled data only (found by running the checks; a new one shows up as a failure)
 FITTING_CHECKS = [
     "check_fit_score_takes_y", "check_estimators_overwrite_params", "check_dont_overwrite_parameters",
@@ -86,7 +97,8 @@ FITTING_CHECKS = [
 
 def expected_failures(estimator):
     failures = {"check_no_attributes_set_in_init": SKORCH_INIT}
-    if estimator.requires_target and not isinstance(estimator, _SourceAsTarget):
+    needs_target = estimator.requires_target or type(estimator) is skda.ActiveSelector  # the query pool
+    if needs_target and not isinstance(estimator, _SourceAsTarget):
         failures.update(dict.fromkeys(FITTING_CHECKS, NEEDS_TARGET))
     return failures
 
@@ -100,7 +112,7 @@ def test_real_estimators_refuse_labelled_only_data_with_a_clear_message():
     X = np.random.RandomState(0).randn(20, 3)
     y = np.arange(20) % 2
     for estimator in REAL[1:]:
-        with pytest.raises(ValueError, match="no target samples"):
+        with pytest.raises(ValueError, match="no target samples|needs the target pool"):
             estimator.fit(X, y)
 
 
