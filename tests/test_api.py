@@ -195,10 +195,32 @@ def test_nan_loss_stops_fit_with_clear_error(small_task):
         skda.DANNClassifier(lr=1e30, random_state=0, callbacks__lr_annealing=None, **FAST).fit(Xs * 1e6, ys, Xt)
 
 
-def test_user_arrays_are_not_modified(small_task):
-    Xs, ys, Xt, _ = small_task
-    copies = [a.copy() for a in (Xs, ys, Xt)]
-    clf = skda.DANNClassifier(random_state=0, **FAST).fit(Xs, ys, Xt)
-    clf.predict(Xt), clf.predict_proba(Xs), clf.transform(Xt), clf.score(Xs, ys)
-    for a, b in zip((Xs, ys, Xt), copies):
+TINY_ALL = {
+    "dann": lambda: skda.DANNClassifier(random_state=0, **FAST),
+    "source-only": lambda: skda.SourceOnlyClassifier(random_state=0, max_epochs=2, module__hidden_sizes=(16,)),
+    "madda": lambda: skda.MADDAClassifier(random_state=0, max_epochs=1, source_epochs=1, embedding_dim=4,
+                                          discriminator_hidden_sizes=(8,), module__hidden_sizes=(16,)),
+    "mlada": lambda: skda.MLADAClassifier(random_state=0, metric_hidden=8, metric_dim=4, **FAST),
+    "ilada": lambda: skda.ILADAClassifier(random_state=0, **FAST),
+    "active": lambda: skda.ActiveSelector(random_state=0, max_epochs=2, module__hidden_sizes=(16,)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(TINY_ALL))
+def test_user_arrays_are_not_modified_by_any_public_call(small_task, name):
+    Xs, ys, Xt, yt = small_task
+    X, y = np.vstack([Xs, Xt]), np.r_[ys, -np.ones(len(Xt), dtype=int)]
+    arrays = (Xs, ys, Xt, yt, X, y)
+    copies = [a.copy() for a in arrays]
+    clf = TINY_ALL[name]().fit(Xs, ys, Xt)
+    clf.predict(Xt), clf.predict_proba(Xs), clf.transform(Xt), clf.score(Xs, ys), clf.score(X, y)
+    clf.partial_fit(Xs, ys, Xt)
+    TINY_ALL[name]().fit(X, y)
+    TINY_ALL[name]().fit_transform(X, y)
+    if name == "active":
+        known = np.where(np.arange(len(yt)) < 5, yt, -1)
+        arrays, copies = arrays + (known,), copies + [known.copy()]
+        clf.fit(Xs, ys, Xt, known).query(3), clf.informativeness(Xt)
+        skda.active_learning_loop(TINY_ALL[name](), Xs, ys, Xt, yt, rounds=1, budget=2, round_epochs=1)
+    for a, b in zip(arrays, copies):
         np.testing.assert_array_equal(a, b)
