@@ -1,6 +1,7 @@
 """sklearn conventions and the two calling forms of fit."""
 
 import pickle
+import warnings
 
 import joblib
 import numpy as np
@@ -224,3 +225,21 @@ def test_user_arrays_are_not_modified_by_any_public_call(small_task, name):
         skda.active_learning_loop(TINY_ALL[name](), Xs, ys, Xt, yt, rounds=1, budget=2, round_epochs=1)
     for a, b in zip(arrays, copies):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="simulates a CPU-only machine loading a CUDA-trained model")
+@pytest.mark.parametrize("requested", ["auto", "cuda"])
+def test_model_recorded_as_cuda_trained_loads_and_predicts_on_cpu(small_task, requested):
+    """The pickle of a model trained on CUDA records device 'cuda'; on a machine without CUDA it must load
+    on the CPU (skorch maps the tensors with map_location) and predict. The real CUDA round trip runs in
+    tests/test_cuda.py on a GPU machine; here the device fields are set as a CUDA fit leaves them."""
+    Xs, ys, Xt, _ = small_task
+    clf = skda.DANNClassifier(random_state=0, device="cpu", **FAST).fit(Xs, ys, Xt)
+    expected = clf.predict_proba(Xt)
+    clf.device, clf.device_ = requested, torch.device("cuda", 0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # skorch warns that CUDA is unavailable and loads on the CPU
+        restored = pickle.loads(pickle.dumps(clf))
+    assert restored.device_ == torch.device("cpu")
+    assert str(restored.device) in (requested, "cpu")
+    np.testing.assert_allclose(restored.predict_proba(Xt), expected, rtol=1e-6)
