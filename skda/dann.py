@@ -45,16 +45,21 @@ class DANNNetwork(ClassifierNetwork):
         self.gradient_reversal = GradientReversalLayer(0.0)
         self.domain_classifier = MLP(n_features, domain_hidden_sizes, out_features=1)
 
+    def domain_input(self, features, logits):
+        """What G_d sees (behind the GRL): the features (DANN). Conditional variants override this."""
+        return features
+
     def forward(self, source, target=None):
         if target is None:
             return super().forward(source)
         features = self.features(torch.cat([source, target]))
         n_source = len(source)
         logits = self.classify(features)
+        domain_input = self.domain_input(features, logits)
         return {
             "source_logits": logits[:n_source],
             "target_logits": logits[n_source:],
-            "domain_logits": self.domain_classifier(self.gradient_reversal(features)).squeeze(1),
+            "domain_logits": self.domain_classifier(self.gradient_reversal(domain_input)).squeeze(1),
             "features": features,
             "n_source": n_source,
         }

@@ -29,20 +29,8 @@ class CDANNetwork(DANNNetwork):
         super().__init__(feature_extractor, n_features, n_classes, domain_hidden_sizes)
         self.domain_classifier = MLP(n_features * n_classes, domain_hidden_sizes, out_features=1)
 
-    def forward(self, source, target=None):
-        if target is None:
-            return super().forward(source)
-        features = self.features(torch.cat([source, target]))
-        n_source = len(source)
-        logits = self.classify(features)
-        conditioned = conditional_adversarial_input(features, logits)
-        return {
-            "source_logits": logits[:n_source],
-            "target_logits": logits[n_source:],
-            "domain_logits": self.domain_classifier(self.gradient_reversal(conditioned)).squeeze(1),
-            "features": features,
-            "n_source": n_source,
-        }
+    def domain_input(self, features, logits):
+        return conditional_adversarial_input(features, logits)
 
 
 class ILADAClassifier(DANNClassifier):
