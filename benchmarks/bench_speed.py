@@ -21,7 +21,6 @@ by the training sections):
 from __future__ import annotations
 
 import argparse
-import resource
 import sys
 import time
 from pathlib import Path
@@ -31,13 +30,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_engine import bare_torch, make_data, skda_fit  # noqa: E402
+from bench_knn import peak_rss_mb  # noqa: E402
 
 import skda  # noqa: E402
 from skda.neighbors import knn_vote  # noqa: E402
-
-
-def peak_rss_mb():
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: kilobytes
 
 
 def timed(fn, repeats, device):

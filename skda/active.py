@@ -25,7 +25,7 @@ from sklearn.utils import column_or_1d
 from torch import nn
 
 from .dann import ClassifierNetwork
-from .engine import DomainAdaptationNet
+from .engine import DomainAdaptationNet, PairedBatchSampler
 from .layers import MLPFeatureExtractor
 from .optim import LRAnnealing, MomentumSGD
 from .validation import check_features, split_domains, unlabeled_mask
@@ -354,11 +354,16 @@ class ActiveSelector(DomainAdaptationNet):
         self.pool_ = np.array(Xt, dtype=np.float32, copy=True, order="C")
         self.labeled_mask_ = known
         self.n_labeled_target_ = int(known.sum())
-        # the pool goes to the engine as its "target" only to set the epoch length (one pass over the larger of
-        # the labelled set and the pool, the engine's convention): ClassifierNetwork ignores target batches.
+        # no target tensor goes to the engine (the network never sees unlabelled rows); the pool only sets the
+        # epoch length, in ``batch_sampler``
         if not known.any():
-            return Xs, ys, self.pool_
-        return np.concatenate([Xs, self.pool_[known]]), np.concatenate([ys, y_known]), self.pool_
+            return Xs, ys, None
+        return np.concatenate([Xs, self.pool_[known]]), np.concatenate([ys, y_known]), None
+
+    def batch_sampler(self, ys, n_target, generator):
+        """The engine's paired sampler with the epoch length of the labelled set vs the pool (one pass over the
+        larger), without copying the pool to the device or gathering target batches."""
+        return PairedBatchSampler(len(ys), len(self.pool_), self.batch_size, generator, self.device_)
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
         """Cross-entropy plus the strategy's margin term (Eq. 1 or Eq. 7), both weight 1."""
