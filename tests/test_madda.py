@@ -115,3 +115,17 @@ def test_discriminator_input(small_task, where, width):
     assert clf.module_.discriminator[0].in_features == width
     with pytest.raises(ValueError, match="discriminator_input"):
         skda.MADDAClassifier(discriminator_input="logits", **FAST_MADDA).fit(Xs, ys, Xt)
+
+
+def test_target_model_learning_rate_is_scaled(fitted, small_task):
+    """Two time scales: the target model learns at lr * target_lr_scale, the discriminator and the source
+    model at lr; a non-positive scale is refused."""
+    lr = FAST_MADDA["lr"]
+    assert fitted.optimizer_.param_groups[0]["lr"] == pytest.approx(lr)
+    assert fitted.discriminator_optimizer_.param_groups[0]["lr"] == pytest.approx(lr)
+    assert fitted.target_optimizer_.param_groups[0]["lr"] == pytest.approx(lr * 0.2)
+    Xs, ys, Xt, _ = small_task
+    clf = skda.MADDAClassifier(random_state=0, target_lr_scale=1.0, **{**FAST_MADDA, "max_epochs": 1}).fit(Xs, ys, Xt)
+    assert clf.target_optimizer_.param_groups[0]["lr"] == pytest.approx(lr)
+    with pytest.raises(ValueError, match="target_lr_scale must be > 0, got 0"):
+        skda.MADDAClassifier(target_lr_scale=0, **FAST_MADDA).fit(Xs, ys, Xt)

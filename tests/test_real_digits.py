@@ -45,5 +45,5 @@ def test_ilada_beats_source_only_on_real_digits():
     Xs, ys, Xt, yt = load_task("mnist->usps")
     ilada = skda.ILADAClassifier(max_epochs=30, **LENET).fit(Xs, ys, Xt).score(Xt, yt)
     source_only = source_only_accuracy("mnist->usps")
-    assert ilada >= 0.85, (ilada, source_only)  # 3-seed mean in docs/results.md: 0.871
+    assert ilada >= 0.85, (ilada, source_only)  # 3-seed mean in docs/results_details.md: 0.871
     assert ilada >= source_only + 0.05, (ilada, source_only)
