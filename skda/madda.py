@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import copy
+import warnings
 
 import torch
 import torch.nn.functional as F
+from sklearn.exceptions import ConvergenceWarning
 from torch import nn
 
 from .engine import DomainAdaptationNet
@@ -15,6 +17,9 @@ from .neighbors import knn_vote
 from .optim import AdversarialAdam
 
 __all__ = ["MADDAClassifier", "MADDANetwork"]
+
+#: share of the training target rows in one predicted class above which ``fit`` warns of a collapse
+COLLAPSE_SHARE = 0.99
 
 
 class MADDANetwork(nn.Module):
@@ -135,6 +140,10 @@ class MADDAClassifier(DomainAdaptationNet):
     ----------
     centers_ : ndarray (n_classes, embedding_dim)
         Class means of the source embeddings (the center-magnet targets).
+    target_class_shares_ : ndarray (n_classes,)
+        Share of the training target rows predicted as each class at the end of ``fit``; when one class takes
+        99% or more of them (and there are at least 10), ``fit`` warns (``ConvergenceWarning``) that the
+        target stage has probably collapsed.
     source_embeddings_, source_labels_ : ndarray
         The kNN index (source-model embeddings of the training source rows), plus the base class's attributes.
     """
@@ -199,7 +208,28 @@ class MADDAClassifier(DomainAdaptationNet):
         self._set_training(False)
         self.source_embeddings_ = self._embed_source(X["source"]).cpu().numpy()
         self.source_labels_ = y.cpu().numpy()
+        if X.get("target") is not None:
+            self._check_target_collapse(X["target"])
         return self
+
+    def _check_target_collapse(self, xt):
+        """Record the share of the training target rows predicted as each class (``target_class_shares_``) and
+        warn when one class takes (nearly) all of them: the mode collapse the adversarial target stage can fall
+        into, visible without any target label."""
+        embeddings = self.apply_in_chunks(xt, self.module_.embed_target)
+        keys = torch.as_tensor(self.source_embeddings_, device=embeddings.device)
+        labels = torch.as_tensor(self.source_labels_, device=embeddings.device)
+        n_classes = len(self.classes_)
+        predicted = knn_vote(embeddings, keys, labels, self.n_neighbors, n_classes).argmax(1)
+        self.target_class_shares_ = (torch.bincount(predicted, minlength=n_classes).double() / len(xt)).cpu().numpy()
+        top = int(self.target_class_shares_.argmax())
+        if len(xt) >= 10 and self.target_class_shares_[top] >= COLLAPSE_SHARE:
+            warnings.warn(
+                f"{type(self).__name__}: {self.target_class_shares_[top]:.0%} of the {len(xt)} training target samples "
+                f"are predicted as class {self.classes_[top]!r}; the target stage has probably collapsed (every "
+                f"target embedding in one source cluster). Unless the target data really hold one class, try a "
+                f"smaller target_lr_scale (now {self.target_lr_scale}) or another random_state.",
+                ConvergenceWarning, stacklevel=2)
 
     def _embed_source(self, xs):
         return self.apply_in_chunks(xs, self.module_.embed_source)

@@ -129,3 +129,24 @@ def test_target_model_learning_rate_is_scaled(fitted, small_task):
     assert clf.target_optimizer_.param_groups[0]["lr"] == pytest.approx(lr)
     with pytest.raises(ValueError, match="target_lr_scale must be > 0, got 0"):
         skda.MADDAClassifier(target_lr_scale=0, **FAST_MADDA).fit(Xs, ys, Xt)
+
+
+def test_target_class_shares_and_collapse_warning(fitted, small_task):
+    """fit records the share of training target rows per predicted class; one class taking them all (the
+    target stage's mode collapse, here forced by a target set of identical rows) raises a ConvergenceWarning."""
+    import copy
+
+    from sklearn.exceptions import ConvergenceWarning
+
+    _, _, Xt, _ = small_task
+    shares = fitted.target_class_shares_
+    assert shares.shape == (3,)
+    np.testing.assert_allclose(shares.sum(), 1.0)
+    np.testing.assert_allclose(shares, np.bincount(np.searchsorted(fitted.classes_, fitted.predict(Xt)),
+                                                    minlength=3) / len(Xt))
+    assert shares.max() < 0.99  # this fit did not collapse
+    clf = copy.deepcopy(fitted)
+    same = torch.as_tensor(np.repeat(Xt[:1], 40, axis=0))
+    with pytest.warns(ConvergenceWarning, match=r"100% of the 40 training target samples are predicted as class"):
+        clf._check_target_collapse(same)
+    np.testing.assert_array_equal(np.sort(clf.target_class_shares_), [0.0, 0.0, 1.0])
