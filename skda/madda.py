@@ -216,11 +216,8 @@ class MADDAClassifier(DomainAdaptationNet):
         """Record the share of the training target rows predicted as each class (``target_class_shares_``) and
         warn when one class takes (nearly) all of them: the mode collapse the adversarial target stage can fall
         into, visible without any target label."""
-        embeddings = self.apply_in_chunks(xt, self.module_.embed_target)
-        keys = torch.as_tensor(self.source_embeddings_, device=embeddings.device)
-        labels = torch.as_tensor(self.source_labels_, device=embeddings.device)
         n_classes = len(self.classes_)
-        predicted = knn_vote(embeddings, keys, labels, self.n_neighbors, n_classes).argmax(1)
+        predicted = self._vote_shares(self.apply_in_chunks(xt, self.module_.embed_target)).argmax(1)
         self.target_class_shares_ = (torch.bincount(predicted, minlength=n_classes).double() / len(xt)).cpu().numpy()
         top = int(self.target_class_shares_.argmax())
         if len(xt) >= 10 and self.target_class_shares_[top] >= COLLAPSE_SHARE:
@@ -304,7 +301,11 @@ class MADDAClassifier(DomainAdaptationNet):
     def predict_proba(self, X):
         """Shares of the ``n_neighbors`` nearest source embeddings' votes for each class (Algorithm 3)."""
         self._check_fitted()
-        embeddings = self._map_batches(X, self.module_.embed_target, to_numpy=False)
+        return self._vote_shares(self._map_batches(X, self.module_.embed_target, to_numpy=False)).cpu().numpy()
+
+    def _vote_shares(self, embeddings):
+        """Algorithm 3 on target-model embeddings (a tensor): the class shares of the ``n_neighbors`` nearest
+        source embeddings, on the embeddings' device."""
         keys = torch.as_tensor(self.source_embeddings_, device=embeddings.device)
         labels = torch.as_tensor(self.source_labels_, device=embeddings.device)
-        return knn_vote(embeddings, keys, labels, self.n_neighbors, len(self.classes_)).cpu().numpy()
+        return knn_vote(embeddings, keys, labels, self.n_neighbors, len(self.classes_))

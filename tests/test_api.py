@@ -227,7 +227,9 @@ def test_user_arrays_are_not_modified_by_any_public_call(small_task, name):
         np.testing.assert_array_equal(a, b)
 
 
-@pytest.mark.skipif(torch.cuda.is_available(), reason="simulates a CPU-only machine loading a CUDA-trained model")
+@pytest.mark.skipif(torch.cuda.is_available(),
+                    reason="simulates a CPU-only machine: with CUDA present the model would load on the GPU; "
+                           "tests/test_cuda.py runs the real CUDA round trip there")
 @pytest.mark.parametrize("requested", ["auto", "cuda"])
 def test_model_recorded_as_cuda_trained_loads_and_predicts_on_cpu(small_task, requested):
     """The pickle of a model trained on CUDA records device 'cuda'; on a machine without CUDA it must load
