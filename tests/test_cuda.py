@@ -3,6 +3,7 @@
 Skipped without CUDA (CI has no GPU); run on a GPU machine with ``python -m pytest -q tests/test_cuda.py``.
 """
 
+import os
 import pickle
 import subprocess
 import sys
@@ -41,7 +42,7 @@ def test_auto_device_trains_on_cuda_and_cpu_only_machine_loads_it(small_task, na
         "assert clf.device_.type == 'cpu'; "
         f"np.save(r'{tmp_path / 'proba.npy'}', clf.predict_proba(np.load(r'{tmp_path / 'Xt.npy'}')))"
     )
-    env = {"CUDA_VISIBLE_DEVICES": "", "PATH": "/usr/bin:/bin"}
+    env = {**os.environ, "CUDA_VISIBLE_DEVICES": ""}  # same interpreter and import path, no GPU visible
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
     assert result.returncode == 0, result.stderr
     np.testing.assert_allclose(np.load(tmp_path / "proba.npy"), expected, rtol=1e-4, atol=1e-5)
