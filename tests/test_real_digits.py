@@ -1,7 +1,8 @@
 """The adaptation methods adapt for real: on the JDA MNIST/USPS files they beat the source-only baseline.
 
 Documented configuration (the same as `benchmarks/bench_accuracy.py --family digits`): per-image standardisation,
-LeNetFeatureExtractor, estimator defaults, 30 epochs (M-ADDA: 30 source + 30 target epochs), seed 0.
+LeNetFeatureExtractor, estimator defaults, 30 epochs (M-ADDA: 30 source + 30 target epochs; ILA-DA: MSC weight 2),
+seed 0.
 About 4 minutes on 2 CPU cores in all.
 """
 
@@ -43,7 +44,7 @@ def test_madda_beats_source_only_on_real_digits():
 @pytest.mark.slow
 def test_ilada_beats_source_only_on_real_digits():
     Xs, ys, Xt, yt = load_task("mnist->usps")
-    ilada = skda.ILADAClassifier(max_epochs=30, **LENET).fit(Xs, ys, Xt).score(Xt, yt)
+    ilada = skda.ILADAClassifier(max_epochs=30, msc_weight=2.0, **LENET).fit(Xs, ys, Xt).score(Xt, yt)
     source_only = source_only_accuracy("mnist->usps")
-    assert ilada >= 0.85, (ilada, source_only)  # 3-seed mean in docs/results_details.md: 0.871
+    assert ilada >= 0.85, (ilada, source_only)  # 3-seed mean in docs/results.md: about 0.90
     assert ilada >= source_only + 0.05, (ilada, source_only)
