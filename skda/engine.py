@@ -20,13 +20,14 @@ import copy
 import inspect
 import math
 import threading
+import warnings
 from contextlib import contextmanager
 
 import numpy as np
 import torch
 from sklearn.base import ClassifierMixin
 from sklearn.utils import TransformerTags
-from sklearn.exceptions import NotFittedError
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.utils import check_random_state
 from skorch import NeuralNet
 from torch import nn
@@ -39,6 +40,8 @@ __all__ = ["ClassBalancedBatchSampler", "DomainAdaptationNet", "PairedBatchSampl
 
 #: Rows per forward pass in predict / transform.
 PREDICT_CHUNK_ROWS = 1024
+#: ``fit`` warns when this share (or more) of the training target rows is predicted as one class
+COLLAPSE_SHARE = 0.99
 
 
 def resolve_device(device) -> torch.device:
@@ -194,7 +197,10 @@ class DomainAdaptationNet(ClassifierMixin, NeuralNet):
     Attributes
     ----------
     classes_, n_features_in_, input_shape_, device_, module_, optimizer_, history_ (skorch ``history``),
-    training_progress_ (fraction of the current fit's steps done: the ``p`` of the schedules).
+    training_progress_ (fraction of the current fit's steps done: the ``p`` of the schedules),
+    target_class_shares_ (after a fit with target rows: the share of them predicted as each class; when one
+    class takes 99% or more of at least 10 rows, ``fit`` warns with a ``ConvergenceWarning`` that the
+    adaptation has probably collapsed).
     """
 
     #: Whether fit needs target samples (False only for the source-only baseline).
@@ -371,6 +377,33 @@ class DomainAdaptationNet(ClassifierMixin, NeuralNet):
             NeuralNet.partial_fit(self, data, torch.as_tensor(ys, dtype=torch.long, device=device), **fit_params)
         finally:
             self.batch_generator_ = self.device_generator_ = None
+        if data["target"] is not None:
+            self._check_target_collapse(data["target"])
+
+    # ------------------------------------------------------------------ collapse check
+    def _target_class_scores(self, xt: torch.Tensor) -> torch.Tensor:
+        """Per-class scores (argmax = the prediction) of the target rows ``xt``, on ``device_``."""
+        net = self.module_
+        return self.apply_in_chunks(xt, lambda x: net.classify(net.features(x)))
+
+    def _collapse_hint(self) -> str:
+        return ("try a smaller adversarial weight or learning rate, or another random_state"
+                if hasattr(self, "adversarial_weight") else "try another learning rate or random_state")
+
+    def _check_target_collapse(self, xt: torch.Tensor):
+        """Record the share of the training target rows predicted as each class (``target_class_shares_``) and
+        warn (``ConvergenceWarning``) when one class takes ``COLLAPSE_SHARE`` or more of at least 10 rows: a
+        collapse of the adaptation (e.g. every target feature pulled into one source cluster), visible without
+        any target label."""
+        n_classes = len(self.classes_)
+        predicted = self._target_class_scores(xt).argmax(1)
+        self.target_class_shares_ = (torch.bincount(predicted, minlength=n_classes).double() / len(xt)).cpu().numpy()
+        top = int(self.target_class_shares_.argmax())
+        if len(xt) >= 10 and n_classes > 1 and self.target_class_shares_[top] >= COLLAPSE_SHARE:
+            warnings.warn(
+                f"{type(self).__name__}: {self.target_class_shares_[top]:.0%} of the {len(xt)} training target samples "
+                f"are predicted as class {self.classes_[top]!r}; the adaptation has probably collapsed. Unless the "
+                f"target data really hold one class, {self._collapse_hint()}.", ConvergenceWarning, stacklevel=3)
 
     def _split_validation(self, Xs, ys, xs, device):
         """Hold out part of the labelled *source* data with ``train_split`` (e.g. skorch's

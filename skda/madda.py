@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import copy
-import warnings
 
 import torch
 import torch.nn.functional as F
-from sklearn.exceptions import ConvergenceWarning
 from torch import nn
 
 from .engine import DomainAdaptationNet
@@ -17,9 +15,6 @@ from .neighbors import knn_vote
 from .optim import AdversarialAdam
 
 __all__ = ["MADDAClassifier", "MADDANetwork"]
-
-#: share of the training target rows in one predicted class above which ``fit`` warns of a collapse
-COLLAPSE_SHARE = 0.99
 
 
 class MADDANetwork(nn.Module):
@@ -208,25 +203,15 @@ class MADDAClassifier(DomainAdaptationNet):
         self._set_training(False)
         self.source_embeddings_ = self._embed_source(X["source"]).cpu().numpy()
         self.source_labels_ = y.cpu().numpy()
-        if X.get("target") is not None:
-            self._check_target_collapse(X["target"])
         return self
 
-    def _check_target_collapse(self, xt):
-        """Record the share of the training target rows predicted as each class (``target_class_shares_``) and
-        warn when one class takes (nearly) all of them: the mode collapse the adversarial target stage can fall
-        into, visible without any target label."""
-        n_classes = len(self.classes_)
-        predicted = self._vote_shares(self.apply_in_chunks(xt, self.module_.embed_target)).argmax(1)
-        self.target_class_shares_ = (torch.bincount(predicted, minlength=n_classes).double() / len(xt)).cpu().numpy()
-        top = int(self.target_class_shares_.argmax())
-        if len(xt) >= 10 and self.target_class_shares_[top] >= COLLAPSE_SHARE:
-            warnings.warn(
-                f"{type(self).__name__}: {self.target_class_shares_[top]:.0%} of the {len(xt)} training target samples "
-                f"are predicted as class {self.classes_[top]!r}; the target stage has probably collapsed (every "
-                f"target embedding in one source cluster). Unless the target data really hold one class, try a "
-                f"smaller target_lr_scale (now {self.target_lr_scale}) or another random_state.",
-                ConvergenceWarning, stacklevel=2)
+    def _target_class_scores(self, xt):
+        """kNN vote shares of the target rows (M-ADDA predicts with the kNN rule on target embeddings)."""
+        return self._vote_shares(self.apply_in_chunks(xt, self.module_.embed_target))
+
+    def _collapse_hint(self):
+        return (f"try a smaller target_lr_scale (now {self.target_lr_scale}; a collapsed target stage puts every "
+                f"target embedding in one source cluster) or another random_state")
 
     def _embed_source(self, xs):
         return self.apply_in_chunks(xs, self.module_.embed_source)

@@ -207,6 +207,33 @@ TINY_ALL = {
 }
 
 
+# ActiveSelector trains on the labelled rows only (its pool is not part of training): nothing to collapse
+@pytest.mark.parametrize("name", sorted(set(TINY_ALL) - {"active"}))
+def test_fit_records_target_class_shares_and_warns_on_collapse(small_task, name):
+    import copy
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+
+    Xs, ys, Xt, _ = small_task
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)  # these fits do not collapse: no warning
+        clf = TINY_ALL[name]().fit(Xs, ys, Xt)
+    shares = clf.target_class_shares_
+    expected = np.bincount(np.searchsorted(clf.classes_, clf.predict(Xt)), minlength=3) / len(Xt)
+    np.testing.assert_allclose(shares, expected)
+    # forty copies of one target row: every prediction is one class, which is what a collapse looks like
+    same = torch.as_tensor(np.repeat(Xt[:1], 40, axis=0))
+    collapsed = copy.deepcopy(clf)
+    with pytest.warns(ConvergenceWarning, match=rf"{type(clf).__name__}: 100% of the 40 training target samples "
+                                                r"are predicted as class .*probably collapsed"):
+        collapsed._check_target_collapse(same)
+    np.testing.assert_array_equal(np.sort(collapsed.target_class_shares_), [0.0, 0.0, 1.0])
+    with warnings.catch_warnings():  # fewer than 10 rows: too few to call it a collapse
+        warnings.simplefilter("error", ConvergenceWarning)
+        collapsed._check_target_collapse(same[:9])
+
+
 @pytest.mark.parametrize("name", sorted(TINY_ALL))
 def test_user_arrays_are_not_modified_by_any_public_call(small_task, name):
     Xs, ys, Xt, yt = small_task
