@@ -96,16 +96,20 @@ def main(argv=None):
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    ap.add_argument("--hidden", default="256,256",
+                    help="comma-separated hidden sizes of the feature extractor (a tiny one, e.g. 16, makes the "
+                         "per-step Python overhead visible, as on a GPU)")
     ap.add_argument("--domain-hidden", default=None,
                     help="comma-separated hidden sizes of the domain classifier (default: the estimator's)")
     args = ap.parse_args(argv)
     domain_hidden = (tuple(int(v) for v in args.domain_hidden.split(",")) if args.domain_hidden
                      else skda.DANNClassifier().domain_hidden_sizes)
     Xs, ys, Xt = make_data(args.rows, args.features, args.classes)
-    kw = dict(Xs=Xs, ys=ys, Xt=Xt, hidden=(256, 256), domain_hidden=domain_hidden, batch_size=args.batch_size,
+    hidden = tuple(int(v) for v in args.hidden.split(","))
+    kw = dict(Xs=Xs, ys=ys, Xt=Xt, hidden=hidden, domain_hidden=domain_hidden, batch_size=args.batch_size,
               epochs=args.epochs, lr=0.01, device=args.device, seed=0)
     print(f"device={args.device} threads={torch.get_num_threads()} rows={args.rows}+{args.rows} "
-          f"features={args.features} classes={args.classes} MLP 256-256, domain head {domain_hidden}, "
+          f"features={args.features} classes={args.classes} MLP {hidden}, domain head {domain_hidden}, "
           f"batch {args.batch_size}+{args.batch_size}, {args.epochs} epochs, best of {args.repeats}")
     best_time(bare_torch, 1, **{**kw, "epochs": 1})  # warm-up (allocator, threads)
     t_bare = best_time(bare_torch, args.repeats, **kw)

@@ -207,6 +207,32 @@ TINY_ALL = {
 }
 
 
+def test_every_module_is_in_the_step_s_mode_although_the_mode_walk_is_skipped(small_task):
+    """The engine skips skorch's per-step train/eval walk over the module tree when the mode is unchanged; the
+    training steps must still see every module in train mode and the validation steps in eval mode, also
+    after an eval-mode call (predict) between fits."""
+    from skorch.callbacks import Callback
+    from skorch.dataset import ValidSplit
+
+    class ModeRecorder(Callback):
+        def initialize(self):
+            self.seen = []
+            return self
+
+        def on_batch_end(self, net, batch=None, training=None, **kwargs):
+            self.seen.append((training, {m.training for m in net.module_.modules()}))
+
+    Xs, ys, Xt, _ = small_task
+    recorder = ModeRecorder()
+    clf = skda.DANNClassifier(random_state=0, train_split=ValidSplit(4, stratified=True),
+                              callbacks=[("modes", recorder)], **FAST).fit(Xs, ys, Xt)
+    clf.predict(Xt)
+    clf.partial_fit(Xs, ys, Xt)
+    seen = dict(clf.callbacks_)["modes"].seen
+    assert {training for training, _ in seen} == {True, False}
+    assert all(modes == {training} for training, modes in seen)
+
+
 # ActiveSelector trains on the labelled rows only (its pool is not part of training): nothing to collapse
 @pytest.mark.parametrize("name", sorted(set(TINY_ALL) - {"active"}))
 def test_fit_records_target_class_shares_and_warns_on_collapse(small_task, name):
