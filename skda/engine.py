@@ -312,21 +312,24 @@ class DomainAdaptationNet(ClassifierMixin, NeuralNet):
     @property
     def gradient_reversal_layers_(self):
         """The :class:`~skda.layers.GradientReversalLayer` modules of ``module_`` (set by schedules; looked up
-        once per network, not at every step)."""
-        cached = getattr(self, "_grl_cache", None)
-        if cached is None or cached[0] is not self.module_:
-            cached = (self.module_, [m for m in self.module_.modules() if isinstance(m, GradientReversalLayer)])
-            self._grl_cache = cached
-        return cached[1]
+        once per network and kept on the network, not on the estimator, so that no parameter is added)."""
+        net = self.module_
+        layers = net.__dict__.get("_skda_grl_layers")
+        if layers is None:
+            layers = [m for m in net.modules() if isinstance(m, GradientReversalLayer)]
+            net.__dict__["_skda_grl_layers"] = layers
+        return layers
 
     def _set_training(self, training=True):
         """skorch sets train/eval mode on every module before every step, a walk over the whole module tree;
         skip it when the last call already set this mode on this network (``fit_loop`` forgets the mode at its
-        start, so each fit begins with skorch's full walk)."""
-        if getattr(self, "_training_mode", None) == (training, id(self.module_)) and self.module_.training == training:
+        start, so each fit begins with skorch's full walk). The mode is noted on the network, so the estimator's
+        ``__dict__`` does not change at predict."""
+        net = self.module_
+        if net.__dict__.get("_skda_mode") == training and net.training == training:
             return
         super()._set_training(training)
-        self._training_mode = (training, id(self.module_))
+        net.__dict__["_skda_mode"] = training
 
     # ------------------------------------------------------------------ fit
     def _validate_for_fit(self, X, y, X_target):
@@ -466,7 +469,7 @@ class DomainAdaptationNet(ClassifierMixin, NeuralNet):
     def fit_loop(self, X, y=None, epochs=None, **fit_params):
         """Train for ``epochs`` (default ``max_epochs``) on tensors ``X = {"source", "target"}``, ``y``."""
         fit_params.pop("_routing_method", None)
-        self._training_mode = None  # the first step sets the mode on every module (see _set_training)
+        self.module_.__dict__["_skda_mode"] = None  # the first step sets every module's mode (_set_training)
         xs, xt = X["source"], X["target"]
         sampler = self.batch_sampler(y, len(xs) if xt is None else len(xt), self.batch_generator_)
         epochs = self.max_epochs if epochs is None else epochs
