@@ -3,7 +3,7 @@
 Documented configuration (the same as `benchmarks/bench_accuracy.py --family digits`): per-image standardisation,
 LeNetFeatureExtractor, estimator defaults, 30 epochs (M-ADDA: 30 source + 30 target epochs; ILA-DA: MSC weight 2; MLA-DA: the paper's defaults),
 seed 0.
-About 4 minutes on 2 CPU cores in all.
+About 5 minutes on 2 CPU cores in all.
 """
 
 import pytest
