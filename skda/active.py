@@ -22,6 +22,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from sklearn.utils import column_or_1d
+from sklearn.utils.multiclass import check_classification_targets
 from torch import nn
 
 from .dann import ClassifierNetwork
@@ -268,7 +269,8 @@ class ActiveSelector(DomainAdaptationNet):
 
     ``fit(Xs, ys, Xt, yt=None)``: ``Xt`` is the target pool; ``yt`` (same length, optional) holds the target
     labels known so far, ``unlabeled_marker`` (default -1) for unknown ones. The packed form ``fit(X, y)`` takes
-    the rows marked unlabelled as the pool (none labelled). ``partial_fit(Xs, ys, Xt, yt, epochs=k)`` continues
+    the rows marked unlabelled as the pool (none labelled; ``query`` then returns indices into that pool, the
+    packed ``X``'s unlabelled rows in their order, not into ``X``). ``partial_fit(Xs, ys, Xt, yt, epochs=k)`` continues
     training (``epochs`` defaults to ``max_epochs``) on the updated labelled set without re-initialising.
 
     ``query(budget, return_scores=False)``: indices into ``Xt`` of the ``budget`` unlabelled target samples with
@@ -322,14 +324,16 @@ class ActiveSelector(DomainAdaptationNet):
     def partial_fit(self, X, y=None, X_target=None, yt=None, classes=None, **fit_params):
         """Continue training (``epochs=k`` fit parameter, default ``max_epochs``) on the labelled set built from
         the new ``yt``, without re-initialising; fits from scratch if not fitted."""
-        if not self.__sklearn_is_fitted__():
-            return self.fit(X, y, X_target, yt, **fit_params)
         _check_strategy(self.strategy)
+        first_fit = not self.__sklearn_is_fitted__()
         self.fit_target_labels_ = yt
         try:
-            return super().partial_fit(X, y, X_target, classes=classes, **fit_params)
+            super().partial_fit(X, y, X_target, classes=classes, **fit_params)
         finally:
             self.fit_target_labels_ = None
+        if first_fit:
+            self.query_seed_ = self._seed(offset=1)
+        return self
 
     def _validate_for_fit(self, X, y, X_target):
         """Validate, store the pool and the labelled mask, return the labelled set as the engine's source."""
@@ -349,6 +353,12 @@ class ActiveSelector(DomainAdaptationNet):
                                  f"{self.unlabeled_marker!r}).")
             known = ~unlabeled_mask(yt, self.unlabeled_marker)
             y_known = yt[known]
+            if len(y_known):
+                try:  # the same checks as the source labels (NaN, continuous values)
+                    check_classification_targets(y_known)
+                except ValueError as exc:
+                    raise ValueError(f"yt: {exc} Unknown target labels must be the unlabelled marker "
+                                     f"{self.unlabeled_marker!r} (not NaN).") from None
             if ys.dtype.kind in "iu" and y_known.dtype.kind == "f" and np.all(np.mod(y_known, 1) == 0):
                 y_known = y_known.astype(ys.dtype)  # e.g. a float yt filled with -1.0 and integer labels
         self.pool_ = np.array(Xt, dtype=np.float32, copy=True, order="C")
@@ -426,6 +436,7 @@ class ActiveSelector(DomainAdaptationNet):
     def informativeness(self, X):
         """The query score of each row of ``X`` under ``strategy`` (higher = queried first), shape (n,)."""
         self._check_fitted()
+        self._check_feature_names(X, reset=False)
         X = check_features(X, name="X", input_shape=self.input_shape_, estimator_name=type(self).__name__)
         return self._score_tensor(torch.from_numpy(X))
 

@@ -26,15 +26,17 @@ from contextlib import contextmanager
 import numpy as np
 import torch
 from sklearn.base import ClassifierMixin
-from sklearn.utils import TransformerTags
+from sklearn.utils import TransformerTags, column_or_1d
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.utils import check_random_state
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import validate_data
 from skorch import NeuralNet
 from torch import nn
 
 from .layers import GradientReversalLayer, MLPFeatureExtractor
 from .optim import MomentumSGD
-from .validation import check_features, split_domains, unlabeled_mask
+from .validation import check_features, numeric_labels, split_domains, unlabeled_mask
 
 __all__ = ["ClassBalancedBatchSampler", "DomainAdaptationNet", "PairedBatchSampler", "resolve_device"]
 
@@ -102,17 +104,20 @@ class ClassBalancedBatchSampler(PairedBatchSampler):
     target domain is recycled like in :class:`PairedBatchSampler`. An epoch has
     ``ceil(max(n_source, n_target) / (n_classes * per_class))`` steps, all full.
 
-    ``labels`` are the encoded source labels ``0 .. n_classes - 1`` (a tensor on any device).
+    ``labels`` are the encoded source labels ``0 .. n_classes - 1`` (a tensor on any device); ``class_names``
+    (optional, one per class) sets ``n_classes`` and names the classes in the error for a class without sample.
     """
 
     def __init__(self, labels: torch.Tensor, n_target: int, batch_size: int, generator: torch.Generator,
-                 device: torch.device):
+                 device: torch.device, class_names=None):
         labels = torch.as_tensor(labels).cpu()
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}.")
-        self.counts = torch.bincount(labels)
+        self.counts = torch.bincount(labels, minlength=0 if class_names is None else len(class_names))
         if (self.counts == 0).any():
             missing = torch.nonzero(self.counts == 0).flatten().tolist()
+            if class_names is not None:
+                missing = [class_names[c] for c in missing]
             raise ValueError(f"class-balanced batches need every class in the source labels; classes {missing} "
                              "have no sample.")
         self.n_classes = len(self.counts)
@@ -141,6 +146,18 @@ class ClassBalancedBatchSampler(PairedBatchSampler):
 #: torch's default generator is process-global: seeded fits in threads of one process (dask workers with
 #: several threads, joblib's threading backend) take turns, so that each is reproducible.
 _SEEDED_LOCK = threading.RLock()
+
+
+def _check_declared_classes(classes, ys):
+    """``partial_fit``'s ``classes`` on the first call: sorted unique labels that include every label of ``ys``."""
+    classes = np.unique(column_or_1d(np.asarray(classes), warn=False))
+    check_classification_targets(classes)
+    if len(classes) < 2:
+        raise ValueError(f"classes must hold at least 2 classes, got {classes.tolist()}.")
+    unknown = np.setdiff1d(np.unique(ys), classes)
+    if len(unknown):
+        raise ValueError(f"the labels {unknown.tolist()} are not among classes={classes.tolist()}.")
+    return classes
 
 
 @contextmanager
@@ -348,30 +365,68 @@ class DomainAdaptationNet(ClassifierMixin, NeuralNet):
 
         Either ``fit(Xs, ys, Xt)`` (three arrays) or the packed ``fit(X, y)`` where target rows have
         ``y == unlabeled_marker`` (default -1), which lets a ``Pipeline`` fit its preprocessing on both
-        domains. Re-initialises the network unless ``warm_start=True``.
+        domains. Re-initialises the network unless ``warm_start=True`` (then the classes and the sample shape
+        must be those of the previous fit). A DataFrame's column names are kept in ``feature_names_in_`` and
+        checked at predict time, as in scikit-learn.
         """
+        return self._fit(X, y, X_target, classes=None, **fit_params)
+
+    def _fit(self, X, y, X_target, classes=None, **fit_params):
         Xs, ys, Xt = self._validate_for_fit(X, y, X_target)
-        self.classes_ = np.unique(ys)
+        new_classes = np.unique(ys) if classes is None else _check_declared_classes(classes, ys)
+        keep_network = bool(self.warm_start and getattr(self, "initialized_", False) and self.__sklearn_is_fitted__())
+        if keep_network:
+            self._check_same_problem(new_classes, Xs.shape[1:])
+        self._check_feature_names(X, reset=not keep_network)
+        if hasattr(X_target, "columns"):
+            self._check_feature_names(X_target, reset=False)
+        self.classes_ = new_classes
         self.input_shape_ = tuple(Xs.shape[1:])
         self.n_features_in_ = int(Xs.shape[1])
         y_encoded = np.searchsorted(self.classes_, ys)
         seed = self._seed()
         with _seeded(seed, resolve_device(self.device)):
-            if not self.warm_start or not self.initialized_:
+            if not keep_network:
                 self.initialize()
             self._train(Xs, y_encoded, Xt, seed, **fit_params)
         return self
 
+    def _check_same_problem(self, classes, input_shape):
+        """``warm_start`` keeps the network: refuse (before changing anything) data it cannot take."""
+        if not np.array_equal(classes, self.classes_):
+            raise ValueError(f"warm_start=True keeps the fitted network, whose output has one unit per class of the "
+                             f"previous fit {self.classes_.tolist()}; this fit's labels have the classes "
+                             f"{classes.tolist()}. Set warm_start=False to fit from scratch.")
+        if tuple(input_shape) != tuple(self.input_shape_):
+            raise ValueError(f"warm_start=True keeps the fitted network, built for samples of shape "
+                             f"{tuple(self.input_shape_)}; this fit's samples have shape {tuple(input_shape)}. Set "
+                             "warm_start=False to fit from scratch.")
+
+    def _check_feature_names(self, X, *, reset):
+        """scikit-learn's column-name bookkeeping: ``reset`` records a DataFrame's column names in
+        ``feature_names_in_`` (removes it for other input); otherwise names that differ from the fitted ones
+        raise ``ValueError`` and a missing or unexpected set of names warns."""
+        validate_data(self, X, y="no_validation", reset=reset, skip_check_array=True, ensure_2d=False)
+
     def partial_fit(self, X, y=None, X_target=None, classes=None, **fit_params):
-        """Train ``max_epochs`` more epochs without re-initialising (fits from scratch if not fitted)."""
+        """Train ``max_epochs`` more epochs without re-initialising (fits from scratch if not fitted).
+
+        ``classes``: every class of the whole problem (needed on the first call when its labels do not hold
+        them all, as in scikit-learn's incremental estimators); later calls may only repeat it.
+        """
         if not self.__sklearn_is_fitted__():
-            return self.fit(X, y, X_target, **fit_params)
+            return self._fit(X, y, X_target, classes=classes, **fit_params)
         Xs, ys, Xt = self._validate_for_fit(X, y, X_target)
+        self._check_feature_names(X, reset=False)
         check_features(Xs, name="X", input_shape=self.input_shape_, estimator_name=type(self).__name__)
+        if classes is not None and not np.array_equal(np.unique(np.asarray(classes)), self.classes_):
+            raise ValueError(f"classes={np.unique(np.asarray(classes)).tolist()} differs from the classes of the "
+                             f"first fit {self.classes_.tolist()}; they cannot change between partial_fit calls.")
         unknown = np.setdiff1d(np.unique(ys), self.classes_)
         if len(unknown):
             raise ValueError(f"partial_fit got labels {unknown.tolist()} not seen in the first fit "
-                             f"(classes_ = {self.classes_.tolist()}).")
+                             f"(classes_ = {self.classes_.tolist()}); declare every class with partial_fit(..., "
+                             "classes=...) on the first call.")
         seed = self._seed(offset=len(self.history))
         with _seeded(seed, self.device_):
             self._train(Xs, np.searchsorted(self.classes_, ys), Xt, seed, **fit_params)
@@ -419,8 +474,9 @@ class DomainAdaptationNet(ClassifierMixin, NeuralNet):
         if len(xt) >= 10 and n_classes > 1 and self.target_class_shares_[top] >= COLLAPSE_SHARE:
             warnings.warn(
                 f"{type(self).__name__}: {self.target_class_shares_[top]:.0%} of the {len(xt)} training target samples "
-                f"are predicted as class {self.classes_[top]!r}; the adaptation has probably collapsed. Unless the "
-                f"target data really hold one class, {self._collapse_hint()}.", ConvergenceWarning, stacklevel=3)
+                f"are predicted as class {self.classes_[top].tolist()!r}; the adaptation has probably collapsed. "
+                f"Unless the target data really hold one class, {self._collapse_hint()}.",
+                ConvergenceWarning, stacklevel=3)
 
     def _split_validation(self, Xs, ys, xs, device):
         """Hold out part of the labelled *source* data with ``train_split`` (e.g. skorch's
@@ -562,17 +618,26 @@ class DomainAdaptationNet(ClassifierMixin, NeuralNet):
         """Apply ``fn`` to ``X`` (validated) in chunks on ``device_`` in eval mode; return a numpy array
         (or the concatenated tensor on ``device_`` with ``to_numpy=False``)."""
         self._check_fitted()
+        self._check_feature_names(X, reset=False)
         X = check_features(X, name="X", input_shape=self.input_shape_, estimator_name=type(self).__name__)
         out = self.apply_in_chunks(torch.from_numpy(X), fn)
         return out.cpu().numpy() if to_numpy else out
 
     def apply_in_chunks(self, X: torch.Tensor, fn) -> torch.Tensor:
         """``fn`` over ``PREDICT_CHUNK_ROWS``-row chunks of the tensor ``X`` (moved chunk by chunk to
-        ``device_``), in eval mode without gradient; the results concatenated on ``device_``."""
+        ``device_``), in eval mode without gradient; the results concatenated on ``device_``.
+
+        On the CPU each chunk is a copy: ``X`` may share memory with the caller's array (``torch.from_numpy``),
+        and a module with an in-place first operation (e.g. ``nn.ReLU(inplace=True)``) would change it."""
         self._set_training(False)
+        copy_chunks = self.device_.type == "cpu" and X.device.type == "cpu"
+
+        def chunk(start):
+            x = X[start:start + PREDICT_CHUNK_ROWS].to(self.device_, non_blocking=True)
+            return x.clone() if copy_chunks else x
+
         with torch.no_grad():
-            return torch.cat([fn(X[start:start + PREDICT_CHUNK_ROWS].to(self.device_, non_blocking=True))
-                              for start in range(0, len(X), PREDICT_CHUNK_ROWS)])
+            return torch.cat([fn(chunk(start)) for start in range(0, len(X), PREDICT_CHUNK_ROWS)])
 
     def predict_proba(self, X):
         """Class probabilities (softmax of the label classifier), columns ordered as ``classes_``."""
@@ -602,6 +667,7 @@ class DomainAdaptationNet(ClassifierMixin, NeuralNet):
         if not keep.any():
             raise ValueError("score needs labelled rows: every label equals the unlabelled marker "
                              f"{self.unlabeled_marker!r}. Use an unsupervised scorer for target-only data.")
-        X = check_features(X, name="X")
+        # a DataFrame keeps its column names down to predict (checked there); other input is validated here
+        X = X.iloc[np.flatnonzero(keep)] if hasattr(X, "iloc") else check_features(X, name="X")[keep]
         sw = None if sample_weight is None else np.asarray(sample_weight)[keep]
-        return super().score(X[keep], y[keep], sample_weight=sw)
+        return super().score(X, numeric_labels(y[keep]), sample_weight=sw)

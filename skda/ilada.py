@@ -109,7 +109,8 @@ class ILADAClassifier(DANNClassifier):
         return network(feature_extractor, n_features, len(self.classes_), self.domain_hidden_sizes)
 
     def batch_sampler(self, ys, n_target, generator):
-        return ClassBalancedBatchSampler(ys, n_target, self.batch_size, generator, self.device_)
+        return ClassBalancedBatchSampler(ys, n_target, self.batch_size, generator, self.device_,
+                                         class_names=self.classes_.tolist())
 
     def msc_active(self) -> bool:
         """Whether the MSC term is on at the current step (after the warm-up)."""

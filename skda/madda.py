@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -140,7 +141,10 @@ class MADDAClassifier(DomainAdaptationNet):
         99% or more of them (and there are at least 10), ``fit`` warns (``ConvergenceWarning``) that the
         target stage has probably collapsed.
     source_embeddings_, source_labels_ : ndarray
-        The kNN index (source-model embeddings of the training source rows), plus the base class's attributes.
+        The kNN index (source-model embeddings of the training source rows of the latest ``fit`` or
+        ``partial_fit``), plus the base class's attributes. Since prediction votes among these rows, every
+        ``fit`` / ``partial_fit`` call needs a source sample of every class in ``classes_`` (else
+        ``ValueError``: a class missing from the index could never be predicted again).
     """
 
     def __init__(self, module=MLPFeatureExtractor, *, embedding_dim=256, discriminator_hidden_sizes=(500, 500),
@@ -204,6 +208,15 @@ class MADDAClassifier(DomainAdaptationNet):
         self.source_embeddings_ = self._embed_source(X["source"]).cpu().numpy()
         self.source_labels_ = y.cpu().numpy()
         return self
+
+    def _train(self, Xs, ys, Xt, seed, **fit_params):
+        missing = np.setdiff1d(np.arange(len(self.classes_)), ys)
+        if len(missing):
+            raise ValueError(f"MADDAClassifier predicts by a vote among the source rows of the latest fit / "
+                             f"partial_fit (the kNN index), but these rows have no sample of the classes "
+                             f"{self.classes_[missing].tolist()}, which could then never be predicted. Pass source "
+                             "rows of every class.")
+        super()._train(Xs, ys, Xt, seed, **fit_params)
 
     def _target_class_scores(self, xt):
         """kNN vote shares of the target rows (M-ADDA predicts with the kNN rule on target embeddings)."""

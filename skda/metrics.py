@@ -106,8 +106,9 @@ def _check_supervised(y_true, probabilities, weights, classes):
         classes = np.asarray(classes)
         if len(classes) != P.shape[1]:
             raise ValueError(f"classes has {len(classes)} entries but probabilities has {P.shape[1]} columns.")
-        index = np.searchsorted(classes, y)
-        index = np.clip(index, 0, len(classes) - 1)
+        order = np.argsort(classes, kind="stable")  # ``classes`` in column order, not necessarily sorted
+        position = np.clip(np.searchsorted(classes[order], y), 0, len(classes) - 1)
+        index = order[position]
         unknown = classes[index] != y
         if unknown.any():
             raise ValueError(f"y_true has labels {np.unique(y[unknown]).tolist()} that are not among the classes "

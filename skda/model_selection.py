@@ -22,20 +22,32 @@ from .validation import unlabeled_mask
 __all__ = ["DomainStratifiedKFold", "pack_domains"]
 
 
+def _marker_fits(marker, dtype) -> bool:
+    """Whether ``marker`` is stored unchanged in an array of the (signed integer or float) ``dtype``."""
+    if dtype.kind not in "if" or not isinstance(marker, numbers.Number) or isinstance(marker, bool):
+        return False
+    try:
+        return bool(np.array(marker, dtype=dtype) == marker)
+    except (OverflowError, TypeError, ValueError):
+        return False
+
+
 def pack_domains(Xs, ys, Xt, *, unlabeled_marker=-1):
     """Stack source and target rows into the packed form: ``X = [Xs; Xt]``, ``y = [ys, marker...]``.
 
-    With a string marker (or string labels) ``y`` has dtype object.
+    ``y`` keeps the labels' dtype when the marker is representable in it (e.g. int labels, marker -1);
+    otherwise (string or bool labels, a string marker, an unsigned dtype, a fractional marker with integer
+    labels) ``y`` has dtype object, so that neither the marker nor a label is converted.
     """
     Xs, Xt, ys = np.asarray(Xs), np.asarray(Xt), np.asarray(ys)
     if len(Xs) != len(ys):
         raise ValueError(f"Xs has {len(Xs)} rows but ys has {len(ys)} labels.")
     if Xs.shape[1:] != Xt.shape[1:]:
         raise ValueError(f"Xs has sample shape {Xs.shape[1:]} but Xt has {Xt.shape[1:]}.")
-    if isinstance(unlabeled_marker, str) or ys.dtype.kind in "USO":
-        y = np.concatenate([ys.astype(object), np.full(len(Xt), unlabeled_marker, dtype=object)])
-    else:
+    if _marker_fits(unlabeled_marker, ys.dtype):
         y = np.concatenate([ys, np.full(len(Xt), unlabeled_marker, dtype=ys.dtype)])
+    else:
+        y = np.concatenate([ys.astype(object), np.full(len(Xt), unlabeled_marker, dtype=object)])
     return np.concatenate([Xs, Xt]), y
 
 

@@ -74,11 +74,19 @@ class GRLCoefficientSchedule(Callback):
 class LRAnnealing(Callback):
     """Before each training step, set every optimiser parameter group's learning rate to
     ``annealed_learning_rate(p, lr0, alpha, beta)`` (Appendix C), where ``lr0`` is the group's
-    learning rate when the optimiser was created (``net.lr`` unless set per group)."""
+    learning rate when the optimiser was created (``net.lr`` unless set per group), or the rate set since the
+    last step (``set_params(lr=...)`` between fits, which skorch writes into the groups): a new ``lr0`` for the
+    next ``fit`` / ``partial_fit``."""
 
     def __init__(self, alpha: float = 10.0, beta: float = 0.75):
         self.alpha = alpha
         self.beta = beta
+
+    def on_train_begin(self, net, **kwargs):
+        for group in net.optimizer_.param_groups:
+            annealed = group.get("skda_annealed_lr")
+            if annealed is not None and group["lr"] != annealed:  # changed by the user since our last step
+                group["initial_lr"] = group["lr"]
 
     def on_batch_begin(self, net, batch=None, training=None, **kwargs):
         if not training:
@@ -86,4 +94,4 @@ class LRAnnealing(Callback):
         p = net.training_progress_
         for group in net.optimizer_.param_groups:
             lr0 = group.setdefault("initial_lr", group["lr"])
-            group["lr"] = annealed_learning_rate(p, lr0, self.alpha, self.beta)
+            group["lr"] = group["skda_annealed_lr"] = annealed_learning_rate(p, lr0, self.alpha, self.beta)

@@ -1,6 +1,8 @@
 """Input validation shared by every skda estimator (one place, not one per method).
 
-Every function here returns new arrays; user arrays are never modified in place.
+Nothing here modifies its input in place. ``check_features`` returns the caller's array itself when it is
+already a C-contiguous float32 array (no copy), so code that may write into the result must copy first (the
+engine's prediction path copies each chunk on the CPU).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import scipy.sparse as sp
 from sklearn.utils import check_array, column_or_1d
 from sklearn.utils.multiclass import check_classification_targets
 
-__all__ = ["check_features", "split_domains", "unlabeled_mask"]
+__all__ = ["check_features", "numeric_labels", "split_domains", "unlabeled_mask"]
 
 #: Dense copies of sparse input are made up to this many cells (float32: 4 bytes each); above it we refuse.
 MAX_DENSIFIED_CELLS = 50_000_000
@@ -63,11 +65,16 @@ def unlabeled_mask(y, marker):
     """Boolean mask of the rows of ``y`` equal to the unlabelled ``marker`` (all False if marker is None).
 
     A string label array never matches a numeric marker and vice versa (no elementwise-comparison surprise).
+    But a string label that spells a numeric marker (``"-1"`` for -1, what ``np.r_[string_labels, -1]`` or a
+    list of strings and -1 produce: numpy turns the marker into text) raises ``ValueError``: the rows meant
+    as unlabelled would otherwise silently become a class.
     """
     y = np.asarray(y)
     if marker is None:
         return np.zeros(len(y), dtype=bool)
     marker_is_number = isinstance(marker, numbers.Number) and not isinstance(marker, bool)
+    if marker_is_number and y.dtype.kind in "USO":
+        _refuse_stringified_marker(y, marker)
     if y.dtype.kind in "US":
         return y == marker if isinstance(marker, str) else np.zeros(len(y), dtype=bool)
     if y.dtype.kind in "biuf":
@@ -79,6 +86,35 @@ def unlabeled_mask(y, marker):
         return type(v) is type(marker) and v == marker
 
     return np.fromiter((matches(v) for v in y), dtype=bool, count=len(y))
+
+
+def _refuse_stringified_marker(y, marker):
+    spellings = {str(marker)}
+    if float(marker).is_integer():
+        spellings |= {str(int(marker)), str(float(marker))}
+    values = y if y.dtype.kind in "US" else [v for v in y if isinstance(v, (str, bytes))]
+    found = sorted({v.decode() if isinstance(v, bytes) else str(v) for v in values} & spellings)
+    if found:
+        raise ValueError(
+            f"the labels contain the string {found[0]!r} while the unlabelled marker is the number {marker!r}. "
+            f"numpy turns -1 into the text {found[0]!r} when it is stacked with string labels (np.r_, np.concatenate, "
+            "a list), so those rows would silently become a class. Build y with "
+            "skda.model_selection.pack_domains(Xs, ys, Xt) (an object array that keeps the number), or set "
+            f"unlabeled_marker={found[0]!r} (the marker as it appears in y), or unlabeled_marker=None if "
+            f"{found[0]!r} is a real class.")
+
+
+def numeric_labels(y):
+    """An object array holding only numbers or bools (what remains of a packed ``y`` whose marker has another
+    type, e.g. ``pack_domains`` with bool labels) as a numeric array, which scikit-learn's label checks and
+    metrics understand; any other array unchanged."""
+    y = np.asarray(y)
+    if y.dtype.kind == "O" and len(y) and not any(isinstance(v, (str, bytes)) for v in y):
+        try:
+            return np.asarray(y.tolist())
+        except (TypeError, ValueError):  # pragma: no cover - e.g. unhashable or ragged entries
+            return y
+    return y
 
 
 def _check_labels(y, n_rows, name):
@@ -128,6 +164,7 @@ def split_domains(X, y, X_target=None, *, unlabeled_marker=-1, require_target=Tr
         kinds = {type(v) for v in ys}
         if len(kinds) > 1 and not all(issubclass(k, numbers.Number) for k in kinds):
             raise TypeError(f"y mixes label types {sorted(k.__name__ for k in kinds)}; use one type for all labels.")
+    ys = numeric_labels(ys)
     check_classification_targets(ys)
     if len(np.unique(ys)) < 2:
         clash = "" if X_target is not None or not is_target.any() else (

@@ -1,8 +1,8 @@
 """The adaptation methods adapt for real: on the JDA MNIST/USPS files they beat the source-only baseline.
 
 Documented configuration (the same as `benchmarks/bench_accuracy.py --family digits`): per-image standardisation,
-LeNetFeatureExtractor, estimator defaults, 30 epochs (M-ADDA: 30 source + 30 target epochs; ILA-DA: MSC weight 2; MLA-DA: the paper's defaults),
-seed 0.
+LeNetFeatureExtractor, estimator defaults, 30 epochs (M-ADDA: 30 source + 30 target epochs; ILA-DA: MSC weight 2;
+MLA-DA: the paper's defaults), seed 0.
 About 5 minutes on 2 CPU cores in all.
 """
 

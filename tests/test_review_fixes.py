@@ -1,0 +1,230 @@
+"""Defects found by a review (2026-11-23), each pinned by a test: labels and markers that numpy converts,
+column names, partial_fit's ``classes``, warm starts, a learning rate changed between fits, M-ADDA's kNN index,
+in-place modules and the caller's arrays, unsorted ``classes`` in the scorers' metrics."""
+
+import warnings
+
+import numpy as np
+import pytest
+from skorch.callbacks import Callback
+from torch import nn
+
+import skda
+from skda.metrics import importance_weighted_validation
+from skda.model_selection import pack_domains
+from skda.validation import unlabeled_mask
+
+from .conftest import FAST
+
+MADDA_FAST = dict(source_epochs=2, max_epochs=2, batch_size=32, module__hidden_sizes=(16,), embedding_dim=8,
+                  discriminator_hidden_sizes=(16,))
+
+
+def dann(**kw):
+    return skda.DANNClassifier(random_state=0, device="cpu", **{**FAST, **kw})
+
+
+# ------------------------------------------------------------------ labels and the unlabelled marker
+@pytest.mark.parametrize("build", [
+    lambda ys, n: np.r_[ys, -np.ones(n, dtype=int)],          # numpy turns -1 into "-1"
+    lambda ys, n: np.array(list(ys) + [-1] * n),
+    lambda ys, n: np.r_[ys, -np.ones(n)],                    # "-1.0"
+])
+def test_a_marker_turned_into_text_by_numpy_raises_instead_of_becoming_a_class(small_task, build):
+    Xs, ys, Xt, _ = small_task
+    y = build(np.array(["cat", "dog", "emu"])[ys], len(Xt))
+    assert y.dtype.kind == "U"
+    X = np.vstack([Xs, Xt])
+    for est in (dann(), skda.SourceOnlyClassifier(random_state=0, device="cpu", max_epochs=1)):
+        with pytest.raises(ValueError, match="numpy turns -1 into the text"):
+            est.fit(X, y)
+    # the documented ways out: pack_domains keeps the number; a marker spelled as in y; marker None
+    Xp, yp = pack_domains(Xs, np.array(["cat", "dog", "emu"])[ys], Xt)
+    assert dann(max_epochs=1).fit(Xp, yp).classes_.tolist() == ["cat", "dog", "emu"]
+    marker = str(y[-1])
+    assert unlabeled_mask(y, marker).sum() == len(Xt)
+    assert not unlabeled_mask(y, None).any()
+
+
+def test_string_labels_without_a_spelled_marker_are_untouched():
+    assert not unlabeled_mask(np.array(["a", "-2"]), -1).any()
+    assert unlabeled_mask(np.array(["a", -1], dtype=object), -1).tolist() == [False, True]
+
+
+@pytest.mark.parametrize("ys,marker,dtype_kind", [
+    (np.array([0, 1, 0]), -1, "i"),
+    (np.array([0.0, 1.0, 0.0]), -1, "f"),
+    (np.array([True, False, True]), -1, "O"),        # was: -1 cast to True
+    (np.array([0, 1, 0], dtype=np.uint8), -1, "O"),  # was: OverflowError
+    (np.array([0, 1, 0]), 0.5, "O"),                 # was: 0.5 cast to class 0
+    (np.array([0, 1, 0]), None, "O"),                # was: TypeError
+    (np.array(["a", "b", "a"]), -1, "O"),
+])
+def test_pack_domains_never_converts_the_marker(ys, marker, dtype_kind):
+    X, y = pack_domains(np.zeros((3, 2)), ys, np.ones((2, 2)), unlabeled_marker=marker)
+    assert y.dtype.kind == dtype_kind
+    assert list(y[:3]) == list(ys)
+    assert all((v is None) if marker is None else (v == marker and type(v) is not bool) for v in y[3:])
+    if marker is not None:
+        assert unlabeled_mask(y, marker).tolist() == [False] * 3 + [True] * 2
+
+
+def test_bool_labels_packed_with_the_default_marker_fit_and_score(small_task):
+    Xs, ys, Xt, yt = small_task
+    keep, keep_t = ys < 2, yt < 2
+    X, y = pack_domains(Xs[keep], ys[keep] == 1, Xt[keep_t])
+    clf = dann().fit(X, y)
+    assert clf.classes_.tolist() == [False, True]
+    assert clf.predict(Xt[:4]).dtype == bool
+    assert 0.0 <= clf.score(X, y) <= 1.0
+    assert clf.score(X, y) == pytest.approx(np.mean(clf.predict(Xs[keep]) == (ys[keep] == 1)))
+
+
+def test_active_selector_refuses_nan_as_an_unknown_target_label(small_task):
+    Xs, ys, Xt, _ = small_task
+    yt = np.full(len(Xt), np.nan)
+    yt[:3] = [0, 1, 2]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # scikit-learn's own cast of NaN while checking
+        with pytest.raises(ValueError, match=r"yt: .*NaN.*unlabelled marker -1"):
+            skda.ActiveSelector(max_epochs=1, device="cpu").fit(Xs, ys, Xt, yt)
+    yt_list = ["cat"] + [-1] * (len(Xt) - 1)  # np.asarray makes the -1 entries "-1"
+    with pytest.raises(ValueError, match="numpy turns -1 into the text"):
+        skda.ActiveSelector(max_epochs=1, device="cpu").fit(Xs, np.array(["cat", "dog", "emu"])[ys], Xt, yt_list)
+
+
+# ------------------------------------------------------------------ column names
+def test_dataframe_column_names_are_recorded_and_checked(small_task):
+    pd = pytest.importorskip("pandas")
+    Xs, ys, Xt, _ = small_task
+    cols = [f"f{i}" for i in range(Xs.shape[1])]
+    dfs, dft = pd.DataFrame(Xs, columns=cols), pd.DataFrame(Xt, columns=cols)
+    clf = dann().fit(dfs, ys, dft)
+    assert clf.feature_names_in_.tolist() == cols
+    with pytest.raises(ValueError, match="feature names should match"):
+        clf.predict(dft[cols[::-1]])  # reordered columns: an error, not silently permuted features
+    with pytest.raises(ValueError, match="feature names should match"):
+        clf.transform(dft.rename(columns={"f0": "z"}))
+    with pytest.warns(UserWarning, match="does not have valid feature names"):
+        from_array = clf.predict(Xt)
+    np.testing.assert_array_equal(clf.predict(dft), from_array)
+    with pytest.raises(ValueError, match="feature names should match"):
+        dann().fit(dfs, ys, dft.rename(columns={"f0": "z"}))  # the target's columns must be the source's
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # score passes the DataFrame (names) down to predict: no warning
+        assert clf.score(dft, clf.predict(dft)) == 1.0
+    assert not hasattr(dann().fit(Xs, ys, Xt), "feature_names_in_")
+
+
+# ------------------------------------------------------------------ partial_fit and warm_start
+def test_partial_fit_honours_classes_on_the_first_call(small_task):
+    Xs, ys, Xt, _ = small_task
+    first = ys < 2
+    clf = dann().partial_fit(Xs[first], ys[first], Xt, classes=[0, 1, 2])
+    assert clf.classes_.tolist() == [0, 1, 2]
+    assert clf.predict_proba(Xt).shape == (len(Xt), 3)
+    clf.partial_fit(Xs, ys, Xt)  # class 2 arrives: accepted
+    with pytest.raises(ValueError, match="differs from the classes of the first fit"):
+        clf.partial_fit(Xs, ys, Xt, classes=[0, 1, 2, 3])
+    with pytest.raises(ValueError, match=r"declare every class with partial_fit\(..., classes=...\)"):
+        dann().partial_fit(Xs[first], ys[first], Xt).partial_fit(Xs, ys, Xt)
+    with pytest.raises(ValueError, match=r"the labels \[2\] are not among classes=\[0, 1\]"):
+        dann().partial_fit(Xs, ys, Xt, classes=[0, 1])
+
+
+def test_class_balanced_sampler_names_a_missing_class_even_the_last_one(small_task):
+    Xs, ys, Xt, _ = small_task
+    labels = np.array(["cat", "dog", "emu"])[ys]
+    first = ys < 2  # "emu", the last class, is missing: bincount alone would not notice
+    ilada = skda.ILADAClassifier(random_state=0, device="cpu", **FAST)
+    with pytest.raises(ValueError, match=r"classes \['emu'\] have no sample"):
+        ilada.partial_fit(Xs[first], labels[first], Xt, classes=["cat", "dog", "emu"])
+
+
+@pytest.mark.parametrize("change", ["classes", "features"])
+def test_warm_start_refuses_another_problem_before_changing_anything(small_task, change):
+    Xs, ys, Xt, _ = small_task
+    clf = dann(warm_start=True).fit(Xs[ys < 2], ys[ys < 2], Xt)
+    before = (clf.classes_.copy(), clf.input_shape_, clf.n_features_in_, clf.predict_proba(Xt).copy())
+    args = (Xs, ys, Xt) if change == "classes" else (Xs[ys < 2][:, :5], ys[ys < 2], Xt[:, :5])
+    with pytest.raises(ValueError, match="warm_start=True keeps the fitted network"):
+        clf.fit(*args)
+    np.testing.assert_array_equal(clf.classes_, before[0])
+    assert (clf.input_shape_, clf.n_features_in_) == before[1:3]
+    np.testing.assert_array_equal(clf.predict_proba(Xt), before[3])
+    clf.fit(Xs[ys < 2], ys[ys < 2], Xt)  # the same problem: continues from the current weights
+
+
+class RecordLR(Callback):
+    def initialize(self):
+        self.lrs = []
+        return self
+
+    def on_batch_begin(self, net, training=None, **kwargs):
+        if training:
+            self.lrs.append(net.optimizer_.param_groups[0]["lr"])
+
+
+@pytest.mark.parametrize("how", ["partial_fit", "warm_start"])
+def test_a_learning_rate_set_between_fits_is_the_next_schedule_s_start(small_task, how):
+    Xs, ys, Xt, _ = small_task
+    recorder = RecordLR()
+    # the recorder runs after the schedule (callbacks added by the user come after the defaults)
+    clf = dann(callbacks=[("record", recorder)], warm_start=how == "warm_start").fit(Xs, ys, Xt)
+    assert recorder.lrs[0] == pytest.approx(0.01)
+    clf.set_params(lr=0.5)
+    recorder.lrs.clear()
+    clf.partial_fit(Xs, ys, Xt) if how == "partial_fit" else clf.fit(Xs, ys, Xt)
+    assert recorder.lrs[0] == pytest.approx(0.5)  # was 0.01: the first fit's rate stuck
+    assert recorder.lrs[-1] < recorder.lrs[0]      # annealed from there
+    recorder.lrs.clear()
+    clf.partial_fit(Xs, ys, Xt)  # no change: the schedule restarts from 0.5 again
+    assert recorder.lrs[0] == pytest.approx(0.5)
+
+
+# ------------------------------------------------------------------ M-ADDA's kNN index
+def test_madda_refuses_source_rows_without_every_class(small_task):
+    Xs, ys, Xt, _ = small_task
+    clf = skda.MADDAClassifier(random_state=0, device="cpu", **MADDA_FAST).fit(Xs, ys, Xt)
+    before = clf.source_labels_.copy()
+    with pytest.raises(ValueError, match=r"no sample of the classes \[2\], which could then never be predicted"):
+        clf.partial_fit(Xs[ys < 2], ys[ys < 2], Xt)
+    np.testing.assert_array_equal(clf.source_labels_, before)
+
+
+# ------------------------------------------------------------------ the caller's arrays
+class InPlaceReLUFirst(nn.Module):
+    def __init__(self, n_features_in=8, hidden_sizes=(16,)):
+        super().__init__()
+        self.net = nn.Sequential(nn.ReLU(inplace=True), nn.Linear(n_features_in, hidden_sizes[0]), nn.ReLU())
+
+    def forward(self, x):
+        return self.net(x)
+
+
+def test_a_module_with_an_in_place_first_operation_leaves_the_caller_s_arrays_alone(small_task):
+    Xs, ys, Xt, _ = small_task
+    Xs, Xt = np.ascontiguousarray(Xs, dtype=np.float32), np.ascontiguousarray(Xt, dtype=np.float32)
+    xs_copy, xt_copy = Xs.copy(), Xt.copy()
+    assert (Xt < 0).any()
+    clf = dann(module=InPlaceReLUFirst).fit(Xs, ys, Xt)  # fit ends with a prediction on Xt (collapse check)
+    clf.predict(Xt)
+    clf.transform(Xs)
+    np.testing.assert_array_equal(Xs, xs_copy)
+    np.testing.assert_array_equal(Xt, xt_copy)
+
+
+def test_importance_weighted_validation_with_classes_in_column_order_not_sorted():
+    probabilities = np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4]])
+    y = np.array(["b", "a", "a"])  # column 0 is "b", column 1 is "a"
+    got = importance_weighted_validation(y, probabilities, np.ones(3), classes=np.array(["b", "a"]))
+    assert got == pytest.approx(np.mean([True, True, False]))
+    same = importance_weighted_validation(np.array([0, 1, 1]), probabilities, np.ones(3))
+    assert got == pytest.approx(same)
+
+
+def test_collapse_warning_names_the_class_as_the_user_wrote_it(small_task):
+    Xs, ys, Xt, _ = small_task
+    labels = np.array(["cat", "dog", "emu"])[ys]
+    with pytest.warns(Warning, match="predicted as class 'cat'|predicted as class 'dog'|predicted as class 'emu'"):
+        skda.DANNClassifier(random_state=0, device="cpu", **FAST).fit(Xs, labels, np.repeat(Xt[:1], 20, axis=0))
