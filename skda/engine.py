@@ -19,6 +19,8 @@ from __future__ import annotations
 import copy
 import inspect
 import math
+import os
+import sys
 import threading
 import warnings
 from contextlib import contextmanager
@@ -146,6 +148,16 @@ class ClassBalancedBatchSampler(PairedBatchSampler):
 #: torch's default generator is process-global: seeded fits in threads of one process (dask workers with
 #: several threads, joblib's threading backend) take turns, so that each is reproducible.
 _SEEDED_LOCK = threading.RLock()
+
+
+def _caller_stacklevel() -> int:
+    """The ``stacklevel`` that makes a warning raised by the function calling this one point at the first frame
+    outside the skda package (the user's ``fit`` / ``partial_fit`` call, however deep skda's own calls go)."""
+    package = os.path.dirname(os.path.abspath(__file__))
+    frame, level = sys._getframe(2), 2  # 1: the function that warns; 2: its caller
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(package + os.sep):
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 def _check_declared_classes(classes, ys):
@@ -476,7 +488,7 @@ class DomainAdaptationNet(ClassifierMixin, NeuralNet):
                 f"{type(self).__name__}: {self.target_class_shares_[top]:.0%} of the {len(xt)} training target samples "
                 f"are predicted as class {self.classes_[top].tolist()!r}; the adaptation has probably collapsed. "
                 f"Unless the target data really hold one class, {self._collapse_hint()}.",
-                ConvergenceWarning, stacklevel=3)
+                ConvergenceWarning, stacklevel=_caller_stacklevel())
 
     def _split_validation(self, Xs, ys, xs, device):
         """Hold out part of the labelled *source* data with ``train_split`` (e.g. skorch's

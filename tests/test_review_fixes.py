@@ -223,8 +223,16 @@ def test_importance_weighted_validation_with_classes_in_column_order_not_sorted(
     assert got == pytest.approx(same)
 
 
-def test_collapse_warning_names_the_class_as_the_user_wrote_it(small_task):
+def test_collapse_warning_names_the_class_as_the_user_wrote_it_and_points_at_the_user_s_call(small_task):
+    from sklearn.exceptions import ConvergenceWarning
+
     Xs, ys, Xt, _ = small_task
     labels = np.array(["cat", "dog", "emu"])[ys]
-    with pytest.warns(Warning, match="predicted as class 'cat'|predicted as class 'dog'|predicted as class 'emu'"):
-        skda.DANNClassifier(random_state=0, device="cpu", **FAST).fit(Xs, labels, np.repeat(Xt[:1], 20, axis=0))
+    same = np.repeat(Xt[:1], 20, axis=0)
+    for est in (skda.DANNClassifier(random_state=0, device="cpu", **FAST),
+                skda.MADDAClassifier(random_state=0, device="cpu", **MADDA_FAST)):
+        with pytest.warns(ConvergenceWarning, match="predicted as class '(cat|dog|emu)'") as record:
+            est.fit(Xs, labels, same)
+        with pytest.warns(ConvergenceWarning) as record_partial:
+            est.partial_fit(Xs, labels, same)
+        assert {w.filename for w in [*record, *record_partial] if w.category is ConvergenceWarning} == {__file__}
