@@ -25,7 +25,7 @@ margin 1, k = 2, center weight 1/3; MLA-DA: DANN's settings plus gamma 0.08, lam
 mu = number of classes; ILA-DA: DANN's settings plus MSC weight 1, k = 3, mu = 0.75 (its paper's digits
 setting), class-balanced source batches, MSC after 10% of the steps).
 
-    python benchmarks/bench_accuracy.py --family digits                     # all methods, 3 seeds
+    python benchmarks/bench_accuracy.py --family digits                     # source-only, DANN, MLA-DA, M-ADDA; 3 seeds
     python benchmarks/bench_accuracy.py --family office_caltech --methods dann mlada --seeds 0
     python benchmarks/bench_accuracy.py --family digits --write docs/results_digits.md
 
@@ -35,6 +35,7 @@ Prints one line per run, then a markdown table (mean ± std over seeds, paper fi
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 
 import numpy as np
@@ -118,8 +119,10 @@ def table(scores, methods, seeds):
             cells.append(f"{acc.mean():.3f} ± {acc.std():.3f}" + (f" [{paper:.3f}]" if paper else ""))
         mean = np.mean([np.mean(scores[method, t]) for t in tasks])
         lines.append(f"| {method} | " + " | ".join(cells) + f" | **{mean:.3f}** |")
+    command = "python benchmarks/bench_accuracy.py " + " ".join(sys.argv[1:]) if sys.argv[1:] else \
+        "python benchmarks/bench_accuracy.py --family ..."
     return (f"Target accuracy, mean ± std over seeds {list(seeds)}; [paper figure]. "
-            "Produced by `python benchmarks/bench_accuracy.py`.\n\n" + "\n".join(lines) + "\n")
+            f"Produced by `{command}`.\n\n" + "\n".join(lines) + "\n")
 
 
 def main(argv=None):

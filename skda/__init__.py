@@ -6,7 +6,7 @@ Fit on labelled source data and unlabelled target data, predict on the target::
     clf.predict(Xt_new)
 """
 
-from . import datasets, metrics, model_selection
+from . import callbacks, datasets, metrics, model_selection, plotting
 from .active import ActiveSelector, active_learning_loop
 from .dann import DANNClassifier, SourceOnlyClassifier
 from .engine import ClassBalancedBatchSampler, DomainAdaptationNet, PairedBatchSampler
@@ -39,8 +39,10 @@ __all__ = [
     "__version__",
     "active_learning_loop",
     "annealed_learning_rate",
+    "callbacks",
     "datasets",
     "grl_coefficient",
     "metrics",
     "model_selection",
+    "plotting",
 ]

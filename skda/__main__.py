@@ -49,6 +49,8 @@ def main(argv=None) -> int:
     p_demo.add_argument("--epochs", type=int, default=60)
     p_demo.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
+    if args.command == "demo" and args.epochs < 1:
+        parser.error(f"--epochs must be >= 1, got {args.epochs}.")
     if args.command == "demo":
         demo(epochs=args.epochs, seed=args.seed)
     return 0

@@ -22,7 +22,8 @@ class TrainingProgress(Callback):
     keys : tuple of str
         History keys shown when present (e.g. ``train_domain_accuracy``).
     every : int, default 10
-        On a non-terminal stream, print every ``every`` epochs (and the last).
+        On a non-terminal stream, print every ``every`` epochs and the last one run (also when the fit stops
+        early, e.g. with ``EarlyStopping``).
     stream : file, default sys.stdout
     """
 
@@ -36,21 +37,48 @@ class TrainingProgress(Callback):
     def on_train_begin(self, net, X=None, y=None, **kwargs):
         self.start_time_ = time.perf_counter()
         self.epochs_done_ = 0
-        self.total_epochs_ = net.planned_epochs() if hasattr(net, "planned_epochs") else net.max_epochs
+        self.history_start_ = len(net.history)
+        # the epochs this fit will run: ``partial_fit(..., epochs=k)`` included (``planned_epochs``)
+        self.total_epochs_ = max(1, net.planned_epochs() if hasattr(net, "planned_epochs") else net.max_epochs)
+        self.pending_ = None  # the last line, when it has not been ended (terminal) or printed (other streams)
 
     def on_epoch_end(self, net, **kwargs):
+        self._show(net, self.epochs_done_ + 1, final=False)
+
+    def on_train_end(self, net, **kwargs):
+        """A fit that stops early (e.g. ``EarlyStopping``, which may stop it before this callback sees the last
+        epoch) still shows its last epoch and ends its line."""
+        run = len(net.history) - getattr(self, "history_start_", len(net.history))
+        if run > self.epochs_done_:
+            self._show(net, run, final=True)
+        elif self.pending_ is not None:
+            stream = self.stream or sys.stdout
+            stream.write(self.pending_ or "\n")
+            stream.flush()
+            self.pending_ = None
+
+    def _show(self, net, epochs_done, final):
         stream = self.stream or sys.stdout
-        self.epochs_done_ += 1
+        self.epochs_done_ = epochs_done
         total = self.total_epochs_
         row = net.history[-1]
-        shown = "  ".join(f"{k.removeprefix('train_')} {row[k]:.3f}" for k in self.keys if k in row)
+        shown = "  ".join(f"{k.removeprefix('train_')} {row[k]:.3f}" for k in self.keys
+                          if k in row and isinstance(row[k], (int, float)))
         width = 20
-        filled = int(width * self.epochs_done_ / total)
-        text = (f"{self.label} [{'#' * filled}{'.' * (width - filled)}] epoch {self.epochs_done_}/{total} "
+        filled = min(width, int(width * epochs_done / total))
+        text = (f"{self.label} [{'#' * filled}{'.' * (width - filled)}] epoch {epochs_done}/{total} "
                 f"{time.perf_counter() - self.start_time_:5.1f}s  {shown}")
-        interactive = hasattr(stream, "isatty") and stream.isatty()
-        if interactive:
-            stream.write("\r" + text + ("\n" if self.epochs_done_ >= total else ""))
-        elif self.epochs_done_ % self.every == 0 or self.epochs_done_ >= total:
+        done = final or epochs_done >= total
+        if _interactive(stream):
+            stream.write("\r" + text + ("\n" if done else ""))
+            self.pending_ = None if done else ""
+        elif epochs_done % self.every == 0 or done:
             stream.write(text + "\n")
+            self.pending_ = None
+        else:
+            self.pending_ = text + "\n"
         stream.flush()
+
+
+def _interactive(stream) -> bool:
+    return hasattr(stream, "isatty") and stream.isatty()

@@ -66,10 +66,17 @@ def resolve_data_home(path: str | os.PathLike | None = None) -> Path:
     """The folder holding the benchmark files: ``path``, else ``$SKDA_DATA``, else ``../shared/data``
     beside the source checkout."""
     if path is not None:
-        return Path(path)
+        return Path(path).expanduser()
     if os.environ.get("SKDA_DATA"):
-        return Path(os.environ["SKDA_DATA"])
+        return Path(os.environ["SKDA_DATA"]).expanduser()
     return Path(__file__).resolve().parent.parent.parent / "shared" / "data"
+
+
+def _data_home_origin(folder: Path) -> str:
+    env = os.environ.get("SKDA_DATA")
+    if env and Path(env).expanduser() == folder:
+        return f"; the folder comes from the SKDA_DATA environment variable, set to {env!r}"
+    return ""
 
 
 def _loadmat(folder: Path, family: str, filename: str) -> dict:
@@ -79,8 +86,8 @@ def _loadmat(folder: Path, family: str, filename: str) -> dict:
     if not path.is_file():
         raise FileNotFoundError(
             f"benchmark file {_FAMILY_DIRS[family]}/{filename} not found in data folder {folder} "
-            f"(looked for {path}). Pass data_home=... or set the SKDA_DATA environment variable to the "
-            "folder that contains digits_mnist_usps/, office_caltech10_surf/ and amazon_reviews_400/.")
+            f"(looked for {path}{_data_home_origin(folder)}). Pass data_home=... or set the SKDA_DATA environment "
+            "variable to the folder that contains digits_mnist_usps/, office_caltech10_surf/ and amazon_reviews_400/.")
     return loadmat(path)
 
 

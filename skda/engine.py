@@ -19,6 +19,7 @@ from __future__ import annotations
 import copy
 import inspect
 import math
+import numbers
 import os
 import sys
 import threading
@@ -384,6 +385,7 @@ class DomainAdaptationNet(ClassifierMixin, NeuralNet):
         return self._fit(X, y, X_target, classes=None, **fit_params)
 
     def _fit(self, X, y, X_target, classes=None, **fit_params):
+        self._check_epochs(fit_params)
         Xs, ys, Xt = self._validate_for_fit(X, y, X_target)
         new_classes = np.unique(ys) if classes is None else _check_declared_classes(classes, ys)
         keep_network = bool(self.warm_start and getattr(self, "initialized_", False) and self.__sklearn_is_fitted__())
@@ -402,6 +404,15 @@ class DomainAdaptationNet(ClassifierMixin, NeuralNet):
                 self.initialize()
             self._train(Xs, y_encoded, Xt, seed, **fit_params)
         return self
+
+    def _check_epochs(self, fit_params):
+        """``max_epochs`` (and a fit parameter ``epochs``) must be integers >= 0 (0: no training step)."""
+        checks = [("max_epochs", self.max_epochs)] + [(name, fit_params[name]) for name in ("epochs",)
+                                                     if fit_params.get(name) is not None]
+        checks += [(name, getattr(self, name)) for name in ("source_epochs",) if hasattr(self, name)]
+        for name, value in checks:
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
+                raise ValueError(f"{name} must be an integer >= 0, got {value!r}.")
 
     def _check_same_problem(self, classes, input_shape):
         """``warm_start`` keeps the network: refuse (before changing anything) data it cannot take."""
@@ -428,6 +439,7 @@ class DomainAdaptationNet(ClassifierMixin, NeuralNet):
         """
         if not self.__sklearn_is_fitted__():
             return self._fit(X, y, X_target, classes=classes, **fit_params)
+        self._check_epochs(fit_params)
         Xs, ys, Xt = self._validate_for_fit(X, y, X_target)
         self._check_feature_names(X, reset=False)
         check_features(Xs, name="X", input_shape=self.input_shape_, estimator_name=type(self).__name__)
@@ -457,10 +469,11 @@ class DomainAdaptationNet(ClassifierMixin, NeuralNet):
         self.batch_generator_ = torch.Generator().manual_seed(seed)
         self.device_generator_ = (self.batch_generator_ if device.type == "cpu"
                                   else torch.Generator(device=device).manual_seed(seed))
+        self.requested_epochs_ = fit_params.get("epochs")
         try:
             NeuralNet.partial_fit(self, data, torch.as_tensor(ys, dtype=torch.long, device=device), **fit_params)
         finally:
-            self.batch_generator_ = self.device_generator_ = None
+            self.batch_generator_ = self.device_generator_ = self.requested_epochs_ = None
         if data["target"] is not None:
             self._check_target_collapse(data["target"])
 
@@ -527,8 +540,10 @@ class DomainAdaptationNet(ClassifierMixin, NeuralNet):
         return {"loss": loss, "y_pred": y_pred}
 
     def planned_epochs(self) -> int:
-        """Epochs the next ``fit_loop`` will run (for progress displays)."""
-        return self.max_epochs
+        """Epochs the running (or next) fit will take: ``partial_fit(..., epochs=k)``'s ``k``, else
+        ``max_epochs`` (for progress displays)."""
+        requested = getattr(self, "requested_epochs_", None)
+        return self.max_epochs if requested is None else int(requested)
 
     def batch_sampler(self, ys: torch.Tensor, n_target: int, generator: torch.Generator) -> PairedBatchSampler:
         """The sampler of paired index batches (override for e.g. class-balanced source batches)."""

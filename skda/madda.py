@@ -130,7 +130,8 @@ class MADDAClassifier(DomainAdaptationNet):
     in each epoch; we take one step on the weighted sum of both terms per batch (``center_weight``). D sees
     embeddings by default (``discriminator_input``). The target model learns 5x slower than D by default
     (``target_lr_scale``; the paper and its code use one rate). Losses are batch means. The
-    authors' KMeans centers and best-epoch-on-test selection are not reproduced (see REFERENCE_NOTES).
+    authors' KMeans centers and best-epoch-on-test selection are not reproduced (see the project's reference notes,
+    ``../shared/REFERENCE_NOTES.md`` beside the repository).
 
     Attributes
     ----------
@@ -188,7 +189,7 @@ class MADDAClassifier(DomainAdaptationNet):
     # ---------------------------------------------------------------- training
     def planned_epochs(self):
         stage_one = self.source_epochs if self.module_.stage == "source" else 0
-        return stage_one + self.max_epochs
+        return stage_one + super().planned_epochs()
 
     def fit_loop(self, X, y=None, epochs=None, **fit_params):
         if not 1 <= self.n_neighbors <= len(y):

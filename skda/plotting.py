@@ -31,17 +31,19 @@ def plot_training_curves(estimator, keys=None, axes=None):
 
     Parameters
     ----------
-    estimator : fitted skda estimator (anything with a skorch ``history``)
+    estimator : fitted skda estimator (anything with a skorch ``history``), or a ``Pipeline`` ending in one
     keys : sequence of str or None
         History keys to draw; None draws those of :data:`DEFAULT_CURVES` that were logged, else
         ``train_loss``.
-    axes : sequence of matplotlib Axes or None
-        Where to draw (one per key); None creates a figure.
+    axes : sequence or array (any shape, e.g. from ``plt.subplots(2, 2)``) of matplotlib Axes, or None
+        Where to draw (one per key, in order); None creates a figure.
 
     Returns
     -------
     numpy array of Axes, one per key.
     """
+    if hasattr(estimator, "steps"):  # a Pipeline: the curves are those of its final estimator
+        estimator = estimator.steps[-1][1]
     check_is_fitted(estimator)
     history = estimator.history
     logged = set().union(*(row.keys() for row in history))
@@ -54,7 +56,7 @@ def plot_training_curves(estimator, keys=None, axes=None):
         plt = _pyplot()
         _, axes = plt.subplots(1, len(keys), figsize=(3.2 * len(keys), 2.8), squeeze=False)
         axes = axes[0]
-    axes = np.atleast_1d(np.asarray(axes, dtype=object))
+    axes = np.atleast_1d(np.asarray(axes, dtype=object)).ravel()
     if len(axes) != len(keys):
         raise ValueError(f"got {len(axes)} axes for {len(keys)} curves.")
     epochs = np.arange(1, len(history) + 1)

@@ -1,6 +1,9 @@
-"""Defects found by a review (2026-11-23), each pinned by a test: labels and markers that numpy converts,
-column names, partial_fit's ``classes``, warm starts, a learning rate changed between fits, M-ADDA's kNN index,
-in-place modules and the caller's arrays, unsorted ``classes`` in the scorers' metrics."""
+"""Defects found by two reviews (2026-11-23), each pinned by a test that failed before its fix.
+
+Code review: labels and markers that numpy converts, column names, partial_fit's ``classes``, warm starts, a
+learning rate changed between fits, M-ADDA's kNN index, in-place modules and the caller's arrays, unsorted
+``classes`` in the scorers' metrics. Docs-vs-code review: ``skda.callbacks`` / ``skda.plotting`` as the guide
+writes them, the progress display's epoch count, epoch validation, plots of a Pipeline, the data-folder message."""
 
 import warnings
 
@@ -236,3 +239,112 @@ def test_collapse_warning_names_the_class_as_the_user_wrote_it_and_points_at_the
         with pytest.warns(ConvergenceWarning) as record_partial:
             est.partial_fit(Xs, labels, same)
         assert {w.filename for w in [*record, *record_partial] if w.category is ConvergenceWarning} == {__file__}
+
+
+# ------------------------------------------------------------------ second review (docs vs code)
+class FakeTerminal:
+    def __init__(self):
+        self.text = ""
+
+    def write(self, s):
+        self.text += s
+
+    def flush(self):
+        pass
+
+    def isatty(self):
+        return True
+
+
+def test_skda_exposes_callbacks_and_plotting_as_the_user_guide_writes_them():
+    import subprocess
+    import sys
+
+    code = "import skda; skda.callbacks.TrainingProgress(); print(skda.plotting.plot_training_curves.__name__)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "plot_training_curves"
+
+
+def test_training_progress_counts_the_epochs_partial_fit_runs_and_ends_an_early_stopped_fit(small_task):
+    import io
+
+    from skorch.callbacks import EarlyStopping
+    from skorch.dataset import ValidSplit
+
+    from skda.callbacks import TrainingProgress
+
+    Xs, ys, Xt, _ = small_task
+    buf = io.StringIO()
+    clf = dann(max_epochs=20, callbacks=[("progress", TrainingProgress(label="p", stream=buf, every=10))])
+    clf.fit(Xs, ys, Xt)
+    assert buf.getvalue().splitlines()[-1].split("epoch ")[1].startswith("20/20")
+    buf.truncate(0), buf.seek(0)
+    clf.partial_fit(Xs, ys, Xt, epochs=2)  # was: nothing printed (2 of a planned 20)
+    assert [line.split("epoch ")[1][:3] for line in buf.getvalue().splitlines()] == ["2/2"]
+    terminal = FakeTerminal()
+    clf.set_params(callbacks__progress__stream=terminal)
+    clf.partial_fit(Xs, ys, Xt, epochs=2)
+    assert terminal.text.endswith("\n") and "epoch 2/2" in terminal.text
+    # early stopping: the last epoch run is printed (other streams) / its line ended (terminal)
+    for stream in (io.StringIO(), FakeTerminal()):
+        stopper = dann(max_epochs=200, lr=0.0, train_split=ValidSplit(0.25, stratified=True, random_state=0),
+                       callbacks=[EarlyStopping(patience=2), TrainingProgress(label="e", stream=stream, every=50)])
+        stopper.fit(Xs, ys, Xt)
+        n_run = len(stopper.history)
+        assert n_run < 200
+        text = stream.getvalue() if isinstance(stream, io.StringIO) else stream.text
+        assert text.endswith("\n") and f"epoch {n_run}/200" in text
+
+
+@pytest.mark.parametrize("params,fit_params,match", [
+    ({"max_epochs": -1}, {}, "max_epochs must be an integer >= 0, got -1"),
+    ({"max_epochs": 2.5}, {}, "max_epochs must be an integer >= 0, got 2.5"),
+    ({}, {"epochs": -2}, "epochs must be an integer >= 0, got -2"),
+])
+def test_negative_or_fractional_epochs_raise(small_task, params, fit_params, match):
+    Xs, ys, Xt, _ = small_task
+    with pytest.raises(ValueError, match=match):
+        dann(**params).fit(Xs, ys, Xt, **fit_params)
+    with pytest.raises(ValueError, match="source_epochs must be an integer >= 0"):
+        skda.MADDAClassifier(**{**MADDA_FAST, "source_epochs": -1}).fit(Xs, ys, Xt)
+
+
+def test_demo_refuses_zero_epochs(capsys):
+    from skda.__main__ import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["demo", "--epochs", "0"])
+    assert exit_info.value.code == 2
+    assert "--epochs must be >= 1, got 0" in capsys.readouterr().err
+
+
+def test_training_curves_of_a_pipeline_on_a_grid_of_axes(small_task):
+    matplotlib = pytest.importorskip("matplotlib")
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from skda.plotting import plot_training_curves
+
+    Xs, ys, Xt, _ = small_task
+    X, y = pack_domains(Xs, ys, Xt)
+    pipe = make_pipeline(StandardScaler(), dann()).fit(X, y)
+    fig, grid = plt.subplots(2, 2)
+    keys = ["train_label_loss", "train_domain_loss", "train_domain_accuracy", "train_loss"]
+    axes = plot_training_curves(pipe, keys=keys, axes=grid)
+    assert len(axes) == 4
+    np.testing.assert_allclose(axes[3].lines[0].get_ydata(), pipe[-1].history[:, "train_loss"])
+    plt.close(fig)
+
+
+def test_data_folder_message_names_skda_data_and_expands_the_home_directory(tmp_path, monkeypatch):
+    from skda.datasets import load_task, resolve_data_home
+
+    monkeypatch.setenv("SKDA_DATA", str(tmp_path / "nowhere"))
+    with pytest.raises(FileNotFoundError, match="comes from the SKDA_DATA environment variable"):
+        load_task("mnist->usps")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("SKDA_DATA", "~/data")
+    assert resolve_data_home() == tmp_path / "data"
+    assert resolve_data_home("~/other") == tmp_path / "other"
