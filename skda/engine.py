@@ -235,6 +235,8 @@ class DomainAdaptationNet(ClassifierMixin, NeuralNet):
 
     #: Whether fit needs target samples (False only for the source-only baseline).
     requires_target = True
+    #: Parameters that count epochs (checked: integers >= 0).
+    epoch_parameters = ("max_epochs",)
 
     def __init__(self, module=MLPFeatureExtractor, *, criterion=nn.CrossEntropyLoss, optimizer=MomentumSGD,
                  lr=0.01, max_epochs=50, batch_size=64, device="auto", random_state=None, unlabeled_marker=-1,
@@ -406,10 +408,11 @@ class DomainAdaptationNet(ClassifierMixin, NeuralNet):
         return self
 
     def _check_epochs(self, fit_params):
-        """``max_epochs`` (and a fit parameter ``epochs``) must be integers >= 0 (0: no training step)."""
-        checks = [("max_epochs", self.max_epochs)] + [(name, fit_params[name]) for name in ("epochs",)
-                                                     if fit_params.get(name) is not None]
-        checks += [(name, getattr(self, name)) for name in ("source_epochs",) if hasattr(self, name)]
+        """The epoch parameters (``epoch_parameters``) and a fit parameter ``epochs`` must be integers >= 0
+        (0: no training step)."""
+        checks = [(name, getattr(self, name)) for name in self.epoch_parameters]
+        if fit_params.get("epochs") is not None:
+            checks.append(("epochs", fit_params["epochs"]))
         for name, value in checks:
             if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
                 raise ValueError(f"{name} must be an integer >= 0, got {value!r}.")

@@ -148,6 +148,8 @@ class MADDAClassifier(DomainAdaptationNet):
         ``ValueError``: a class missing from the index could never be predicted again).
     """
 
+    epoch_parameters = ("source_epochs", "max_epochs")
+
     def __init__(self, module=MLPFeatureExtractor, *, embedding_dim=256, discriminator_hidden_sizes=(500, 500),
                  discriminator_input="embedding", margin=1.0, n_neighbors=2, adversarial=True, center_magnet=True,
                  center_weight=1 / 3, source_epochs=30, target_lr_scale=0.2,
