@@ -92,13 +92,14 @@ def _refuse_stringified_marker(y, marker):
     spellings = {str(marker)}
     if float(marker).is_integer():
         spellings |= {str(int(marker)), str(float(marker))}
-    values = y if y.dtype.kind in "US" else [v for v in y if isinstance(v, (str, bytes))]
+    # unique values first: one C-level pass for string arrays (no Python loop over every row)
+    values = np.unique(y) if y.dtype.kind in "US" else {v for v in y if isinstance(v, (str, bytes))}
     found = sorted({v.decode() if isinstance(v, bytes) else str(v) for v in values} & spellings)
     if found:
         raise ValueError(
             f"the labels contain the string {found[0]!r} while the unlabelled marker is the number {marker!r}. "
-            f"numpy turns -1 into the text {found[0]!r} when it is stacked with string labels (np.r_, np.concatenate, "
-            "a list), so those rows would silently become a class. Build y with "
+            f"numpy turns {marker!r} into the text {found[0]!r} when it is stacked with string labels (np.r_, "
+            "np.concatenate, a list), so those rows would silently become a class. Build y with "
             "skda.model_selection.pack_domains(Xs, ys, Xt) (an object array that keeps the number), or set "
             f"unlabeled_marker={found[0]!r} (the marker as it appears in y), or unlabeled_marker=None if "
             f"{found[0]!r} is a real class.")
