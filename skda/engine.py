@@ -61,7 +61,8 @@ class PairedBatchSampler:
 
     An epoch is one pass over the larger domain in a random order; the smaller domain is recycled
     (concatenated random permutations) so that every step has ``batch_size`` samples of each domain
-    (the last step of an epoch may be smaller, with equal sizes in both domains). Permutations are
+    (the last step of an epoch may be smaller, with equal sizes in both domains; a last step of one row is
+    merged into the one before, since BatchNorm cannot train on a single row). Permutations are
     drawn on the CPU from ``generator`` (so the order does not depend on the device) and moved to
     ``device`` once per epoch.
     """
@@ -77,7 +78,8 @@ class PairedBatchSampler:
         self.epoch_length = max(self.n_source, self.n_target)
 
     def __len__(self):
-        return math.ceil(self.epoch_length / self.batch_size)
+        steps = math.ceil(self.epoch_length / self.batch_size)
+        return steps - 1 if steps > 1 and self.epoch_length % self.batch_size == 1 else steps
 
     def _indices(self, n: int) -> torch.Tensor:
         """A random order of ``range(n)`` repeated (fresh permutation each time) to ``epoch_length``."""
@@ -94,8 +96,15 @@ class PairedBatchSampler:
     def __iter__(self):
         src = self.source_indices().to(self.device)
         tgt = self.target_indices().to(self.device)
-        for start in range(0, self.epoch_length, self.batch_size):
-            yield src[start:start + self.batch_size], tgt[start:start + self.batch_size]
+        starts = list(range(0, self.epoch_length, self.batch_size))
+        bounds = starts[1:] + [self.epoch_length]
+        if len(starts) > 1 and self.epoch_length - starts[-1] == 1:
+            # a 1-row last batch (BatchNorm cannot train on one row) joins the one before it
+            starts.pop()
+            bounds.pop()
+            bounds[-1] = self.epoch_length
+        for start, stop in zip(starts, bounds):
+            yield src[start:stop], tgt[start:stop]
 
 
 class ClassBalancedBatchSampler(PairedBatchSampler):
@@ -330,7 +339,9 @@ class DomainAdaptationNet(ClassifierMixin, NeuralNet):
         with torch.no_grad():
             was_training = features.training
             features.eval()
-            probe = torch.zeros((2, *self.input_shape_), dtype=torch.float32)
+            param = next(features.parameters(), None)  # probe where the module lives (an instance may be on CUDA)
+            probe = torch.zeros((2, *self.input_shape_), dtype=torch.float32,
+                                device=param.device if param is not None else "cpu")
             try:
                 n_features = int(features(probe).flatten(1).shape[1])
             except Exception as exc:
@@ -388,6 +399,7 @@ class DomainAdaptationNet(ClassifierMixin, NeuralNet):
 
     def _fit(self, X, y, X_target, classes=None, **fit_params):
         self._check_epochs(fit_params)
+        self._check_params()
         Xs, ys, Xt = self._validate_for_fit(X, y, X_target)
         new_classes = np.unique(ys) if classes is None else _check_declared_classes(classes, ys)
         keep_network = bool(self.warm_start and getattr(self, "initialized_", False) and self.__sklearn_is_fitted__())
@@ -406,6 +418,10 @@ class DomainAdaptationNet(ClassifierMixin, NeuralNet):
                 self.initialize()
             self._train(Xs, y_encoded, Xt, seed, **fit_params)
         return self
+
+    def _check_params(self):
+        """Check the method's own hyper-parameters (override; called before every ``fit`` and ``partial_fit``,
+        so that a value changed by ``set_params`` between calls is checked too)."""
 
     def _check_epochs(self, fit_params):
         """The epoch parameters (``epoch_parameters``) and a fit parameter ``epochs`` must be integers >= 0
@@ -438,11 +454,14 @@ class DomainAdaptationNet(ClassifierMixin, NeuralNet):
         """Train ``max_epochs`` more epochs without re-initialising (fits from scratch if not fitted).
 
         ``classes``: every class of the whole problem (needed on the first call when its labels do not hold
-        them all, as in scikit-learn's incremental estimators); later calls may only repeat it.
+        them all, as in scikit-learn's incremental estimators); later calls may only repeat it. Each call runs
+        its own schedule: the GRL coefficient and the annealed learning rate restart from p = 0 (p = the
+        fraction of this call's steps), so repeated short calls are not one long ``fit``.
         """
         if not self.__sklearn_is_fitted__():
             return self._fit(X, y, X_target, classes=classes, **fit_params)
         self._check_epochs(fit_params)
+        self._check_params()
         Xs, ys, Xt = self._validate_for_fit(X, y, X_target)
         self._check_feature_names(X, reset=False)
         check_features(Xs, name="X", input_shape=self.input_shape_, estimator_name=type(self).__name__)
@@ -513,7 +532,15 @@ class DomainAdaptationNet(ClassifierMixin, NeuralNet):
         ``EarlyStopping`` and ``Checkpoint`` monitor. Returns ``((x_valid, y_valid), y_train)``."""
         from skorch.dataset import Dataset
 
-        parts = self.train_split(Dataset(Xs, ys), ys)
+        # a splitter without its own random_state (ValidSplit's default) draws from numpy's global generator: draw
+        # it from this estimator's random_state instead (same seed, same split; the same data gives the same split
+        # in every partial_fit call), and leave the caller's global numpy state as it was
+        state = np.random.get_state()
+        np.random.seed(self._seed() % 2**32)
+        try:
+            parts = self.train_split(Dataset(Xs, ys), ys)
+        finally:
+            np.random.set_state(state)
         if not (isinstance(parts, tuple) and len(parts) == 2 and all(hasattr(p, "indices") for p in parts)):
             raise TypeError("train_split must return (train, valid) subsets with an 'indices' attribute, as "
                             "skorch.dataset.ValidSplit does; got "
@@ -556,6 +583,10 @@ class DomainAdaptationNet(ClassifierMixin, NeuralNet):
         """Train for ``epochs`` (default ``max_epochs``) on tensors ``X = {"source", "target"}``, ``y``."""
         fit_params.pop("_routing_method", None)
         self.module_.__dict__["_skda_mode"] = None  # the first step sets every module's mode (_set_training)
+        # without a schedule callback (callbacks__grl_schedule=None) the reversal layers hold the adversarial
+        # weight; with one, the schedule overrides this before every step
+        for layer in self.gradient_reversal_layers_:
+            layer.coefficient = getattr(self, "adversarial_weight", 1.0)
         xs, xt = X["source"], X["target"]
         sampler = self.batch_sampler(y, len(xs) if xt is None else len(xt), self.batch_generator_)
         epochs = self.max_epochs if epochs is None else epochs

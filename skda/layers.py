@@ -125,6 +125,6 @@ class LeNetFeatureExtractor(nn.Module):
             self.fc.append(nn.Dropout(dropout))
 
     def forward(self, x):
-        if x.ndim == 2:
-            x = x.view(len(x), *self.image_shape)
+        if x.ndim != 4:  # flat rows (n, H*W*C) or channel-less images (n, H, W)
+            x = x.reshape(len(x), *self.image_shape)
         return self.fc(self.conv(x))

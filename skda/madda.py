@@ -198,18 +198,25 @@ class MADDAClassifier(DomainAdaptationNet):
             raise ValueError(f"n_neighbors={self.n_neighbors} must be between 1 and the number of source samples "
                              f"({len(y)}).")
         net = self.module_
-        if net.stage == "source":
-            super().fit_loop(X, y, epochs=self.source_epochs, **fit_params)
-            net.start_target_stage()
-            self.centers_ = self._class_means(self._embed_source(X["source"]), y)
-        self.device_centers_ = torch.as_tensor(self.centers_, device=y.device)  # no host copy per step
+        # An interruption (skorch's EarlyStopping raises KeyboardInterrupt, as does Ctrl-C) still leaves a usable
+        # model: an interrupted source stage still starts the target stage (target encoder = source encoder) and
+        # the kNN index is always rebuilt from this fit's source rows; skorch then ends the fit.
         try:
-            super().fit_loop(X, y, epochs=epochs, **fit_params)
+            if net.stage == "source":
+                try:
+                    super().fit_loop(X, y, epochs=self.source_epochs, **fit_params)
+                finally:
+                    net.start_target_stage()
+                    self.centers_ = self._class_means(self._embed_source(X["source"]), y)
+            self.device_centers_ = torch.as_tensor(self.centers_, device=y.device)  # no host copy per step
+            try:
+                super().fit_loop(X, y, epochs=epochs, **fit_params)
+            finally:
+                del self.device_centers_
         finally:
-            del self.device_centers_
-        self._set_training(False)
-        self.source_embeddings_ = self._embed_source(X["source"]).cpu().numpy()
-        self.source_labels_ = y.cpu().numpy()
+            self._set_training(False)
+            self.source_embeddings_ = self._embed_source(X["source"]).cpu().numpy()
+            self.source_labels_ = y.cpu().numpy()
         return self
 
     def _train(self, Xs, ys, Xt, seed, **fit_params):

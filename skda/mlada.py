@@ -76,9 +76,12 @@ class MLADAClassifier(DANNClassifier):
         self.metric_hidden = metric_hidden
         self.metric_dim = metric_dim
 
-    def build_network(self, feature_extractor, n_features):
+    def _check_params(self):
         if self.margin_mode not in MARGIN_MODES:
             raise ValueError(f"margin_mode must be one of {MARGIN_MODES}, got {self.margin_mode!r}.")
+
+    def build_network(self, feature_extractor, n_features):
+        self._check_params()
         return MLADANetwork(feature_extractor, n_features, len(self.classes_), self.domain_hidden_sizes,
                             self.metric_hidden, self.metric_dim)
 

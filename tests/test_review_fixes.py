@@ -9,6 +9,7 @@ import warnings
 
 import numpy as np
 import pytest
+import torch
 from skorch.callbacks import Callback
 from torch import nn
 
@@ -348,3 +349,103 @@ def test_data_folder_message_names_skda_data_and_expands_the_home_directory(tmp_
     monkeypatch.setenv("SKDA_DATA", "~/data")
     assert resolve_data_home() == tmp_path / "data"
     assert resolve_data_home("~/other") == tmp_path / "other"
+
+
+# ------------------------------------------------------------------ third review (engine and methods)
+def test_madda_stopped_early_in_either_stage_is_still_a_usable_model(small_task):
+    from skorch.callbacks import Callback
+
+    class StopAtEpoch(Callback):  # what EarlyStopping does: raise KeyboardInterrupt at an epoch's end
+        def __init__(self, epoch):
+            self.epoch = epoch
+
+        def on_epoch_end(self, net, **kwargs):
+            if len(net.history) == self.epoch:
+                raise KeyboardInterrupt
+
+    Xs, ys, Xt, _ = small_task
+    for epoch in (1, 3):  # in the source stage (2 epochs), in the target stage
+        clf = skda.MADDAClassifier(random_state=0, device="cpu", callbacks=[("stop", StopAtEpoch(epoch))],
+                                   **{**MADDA_FAST, "max_epochs": 3})
+        clf.fit(Xs, ys, Xt)
+        assert len(clf.history) == epoch
+        assert clf.module_.stage == "target"
+        assert clf.source_embeddings_.shape == (len(Xs), 8) and clf.centers_.shape == (3, 8)
+        assert clf.predict(Xt).shape == (len(Xt),)
+
+
+class BatchNormExtractor(nn.Module):
+    def __init__(self, n_features_in=8, hidden_sizes=(16,)):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(n_features_in, hidden_sizes[0]), nn.BatchNorm1d(hidden_sizes[0]),
+                                 nn.ReLU())
+
+    def forward(self, x):
+        return self.net(x)
+
+
+def test_no_one_row_batch_so_batchnorm_trains_on_any_data_size(small_task):
+    from skda.engine import PairedBatchSampler
+
+    sampler = PairedBatchSampler(65, 30, 32, torch_generator(), "cpu")
+    sizes = [len(s) for s, t in sampler]
+    assert sizes == [32, 33] and len(sampler) == 2  # 65 = 32 + 32 + 1: the 1-row tail joins the last batch
+    covered = torch.cat([s for s, _ in sampler])
+    assert sorted(covered.tolist()) == list(range(65))  # every source row once per epoch, none dropped
+    assert [len(s) for s, _ in PairedBatchSampler(1, 1, 32, torch_generator(), "cpu")] == [1]
+    Xs, ys, Xt, _ = small_task
+    Xs65, ys65 = Xs[:65], ys[:65]
+    skda.SourceOnlyClassifier(module=BatchNormExtractor, random_state=0, device="cpu", max_epochs=2,
+                              batch_size=32, module__hidden_sizes=(16,)).fit(Xs65, ys65)  # was: ValueError
+    skda.ActiveSelector(module=BatchNormExtractor, random_state=0, device="cpu", max_epochs=2, batch_size=32,
+                        module__hidden_sizes=(16,)).fit(Xs65, ys65, Xt[:10])
+
+
+def torch_generator():
+    return torch.Generator().manual_seed(0)
+
+
+def test_train_split_is_drawn_from_random_state_and_kept_across_partial_fit(small_task):
+    from skorch.dataset import ValidSplit
+
+    Xs, ys, Xt, _ = small_task
+
+    def fitted():
+        return dann(train_split=ValidSplit(0.2, stratified=True)).fit(Xs, ys, Xt)
+
+    before = np.random.get_state()[1].copy()
+    a, b = fitted(), fitted()
+    np.testing.assert_array_equal(np.random.get_state()[1], before)  # the caller's numpy state is untouched
+    np.testing.assert_array_equal(a.valid_indices_, b.valid_indices_)
+    np.testing.assert_array_equal(a.predict_proba(Xt), b.predict_proba(Xt))  # same seed, same predictions
+    held_out = a.valid_indices_.copy()
+    a.partial_fit(Xs, ys, Xt)
+    np.testing.assert_array_equal(a.valid_indices_, held_out)  # the held-out rows stay held out
+
+
+@pytest.mark.parametrize("cls", [skda.DANNClassifier, skda.MLADAClassifier, skda.ILADAClassifier])
+def test_without_the_grl_schedule_the_reversal_holds_the_adversarial_weight(small_task, cls):
+    Xs, ys, Xt, _ = small_task
+    clf = cls(random_state=0, device="cpu", adversarial_weight=0.7, callbacks__grl_schedule=None,
+              **{**FAST, "max_epochs": 1}).fit(Xs, ys, Xt)
+    assert [layer.coefficient for layer in clf.gradient_reversal_layers_] == [0.7]  # was 0.0: no adaptation
+
+
+@pytest.mark.parametrize("cls,params,match", [
+    (skda.ILADAClassifier, {"n_neighbors": 0}, "n_neighbors must be >= 1"),
+    (skda.ILADAClassifier, {"base": "nope"}, "base must be one of"),
+    (skda.MLADAClassifier, {"margin_mode": "bogus"}, "margin_mode must be one of"),
+])
+def test_parameters_set_between_calls_are_checked_by_partial_fit(small_task, cls, params, match):
+    Xs, ys, Xt, _ = small_task
+    clf = cls(random_state=0, device="cpu", **{**FAST, "max_epochs": 1}).fit(Xs, ys, Xt)
+    clf.set_params(**params)
+    with pytest.raises(ValueError, match=match):
+        clf.partial_fit(Xs, ys, Xt)
+
+
+def test_lenet_takes_channel_less_images():
+    net = skda.LeNetFeatureExtractor(n_features_in=256, image_shape=(16, 16))
+    images = torch.randn(3, 16, 16)
+    np.testing.assert_allclose(net(images).detach().numpy(), net(images.reshape(3, -1)).detach().numpy())
+    assert net(images.reshape(3, 1, 16, 16)).shape == net(images).shape
