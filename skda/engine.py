@@ -416,7 +416,12 @@ class DomainAdaptationNet(ClassifierMixin, NeuralNet):
         with _seeded(seed, resolve_device(self.device)):
             if not keep_network:
                 self.initialize()
-            self._train(Xs, y_encoded, Xt, seed, **fit_params)
+            try:
+                self._train(Xs, y_encoded, Xt, seed, **fit_params)
+            except Exception:
+                if not keep_network:  # a fresh network that failed to train is not a fitted model
+                    self.initialized_ = False
+                raise
         return self
 
     def _check_params(self):

@@ -449,3 +449,18 @@ def test_lenet_takes_channel_less_images():
     images = torch.randn(3, 16, 16)
     np.testing.assert_allclose(net(images).detach().numpy(), net(images.reshape(3, -1)).detach().numpy())
     assert net(images.reshape(3, 1, 16, 16)).shape == net(images).shape
+
+
+def test_a_first_fit_that_fails_in_training_leaves_the_estimator_unfitted(small_task):
+    from sklearn.exceptions import NotFittedError
+
+    Xs, ys, Xt, _ = small_task
+    first = ys < 2
+    for est in (skda.ILADAClassifier(random_state=0, device="cpu", **FAST),   # class-balanced sampler refuses
+                skda.MADDAClassifier(random_state=0, device="cpu", **MADDA_FAST)):  # kNN index would lack a class
+        with pytest.raises(ValueError, match="no sample"):
+            est.partial_fit(Xs[first], ys[first], Xt, classes=[0, 1, 2])
+        with pytest.raises(NotFittedError):
+            est.predict(Xt)
+        est.partial_fit(Xs, ys, Xt)  # and the next call fits from scratch
+        assert est.predict(Xt).shape == (len(Xt),)
