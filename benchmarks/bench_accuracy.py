@@ -59,6 +59,9 @@ METHODS = {
     "mlada-constant-margin": (skda.MLADAClassifier, {"margin_mode": "constant"}),
     "mlada-no-triplet": (skda.MLADAClassifier, {"gamma": 0.0}),          # ablation: entropy term only
     "mlada-no-entropy": (skda.MLADAClassifier, {"entropy_weight": 0.0}),  # ablation: triplet term only
+    "mlada-paper-head": (skda.MLADAClassifier, {"classifier_hidden": 1000}),
+    # control: DANN with MLA-DA's 2-layer head (MLA-DA without its two added losses)
+    "dann-paper-head": (skda.MLADAClassifier, {"classifier_hidden": 1000, "gamma": 0.0, "entropy_weight": 0.0}),
     "ilada": (skda.ILADAClassifier, {}),
     "ilada-cdan": (skda.ILADAClassifier, {"base": "cdan"}),
     "madda": (skda.MADDAClassifier, {}),

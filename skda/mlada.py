@@ -15,13 +15,28 @@ __all__ = ["MLADAClassifier", "MLADANetwork"]
 MARGIN_MODES = ("dynamic", "dynamic-sum", "constant")
 
 
+def two_layer_classifier(n_features: int, n_classes: int, hidden: int, dropout: float = 0.5) -> nn.Sequential:
+    """The label classifier C of the authors' code (Sec. 4.3: "2-layer neural networks with width 1000"):
+    ``Linear(n_features, hidden) - BatchNorm1d - ReLU - Dropout(dropout) - Linear(hidden, n_classes)``."""
+    return nn.Sequential(nn.Linear(n_features, hidden), nn.BatchNorm1d(hidden), nn.ReLU(), nn.Dropout(dropout),
+                         nn.Linear(hidden, n_classes))
+
+
 class MLADANetwork(DANNNetwork):
-    """DANN's F, C and D (behind the GRL) plus the metric generator G: a 2-layer head on the features
-    (``n_features -> metric_hidden -> metric_dim``, ReLU between) whose output space the triplet loss uses."""
+    """DANN's F and D (behind the GRL), the label classifier C and the metric generator G: a 2-layer head on
+    the features (``n_features -> metric_hidden -> metric_dim``, ReLU between) whose output space the triplet
+    loss uses.
+
+    C is :func:`two_layer_classifier` with ``classifier_hidden`` units (Sec. 4.3), or DANN's linear head when
+    ``classifier_hidden`` is None.
+    """
 
     def __init__(self, feature_extractor, n_features, n_classes, domain_hidden_sizes=(1024, 1024),
-                 metric_hidden=1024, metric_dim=1000):
+                 metric_hidden=1024, metric_dim=1000, classifier_hidden=None, classifier_dropout=0.5):
         super().__init__(feature_extractor, n_features, n_classes, domain_hidden_sizes)
+        if classifier_hidden is not None:
+            self.label_classifier = two_layer_classifier(n_features, n_classes, classifier_hidden,
+                                                         classifier_dropout)
         self.metric_generator = MLP(n_features, (metric_hidden,), out_features=metric_dim)
 
     def forward(self, source, target=None):
@@ -60,7 +75,8 @@ class MLADAClassifier(DANNClassifier):
     """
 
     def __init__(self, module=MLPFeatureExtractor, *, gamma=0.08, entropy_weight=0.1, margin=5.0, margin_scale=None,
-                 margin_mode="dynamic", metric_hidden=1024, metric_dim=1000, domain_hidden_sizes=(1024, 1024),
+                 margin_mode="dynamic", metric_hidden=1024, metric_dim=1000, classifier_hidden=None,
+                 classifier_dropout=0.5, domain_hidden_sizes=(1024, 1024),
                  adversarial_weight=1.0, criterion=nn.CrossEntropyLoss, optimizer=MomentumSGD, lr=0.01, max_epochs=50,
                  batch_size=64, device="auto", random_state=None, unlabeled_marker=-1, train_split=None, verbose=0,
                  **kwargs):
@@ -75,6 +91,8 @@ class MLADAClassifier(DANNClassifier):
         self.margin_mode = margin_mode
         self.metric_hidden = metric_hidden
         self.metric_dim = metric_dim
+        self.classifier_hidden = classifier_hidden
+        self.classifier_dropout = classifier_dropout
 
     def _check_params(self):
         if self.margin_mode not in MARGIN_MODES:
@@ -83,7 +101,8 @@ class MLADAClassifier(DANNClassifier):
     def build_network(self, feature_extractor, n_features):
         self._check_params()
         return MLADANetwork(feature_extractor, n_features, len(self.classes_), self.domain_hidden_sizes,
-                            self.metric_hidden, self.metric_dim)
+                            self.metric_hidden, self.metric_dim, self.classifier_hidden,
+                            self.classifier_dropout)
 
     def class_margins(self, target_logits: torch.Tensor) -> torch.Tensor:
         """alpha_c for every class c (Eq. 5, or the constant margin)."""
