@@ -187,9 +187,17 @@ def _seeded(seed: int, device: torch.device):
     """Seed torch's global generators inside, restore the caller's RNG state afterwards. Holds a process-wide
     lock: fits running in several threads of one process run one after the other (use processes to
     parallelise, e.g. joblib's default loky backend or dask workers with ``processes=True``)."""
-    devices = [device.index or 0] if device.type == "cuda" else []
+    if device.type == "cuda":
+        index = torch.cuda.current_device() if device.index is None else device.index
+        devices = [index]
+    else:
+        devices = []
     with _SEEDED_LOCK, torch.random.fork_rng(devices=devices):
-        torch.manual_seed(seed)
+        # Only the generators restored afterwards are seeded (torch.manual_seed would reseed every GPU's).
+        torch.default_generator.manual_seed(seed)
+        for index in devices:
+            with torch.cuda.device(index):
+                torch.cuda.manual_seed(seed)
         yield
 
 

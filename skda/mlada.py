@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -97,6 +98,12 @@ class MLADAClassifier(DANNClassifier):
     def _check_params(self):
         if self.margin_mode not in MARGIN_MODES:
             raise ValueError(f"margin_mode must be one of {MARGIN_MODES}, got {self.margin_mode!r}.")
+        hidden = self.classifier_hidden
+        if hidden is not None and (isinstance(hidden, bool) or not isinstance(hidden, (int, np.integer))
+                                   or hidden < 1):
+            raise ValueError(f"classifier_hidden must be None (linear head) or a positive int, got {hidden!r}.")
+        if not 0.0 <= self.classifier_dropout < 1.0:
+            raise ValueError(f"classifier_dropout must be in [0, 1), got {self.classifier_dropout!r}.")
 
     def build_network(self, feature_extractor, n_features):
         self._check_params()

@@ -63,3 +63,30 @@ def test_bad_margin_mode(small_task):
     Xs, ys, Xt, _ = small_task
     with pytest.raises(ValueError, match="margin_mode"):
         skda.MLADAClassifier(margin_mode="adaptive", max_epochs=1).fit(Xs, ys, Xt)
+
+
+def test_paper_classifier_head(small_task):
+    """classifier_hidden builds the authors' C (Linear-BN-ReLU-Dropout-Linear); None keeps DANN's linear head."""
+    Xs, ys, Xt, _ = small_task
+    kw = dict(random_state=0, max_epochs=2, batch_size=32, module__hidden_sizes=(16,), domain_hidden_sizes=(16,),
+              metric_hidden=16, metric_dim=8)
+    clf = skda.MLADAClassifier(classifier_hidden=12, classifier_dropout=0.25, **kw).fit(Xs, ys, Xt)
+    head = clf.module_.label_classifier
+    assert [type(m) for m in head] == [torch.nn.Linear, torch.nn.BatchNorm1d, torch.nn.ReLU, torch.nn.Dropout,
+                                       torch.nn.Linear]
+    assert (head[0].in_features, head[0].out_features, head[4].out_features) == (16, 12, 3)
+    assert head[3].p == 0.25
+    proba = clf.predict_proba(Xt)
+    assert proba.shape == (len(Xt), 3)
+    np.testing.assert_array_equal(proba, clf.predict_proba(Xt))  # eval mode: dropout and BN statistics fixed
+    linear = skda.MLADAClassifier(**kw).fit(Xs, ys, Xt).module_.label_classifier
+    assert isinstance(linear, torch.nn.Linear) and linear.out_features == 3
+
+
+@pytest.mark.parametrize("params, match", [({"classifier_hidden": 0}, "classifier_hidden"),
+                                           ({"classifier_hidden": 2.5}, "classifier_hidden"),
+                                           ({"classifier_dropout": 1.0}, "classifier_dropout")])
+def test_bad_classifier_head_params(small_task, params, match):
+    Xs, ys, Xt, _ = small_task
+    with pytest.raises(ValueError, match=match):
+        skda.MLADAClassifier(max_epochs=1, **params).fit(Xs, ys, Xt)

@@ -464,3 +464,18 @@ def test_a_first_fit_that_fails_in_training_leaves_the_estimator_unfitted(small_
             est.predict(Xt)
         est.partial_fit(Xs, ys, Xt)  # and the next call fits from scratch
         assert est.predict(Xt).shape == (len(Xt),)
+
+
+def test_a_cpu_fit_seeds_no_gpu_generator(small_task, monkeypatch):
+    """A CPU fit seeds (and afterwards restores) the CPU generator only: on a CUDA machine, torch.manual_seed
+    would reseed every GPU's generator and leave them reseeded, changing the caller's GPU random streams."""
+    Xs, ys, Xt, _ = small_task
+    calls = []
+    monkeypatch.setattr(torch.cuda, "manual_seed_all", lambda seed: calls.append(("all", seed)))
+    monkeypatch.setattr(torch.cuda, "manual_seed", lambda seed: calls.append(("one", seed)))
+    before = torch.random.get_rng_state()
+    a = skda.DANNClassifier(random_state=3, device="cpu", **FAST).fit(Xs, ys, Xt).predict_proba(Xt)
+    b = skda.DANNClassifier(random_state=3, device="cpu", **FAST).fit(Xs, ys, Xt).predict_proba(Xt)
+    assert calls == []
+    np.testing.assert_array_equal(a, b)  # still seeded: same seed, same model
+    assert torch.equal(torch.random.get_rng_state(), before)  # the caller's CPU stream is untouched
