@@ -23,7 +23,9 @@ Every other setting is the estimator's default (DANN: SGD momentum 0.9, lr 0.01 
 Appendix C, GRL schedule Eq. 14, domain classifier 1024-1024-1, 64 + 64 per step; M-ADDA: Adam 1e-4,
 margin 1, k = 2, center weight 1/3; MLA-DA: DANN's settings plus gamma 0.08, lambda 0.1, alpha_0 5,
 mu = number of classes; ILA-DA: DANN's settings plus MSC weight 1, k = 3, mu = 0.75 (its paper's digits
-setting), class-balanced source batches, MSC after 10% of the steps).
+setting), class-balanced source batches, MSC after 10% of the steps). Variants for ablations: ``mlada-*``
+(no triplet, no entropy, constant margin; ``mlada-paper-head``: the paper's 2-layer width-1000 label classifier,
+``dann-paper-head``: DANN with that head, i.e. MLA-DA with gamma = lambda = 0), ``ilada-cdan``.
 
     python benchmarks/bench_accuracy.py --family digits                     # source-only, DANN, MLA-DA, M-ADDA; 3 seeds
     python benchmarks/bench_accuracy.py --family office_caltech --methods dann mlada --seeds 0

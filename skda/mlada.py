@@ -66,13 +66,20 @@ class MLADAClassifier(DANNClassifier):
     margin : float, default 5.0 (alpha_0); margin_scale : float or None, default None (mu = number of classes)
     margin_mode : "dynamic" (default), "dynamic-sum" or "constant"
     metric_hidden, metric_dim : int, default 1024, 1000 (G: 2 layers, 1000-d output as in the code)
+    classifier_hidden : int or None, default None
+        None: the label classifier C is DANN's linear head. An int: the paper's C (Sec. 4.3, "2-layer neural
+        networks with width 1000"; the authors' code: ``Linear - BatchNorm1d - ReLU - Dropout - Linear``) with
+        that many hidden units (the paper: 1000).
+    classifier_dropout : float, default 0.5 (dropout of that 2-layer C; unused with the linear head)
 
     Notes
     -----
     Other parameters: as :class:`DANNClassifier` (same network, optimiser and schedules).
 
-    Deviations: the label classifier is DANN's linear head (the code's Linear-BN-ReLU-Dropout-Linear head
-    is not used, so that MLA-DA and DANN differ only by the added losses); losses are batch means.
+    Deviations: by default the label classifier is DANN's linear head, so that MLA-DA and DANN differ only by
+    the added losses (``classifier_hidden=1000`` gives the paper's 2-layer head; on the Office-Caltech SURF
+    benchmark it lowers DANN's and MLA-DA's accuracy alike, see docs/results_details.md); losses are batch
+    means.
     """
 
     def __init__(self, module=MLPFeatureExtractor, *, gamma=0.08, entropy_weight=0.1, margin=5.0, margin_scale=None,
