@@ -29,7 +29,7 @@ from .dann import ClassifierNetwork
 from .engine import DomainAdaptationNet, PairedBatchSampler
 from .layers import MLPFeatureExtractor
 from .optim import LRAnnealing, MomentumSGD
-from .validation import check_features, split_domains, unlabeled_mask
+from .validation import check_features, numeric_labels, split_domains, unlabeled_mask
 
 __all__ = [
     "STRATEGIES",
@@ -318,6 +318,7 @@ class ActiveSelector(DomainAdaptationNet):
             super().fit(X, y, X_target, **fit_params)
         finally:
             self.fit_target_labels_ = None
+            self.__dict__.pop("_pending_pool", None)  # not a parameter: skorch's get_params must not see it
         self.query_seed_ = self._seed(offset=1)
         return self
 
@@ -331,6 +332,7 @@ class ActiveSelector(DomainAdaptationNet):
             super().partial_fit(X, y, X_target, classes=classes, **fit_params)
         finally:
             self.fit_target_labels_ = None
+            self.__dict__.pop("_pending_pool", None)  # not a parameter: skorch's get_params must not see it
         if first_fit:
             self.query_seed_ = self._seed(offset=1)
         return self
@@ -352,7 +354,11 @@ class ActiveSelector(DomainAdaptationNet):
                                  "have the same length (unknown labels marked "
                                  f"{self.unlabeled_marker!r}).")
             known = ~unlabeled_mask(yt, self.unlabeled_marker)
-            y_known = yt[known]
+            y_known = numeric_labels(yt[known])  # e.g. an object yt of ints with a string or None marker
+            if len(y_known) and _is_text(y_known) != _is_text(ys):
+                raise ValueError(f"yt holds {'text' if _is_text(y_known) else 'numeric'} labels but the source "
+                                 f"labels are {'text' if _is_text(ys) else 'numeric'}; the known target labels "
+                                 "must be spelled as the source labels.")
             if len(y_known):
                 try:  # the same checks as the source labels (NaN, continuous values)
                     check_classification_targets(y_known)
@@ -361,14 +367,20 @@ class ActiveSelector(DomainAdaptationNet):
                                      f"{self.unlabeled_marker!r} (not NaN).") from None
             if ys.dtype.kind in "iu" and y_known.dtype.kind == "f" and np.all(np.mod(y_known, 1) == 0):
                 y_known = y_known.astype(ys.dtype)  # e.g. a float yt filled with -1.0 and integer labels
-        self.pool_ = np.array(Xt, dtype=np.float32, copy=True, order="C")
-        self.labeled_mask_ = known
-        self.n_labeled_target_ = int(known.sum())
+        pool = np.array(Xt, dtype=np.float32, copy=True, order="C")
+        # stored by ``_train``, once the engine's checks (feature count, classes, names) have passed: a call
+        # that raises leaves the pool and the labelled mask of the previous fit
+        self._pending_pool = (pool, known)
         # no target tensor goes to the engine (the network never sees unlabelled rows); the pool only sets the
         # epoch length, in ``batch_sampler``
         if not known.any():
             return Xs, ys, None
-        return np.concatenate([Xs, self.pool_[known]]), np.concatenate([ys, y_known]), None
+        return np.concatenate([Xs, pool[known]]), np.concatenate([ys, y_known]), None
+
+    def _train(self, Xs, ys, Xt, seed, **fit_params):
+        pool, known = self.__dict__.pop("_pending_pool")
+        self.pool_, self.labeled_mask_, self.n_labeled_target_ = pool, known, int(known.sum())
+        return super()._train(Xs, ys, Xt, seed, **fit_params)
 
     def batch_sampler(self, ys, n_target, generator):
         """The engine's paired sampler with the epoch length of the labelled set vs the pool (one pass over the
@@ -389,24 +401,14 @@ class ActiveSelector(DomainAdaptationNet):
 
     # ------------------------------------------------------------------ query
     def _budget_count(self, budget, n_unlabeled):
-        n_target = len(self.pool_)
-        if isinstance(budget, (bool, np.bool_)) or not isinstance(budget, numbers.Real):
-            raise TypeError(f"budget must be an int count or a float fraction of the target set, got {budget!r}.")
-        if isinstance(budget, numbers.Integral):
-            count = int(budget)
-            if count <= 0:
-                raise ValueError(f"budget must be positive, got {count}.")
-        else:
-            budget = float(budget)
-            if not 0.0 < budget <= 1.0:
-                raise ValueError(
-                    f"a float budget is a fraction of the whole target set ({n_target} samples) and must be in "
-                    f"(0, 1], got {budget}; pass an int for a count of samples.")
-            count = max(1, int(math.floor(budget * n_target + 0.5)))
-        if count > n_unlabeled:
-            raise ValueError(f"budget {budget!r} asks for {count} samples but only {n_unlabeled} of the "
-                             f"{n_target} target samples are unlabelled.")
-        return count
+        return _budget_count(budget, len(self.pool_), n_unlabeled)
+
+    def _check_params(self):
+        _check_strategy(self.strategy)
+        if not _is_finite_number(self.margin) or self.margin <= 0:
+            raise ValueError(f"margin must be a finite number > 0, got {self.margin!r}.")
+        if not _is_finite_number(self.gradient_weight) or self.gradient_weight < 0:
+            raise ValueError(f"gradient_weight must be a finite number >= 0, got {self.gradient_weight!r}.")
 
     def _random_scores(self, n):
         rng = np.random.default_rng([self.query_seed_, int(self.labeled_mask_.sum()), n])
@@ -457,6 +459,37 @@ class ActiveSelector(DomainAdaptationNet):
         return (indices, scores[order]) if return_scores else indices
 
 
+def _budget_count(budget, n_target, n_unlabeled):
+    """The number of samples a ``budget`` (int count or float fraction of the whole target set) asks for."""
+    if isinstance(budget, (bool, np.bool_)) or not isinstance(budget, numbers.Real):
+        raise TypeError(f"budget must be an int count or a float fraction of the target set, got {budget!r}.")
+    if isinstance(budget, numbers.Integral):
+        count = int(budget)
+        if count <= 0:
+            raise ValueError(f"budget must be positive, got {count}.")
+    else:
+        budget = float(budget)
+        if not 0.0 < budget <= 1.0:
+            raise ValueError(
+                f"a float budget is a fraction of the whole target set ({n_target} samples) and must be in "
+                f"(0, 1], got {budget}; pass an int for a count of samples.")
+        count = max(1, int(math.floor(budget * n_target + 0.5)))
+    if count > n_unlabeled:
+        raise ValueError(f"budget {budget!r} asks for {count} samples but only {n_unlabeled} of the "
+                         f"{n_target} target samples are unlabelled.")
+    return count
+
+
+def _is_finite_number(value):
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_)) and math.isfinite(value)
+
+
+def _is_text(labels):
+    labels = np.asarray(labels)
+    return labels.dtype.kind in "US" or (labels.dtype.kind == "O" and any(isinstance(v, (str, bytes))
+                                                                         for v in labels))
+
+
 # ---------------------------------------------------------------------------------------------- protocol
 def _unknown_labels(yt, marker):
     if yt.dtype.kind in "biuf" and isinstance(marker, numbers.Number) and not isinstance(marker, bool):
@@ -476,6 +509,8 @@ def active_learning_loop(selector, Xs, ys, Xt, yt, *, rounds=5, budget=0.01, rou
        ``selector.partial_fit(Xs, ys, Xt, labels_so_far, epochs=round_epochs)`` (warm start).
 
     The paper's protocol is 5 rounds of 1% of the target (``rounds=5, budget=0.01``), queried every 2 epochs.
+    The budget is checked before any training: ``rounds`` queries of ``budget`` must fit in the target samples
+    unlabelled at the start (``ValueError`` otherwise).
 
     Parameters
     ----------
@@ -517,6 +552,9 @@ def active_learning_loop(selector, Xs, ys, Xt, yt, *, rounds=5, budget=0.01, rou
     if len(yt) != n_target:
         raise ValueError(f"the oracle labels yt ({len(yt)}) must label every target sample ({n_target}).")
     marker = selector.unlabeled_marker
+    if marker is None:
+        raise ValueError("active_learning_loop marks the unknown target labels with the selector's "
+                         "unlabeled_marker, and None marks none; set unlabeled_marker to e.g. -1 or '?'.")
     if unlabeled_mask(yt, marker).any():
         raise ValueError(f"the oracle labels yt contain the unlabelled marker {marker!r}: the oracle must know "
                          "every target label.")
@@ -527,12 +565,18 @@ def active_learning_loop(selector, Xs, ys, Xt, yt, *, rounds=5, budget=0.01, rou
             raise ValueError(f"yt_initial has {len(yt_initial)} labels, the target set {n_target}.")
         known = ~unlabeled_mask(yt_initial, marker)
         labels[known] = yt_initial[known]
+    if not fit_initial:
+        if not selector.__sklearn_is_fitted__() or len(selector.pool_) != n_target:
+            raise ValueError("fit_initial=False needs a selector already fitted on this target pool.")
+        labels[selector.labeled_mask_] = yt[selector.labeled_mask_]
+    if rounds:  # check the budget before any training, not after the warm-up or in a late round
+        n_unlabeled = int(unlabeled_mask(labels, marker).sum())
+        count = _budget_count(budget, n_target, n_unlabeled)
+        if rounds * count > n_unlabeled:
+            raise ValueError(f"{rounds} rounds of {count} queries need {rounds * count} unlabelled target samples; "
+                             f"only {n_unlabeled} of the {n_target} are unlabelled. Lower rounds or budget.")
     if fit_initial:
         selector.fit(Xs, ys, Xt, labels)
-    elif not selector.__sklearn_is_fitted__() or len(selector.pool_) != n_target:
-        raise ValueError("fit_initial=False needs a selector already fitted on this target pool.")
-    else:
-        labels[selector.labeled_mask_] = yt[selector.labeled_mask_]
     accuracies = [selector.score(Xt, yt)]
     for _ in range(rounds):
         idx = selector.query(budget)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import numbers
 
 import numpy as np
 import torch
@@ -168,6 +169,11 @@ class MADDAClassifier(DomainAdaptationNet):
         self.center_weight = center_weight
         self.source_epochs = source_epochs
         self.target_lr_scale = target_lr_scale
+
+    def _check_params(self):
+        k = self.n_neighbors
+        if isinstance(k, (bool, np.bool_)) or not isinstance(k, numbers.Integral) or k < 1:
+            raise ValueError(f"n_neighbors must be an int >= 1, got {k!r}.")
 
     def build_network(self, feature_extractor, n_features):
         return MADDANetwork(feature_extractor, n_features, self.embedding_dim, self.discriminator_hidden_sizes,

@@ -266,9 +266,9 @@ def density_ratio(source, target, *, domain_classifier=None, cv=5, random_state=
         raise ValueError(f"density_ratio needs at least 2 source and 2 target rows, got {len(Xs)} and {len(Xt)}.")
     if Xs.shape[1] != Xt.shape[1]:
         raise ValueError(f"source has {Xs.shape[1]} features but target has {Xt.shape[1]}.")
+    if isinstance(cv, (bool, np.bool_)) or not isinstance(cv, numbers.Integral) or cv < 2:
+        raise ValueError(f"cv must be an int >= 2 (the number of stratified folds), got {cv!r}.")
     n_splits = int(min(cv, len(Xs), len(Xt)))
-    if n_splits < 2:
-        raise ValueError(f"cv must be >= 2, got {cv!r}.")
     X = np.vstack([Xs, Xt])
     d = np.r_[np.zeros(len(Xs), dtype=int), np.ones(len(Xt), dtype=int)]
     template = _default_domain_classifier(random_state) if domain_classifier is None else domain_classifier

@@ -14,7 +14,7 @@ import numbers
 
 import numpy as np
 from sklearn.model_selection import BaseCrossValidator
-from sklearn.utils import check_random_state
+from sklearn.utils import check_random_state, column_or_1d
 from sklearn.utils.validation import _num_samples
 
 from .validation import unlabeled_mask
@@ -38,17 +38,36 @@ def pack_domains(Xs, ys, Xt, *, unlabeled_marker=-1):
     ``y`` keeps the labels' dtype when the marker is representable in it (e.g. int labels, marker -1);
     otherwise (string or bool labels, a string marker, an unsigned dtype, a fractional marker with integer
     labels) ``y`` has dtype object, so that neither the marker nor a label is converted.
+
+    Two pandas DataFrames are stacked by column name (``Xt``'s columns in ``Xs``'s order) into a DataFrame,
+    so that column names reach the estimator and a ``ColumnTransformer``; DataFrames whose columns differ
+    raise ``ValueError``. A source label equal to the marker raises ``ValueError`` (it would become a target
+    row).
     """
-    Xs, Xt, ys = np.asarray(Xs), np.asarray(Xt), np.asarray(ys)
+    ys = column_or_1d(np.asarray(ys), warn=False)
     if len(Xs) != len(ys):
         raise ValueError(f"Xs has {len(Xs)} rows but ys has {len(ys)} labels.")
-    if Xs.shape[1:] != Xt.shape[1:]:
-        raise ValueError(f"Xs has sample shape {Xs.shape[1:]} but Xt has {Xt.shape[1:]}.")
+    if unlabeled_mask(ys, unlabeled_marker).any():
+        raise ValueError(f"ys contains the unlabelled marker {unlabeled_marker!r}, which would turn those source "
+                         "rows into target rows; pass another unlabeled_marker (and the same one to the "
+                         "estimator).")
+    if hasattr(Xs, "columns") and hasattr(Xt, "columns"):
+        if set(Xs.columns) != set(Xt.columns) or len(Xs.columns) != len(Xt.columns):
+            raise ValueError(f"Xs and Xt have different columns: {sorted(map(str, set(Xs.columns) ^ set(Xt.columns)))} "
+                             "are in only one of them.")
+        import pandas as pd
+
+        X = pd.concat([Xs, Xt[list(Xs.columns)]], ignore_index=True)
+    else:
+        Xs, Xt = np.asarray(Xs), np.asarray(Xt)
+        if Xs.shape[1:] != Xt.shape[1:]:
+            raise ValueError(f"Xs has sample shape {Xs.shape[1:]} but Xt has {Xt.shape[1:]}.")
+        X = np.concatenate([Xs, Xt])
     if _marker_fits(unlabeled_marker, ys.dtype):
         y = np.concatenate([ys, np.full(len(Xt), unlabeled_marker, dtype=ys.dtype)])
     else:
         y = np.concatenate([ys.astype(object), np.full(len(Xt), unlabeled_marker, dtype=object)])
-    return np.concatenate([Xs, Xt]), y
+    return X, y
 
 
 class DomainStratifiedKFold(BaseCrossValidator):

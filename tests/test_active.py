@@ -341,7 +341,7 @@ def test_active_learning_loop_errors(small_task):
         skda.active_learning_loop(sel, Xs, ys, Xt, yt, fit_initial=False)
     with pytest.raises(TypeError, match="selector must be an ActiveSelector"):
         skda.active_learning_loop(skda.SourceOnlyClassifier(), Xs, ys, Xt, yt)
-    with pytest.raises(ValueError, match="asks for 54 samples but only 36"):
+    with pytest.raises(ValueError, match="2 rounds of 54 queries need 108 unlabelled target samples; only 90"):
         skda.active_learning_loop(sel, Xs, ys, Xt, yt, rounds=2, budget=0.6, round_epochs=1)
 
 

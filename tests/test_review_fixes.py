@@ -14,7 +14,7 @@ from skorch.callbacks import Callback
 from torch import nn
 
 import skda
-from skda.metrics import importance_weighted_validation
+from skda.metrics import density_ratio, importance_weighted_validation
 from skda.model_selection import pack_domains
 from skda.validation import unlabeled_mask
 
@@ -479,3 +479,112 @@ def test_a_cpu_fit_seeds_no_gpu_generator(small_task, monkeypatch):
     assert calls == []
     np.testing.assert_array_equal(a, b)  # still seeded: same seed, same model
     assert torch.equal(torch.random.get_rng_state(), before)  # the caller's CPU stream is untouched
+
+
+# ---- fourth review: active selection, pack_domains, parameter checks ------------------------------------------
+SELECTOR_FAST = dict(max_epochs=3, batch_size=32, module__hidden_sizes=(16,))
+
+
+def _fitted_selector(small_task, **params):
+    Xs, ys, Xt, _ = small_task
+    return skda.ActiveSelector(random_state=0, strategy="margin", **SELECTOR_FAST, **params).fit(Xs, ys, Xt)
+
+
+@pytest.mark.parametrize("bad", ["unseen class", "feature count"])
+def test_a_refused_partial_fit_leaves_the_pool_and_labelled_mask_unchanged(small_task, bad):
+    Xs, ys, Xt, _ = small_task
+    sel = _fitted_selector(small_task)
+    before = (sel.pool_.copy(), sel.labeled_mask_.copy(), sel.n_labeled_target_, sel.query(5))
+    if bad == "unseen class":
+        labels = np.full(len(Xt), -1)
+        labels[:20] = 7
+        args, match = (Xs, ys, Xt, labels), "not seen"
+    else:
+        args, match = (Xs[:, :5], ys, Xt[:, :5]), "features"
+    with pytest.raises(ValueError, match=match):
+        sel.partial_fit(*args, epochs=1)
+    np.testing.assert_array_equal(sel.pool_, before[0])
+    np.testing.assert_array_equal(sel.labeled_mask_, before[1])
+    assert sel.n_labeled_target_ == before[2]
+    np.testing.assert_array_equal(sel.query(5), before[3])
+
+
+def test_object_yt_with_integer_labels_is_understood(small_task):
+    Xs, ys, Xt, yt = small_task
+    labels = np.full(len(Xt), -1, dtype=object)
+    labels[:6] = yt[:6]
+    sel = skda.ActiveSelector(random_state=0, strategy="margin", **SELECTOR_FAST).fit(Xs, ys, Xt, labels)
+    assert sel.n_labeled_target_ == 6
+    accuracies = skda.active_learning_loop(
+        skda.ActiveSelector(random_state=0, strategy="margin", unlabeled_marker="?", **SELECTOR_FAST), Xs, ys, Xt, yt,
+        rounds=2, budget=3, round_epochs=1)
+    assert accuracies.shape == (3,)
+
+
+def test_text_target_labels_with_numeric_source_labels_raise_clearly(small_task):
+    Xs, ys, Xt, yt = small_task
+    labels = np.full(len(Xt), -1, dtype=object)
+    labels[:3] = ["0", "1", "2"]
+    with pytest.raises(ValueError, match="spelled as the source labels"):
+        skda.ActiveSelector(**SELECTOR_FAST).fit(Xs, ys, Xt, labels)
+
+
+@pytest.mark.parametrize("rounds, budget, n_target, match", [(2, 0, 90, "positive"), (5, 6, 20, "5 rounds of 6"),
+                                                             (1, 1.5, 90, "fraction")])
+def test_active_learning_loop_checks_the_budget_before_training(small_task, monkeypatch, rounds, budget, n_target,
+                                                                match):
+    Xs, ys, Xt, yt = small_task
+    sel = skda.ActiveSelector(random_state=0, **SELECTOR_FAST)
+    monkeypatch.setattr(type(sel), "fit", lambda *a, **k: pytest.fail("trained before checking the budget"))
+    with pytest.raises(ValueError, match=match):
+        skda.active_learning_loop(sel, Xs, ys, Xt[:n_target], yt[:n_target], rounds=rounds, budget=budget)
+
+
+@pytest.mark.parametrize("params, match", [({"margin": 0.0}, "margin"), ({"margin": float("nan")}, "margin"),
+                                           ({"margin": -1}, "margin"), ({"gradient_weight": float("nan")},
+                                                                        "gradient_weight")])
+def test_active_selector_checks_its_hyper_parameters(small_task, params, match):
+    Xs, ys, Xt, _ = small_task
+    with pytest.raises(ValueError, match=match):
+        skda.ActiveSelector(strategy="sdm-ag", **SELECTOR_FAST, **params).fit(Xs, ys, Xt)
+
+
+@pytest.mark.parametrize("k", [2.5, True, 0])
+def test_madda_checks_n_neighbors_before_training(small_task, k):
+    Xs, ys, Xt, _ = small_task
+    clf = skda.MADDAClassifier(n_neighbors=k, max_epochs=1, source_epochs=1)
+    with pytest.raises(ValueError, match="n_neighbors must be an int >= 1"):
+        clf.fit(Xs, ys, Xt)
+    assert not clf.__sklearn_is_fitted__()
+
+
+def test_pack_domains_aligns_dataframe_columns_by_name():
+    pd = pytest.importorskip("pandas")
+    Xs = pd.DataFrame({"age": [30, 40, 50], "income": [1e3, 2e3, 3e3]})
+    Xt = pd.DataFrame({"income": [4e3, 5e3], "age": [60, 70]})
+    X, y = pack_domains(Xs, [0, 1, 0], Xt)
+    assert list(X.columns) == ["age", "income"]
+    np.testing.assert_array_equal(X.to_numpy()[3:], [[60, 4e3], [70, 5e3]])
+    np.testing.assert_array_equal(y, [0, 1, 0, -1, -1])
+    with pytest.raises(ValueError, match="different columns"):
+        pack_domains(Xs, [0, 1, 0], Xt.rename(columns={"age": "Age"}))
+
+
+def test_pack_domains_refuses_a_source_label_equal_to_the_marker_and_takes_column_labels():
+    with pytest.raises(ValueError, match="contains the unlabelled marker -1"):
+        pack_domains(np.zeros((3, 1)), np.array([0, -1, 1]), np.zeros((2, 1)))
+    np.testing.assert_array_equal(pack_domains(np.zeros((3, 1)), np.array([[0], [2], [1]]), np.zeros((2, 1)))[1],
+                                  [0, 2, 1, -1, -1])
+
+
+@pytest.mark.parametrize("cv", [2.9, 1, True])
+def test_density_ratio_takes_an_int_number_of_folds(cv):
+    rng = np.random.RandomState(0)
+    with pytest.raises(ValueError, match="cv must be an int >= 2"):
+        density_ratio(rng.randn(20, 3), rng.randn(20, 3) + 1, cv=cv)
+
+
+def test_active_learning_loop_refuses_a_marker_that_marks_nothing(small_task):
+    Xs, ys, Xt, yt = small_task
+    with pytest.raises(ValueError, match="None marks none"):
+        skda.active_learning_loop(skda.ActiveSelector(unlabeled_marker=None, **SELECTOR_FAST), Xs, ys, Xt, yt)
