@@ -53,8 +53,8 @@ def pack_domains(Xs, ys, Xt, *, unlabeled_marker=-1):
                          "estimator).")
     if hasattr(Xs, "columns") and hasattr(Xt, "columns"):
         if set(Xs.columns) != set(Xt.columns) or len(Xs.columns) != len(Xt.columns):
-            raise ValueError(f"Xs and Xt have different columns: {sorted(map(str, set(Xs.columns) ^ set(Xt.columns)))} "
-                             "are in only one of them.")
+            raise ValueError(f"Xs and Xt have different columns (Xs: {list(Xs.columns)}, Xt: {list(Xt.columns)}); "
+                             "pack_domains stacks DataFrames by column name.")
         import pandas as pd
 
         X = pd.concat([Xs, Xt[list(Xs.columns)]], ignore_index=True)
