@@ -218,7 +218,7 @@ def soft_neighborhood_density(probabilities, *, temperature=0.05):
     is O(n * SND_CHUNK_ROWS), time O(n^2 * n_classes). Needs at least 2 rows.
     """
     P = _check_probabilities(probabilities, min_rows=2)
-    if not (isinstance(temperature, numbers.Real) and temperature > 0):
+    if isinstance(temperature, (bool, np.bool_)) or not (isinstance(temperature, numbers.Real) and temperature > 0):
         raise ValueError(f"temperature must be a positive number, got {temperature!r}.")
     norms = np.linalg.norm(P, axis=1, keepdims=True)
     F = P / np.maximum(norms, 1e-12)

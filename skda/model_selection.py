@@ -15,9 +15,10 @@ import numbers
 import numpy as np
 from sklearn.model_selection import BaseCrossValidator
 from sklearn.utils import check_random_state, column_or_1d
+from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _num_samples
 
-from .validation import unlabeled_mask
+from .validation import numeric_labels, unlabeled_mask
 
 __all__ = ["DomainStratifiedKFold", "pack_domains"]
 
@@ -128,6 +129,11 @@ class DomainStratifiedKFold(BaseCrossValidator):
                 f"DomainStratifiedKFold(n_splits={self.n_splits}) needs at least {self.n_splits} source and "
                 f"{self.n_splits} target rows (y == {self.unlabeled_marker!r}); got {n_source} source and "
                 f"{n_target} target rows.")
+        try:  # NaN or continuous source labels cannot be stratified (NaN would not even mark the target)
+            check_classification_targets(numeric_labels(y[~target]))
+        except ValueError as exc:
+            raise ValueError(f"DomainStratifiedKFold: the source labels are not class labels ({exc}); target rows "
+                             f"must be marked {self.unlabeled_marker!r}, not NaN.") from None
         yield from super().split(X, y, groups)
 
     def _iter_test_masks(self, X, y, groups=None):

@@ -588,3 +588,17 @@ def test_active_learning_loop_refuses_a_marker_that_marks_nothing(small_task):
     Xs, ys, Xt, yt = small_task
     with pytest.raises(ValueError, match="None marks none"):
         skda.active_learning_loop(skda.ActiveSelector(unlabeled_marker=None, **SELECTOR_FAST), Xs, ys, Xt, yt)
+
+
+def test_domain_stratified_kfold_refuses_nan_source_labels():
+    y = np.r_[np.repeat([0.0, 1.0], 4), np.nan, np.full(6, -1.0)]
+    X = np.zeros((len(y), 2))
+    with pytest.raises(ValueError, match="not class labels.*not NaN"):
+        list(skda.model_selection.DomainStratifiedKFold(n_splits=2).split(X, y))
+
+
+def test_snd_temperature_must_be_a_number_not_a_bool():
+    from skda.metrics import soft_neighborhood_density
+
+    with pytest.raises(ValueError, match="temperature must be a positive number"):
+        soft_neighborhood_density(np.full((4, 2), 0.5), temperature=True)
