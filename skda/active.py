@@ -29,7 +29,7 @@ from .dann import ClassifierNetwork
 from .engine import DomainAdaptationNet, PairedBatchSampler
 from .layers import MLPFeatureExtractor
 from .optim import LRAnnealing, MomentumSGD
-from .validation import check_features, numeric_labels, split_domains, unlabeled_mask
+from .validation import check_features, is_int_at_least, numeric_labels, split_domains, unlabeled_mask
 
 __all__ = [
     "STRATEGIES",
@@ -543,9 +543,9 @@ def active_learning_loop(selector, Xs, ys, Xt, yt, *, rounds=5, budget=0.01, rou
     """
     if not hasattr(selector, "query") or not hasattr(selector, "partial_fit"):
         raise TypeError(f"selector must be an ActiveSelector (query + partial_fit), got {type(selector).__name__}.")
-    if isinstance(rounds, bool) or not isinstance(rounds, numbers.Integral) or rounds < 0:
+    if not is_int_at_least(rounds, 0):
         raise ValueError(f"rounds must be an int >= 0, got {rounds!r}.")
-    if isinstance(round_epochs, bool) or not isinstance(round_epochs, numbers.Integral) or round_epochs < 1:
+    if not is_int_at_least(round_epochs, 1):
         raise ValueError(f"round_epochs must be an int >= 1, got {round_epochs!r}.")
     yt = column_or_1d(np.asarray(yt), warn=False)
     n_target = len(Xt)

@@ -19,7 +19,6 @@ from __future__ import annotations
 import copy
 import inspect
 import math
-import numbers
 import os
 import sys
 import threading
@@ -39,7 +38,7 @@ from torch import nn
 
 from .layers import GradientReversalLayer, MLPFeatureExtractor
 from .optim import MomentumSGD
-from .validation import check_features, numeric_labels, split_domains, unlabeled_mask
+from .validation import check_features, is_int_at_least, numeric_labels, split_domains, unlabeled_mask
 
 __all__ = ["ClassBalancedBatchSampler", "DomainAdaptationNet", "PairedBatchSampler", "resolve_device"]
 
@@ -443,7 +442,7 @@ class DomainAdaptationNet(ClassifierMixin, NeuralNet):
         if fit_params.get("epochs") is not None:
             checks.append(("epochs", fit_params["epochs"]))
         for name, value in checks:
-            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
+            if not is_int_at_least(value, 0):
                 raise ValueError(f"{name} must be an integer >= 0, got {value!r}.")
 
     def _check_same_problem(self, classes, input_shape):

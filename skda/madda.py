@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import numbers
 
 import numpy as np
 import torch
@@ -15,6 +14,7 @@ from .layers import MLP, MLPFeatureExtractor
 from .losses import batch_triplet_loss, center_magnet_loss
 from .neighbors import knn_vote
 from .optim import AdversarialAdam
+from .validation import is_int_at_least
 
 __all__ = ["MADDAClassifier", "MADDANetwork"]
 
@@ -172,7 +172,7 @@ class MADDAClassifier(DomainAdaptationNet):
 
     def _check_params(self):
         k = self.n_neighbors
-        if isinstance(k, (bool, np.bool_)) or not isinstance(k, numbers.Integral) or k < 1:
+        if not is_int_at_least(k, 1):
             raise ValueError(f"n_neighbors must be an int >= 1, got {k!r}.")
 
     def build_network(self, feature_extractor, n_features):

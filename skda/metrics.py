@@ -44,7 +44,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils import _safe_indexing
 
-from .validation import check_features, unlabeled_mask
+from .validation import check_features, is_int_at_least, unlabeled_mask
 
 __all__ = [
     "DEVScorer",
@@ -266,7 +266,7 @@ def density_ratio(source, target, *, domain_classifier=None, cv=5, random_state=
         raise ValueError(f"density_ratio needs at least 2 source and 2 target rows, got {len(Xs)} and {len(Xt)}.")
     if Xs.shape[1] != Xt.shape[1]:
         raise ValueError(f"source has {Xs.shape[1]} features but target has {Xt.shape[1]}.")
-    if isinstance(cv, (bool, np.bool_)) or not isinstance(cv, numbers.Integral) or cv < 2:
+    if not is_int_at_least(cv, 2):
         raise ValueError(f"cv must be an int >= 2 (the number of stratified folds), got {cv!r}.")
     n_splits = int(min(cv, len(Xs), len(Xt)))
     X = np.vstack([Xs, Xt])

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -10,6 +9,7 @@ from .dann import DANNClassifier, DANNNetwork
 from .layers import MLP, MLPFeatureExtractor
 from .losses import batch_hard_triplet_loss, dynamic_margins, entropy_loss
 from .optim import MomentumSGD
+from .validation import is_int_at_least
 
 __all__ = ["MLADAClassifier", "MLADANetwork"]
 
@@ -106,8 +106,7 @@ class MLADAClassifier(DANNClassifier):
         if self.margin_mode not in MARGIN_MODES:
             raise ValueError(f"margin_mode must be one of {MARGIN_MODES}, got {self.margin_mode!r}.")
         hidden = self.classifier_hidden
-        if hidden is not None and (isinstance(hidden, bool) or not isinstance(hidden, (int, np.integer))
-                                   or hidden < 1):
+        if hidden is not None and not is_int_at_least(hidden, 1):
             raise ValueError(f"classifier_hidden must be None (linear head) or a positive int, got {hidden!r}.")
         if not 0.0 <= self.classifier_dropout < 1.0:
             raise ValueError(f"classifier_dropout must be in [0, 1), got {self.classifier_dropout!r}.")

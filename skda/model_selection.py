@@ -18,7 +18,7 @@ from sklearn.utils import check_random_state, column_or_1d
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _num_samples
 
-from .validation import numeric_labels, unlabeled_mask
+from .validation import is_int_at_least, numeric_labels, unlabeled_mask
 
 __all__ = ["DomainStratifiedKFold", "pack_domains"]
 
@@ -98,7 +98,7 @@ class DomainStratifiedKFold(BaseCrossValidator):
     """
 
     def __init__(self, n_splits=5, *, shuffle=False, random_state=None, unlabeled_marker=-1):
-        if not isinstance(n_splits, numbers.Integral) or isinstance(n_splits, bool) or n_splits < 2:
+        if not is_int_at_least(n_splits, 2):
             raise ValueError(f"n_splits must be an integer >= 2, got {n_splits!r}.")
         if not shuffle and random_state is not None:
             raise ValueError("random_state has no effect unless shuffle=True; set shuffle=True or leave "

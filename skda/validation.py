@@ -105,6 +105,12 @@ def _refuse_stringified_marker(y, marker):
             f"{found[0]!r} is a real class.")
 
 
+def is_int_at_least(value, minimum) -> bool:
+    """Whether ``value`` is an integer (Python or numpy, not a bool) ``>= minimum``: the check behind every
+    count-like parameter (epochs, folds, neighbours, rounds)."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_)) and value >= minimum
+
+
 def numeric_labels(y):
     """An object array holding only numbers or bools (what remains of a packed ``y`` whose marker has another
     type, e.g. ``pack_domains`` with bool labels) as a numeric array, which scikit-learn's label checks and
