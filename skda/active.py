@@ -32,6 +32,7 @@ from .optim import LRAnnealing, MomentumSGD
 from .validation import check_features, is_int_at_least, numeric_labels, split_domains, unlabeled_mask
 
 __all__ = [
+    "ActiveLearningRoundError",
     "STRATEGIES",
     "ActiveSelector",
     "active_learning_loop",
@@ -309,13 +310,14 @@ class ActiveSelector(DomainAdaptationNet):
         return ClassifierNetwork(feature_extractor, n_features, len(self.classes_))
 
     # ------------------------------------------------------------------ fit
-    def fit(self, X, y=None, X_target=None, yt=None, **fit_params):
+    def fit(self, X, y=None, X_target=None, yt=None, classes=None, **fit_params):
         """Fit on the labelled set: ``(X, y)`` (source) plus the rows of ``X_target`` whose ``yt`` is not the
-        unlabelled marker. ``X_target`` becomes the query pool ``pool_``."""
+        unlabelled marker. ``X_target`` becomes the query pool ``pool_``. ``classes``: every class the target may
+        reveal (needed when the source lacks some, so that later rounds may label them), as in ``partial_fit``."""
         _check_strategy(self.strategy)
         self.fit_target_labels_ = yt
         try:
-            super().fit(X, y, X_target, **fit_params)
+            self._fit(X, y, X_target, classes=classes, **fit_params)
         finally:
             self.fit_target_labels_ = None
             self.__dict__.pop("_pending_pool", None)  # not a parameter: skorch's get_params must not see it
@@ -337,9 +339,10 @@ class ActiveSelector(DomainAdaptationNet):
             self.query_seed_ = self._seed(offset=1)
         return self
 
-    def _validate_for_fit(self, X, y, X_target):
+    def _validate_for_fit(self, X, y, X_target, min_classes=2):
         """Validate, store the pool and the labelled mask, return the labelled set as the engine's source."""
-        Xs, ys, Xt = split_domains(X, y, X_target, unlabeled_marker=self.unlabeled_marker, require_target=False)
+        Xs, ys, Xt = split_domains(X, y, X_target, unlabeled_marker=self.unlabeled_marker, require_target=False,
+                                   min_classes=min_classes)
         if Xt is None:
             raise ValueError("ActiveSelector needs the target pool: fit(Xs, ys, Xt, yt=None) with Xt the target "
                              f"samples, or the packed form with target rows labelled {self.unlabeled_marker!r}.")
@@ -499,8 +502,22 @@ def _unknown_labels(yt, marker):
     return labels
 
 
+class ActiveLearningRoundError(RuntimeError):
+    """A round of :func:`active_learning_loop` failed. The rounds finished before it are kept: ``accuracies``
+    (index 0 the initial fit, index r round r) and ``labels`` (the target labels revealed so far, unknown ones
+    the unlabelled marker); a ``partial_fit`` that refused its input left the selector as the last finished round
+    left it. ``round`` is the failed
+    round (1-based); the original exception is the ``__cause__``."""
+
+    def __init__(self, message, *, round, accuracies, labels):
+        super().__init__(message)
+        self.round = round
+        self.accuracies = accuracies
+        self.labels = labels
+
+
 def active_learning_loop(selector, Xs, ys, Xt, yt, *, rounds=5, budget=0.01, round_epochs=2, yt_initial=None,
-                         fit_initial=True):
+                         fit_initial=True, classes=None):
     """Run the active domain adaptation protocol with an oracle and return the target accuracy per round.
 
     1. ``selector.fit(Xs, ys, Xt, yt_initial)`` (skipped with ``fit_initial=False``: the selector is then already
@@ -534,6 +551,14 @@ def active_learning_loop(selector, Xs, ys, Xt, yt, *, rounds=5, budget=0.01, rou
         Target labels known before the first round (``unlabeled_marker`` for unknown ones).
     fit_initial : bool, default True
         False: skip the warm-up fit (the selector must already be fitted on ``Xt``).
+    classes : array-like or None
+        Every class the oracle may reveal, passed to the initial fit. Needed when the target holds a class the
+        source lacks (otherwise the round that reveals it fails).
+
+    Raises
+    ------
+    ActiveLearningRoundError
+        When a round fails (its cause chained); it carries the accuracies and labels of the finished rounds.
 
     Returns
     -------
@@ -576,11 +601,22 @@ def active_learning_loop(selector, Xs, ys, Xt, yt, *, rounds=5, budget=0.01, rou
             raise ValueError(f"{rounds} rounds of {count} queries need {rounds * count} unlabelled target samples; "
                              f"only {n_unlabeled} of the {n_target} are unlabelled. Lower rounds or budget.")
     if fit_initial:
-        selector.fit(Xs, ys, Xt, labels)
+        selector.fit(Xs, ys, Xt, labels, classes=classes)
     accuracies = [selector.score(Xt, yt)]
-    for _ in range(rounds):
+    for r in range(1, rounds + 1):
         idx = selector.query(budget)
-        labels[idx] = yt[idx]
-        selector.partial_fit(Xs, ys, Xt, labels, epochs=round_epochs)
+        revealed = labels.copy()
+        revealed[idx] = yt[idx]
+        try:
+            selector.partial_fit(Xs, ys, Xt, revealed, epochs=round_epochs)
+        except Exception as exc:
+            unknown = np.setdiff1d(np.unique(yt[idx]), selector.classes_)
+            hint = (f" The oracle revealed classes {unknown.tolist()} that the selector was not fitted with: pass "
+                    "classes=<every class> to active_learning_loop." if len(unknown) else "")
+            raise ActiveLearningRoundError(
+                f"active learning round {r} of {rounds} failed ({type(exc).__name__}: {exc}).{hint} The {r - 1} "
+                "finished round(s) are kept in this error's accuracies and labels (a partial_fit that refuses its "
+                "input leaves the selector as the last finished round left it).", round=r, accuracies=np.asarray(accuracies), labels=labels) from exc
+        labels = revealed
         accuracies.append(selector.score(Xt, yt))
     return np.asarray(accuracies)

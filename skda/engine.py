@@ -27,10 +27,11 @@ from contextlib import contextmanager
 
 import numpy as np
 import torch
-from sklearn.base import ClassifierMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.utils import TransformerTags, column_or_1d
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.utils import check_random_state
+from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import validate_data
 from skorch import NeuralNet
@@ -38,7 +39,7 @@ from torch import nn
 
 from .layers import GradientReversalLayer, MLPFeatureExtractor
 from .optim import MomentumSGD
-from .validation import check_features, is_int_at_least, numeric_labels, split_domains, unlabeled_mask
+from .validation import check_features, check_x_target_not_routed_past_pipeline, is_int_at_least, numeric_labels, split_domains, unlabeled_mask
 
 __all__ = ["ClassBalancedBatchSampler", "DomainAdaptationNet", "PairedBatchSampler", "resolve_device"]
 
@@ -154,6 +155,35 @@ class ClassBalancedBatchSampler(PairedBatchSampler):
         return stacked.permute(1, 0, 2).reshape(-1)
 
 
+def _same_value(a, b) -> bool:
+    """``a`` and ``b`` are the same parameter value (identity, or ``==`` where it gives one truth value)."""
+    if a is b:
+        return True
+    try:
+        return bool(a == b)
+    except (TypeError, ValueError, RuntimeError):  # e.g. arrays or tensors of several values
+        return False
+
+
+def _declare_skorch_defaults(cls):
+    """Give ``cls.__init__`` a signature (PEP 362 ``__signature__``) that names, after the class's own parameters,
+    the skorch ``NeuralNet`` parameters it passes on through ``**kwargs`` with their skorch defaults. scikit-learn
+    reads a parameter's default from the ``__init__`` signature (its repr shows the parameters that differ from
+    their defaults; no public hook takes the defaults otherwise), so without this every skorch parameter would be
+    shown as changed. Nothing else reads it: skorch lists parameters from the instance."""
+    init = cls.__dict__.get("__init__")
+    if init is None:
+        return
+    own = inspect.signature(init)
+    names = set(own.parameters)
+    skorch_params = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY)
+                     for p in inspect.signature(NeuralNet.__init__).parameters.values()
+                     if p.name not in names and p.default is not inspect.Parameter.empty]
+    regular = [p for p in own.parameters.values() if p.kind is not inspect.Parameter.VAR_KEYWORD]
+    var_keyword = [p for p in own.parameters.values() if p.kind is inspect.Parameter.VAR_KEYWORD]
+    init.__signature__ = own.replace(parameters=[*regular, *skorch_params, *var_keyword])
+
+
 #: torch's default generator is process-global: seeded fits in threads of one process (dask workers with
 #: several threads, joblib's threading backend) take turns, so that each is reproducible.
 _SEEDED_LOCK = threading.RLock()
@@ -200,7 +230,7 @@ def _seeded(seed: int, device: torch.device):
         yield
 
 
-class DomainAdaptationNet(ClassifierMixin, NeuralNet):
+class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeaturesOutMixin, NeuralNet):
     """Base estimator: a skorch ``NeuralNet`` trained on paired source/target batches.
 
     Not used directly: see :class:`skda.DANNClassifier` and :class:`skda.SourceOnlyClassifier`.
@@ -251,6 +281,8 @@ class DomainAdaptationNet(ClassifierMixin, NeuralNet):
 
     #: Whether fit needs target samples (False only for the source-only baseline).
     requires_target = True
+    #: Whether ``predict_proba`` is the softmax of a label classifier's logits (``decision_function`` exists).
+    predicts_from_logits = True
     #: Parameters that count epochs (checked: integers >= 0).
     epoch_parameters = ("max_epochs",)
 
@@ -266,6 +298,80 @@ class DomainAdaptationNet(ClassifierMixin, NeuralNet):
     def _get_param_names(self):
         # skorch's bookkeeping set ``_params_to_validate`` is not a parameter (clone rebuilds it from kwargs)
         return [k for k in super()._get_param_names() if k != "_params_to_validate"]
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        _declare_skorch_defaults(cls)
+
+    def __repr__(self, N_CHAR_MAX=700):
+        # scikit-learn's repr (the parameters that differ from their defaults), not skorch's (the module only)
+        return BaseEstimator.__repr__(self, N_CHAR_MAX=N_CHAR_MAX)
+
+    def set_params(self, **params):
+        """Set parameters (scikit-learn's ``set_params`` with skorch's routing of ``module__*``, ``optimizer__*``,
+        ``callbacks__*``, ...).
+
+        On a fitted estimator, new ``module`` / ``module__*`` / ``criterion`` / ``criterion__*`` values are stored
+        and take effect when the next ``fit`` builds the network; until then the fitted network keeps predicting
+        (skorch would rebuild an untrained network at once while the estimator still counts as fitted).
+        ``partial_fit`` and ``warm_start`` fits refuse to continue a network built with other module values.
+        """
+        deferred = {k: v for k, v in params.items() if k.split("__", 1)[0] in ("module", "criterion", "compile")}
+        super().set_params(**{k: v for k, v in params.items() if k not in deferred})
+        if deferred and self.__sklearn_is_fitted__():
+            self.initialized_ = False  # skorch then only stores the values (its documented uninitialised path)
+            try:
+                super().set_params(**deferred)
+            finally:
+                self.initialized_ = True
+        elif deferred:
+            super().set_params(**deferred)
+        return self
+
+    def _module_build_params(self) -> dict:
+        """The values the feature extractor is built from: ``module`` and the ``module__*`` parameters."""
+        return {"module": self.module, **{f"module__{k}": v for k, v in self.get_params_for("module").items()}}
+
+    def _check_module_unchanged(self):
+        """``partial_fit`` / ``warm_start`` continue the fitted network: refuse when ``module`` or a ``module__*``
+        value was changed (``set_params``) since that network was built."""
+        built = getattr(self, "module_params_", None)
+        if built is None:
+            return
+        now = self._module_build_params()
+        changed = sorted(k for k in set(built) | set(now) if not _same_value(built.get(k), now.get(k)))
+        if changed:
+            raise ValueError(f"{changed} changed since the network was built, so the fitted network cannot be "
+                             "continued; fit from scratch (fit with warm_start=False) to build the new network.")
+
+    def initialize_callbacks(self):
+        """skorch's callbacks, refusing those that cannot work on skda's paired source/target tensors."""
+        super().initialize_callbacks()
+        from skorch.callbacks import ProgressBar
+        from skorch.callbacks.scoring import ScoringBase
+
+        for name, callback in self.callbacks_:
+            if isinstance(callback, ProgressBar):
+                raise TypeError(f"callback {name!r}: skorch's ProgressBar cannot follow skda's training loop (it "
+                                "counts the batches of a skorch Dataset); use skda.callbacks.TrainingProgress.")
+            if isinstance(callback, ScoringBase):
+                raise TypeError(
+                    f"callback {name!r}: skorch's {type(callback).__name__} scores a skorch Dataset of the training "
+                    "data, which skda's paired source/target tensors are not, so it would record nothing. Use "
+                    "train_split=skorch.dataset.ValidSplit(...) (valid_loss and valid_accuracy are recorded each "
+                    "epoch) or score the fitted estimator.")
+        return self
+
+    @property
+    def _n_features_out(self):
+        """Width of ``transform``'s output (for ``get_feature_names_out``), found with one forward pass."""
+        self._check_fitted()
+        probe = torch.zeros((1, *self.input_shape_), dtype=torch.float32)
+        return int(self.apply_in_chunks(probe, self._feature_map).shape[1])
+
+    def _feature_map(self, x):
+        """What ``transform`` computes on a batch: the learned features G_f(x)."""
+        return self.module_.features(x)
 
     def __sklearn_is_fitted__(self):
         return bool(getattr(self, "initialized_", False)) and hasattr(self, "classes_")
@@ -357,6 +463,7 @@ class DomainAdaptationNet(ClassifierMixin, NeuralNet):
                     f"(the shape of X): {exc}") from exc
             features.train(was_training)
         self.module_ = self.build_network(features, n_features)
+        self.module_params_ = self._module_build_params()
         return self
 
     @property
@@ -382,9 +489,9 @@ class DomainAdaptationNet(ClassifierMixin, NeuralNet):
         net.__dict__["_skda_mode"] = training
 
     # ------------------------------------------------------------------ fit
-    def _validate_for_fit(self, X, y, X_target):
+    def _validate_for_fit(self, X, y, X_target, min_classes=2):
         return split_domains(X, y, X_target, unlabeled_marker=self.unlabeled_marker,
-                             require_target=self.requires_target)
+                             require_target=self.requires_target, min_classes=min_classes)
 
     def _seed(self, offset=0):
         if self.random_state is None:
@@ -407,11 +514,15 @@ class DomainAdaptationNet(ClassifierMixin, NeuralNet):
     def _fit(self, X, y, X_target, classes=None, **fit_params):
         self._check_epochs(fit_params)
         self._check_params()
-        Xs, ys, Xt = self._validate_for_fit(X, y, X_target)
+        check_x_target_not_routed_past_pipeline(type(self).__name__, X_target)
+        # partial_fit's first call with declared classes may hold fewer than two of them (scikit-learn's
+        # incremental convention); a plain fit must see two classes
+        Xs, ys, Xt = self._validate_for_fit(X, y, X_target, min_classes=2 if classes is None else 1)
         new_classes = np.unique(ys) if classes is None else _check_declared_classes(classes, ys)
         keep_network = bool(self.warm_start and getattr(self, "initialized_", False) and self.__sklearn_is_fitted__())
         if keep_network:
             self._check_same_problem(new_classes, Xs.shape[1:])
+            self._check_module_unchanged()
         self._check_feature_names(X, reset=not keep_network)
         if hasattr(X_target, "columns"):
             self._check_feature_names(X_target, reset=False)
@@ -436,8 +547,17 @@ class DomainAdaptationNet(ClassifierMixin, NeuralNet):
         so that a value changed by ``set_params`` between calls is checked too)."""
 
     def _check_epochs(self, fit_params):
-        """The epoch parameters (``epoch_parameters``) and a fit parameter ``epochs`` must be integers >= 0
-        (0: no training step)."""
+        """The only fit parameter is ``epochs`` (others, e.g. ``sample_weight``, raise ``TypeError``); the epoch
+        parameters (``epoch_parameters``) and ``epochs`` must be integers >= 0 (0: no training step)."""
+        unknown = sorted(set(fit_params) - {"epochs"})
+        if "sample_weight" in unknown:
+            raise TypeError(
+                f"{type(self).__name__}.fit does not support sample_weight: every labelled source row weighs the "
+                "same in skda's losses. Resample the source rows by weight instead, or weight the classes with "
+                "criterion__weight=torch.tensor([...]) (one weight per class, in the order of classes_).")
+        if unknown:
+            raise TypeError(f"{type(self).__name__}.fit got unexpected fit parameter(s) {unknown}; the only fit "
+                            "parameter is epochs (partial_fit).")
         checks = [(name, getattr(self, name)) for name in self.epoch_parameters]
         if fit_params.get("epochs") is not None:
             checks.append(("epochs", fit_params["epochs"]))
@@ -474,7 +594,9 @@ class DomainAdaptationNet(ClassifierMixin, NeuralNet):
             return self._fit(X, y, X_target, classes=classes, **fit_params)
         self._check_epochs(fit_params)
         self._check_params()
-        Xs, ys, Xt = self._validate_for_fit(X, y, X_target)
+        self._check_module_unchanged()
+        check_x_target_not_routed_past_pipeline(type(self).__name__, X_target)
+        Xs, ys, Xt = self._validate_for_fit(X, y, X_target, min_classes=1)  # classes_ known since the first call
         self._check_feature_names(X, reset=False)
         check_features(Xs, name="X", input_shape=self.input_shape_, estimator_name=type(self).__name__)
         if classes is not None and not np.array_equal(np.unique(np.asarray(classes)), self.classes_):
@@ -508,8 +630,21 @@ class DomainAdaptationNet(ClassifierMixin, NeuralNet):
             NeuralNet.partial_fit(self, data, torch.as_tensor(ys, dtype=torch.long, device=device), **fit_params)
         finally:
             self.batch_generator_ = self.device_generator_ = self.requested_epochs_ = None
+        self._check_finite_weights()
         if data["target"] is not None:
             self._check_target_collapse(data["target"])
+
+    def _check_finite_weights(self):
+        """After training: NaN or infinite weights (a diverged fit, e.g. a learning rate too large) make the
+        estimator unfitted and raise ``FloatingPointError``; a model that predicts from them is never returned."""
+        params = [p for p in self.module_.parameters()]
+        if not params or bool(torch.stack([torch.isfinite(p).all() for p in params]).all()):
+            return
+        names = [name for name, p in self.module_.named_parameters() if not torch.isfinite(p).all()]
+        self.initialized_ = False
+        raise FloatingPointError(
+            f"training left non-finite weights in {names[:3]}{' ...' if len(names) > 3 else ''}: it diverged. "
+            f"Lower the learning rate (lr={self.lr}) or standardise the features; the estimator is not fitted.")
 
     # ------------------------------------------------------------------ collapse check
     def _target_class_scores(self, xt: torch.Tensor) -> torch.Tensor:
@@ -622,16 +757,31 @@ class DomainAdaptationNet(ClassifierMixin, NeuralNet):
                 chunk = slice(start, start + PREDICT_CHUNK_ROWS)
                 yield {"source": xv[chunk], "target": None}, yv[chunk]
 
-        for _ in range(epochs):
+        for epoch in range(epochs):
             self.notify("on_epoch_begin", dataset_train=X, dataset_valid=valid)
-            self.run_single_epoch(batches(), training=True, prefix="train", step_fn=self.train_step,
-                                  **fit_params)
-            if valid is not None:
-                self.run_single_epoch(valid_batches(), training=False, prefix="valid", step_fn=self.validation_step,
+            try:
+                self.run_single_epoch(batches(), training=True, prefix="train", step_fn=self.train_step,
                                       **fit_params)
+                if valid is not None:
+                    self.run_single_epoch(valid_batches(), training=False, prefix="valid",
+                                          step_fn=self.validation_step, **fit_params)
+            except KeyboardInterrupt:
+                self._drop_interrupted_epoch(epoch, epochs)
+                raise  # skorch's fit ends the training quietly (its documented Ctrl-C behaviour)
             self.notify("on_epoch_end", dataset_train=X, dataset_valid=valid)
         self.training_progress_ = 1.0
         return self
+
+    def _drop_interrupted_epoch(self, epoch, epochs):
+        """A ``KeyboardInterrupt`` (Ctrl-C) inside an epoch: remove that epoch's unfinished history row (it has
+        no ``train_loss``) and warn, so that the history holds only whole epochs and the caller knows the fit
+        stopped early. (skorch's ``EarlyStopping`` stops *between* epochs and is not affected.)"""
+        if len(self.history) and "train_loss" not in self.history[-1]:
+            self.history.pop()
+        warnings.warn(
+            f"{type(self).__name__}: training was interrupted (KeyboardInterrupt) during epoch {epoch + 1} of "
+            f"{epochs}; the model keeps the weights of the last step taken and the history its {epoch} complete "
+            "epoch(s) of this call.", UserWarning, stacklevel=_caller_stacklevel())
 
     def log_metrics(self, **values):
         """Record per-batch scalars (0-d tensors, kept on the device) from ``get_loss``; they are copied to
@@ -693,12 +843,13 @@ class DomainAdaptationNet(ClassifierMixin, NeuralNet):
         self._check_fitted()
         self._check_feature_names(X, reset=False)
         X = check_features(X, name="X", input_shape=self.input_shape_, estimator_name=type(self).__name__)
-        out = self.apply_in_chunks(torch.from_numpy(X), fn)
-        return out.cpu().numpy() if to_numpy else out
+        return self.apply_in_chunks(torch.from_numpy(X), fn, to_numpy=to_numpy)
 
-    def apply_in_chunks(self, X: torch.Tensor, fn) -> torch.Tensor:
+    def apply_in_chunks(self, X: torch.Tensor, fn, *, to_numpy=False):
         """``fn`` over ``PREDICT_CHUNK_ROWS``-row chunks of the tensor ``X`` (moved chunk by chunk to
-        ``device_``), in eval mode without gradient; the results concatenated on ``device_``.
+        ``device_``), in eval mode without gradient, written into one output allocated at the first chunk: a
+        tensor on ``device_``, or with ``to_numpy=True`` a numpy array on the host filled chunk by chunk. Memory
+        beyond the output is one chunk's (no list of chunk results to concatenate).
 
         On the CPU each chunk is a copy: ``X`` may share memory with the caller's array (``torch.from_numpy``),
         and a module with an in-place first operation (e.g. ``nn.ReLU(inplace=True)``) would change it."""
@@ -709,14 +860,41 @@ class DomainAdaptationNet(ClassifierMixin, NeuralNet):
             x = X[start:start + PREDICT_CHUNK_ROWS].to(self.device_, non_blocking=True)
             return x.clone() if copy_chunks else x
 
+        out = None
         with torch.no_grad():
-            return torch.cat([fn(chunk(start)) for start in range(0, len(X), PREDICT_CHUNK_ROWS)])
+            for start in range(0, max(len(X), 1), PREDICT_CHUNK_ROWS):
+                part = fn(chunk(start))
+                if to_numpy:
+                    part = part.cpu().numpy()
+                if out is None:
+                    shape = (len(X), *part.shape[1:])
+                    out = (np.empty(shape, dtype=part.dtype) if to_numpy
+                           else torch.empty(shape, dtype=part.dtype, device=part.device))
+                out[start:start + len(part)] = part
+        return out
 
     def predict_proba(self, X):
         """Class probabilities (softmax of the label classifier), columns ordered as ``classes_``."""
         self._check_fitted()
         net = self.module_
         return self._map_batches(X, lambda x: torch.softmax(net.classify(net.features(x)), dim=1))
+
+    def predict_log_proba(self, X):
+        """Logarithm of the class probabilities (log-softmax of the label classifier), columns ordered as
+        ``classes_``."""
+        self._check_fitted()
+        net = self.module_
+        return self._map_batches(X, lambda x: torch.log_softmax(net.classify(net.features(x)), dim=1))
+
+    @available_if(lambda est: est.predicts_from_logits)
+    def decision_function(self, X):
+        """The label classifier's logits, shape (n_samples, n_classes), columns ordered as ``classes_``; with two
+        classes, scikit-learn's binary convention: one column, ``logit(classes_[1]) - logit(classes_[0])``, shape
+        (n_samples,), positive where ``classes_[1]`` is predicted."""
+        self._check_fitted()
+        net = self.module_
+        logits = self._map_batches(X, lambda x: net.classify(net.features(x)))
+        return logits[:, 1] - logits[:, 0] if logits.shape[1] == 2 else logits
 
     def predict(self, X):
         """Predicted labels (values of ``classes_``)."""
@@ -730,8 +908,7 @@ class DomainAdaptationNet(ClassifierMixin, NeuralNet):
     def transform(self, X):
         """The learned features G_f(X), shape (n_samples, n_features_out)."""
         self._check_fitted()
-        net = self.module_
-        return self._map_batches(X, net.features)
+        return self._map_batches(X, self._feature_map)
 
     def score(self, X, y, sample_weight=None):
         """Accuracy on the labelled rows of ``(X, y)``; rows with ``y == unlabeled_marker`` are ignored."""
@@ -744,3 +921,6 @@ class DomainAdaptationNet(ClassifierMixin, NeuralNet):
         X = X.iloc[np.flatnonzero(keep)] if hasattr(X, "iloc") else check_features(X, name="X")[keep]
         sw = None if sample_weight is None else np.asarray(sample_weight)[keep]
         return super().score(X, numeric_labels(y[keep]), sample_weight=sw)
+
+
+_declare_skorch_defaults(DomainAdaptationNet)

@@ -150,6 +150,7 @@ class MADDAClassifier(DomainAdaptationNet):
     """
 
     epoch_parameters = ("source_epochs", "max_epochs")
+    predicts_from_logits = False  # kNN votes: no decision_function
 
     def __init__(self, module=MLPFeatureExtractor, *, embedding_dim=256, discriminator_hidden_sizes=(500, 500),
                  discriminator_input="embedding", margin=1.0, n_neighbors=2, adversarial=True, center_magnet=True,
@@ -309,8 +310,15 @@ class MADDAClassifier(DomainAdaptationNet):
     # ---------------------------------------------------------------- prediction
     def transform(self, X):
         """Target-model embeddings f_T(X), shape (n_samples, embedding_dim)."""
-        self._check_fitted()
-        return self._map_batches(X, self.module_.embed_target)
+        return super().transform(X)
+
+    def _feature_map(self, x):
+        return self.module_.embed_target(x)
+
+    def predict_log_proba(self, X):
+        """Logarithm of ``predict_proba`` (the kNN vote shares; -inf for a class without a vote)."""
+        with np.errstate(divide="ignore"):
+            return np.log(self.predict_proba(X))
 
     def predict_proba(self, X):
         """Shares of the ``n_neighbors`` nearest source embeddings' votes for each class (Algorithm 3)."""

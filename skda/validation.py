@@ -105,6 +105,40 @@ def _refuse_stringified_marker(y, marker):
             f"{found[0]!r} is a real class.")
 
 
+def check_x_target_not_routed_past_pipeline(estimator_name, X_target, max_frames=12):
+    """Refuse ``X_target`` that reached the estimator as a fit parameter of a scikit-learn ``Pipeline``
+    (``pipe.fit(Xs, ys, dannclassifier__X_target=Xt)``): the pipeline hands fit parameters to its last step
+    untouched, so ``Xt`` would skip the steps before it (a scaler fitted on the source alone, say) while the
+    source rows went through them, a silently wrong fit.
+
+    scikit-learn offers no public hook that tells an estimator it is being fitted as a pipeline step, so this
+    looks at the calling frames (at most ``max_frames``, only when ``X_target`` is given) for a ``Pipeline``'s
+    ``fit`` / ``fit_transform`` / ``fit_predict`` with a step before the last one that is not ``"passthrough"``.
+    """
+    if X_target is None:
+        return
+    import sys
+
+    from sklearn.pipeline import Pipeline
+
+    frame = sys._getframe(1)
+    for _ in range(max_frames):
+        if frame is None:
+            return
+        owner = frame.f_locals.get("self")
+        if isinstance(owner, Pipeline) and frame.f_code.co_name in ("fit", "fit_transform", "fit_predict"):
+            earlier = [name for name, step in owner.steps[:-1] if step is not None and step != "passthrough"]
+            if earlier:
+                raise ValueError(
+                    f"X_target reached {estimator_name} as a fit parameter of a Pipeline, which passes it on "
+                    f"without the steps before the estimator ({earlier}): the target rows would not be "
+                    "transformed like the source rows. Use the packed form instead: X, y = "
+                    "skda.model_selection.pack_domains(Xs, ys, Xt); pipe.fit(X, y) (every step then sees both "
+                    "domains).")
+            return
+        frame = frame.f_back
+
+
 def is_int_at_least(value, minimum) -> bool:
     """Whether ``value`` is an integer (Python or numpy, not a bool) ``>= minimum``: the check behind every
     count-like parameter (epochs, folds, neighbours, rounds)."""
@@ -134,7 +168,7 @@ def _check_labels(y, n_rows, name):
     return y
 
 
-def split_domains(X, y, X_target=None, *, unlabeled_marker=-1, require_target=True):
+def split_domains(X, y, X_target=None, *, unlabeled_marker=-1, require_target=True, min_classes=2):
     """Validate fit data and return ``(Xs, ys, Xt)``; ``Xt`` is None when there is no target data.
 
     Two calling forms:
@@ -143,6 +177,9 @@ def split_domains(X, y, X_target=None, *, unlabeled_marker=-1, require_target=Tr
     - packed ``(X, y)``: rows whose label equals ``unlabeled_marker`` (default -1, scikit-learn's
       semi-supervised convention) are the target, the rest the source. If -1 is a real class, pass another
       marker (e.g. ``unlabeled_marker="unlabeled"``) or ``None`` with the three-array form.
+
+    ``min_classes``: the fewest distinct source labels accepted (2 for a fit; 1 for ``partial_fit`` once the
+    classes are declared or known).
     """
     X = check_features(X, name="X")
     y = _check_labels(y, X.shape[0], "y")
@@ -173,7 +210,7 @@ def split_domains(X, y, X_target=None, *, unlabeled_marker=-1, require_target=Tr
             raise TypeError(f"y mixes label types {sorted(k.__name__ for k in kinds)}; use one type for all labels.")
     ys = numeric_labels(ys)
     check_classification_targets(ys)
-    if len(np.unique(ys)) < 2:
+    if len(np.unique(ys)) < min_classes:
         clash = "" if X_target is not None or not is_target.any() else (
             f" The other {int(is_target.sum())} rows have the label {unlabeled_marker!r}, read as the unlabelled "
             f"target marker; if {unlabeled_marker!r} is a real class, set unlabeled_marker=None (or another value) "

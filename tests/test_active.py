@@ -345,6 +345,48 @@ def test_active_learning_loop_errors(small_task):
         skda.active_learning_loop(sel, Xs, ys, Xt, yt, rounds=2, budget=0.6, round_epochs=1)
 
 
+def test_active_learning_loop_with_a_class_the_source_lacks(small_task):
+    """The oracle may reveal a class the source lacks: declared with classes=, the loop learns it; undeclared,
+    the failing round raises an error that keeps the finished rounds and says what to pass."""
+    Xs, ys, Xt, yt = small_task
+    src = ys < 2  # the source lacks class 2; the target holds it
+    sel = skda.ActiveSelector(strategy="margin", random_state=0, **TINY)
+    acc = skda.active_learning_loop(sel, Xs[src], ys[src], Xt, yt, rounds=3, budget=0.1, round_epochs=1,
+                                    classes=[0, 1, 2])
+    assert acc.shape == (4,) and sel.classes_.tolist() == [0, 1, 2]
+
+    # undeclared: 27 random queries among 90 rows, 30 of class 2, reveal it in round 1
+    order = np.arange(len(yt))
+    sel = skda.ActiveSelector(strategy="random", random_state=0, **TINY)
+    with pytest.raises(skda.ActiveLearningRoundError, match=r"round 1 of 3 failed.*revealed classes \[2\].*"
+                                                            "classes=<every class>") as info:
+        skda.active_learning_loop(sel, Xs[src], ys[src], Xt[order], yt[order], rounds=3, budget=0.3,
+                                  round_epochs=1)
+    error = info.value
+    assert error.round == 1 and error.accuracies.shape == (1,)  # the initial fit's accuracy is kept
+    assert error.accuracies[0] == pytest.approx(sel.score(Xt[order], yt[order]))
+    assert (error.labels == -1).all() and isinstance(error.__cause__, ValueError)
+
+
+def test_active_learning_loop_keeps_finished_rounds_when_a_later_round_fails(small_task, monkeypatch):
+    Xs, ys, Xt, yt = small_task
+    sel = skda.ActiveSelector(strategy="margin", random_state=0, **TINY)
+    calls = {"n": 0}
+    original = skda.ActiveSelector.partial_fit
+
+    def fail_in_round_3(self, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise MemoryError("simulated")
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(skda.ActiveSelector, "partial_fit", fail_in_round_3)
+    with pytest.raises(skda.ActiveLearningRoundError, match="round 3 of 5 failed .MemoryError: simulated") as info:
+        skda.active_learning_loop(sel, Xs, ys, Xt, yt, rounds=5, budget=5, round_epochs=1)
+    assert info.value.accuracies.shape == (3,)  # initial fit + rounds 1 and 2
+    assert (info.value.labels != -1).sum() == 10 == sel.n_labeled_target_  # labels of the 2 finished rounds
+
+
 @pytest.mark.slow
 def test_sdm_ag_two_rounds_beat_source_only_on_real_office_caltech():
     """dslr->webcam SURF (157 source, 295 target rows), the benchmark's Office configuration (default MLP, 50

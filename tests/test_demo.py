@@ -12,3 +12,18 @@ def test_demo_runs_and_reports_both_accuracies(capsys):
 def test_cli_parses_demo(capsys):
     assert main(["demo", "--epochs", "1"]) == 0
     assert "DANN" in capsys.readouterr().out
+
+
+def test_cli_help_and_version_do_not_import_torch():
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom skda.__main__ import main\nfor argv in (['--help'], ['demo', '--help'], ['--version']):\n"
+            "    try:\n        main(argv)\n    except SystemExit:\n        pass\n"
+            "assert 'torch' not in sys.modules, 'torch imported'\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert "demo" in out.stdout and "--epochs EPOCHS  training epochs" in out.stdout
+    import skda
+
+    assert f"skda {skda.__version__}" in out.stdout

@@ -67,3 +67,37 @@ def test_clone_pickle_joblib_round_trip(case, packed, tmp_path):
     np.testing.assert_array_equal(joblib.load(tmp_path / "model.joblib").predict_proba(packed[0]), expected)
     # the same seed refits to the same model
     np.testing.assert_array_equal(clone(fitted).fit(*packed).predict_proba(packed[0]), expected)
+
+
+def test_set_output_pandas_and_feature_names_out(case, packed):
+    pd = pytest.importorskip("pandas")
+    estimator, _, _ = case
+    pipe = make_pipeline(StandardScaler(), estimator).set_output(transform="pandas")
+    pipe.fit(*packed)
+    features = pipe.transform(packed[0])
+    prefix = type(estimator).__name__.lower()
+    assert isinstance(features, pd.DataFrame) and len(features) == len(packed[0])
+    assert list(features.columns) == [f"{prefix}{i}" for i in range(features.shape[1])]
+    assert list(pipe[-1].get_feature_names_out()) == list(features.columns)
+    np.testing.assert_array_equal(features.to_numpy(), pipe[-1].transform(pipe[0].transform(packed[0])))
+    assert pipe.predict(packed[0]).shape == (len(packed[0]),)  # prediction is not a transform: unchanged
+
+
+def test_repr_shows_the_parameters_that_differ_from_their_defaults():
+    clf = skda.DANNClassifier(lr=0.05, max_epochs=3, adversarial_weight=0.3)
+    assert repr(clf) == "DANNClassifier(adversarial_weight=0.3, lr=0.05, max_epochs=3)"
+    assert repr(skda.SourceOnlyClassifier()) == "SourceOnlyClassifier()"
+    assert repr(skda.ILADAClassifier(module__hidden_sizes=(8,), verbose=1)) == (
+        "ILADAClassifier(module__hidden_sizes=(8,), verbose=1)")
+    pipe = repr(make_pipeline(StandardScaler(), skda.DANNClassifier(lr=0.05)))
+    assert "DANNClassifier(lr=0.05)" in pipe and "iterator_train" not in pipe and "dataset" not in pipe
+
+
+def test_x_target_given_through_a_pipeline_is_refused_with_a_pointer_to_the_packed_form(small_task):
+    Xs, ys, Xt, _ = small_task
+    pipe = make_pipeline(StandardScaler(), skda.DANNClassifier(**BASE, **DOMAIN))
+    with pytest.raises(ValueError, match="X_target reached DANNClassifier as a fit parameter of a Pipeline.*"
+                                         "standardscaler.*pack_domains"):
+        pipe.fit(Xs, ys, dannclassifier__X_target=Xt)
+    # with nothing before the estimator there is nothing to skip
+    make_pipeline("passthrough", skda.DANNClassifier(**BASE, **DOMAIN)).fit(Xs, ys, dannclassifier__X_target=Xt)

@@ -23,8 +23,9 @@ DOMAIN = dict(domain_hidden_sizes=(8,))
 class _SourceAsTarget:
     """Mixin: with no target rows, train with the source rows as the target domain (for the checks only)."""
 
-    def _validate_for_fit(self, X, y, X_target):
-        Xs, ys, Xt = split_domains(X, y, X_target, unlabeled_marker=self.unlabeled_marker, require_target=False)
+    def _validate_for_fit(self, X, y, X_target, min_classes=2):
+        Xs, ys, Xt = split_domains(X, y, X_target, unlabeled_marker=self.unlabeled_marker, require_target=False,
+                                   min_classes=min_classes)
         return Xs, ys, (Xs if Xt is None else Xt)
 
 
@@ -47,10 +48,10 @@ class SourceAsTargetMADDA(_SourceAsTarget, skda.MADDAClassifier):
 class SourceAsTargetActiveSelector(skda.ActiveSelector):
     """With no pool given, the source rows are also the (unlabelled) query pool."""
 
-    def _validate_for_fit(self, X, y, X_target):
+    def _validate_for_fit(self, X, y, X_target, min_classes=2):
         if X_target is None and self.unlabeled_marker is None:
             X_target = X
-        return super()._validate_for_fit(X, y, X_target)
+        return super()._validate_for_fit(X, y, X_target, min_classes)
 
 
 MLADA = dict(metric_hidden=8, metric_dim=4, **DOMAIN)

@@ -1,0 +1,175 @@
+"""The training engine shared by every estimator: parameters set between fits, partial_fit, fit parameters,
+interruption, divergence, chunked prediction, the extra prediction methods and refused skorch callbacks."""
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from skorch.callbacks import Callback, EpochScoring, ProgressBar
+from sklearn.base import clone
+
+import skda
+
+from .conftest import FAST
+
+TINY_MADDA = dict(max_epochs=2, source_epochs=2, batch_size=32, module__hidden_sizes=(16,), embedding_dim=8,
+                  discriminator_hidden_sizes=(8,))
+ESTIMATORS = {
+    "source-only": lambda: skda.SourceOnlyClassifier(**{k: v for k, v in FAST.items() if k != "domain_hidden_sizes"}),
+    "dann": lambda: skda.DANNClassifier(**FAST),
+    "mlada": lambda: skda.MLADAClassifier(**FAST, metric_hidden=8, metric_dim=4),
+    "ilada": lambda: skda.ILADAClassifier(**FAST),
+    "madda": lambda: skda.MADDAClassifier(**TINY_MADDA),
+}
+
+
+def make(name, **params):
+    return ESTIMATORS[name]().set_params(random_state=0, device="cpu", **params)
+
+
+# ------------------------------------------------------------------ set_params on a fitted estimator
+@pytest.mark.parametrize("name", ["dann", "madda"])
+def test_setting_module_parameters_keeps_the_fitted_network_until_the_next_fit(small_task, name):
+    Xs, ys, Xt, _ = small_task
+    clf = make(name).fit(Xs, ys, Xt)
+    before = clf.predict_proba(Xt)
+    clf.set_params(module__hidden_sizes=(16,))  # the same value: skorch rebuilt an untrained network here
+    np.testing.assert_array_equal(clf.predict_proba(Xt), before)
+    clf.set_params(module__hidden_sizes=(12,))
+    np.testing.assert_array_equal(clf.predict_proba(Xt), before)
+    assert clf.transform(Xt).shape[1] == (16 if name == "dann" else 8)
+    clf.fit(Xs, ys, Xt)  # the next fit builds the network with the new value
+    assert clf.module_params_["module__hidden_sizes"] == (12,)
+    if name == "dann":
+        assert clf.transform(Xt).shape[1] == 12
+
+
+def test_partial_fit_refuses_to_continue_a_network_built_with_other_module_values(small_task):
+    Xs, ys, Xt, _ = small_task
+    clf = make("dann").fit(Xs, ys, Xt)
+    clf.set_params(module__hidden_sizes=(12,))
+    with pytest.raises(ValueError, match=r"module__hidden_sizes.*changed since the network was built"):
+        clf.partial_fit(Xs, ys, Xt)
+    with pytest.raises(ValueError, match="changed since the network was built"):
+        clf.set_params(warm_start=True).fit(Xs, ys, Xt)
+    clf.set_params(module__hidden_sizes=(16,))  # back to the built value: continuing is fine again
+    clf.partial_fit(Xs, ys, Xt)
+
+
+# ------------------------------------------------------------------ partial_fit with declared classes
+@pytest.mark.parametrize("name", ["source-only", "dann", "mlada"])
+def test_partial_fit_accepts_one_class_chunks_once_classes_are_declared(small_task, name):
+    Xs, ys, Xt, _ = small_task
+    clf = make(name)
+    clf.partial_fit(Xs[ys == 0], ys[ys == 0], Xt, classes=[0, 1, 2])
+    assert clf.classes_.tolist() == [0, 1, 2]
+    clf.partial_fit(Xs[ys == 2], ys[ys == 2], Xt)  # a later one-class chunk too
+    assert clf.predict_proba(Xt).shape == (len(Xt), 3)
+    with pytest.raises(ValueError, match="1 class"):  # without declared classes a first fit needs two
+        make(name).partial_fit(Xs[ys == 0], ys[ys == 0], Xt)
+
+
+# ------------------------------------------------------------------ fit parameters
+@pytest.mark.parametrize("name", list(ESTIMATORS))
+def test_sample_weight_is_refused_with_a_clear_message(small_task, name):
+    Xs, ys, Xt, _ = small_task
+    with pytest.raises(TypeError, match="does not support sample_weight.*criterion__weight"):
+        make(name).fit(Xs, ys, Xt, sample_weight=np.ones(len(ys)))
+    with pytest.raises(TypeError, match=r"unexpected fit parameter\(s\) \['foo'\]"):
+        make(name).fit(Xs, ys, Xt, foo=1)
+
+
+# ------------------------------------------------------------------ interruption and divergence
+def test_ctrl_c_inside_an_epoch_warns_and_keeps_a_consistent_history(small_task):
+    class CtrlCInEpoch3(Callback):
+        def on_batch_end(self, net, training=False, **kwargs):
+            if training and len(net.history) == 3 and len(net.history[-1]["batches"]) == 2:
+                raise KeyboardInterrupt
+
+    Xs, ys, Xt, _ = small_task
+    clf = make("dann", max_epochs=10, callbacks=[CtrlCInEpoch3()])
+    with pytest.warns(UserWarning, match="interrupted .* during epoch 3 of 10.* 2 complete epoch"):
+        clf.fit(Xs, ys, Xt)
+    assert len(clf.history) == 2
+    assert all("train_loss" in row for row in clf.history)
+    assert np.isfinite(clf.predict_proba(Xt)).all()
+
+
+def test_early_stopping_between_epochs_does_not_warn(small_task):
+    from skorch.callbacks import EarlyStopping
+
+    Xs, ys, Xt, _ = small_task
+    clf = make("dann", max_epochs=30, callbacks=[EarlyStopping(monitor="train_loss", patience=1, threshold=10.0)])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        clf.fit(Xs, ys, Xt)
+    assert len(clf.history) < 30
+
+
+@pytest.mark.parametrize("name", ["source-only", "dann"])
+def test_non_finite_weights_after_training_raise_and_leave_the_estimator_unfitted(small_task, name):
+    class PoisonWeights(Callback):  # a diverged step: the weights become NaN after the last loss was computed
+        def on_train_end(self, net, **kwargs):
+            with torch.no_grad():
+                net.module_.label_classifier.weight.fill_(float("nan"))
+
+    Xs, ys, Xt, _ = small_task
+    clf = make(name, callbacks=[PoisonWeights()])
+    with pytest.raises(FloatingPointError, match=r"non-finite weights in \['label_classifier.weight'\]"):
+        clf.fit(Xs, ys, Xt)
+    with pytest.raises(skda.engine.NotFittedError):
+        clf.predict(Xt)
+
+
+# ------------------------------------------------------------------ prediction
+@pytest.mark.parametrize("name", list(ESTIMATORS))
+def test_chunked_prediction_equals_one_forward_pass(small_task, name, monkeypatch):
+    Xs, ys, Xt, _ = small_task
+    clf = make(name).fit(Xs, ys, Xt)
+    whole = clf.predict_proba(Xt), clf.transform(Xt)
+    monkeypatch.setattr(skda.engine, "PREDICT_CHUNK_ROWS", 7)  # 90 rows: 13 chunks, the last one of 6
+    np.testing.assert_allclose(clf.predict_proba(Xt), whole[0], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(clf.transform(Xt), whole[1], rtol=1e-5, atol=1e-6)
+    assert clf.transform(Xt).dtype == np.float32
+
+
+@pytest.mark.parametrize("name", ["source-only", "dann", "mlada", "ilada"])
+def test_decision_function_and_predict_log_proba_match_the_logits(small_task, name):
+    Xs, ys, Xt, _ = small_task
+    clf = make(name).fit(Xs, ys, Xt)
+    with torch.no_grad():
+        net = clf.module_.eval()
+        logits = net.classify(net.features(torch.as_tensor(Xt))).numpy()
+    np.testing.assert_allclose(clf.decision_function(Xt), logits, rtol=1e-5, atol=1e-5)
+    shifted = logits - logits.max(1, keepdims=True)
+    log_proba = shifted - np.log(np.exp(shifted).sum(1, keepdims=True))
+    np.testing.assert_allclose(clf.predict_log_proba(Xt), log_proba, rtol=1e-5, atol=1e-5)
+    assert (clf.classes_[clf.decision_function(Xt).argmax(1)] == clf.predict(Xt)).all()
+
+
+def test_binary_decision_function_is_one_column_positive_for_the_second_class(small_task):
+    Xs, ys, Xt, _ = small_task
+    keep_s, keep_t = ys < 2, small_task[3] < 2
+    clf = make("dann").fit(Xs[keep_s], ys[keep_s], Xt[keep_t])
+    scores = clf.decision_function(Xt[keep_t])
+    assert scores.shape == (int(keep_t.sum()),)
+    np.testing.assert_array_equal(clf.classes_[(scores > 0).astype(int)], clf.predict(Xt[keep_t]))
+
+
+def test_madda_predicts_by_votes_so_it_has_no_decision_function(small_task):
+    Xs, ys, Xt, _ = small_task
+    clf = make("madda").fit(Xs, ys, Xt)
+    assert not hasattr(clf, "decision_function")
+    with np.errstate(divide="ignore"):
+        np.testing.assert_array_equal(clf.predict_log_proba(Xt), np.log(clf.predict_proba(Xt)))
+
+
+# ------------------------------------------------------------------ skorch callbacks that cannot work
+@pytest.mark.parametrize("callback,match", [(ProgressBar(), "ProgressBar.*TrainingProgress"),
+                                            (EpochScoring("accuracy"), "EpochScoring.*ValidSplit")])
+def test_skorch_callbacks_that_cannot_read_the_paired_tensors_are_refused_by_name(small_task, callback, match):
+    Xs, ys, Xt, _ = small_task
+    with pytest.raises(TypeError, match=match):
+        make("dann", callbacks=[callback]).fit(Xs, ys, Xt)
+    assert clone(make("dann", callbacks=[callback])).get_params()["callbacks"]  # refused at fit, not at init
