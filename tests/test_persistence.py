@@ -1,9 +1,10 @@
 """Saving and loading fitted estimators: skorch's save_params / load_params restore the whole model (also into an
 unfitted estimator, from a file torch reads with weights_only=True), pickles leave out the optimiser state, and
-that is documented."""
+the user guide's Persistence example runs."""
 
 import copy
 import pickle
+import re
 
 import numpy as np
 import pandas as pd
@@ -17,7 +18,7 @@ from skorch.dataset import ValidSplit
 import skda
 from skda.engine import FITTED_STATE_KEY
 
-from .conftest import FAST
+from .conftest import FAST, REPO
 
 ONE_LAYER = dict(max_epochs=2, batch_size=32, module__hidden_sizes=(16,))
 MADDA = dict(ONE_LAYER, max_epochs=1, source_epochs=2, embedding_dim=4, discriminator_hidden_sizes=(8,))
@@ -175,3 +176,16 @@ def test_pickles_leave_out_the_optimizer_state_and_train_on_after_loading(name, 
     # clone of a fitted model is unaffected
     assert clone(fitted).get_params()["max_epochs"] == fitted.max_epochs
 
+
+def test_user_guide_persistence_example_runs(tmp_path, monkeypatch):
+    guide = (REPO / "docs" / "index.md").read_text()
+    section = guide[guide.index("## Persistence"):]
+    section = section[:section.index("\n## ", 1)]
+    blocks = re.findall(r"```python\n(.*?)```", section, flags=re.S)
+    assert len(blocks) == 2 and "weights_only=True" in blocks[0] and 'dirname="checkpoints"' in blocks[1]
+    monkeypatch.chdir(tmp_path)
+    namespace = {}
+    for i, block in enumerate(blocks):
+        exec(compile(block, f"docs/index.md Persistence block {i + 1}", "exec"), namespace)
+    assert (tmp_path / "checkpoints" / "params.pt").exists() and not (tmp_path / "params.pt").exists()
+    np.testing.assert_array_equal(namespace["best"].classes_, namespace["clf"].classes_)
