@@ -290,6 +290,9 @@ class ActiveSelector(DomainAdaptationNet):
     """
 
     requires_target = False
+    #: ``query`` needs the pool and its labelled mask (see ``save_params``)
+    fitted_attributes = (*DomainAdaptationNet.fitted_attributes, "pool_", "labeled_mask_", "n_labeled_target_",
+                         "query_seed_")
 
     def __init__(self, module=MLPFeatureExtractor, *, strategy="sdm-ag", margin=1.0, gradient_weight=0.01,
                  normalize_logits=True, criterion=nn.CrossEntropyLoss, optimizer=MomentumSGD, lr=0.01,

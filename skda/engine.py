@@ -41,7 +41,8 @@ from .layers import GradientReversalLayer, MLPFeatureExtractor
 from .optim import MomentumSGD
 from .validation import check_features, check_x_target_not_routed_past_pipeline, is_int_at_least, numeric_labels, split_domains, unlabeled_mask
 
-__all__ = ["ClassBalancedBatchSampler", "DomainAdaptationNet", "PairedBatchSampler", "resolve_device"]
+__all__ = ["FITTED_STATE_KEY", "ClassBalancedBatchSampler", "DomainAdaptationNet", "PairedBatchSampler",
+           "resolve_device"]
 
 #: Rows per forward pass in predict / transform.
 PREDICT_CHUNK_ROWS = 1024
@@ -182,6 +183,62 @@ def _declare_skorch_defaults(cls):
     regular = [p for p in own.parameters.values() if p.kind is not inspect.Parameter.VAR_KEYWORD]
     var_keyword = [p for p in own.parameters.values() if p.kind is inspect.Parameter.VAR_KEYWORD]
     init.__signature__ = own.replace(parameters=[*regular, *skorch_params, *var_keyword])
+
+
+#: The key of the fitted attributes in a file written by ``DomainAdaptationNet.save_params(f_params=...)``
+#: (remove it, ``state.pop(FITTED_STATE_KEY)``, to load the rest into a bare torch module).
+FITTED_STATE_KEY = "_skda_fitted_state"
+
+
+#: set while ``DomainAdaptationNet.__deepcopy__`` takes the state (kept per thread)
+_COPYING = threading.local()
+
+
+def _pop_params_file(f_params, kwargs):
+    """skorch's ``f_module`` is another name for ``f_params``."""
+    f_module = kwargs.pop("f_module", None)
+    if f_params is not None and f_module is not None:
+        raise TypeError("called with both f_params and f_module, please choose one")
+    return f_module if f_params is None else f_params
+
+
+def _without_state(optimizer: torch.optim.Optimizer) -> torch.optim.Optimizer:
+    """A shallow copy of ``optimizer`` (same class, defaults and parameter groups) with an empty state."""
+    clone = copy.copy(optimizer)
+    clone.state = type(optimizer.state)(dict) if hasattr(optimizer.state, "default_factory") else {}
+    return clone
+
+
+_PLAIN = (bool, int, float, str, type(None))
+
+
+def _encode_value(name, value):
+    """A fitted attribute as something ``torch.load(weights_only=True)`` reads: arrays of numbers become tensors,
+    arrays of text lists with their dtype, numpy scalars Python numbers."""
+    if isinstance(value, np.ndarray):
+        if value.dtype.kind in "biufc":
+            return {"ndarray": torch.from_numpy(np.ascontiguousarray(value)).clone()}
+        items = value.tolist()
+        flat = np.asarray(value, dtype=object).ravel().tolist()
+        if all(isinstance(v, _PLAIN) for v in flat):
+            return {"ndarray": items, "dtype": value.dtype.str}
+    elif isinstance(value, np.generic):
+        return value.item()
+    elif isinstance(value, tuple) and all(isinstance(v, _PLAIN + (np.generic,)) for v in value):
+        return tuple(v.item() if isinstance(v, np.generic) else v for v in value)
+    elif isinstance(value, _PLAIN):
+        return value
+    raise TypeError(f"save_params cannot store the fitted attribute {name}={value!r} as plain data (tensors, lists, "
+                    "numbers, text); save the whole estimator with joblib.dump instead.")
+
+
+def _decode_value(value):
+    if isinstance(value, dict) and "ndarray" in value:
+        data = value["ndarray"]
+        if isinstance(data, torch.Tensor):
+            return data.cpu().numpy()
+        return np.array(data, dtype=np.dtype(value["dtype"]))
+    return value
 
 
 #: torch's default generator is process-global: seeded fits in threads of one process (dask workers with
@@ -394,7 +451,17 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
 
     # ------------------------------------------------------------------ device
     def initialize(self):
-        """Resolve ``device`` ("auto") into ``device_`` and initialise skorch's components on it."""
+        """Resolve ``device`` ("auto") into ``device_`` and initialise skorch's components on it.
+
+        The network is built from the data (its input size is the sample shape, its output the number of
+        classes), so ``initialize()`` needs a fit first; to restore a saved model, see ``load_params``."""
+        if not hasattr(self, "input_shape_") or not hasattr(self, "classes_"):
+            raise NotFittedError(
+                f"{type(self).__name__} builds its network from the training data (sample shape, classes), so "
+                "initialize() cannot build it before a fit. To restore a model saved with save_params(f_params=...), "
+                "call load_params(f_params=...) on the unfitted estimator (no initialize() needed): the file holds the "
+                "classes, the input shape and everything predict needs. Or save and load the whole fitted estimator "
+                "with joblib.dump / joblib.load (or pickle).")
         self.device_ = resolve_device(self.device)
         requested, self.device = self.device, self.device_
         try:
@@ -402,6 +469,38 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
         finally:
             self.device = requested
         return self
+
+    def __getstate__(self):
+        # Pickles (joblib.dump, pickle) leave out the optimisers' state (momentum buffers, Adam's moments: one or
+        # two more copies of every weight): the optimisers are pickled with their parameter groups
+        # (hyper-parameters, current learning rate) and an empty state, so warm_start / partial_fit after
+        # unpickling work, restarting that state. No public skorch hook serves (``trim_for_prediction`` drops the
+        # optimisers, and training with them); skorch's __getstate__ pickles ``self.__dict__``, so the optimisers
+        # are swapped there for the time of the call.
+        if getattr(_COPYING, "keep_optimizer_state", False):
+            return super().__getstate__()
+        stateless = {key: _without_state(value) for key, value in self.__dict__.items()
+                     if isinstance(value, torch.optim.Optimizer) and len(value.state)}
+        if not stateless:
+            return super().__getstate__()
+        kept = {key: self.__dict__[key] for key in stateless}
+        self.__dict__.update(stateless)
+        try:
+            return super().__getstate__()
+        finally:
+            self.__dict__.update(kept)
+
+    def __deepcopy__(self, memo):
+        # a copy in memory (copy.deepcopy) keeps the optimisers' state; only pickles leave it out
+        _COPYING.keep_optimizer_state = True
+        try:
+            state = self.__getstate__()
+        finally:
+            _COPYING.keep_optimizer_state = False
+        new = type(self).__new__(type(self))
+        memo[id(self)] = new
+        new.__setstate__(copy.deepcopy(state, memo))
+        return new
 
     def __setstate__(self, state):
         requested = state.get("device")
@@ -415,14 +514,136 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
         elif "device_" in state:
             self.device_ = torch.device(self.device)
 
-    def load_params(self, *args, **kwargs):
-        """skorch's ``load_params`` (e.g. from a ``Checkpoint``), mapping the weights to ``device_``."""
+    # ------------------------------------------------------------------ persistence
+    #: Fitted attributes that ``save_params(f_params=...)`` stores beside the weights (those present) and
+    #: ``load_params`` restores (those absent from the file are removed): everything predict / transform /
+    #: score need besides the network. Methods with more fitted state extend it.
+    fitted_attributes = ("classes_", "input_shape_", "n_features_in_", "feature_names_in_", "target_class_shares_")
+
+    def save_params(self, f_params=None, f_optimizer=None, f_criterion=None, f_history=None, use_safetensors=False,
+                    **kwargs):
+        """skorch's ``save_params``; the ``f_params`` file also holds the fitted attributes (``classes_``, the
+        input shape, feature names, M-ADDA's kNN index, ...) under the key ``FITTED_STATE_KEY``, as plain
+        tensors / lists / numbers, so that ``load_params(f_params=...)`` restores a working model into an
+        unfitted estimator and the file loads with ``torch.load(..., weights_only=True)``.
+
+        With ``use_safetensors=True`` only the weights are written (safetensors stores tensors only): such a
+        file loads into an estimator that is already fitted on the same problem, not into an unfitted one."""
+        f_params = _pop_params_file(f_params, kwargs)
+        if f_params is not None and not use_safetensors:
+            self._check_fitted()
+            state = self.module_.state_dict()
+            state[FITTED_STATE_KEY] = self._fitted_state()
+            torch.save(state, f_params)
+            f_params = None
+        return super().save_params(f_params=f_params, f_optimizer=f_optimizer, f_criterion=f_criterion,
+                                   f_history=f_history, use_safetensors=use_safetensors, **kwargs)
+
+    def load_params(self, f_params=None, f_optimizer=None, f_criterion=None, f_history=None, checkpoint=None,
+                    use_safetensors=False, **kwargs):
+        """skorch's ``load_params`` (e.g. ``checkpoint=`` a ``Checkpoint``), mapping the weights to ``device_``.
+
+        An ``f_params`` file written by ``save_params`` restores the whole fitted model, also into an unfitted
+        estimator built with the same parameters (``DANNClassifier(**same).load_params(f_params=...)``, no
+        ``initialize()`` or fit needed): the fitted attributes (``classes_``, ``input_shape_``,
+        ``feature_names_in_``, ...) are set from the file, the network is (re)built for them when needed and
+        the weights are loaded. Files are read with ``torch.load(..., weights_only=True)`` (unless
+        ``torch_load_kwargs`` says otherwise). A file of bare weights (safetensors, or from another source)
+        loads only into a fitted estimator; an unfitted one raises ``NotFittedError``. Returns ``self``."""
+        f_params = _pop_params_file(f_params, kwargs)
         requested = self.device
         self.device = getattr(self, "device_", None) or resolve_device(requested)
         try:
-            return super().load_params(*args, **kwargs)
+            if checkpoint is not None:
+                files = self._checkpoint_files(checkpoint)
+                explicit = dict(f_params=f_params, f_optimizer=f_optimizer, f_criterion=f_criterion,
+                                f_history=f_history, **kwargs)
+                files.update({k: v for k, v in explicit.items() if v})  # explicit files win, as in skorch
+                files.pop("f_pickle", None)
+                f_params, f_optimizer = files.pop("f_params", None), files.pop("f_optimizer", None)
+                f_criterion, f_history = files.pop("f_criterion", None), files.pop("f_history", None)
+                kwargs = files
+            if f_params is not None and not use_safetensors:
+                self._load_params_file(f_params)
+                f_params = None
+            elif not self.__sklearn_is_fitted__() and any(
+                    v is not None for v in (f_params, f_optimizer, f_criterion, *kwargs.values())):
+                raise NotFittedError(
+                    f"This {type(self).__name__} is not fitted: it builds its network from the data, so a file of bare "
+                    "weights (safetensors) or an optimizer / criterion state cannot be loaded before the network "
+                    "exists. Load an f_params file written by save_params (without use_safetensors) first, or "
+                    "use joblib.dump / joblib.load for the whole estimator.")
+            super().load_params(f_params=f_params, f_optimizer=f_optimizer, f_criterion=f_criterion,
+                                f_history=f_history, use_safetensors=use_safetensors, **kwargs)
+            return self
         finally:
             self.device = requested
+
+    def _checkpoint_files(self, checkpoint):
+        """The files of skorch's ``Checkpoint`` (names formatted from its history, as skorch's ``load_params``
+        does), its history loaded first."""
+        from skorch.history import History
+
+        if checkpoint.f_history is not None:
+            self.history = History.from_file(checkpoint.f_history_)
+        elif not self.__sklearn_is_fitted__():
+            raise NotFittedError(
+                f"load_params(checkpoint=...) into an unfitted {type(self).__name__} needs the checkpoint's history "
+                "file (f_history) to find its files; pass f_params=... (the checkpoint's params file) instead.")
+        return dict(checkpoint.get_formatted_files(self))
+
+    def _load_params_file(self, f_params):
+        """Load an ``f_params`` file: restore the fitted attributes it holds (building the network for them when
+        the estimator has none or one for another problem), then the weights."""
+        load_kwargs = self.torch_load_kwargs if self.torch_load_kwargs is not None else {"weights_only": True}
+        state = torch.load(f_params, map_location=self.device, **load_kwargs)
+        fitted = state.pop(FITTED_STATE_KEY, None) if isinstance(state, dict) else None
+        if fitted is None:
+            if not self.__sklearn_is_fitted__():
+                raise NotFittedError(
+                    f"This file holds bare weights, without the fitted attributes skda writes with save_params "
+                    f"(classes, input shape, ...): it can only be loaded into a {type(self).__name__} already fitted "
+                    "on the same problem. Save with skda's save_params(f_params=...), or with joblib.dump.")
+            self.module_.load_state_dict(state)
+            return
+        values = self._decode_fitted_state(fitted)
+        same_network = (self.__sklearn_is_fitted__() and tuple(values["input_shape_"]) == tuple(self.input_shape_)
+                        and len(values["classes_"]) == len(self.classes_))
+        try:
+            for name in self.fitted_attributes:
+                if name in values:
+                    setattr(self, name, values[name])
+                elif name in self.__dict__:
+                    delattr(self, name)
+            if not same_network:
+                # the random initial weights are replaced below: draw them without touching the global RNG
+                with _seeded(0, resolve_device(self.device)):
+                    self.initialize()
+            self._load_network_state(state, values)
+        except BaseException:
+            # a load that failed half-way (e.g. a network of other sizes: other module__ parameters) leaves no model
+            # that looks fitted
+            self.initialized_ = False
+            raise
+
+    def _load_network_state(self, state_dict, values):
+        """Load the weights into ``module_`` (methods whose network has other state than weights extend this)."""
+        self.module_.load_state_dict(state_dict)
+
+    def _fitted_state(self) -> dict:
+        """The fitted attributes as values that ``torch.load(weights_only=True)`` reads (tensors, lists, numbers,
+        text), with the estimator's class name."""
+        out = {"estimator": type(self).__name__, "attributes": {}}
+        for name in self.fitted_attributes:
+            if name in self.__dict__:
+                out["attributes"][name] = _encode_value(name, self.__dict__[name])
+        return out
+
+    def _decode_fitted_state(self, fitted) -> dict:
+        if fitted.get("estimator") != type(self).__name__:
+            raise ValueError(f"this file was saved by a {fitted.get('estimator')}, not a {type(self).__name__}: load "
+                             f"it into a {fitted.get('estimator')} built with the same parameters.")
+        return {name: _decode_value(value) for name, value in fitted["attributes"].items()}
 
     # ------------------------------------------------------------------ networks
     def build_network(self, feature_extractor: nn.Module, n_features: int) -> nn.Module:

@@ -195,6 +195,32 @@ class MADDAClassifier(DomainAdaptationNet):
         self.discriminator_optimizer_ = self.optimizer(net.discriminator.parameters(), **kw)
         return self
 
+    # ---------------------------------------------------------------- persistence
+    fitted_attributes = (*DomainAdaptationNet.fitted_attributes, "centers_", "source_embeddings_", "source_labels_")
+
+    def _fitted_state(self):
+        """The base's fitted state plus the network's stage; a model saved during the source stage (e.g. by
+        skorch's ``Checkpoint``) has no target model nor kNN index of its fit yet, so none is written."""
+        state = super()._fitted_state()
+        state["stage"] = self.module_.stage
+        if self.module_.stage != "target":
+            for name in ("centers_", "source_embeddings_", "source_labels_"):
+                state["attributes"].pop(name, None)
+        return state
+
+    def _decode_fitted_state(self, fitted):
+        if fitted.get("stage", "target") != "target":
+            raise ValueError("this file was saved during M-ADDA's source stage (e.g. by a Checkpoint in the first "
+                             "source_epochs epochs): it has no trained target model nor kNN index, so it cannot "
+                             "predict. Load a file saved after the source stage, or refit.")
+        return super()._decode_fitted_state(fitted)
+
+    def _load_network_state(self, state_dict, values):
+        net = self.module_
+        if net.stage != "target":
+            net.start_target_stage()  # freezes the source model; the weights follow
+        super()._load_network_state(state_dict, values)
+
     # ---------------------------------------------------------------- training
     def planned_epochs(self):
         stage_one = self.source_epochs if self.module_.stage == "source" else 0
@@ -216,15 +242,21 @@ class MADDAClassifier(DomainAdaptationNet):
                     net.start_target_stage()
                     self.centers_ = self._class_means(self._embed_source(X["source"]), y)
             self.device_centers_ = torch.as_tensor(self.centers_, device=y.device)  # no host copy per step
+            # the source model is frozen from here on: the kNN index of this fit's source rows is final now, so that
+            # a model saved during the target stage (skorch's Checkpoint) carries it
+            self._set_knn_index(X["source"], y)
             try:
                 super().fit_loop(X, y, epochs=epochs, **fit_params)
             finally:
                 del self.device_centers_
         finally:
-            self._set_training(False)
-            self.source_embeddings_ = self._embed_source(X["source"]).cpu().numpy()
-            self.source_labels_ = y.cpu().numpy()
+            self._set_knn_index(X["source"], y)
         return self
+
+    def _set_knn_index(self, xs, y):
+        self._set_training(False)
+        self.source_embeddings_ = self._embed_source(xs).cpu().numpy()
+        self.source_labels_ = y.cpu().numpy()
 
     def _train(self, Xs, ys, Xt, seed, **fit_params):
         missing = np.setdiff1d(np.arange(len(self.classes_)), ys)

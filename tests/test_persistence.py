@@ -1,0 +1,191 @@
+"""Saving and loading fitted estimators: skorch's save_params / load_params restore the whole model (also into an
+unfitted estimator, from a file torch reads with weights_only=True), pickles leave out the optimiser state, and
+the user guide's Persistence example runs."""
+
+import copy
+import pickle
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+from skorch.callbacks import Checkpoint
+from skorch.dataset import ValidSplit
+
+import skda
+from skda.engine import FITTED_STATE_KEY
+
+from .conftest import FAST, REPO
+
+ONE_LAYER = dict(max_epochs=2, batch_size=32, module__hidden_sizes=(16,))
+MADDA = dict(ONE_LAYER, max_epochs=1, source_epochs=2, embedding_dim=4, discriminator_hidden_sizes=(8,))
+ESTIMATORS = {
+    "source-only": lambda: skda.SourceOnlyClassifier(random_state=0, **ONE_LAYER),
+    "dann": lambda: skda.DANNClassifier(random_state=0, **FAST),
+    "madda": lambda: skda.MADDAClassifier(random_state=0, **MADDA),
+    "mlada": lambda: skda.MLADAClassifier(random_state=0, metric_hidden=8, metric_dim=4, **FAST),
+    "ilada": lambda: skda.ILADAClassifier(random_state=0, **FAST),
+    "ilada-cdan": lambda: skda.ILADAClassifier(random_state=0, base="cdan", **FAST),
+    "active": lambda: skda.ActiveSelector(random_state=0, **ONE_LAYER),
+}
+NAMES = np.array(["cat", "dog", "emu"])
+
+
+def _frames(small_task):
+    Xs, ys, Xt, _ = small_task
+    columns = [f"f{i}" for i in range(Xs.shape[1])]
+    return pd.DataFrame(Xs, columns=columns), NAMES[ys], pd.DataFrame(Xt, columns=columns)
+
+
+def test_initialize_before_a_fit_raises_a_clear_error():
+    # skorch's pattern net.initialize(); net.load_params(...) cannot build an skda network (sizes come from data)
+    with pytest.raises(NotFittedError, match=r"builds its network from the training data.*load_params\(f_params="
+                                             r".*joblib"):
+        skda.DANNClassifier(**FAST).initialize()
+
+
+@pytest.mark.parametrize("name", list(ESTIMATORS))
+def test_save_params_load_params_restores_everything_into_an_unfitted_estimator(name, small_task, tmp_path):
+    Xs, ys, Xt = _frames(small_task)
+    fitted = ESTIMATORS[name]().fit(Xs, ys, Xt)
+    fitted.save_params(f_params=tmp_path / "model.pt")
+    restored = ESTIMATORS[name]().set_params(random_state=1)  # other initial weights: all must come from the file
+    assert restored.load_params(f_params=tmp_path / "model.pt") is restored
+    np.testing.assert_array_equal(restored.classes_, NAMES)
+    np.testing.assert_array_equal(restored.feature_names_in_, list(Xs.columns))
+    assert restored.n_features_in_ == 8 and restored.input_shape_ == (8,)
+    np.testing.assert_array_equal(restored.predict_proba(Xt), fitted.predict_proba(Xt))
+    np.testing.assert_array_equal(restored.predict(Xt), fitted.predict(Xt))
+    np.testing.assert_array_equal(restored.transform(Xt), fitted.transform(Xt))
+    with pytest.raises(ValueError, match="feature names"):
+        restored.predict(Xt.rename(columns={"f0": "other"}))
+    if name == "madda":  # the kNN index, the frozen source model
+        np.testing.assert_array_equal(restored.source_embeddings_, fitted.source_embeddings_)
+        np.testing.assert_array_equal(restored.source_labels_, fitted.source_labels_)
+        assert restored.module_.stage == "target"
+        assert not any(p.requires_grad for p in restored.module_.source_encoder.parameters())
+    if name == "active":
+        np.testing.assert_array_equal(restored.query(5), fitted.query(5))
+    # and it trains on
+    restored.partial_fit(Xs, ys, Xt, epochs=1)
+    assert restored.predict(Xt).shape == (len(Xt),)
+
+
+def test_load_params_replaces_the_state_of_an_earlier_fit(small_task, tmp_path):
+    # the old work-around, fit on dummy data and then load, kept the dummy fit's classes_: silently wrong labels
+    Xs, ys, Xt, _ = small_task
+    fitted = skda.DANNClassifier(random_state=0, **FAST).fit(Xs, NAMES[ys], Xt)
+    fitted.save_params(f_params=tmp_path / "model.pt")
+    dummy = skda.DANNClassifier(random_state=0, **FAST).fit(Xs[:, :5], ys % 2, Xt[:, :5])  # 2 classes, 5 features
+    dummy.load_params(f_params=tmp_path / "model.pt")
+    np.testing.assert_array_equal(dummy.classes_, NAMES)
+    assert dummy.input_shape_ == (8,) and dummy.n_features_in_ == 8
+    np.testing.assert_array_equal(dummy.predict(Xt), fitted.predict(Xt))
+
+
+def test_the_params_file_loads_with_weights_only(small_task, tmp_path, monkeypatch):
+    Xs, ys, Xt = _frames(small_task)
+    fitted = ESTIMATORS["madda"]().fit(Xs, ys, Xt)
+    fitted.save_params(f_params=tmp_path / "model.pt")
+    state = torch.load(tmp_path / "model.pt", weights_only=True)
+    fitted_state = state.pop(FITTED_STATE_KEY)
+    assert fitted_state["estimator"] == "MADDAClassifier"
+    fitted.module_.load_state_dict(state)  # the rest is the network's state_dict
+    calls = []
+    real_load = torch.load
+
+    def spy(*args, **kwargs):
+        calls.append(kwargs.get("weights_only"))
+        return real_load(*args, **kwargs)
+
+    monkeypatch.setattr(torch, "load", spy)
+    restored = ESTIMATORS["madda"]().load_params(f_params=tmp_path / "model.pt")
+    assert calls == [True]
+    np.testing.assert_array_equal(restored.predict(Xt), fitted.predict(Xt))
+
+
+def test_bare_weights_or_another_class_are_refused(small_task, tmp_path):
+    Xs, ys, Xt, _ = small_task
+    fitted = skda.DANNClassifier(random_state=0, **FAST).fit(Xs, ys, Xt)
+    torch.save(fitted.module_.state_dict(), tmp_path / "bare.pt")
+    with pytest.raises(NotFittedError, match="bare weights"):
+        skda.DANNClassifier(**FAST).load_params(f_params=tmp_path / "bare.pt")
+    fitted.load_params(f_params=tmp_path / "bare.pt")  # into a model fitted on the same problem: skorch's semantics
+    fitted.save_params(f_params=tmp_path / "model.pt")
+    with pytest.raises(ValueError, match="saved by a DANNClassifier, not a MLADAClassifier"):
+        skda.MLADAClassifier(**FAST).load_params(f_params=tmp_path / "model.pt")
+    # other network sizes: an error, and no half-loaded model that looks fitted
+    other = skda.DANNClassifier(**{**FAST, "module__hidden_sizes": (12,)})
+    with pytest.raises(RuntimeError, match="size mismatch"):
+        other.load_params(f_params=tmp_path / "model.pt")
+    with pytest.raises(NotFittedError):
+        other.predict(Xt)
+
+
+def test_checkpoint_loads_into_an_unfitted_estimator(small_task, tmp_path):
+    Xs, ys, Xt, _ = small_task
+    checkpoint = Checkpoint(monitor="valid_loss_best", dirname=str(tmp_path), f_optimizer=None, f_criterion=None)
+    split = dict(train_split=ValidSplit(0.25, stratified=True))
+    fitted = skda.DANNClassifier(random_state=0, **{**FAST, "max_epochs": 4}, **split, callbacks=[checkpoint])
+    fitted.fit(Xs, NAMES[ys], Xt)
+    restored = skda.DANNClassifier(**FAST).load_params(checkpoint=checkpoint)
+    np.testing.assert_array_equal(restored.classes_, NAMES)
+    assert len(restored.history) == 4  # the checkpoint's history
+    fitted.load_params(checkpoint=checkpoint)
+    np.testing.assert_array_equal(restored.predict_proba(Xt), fitted.predict_proba(Xt))
+
+
+def test_madda_checkpoints_of_the_source_stage_are_refused(small_task, tmp_path):
+    Xs, ys, Xt, _ = small_task
+    every_epoch = Checkpoint(monitor=None, dirname=str(tmp_path), f_params="params_{last_epoch[epoch]}.pt",
+                             f_optimizer=None, f_criterion=None, f_history=None)
+    fitted = skda.MADDAClassifier(random_state=0, **{**MADDA, "max_epochs": 2}, callbacks=[every_epoch])
+    fitted.fit(Xs, ys, Xt)
+    with pytest.raises(ValueError, match="source stage"):
+        skda.MADDAClassifier(**MADDA).load_params(f_params=tmp_path / "params_1.pt")
+    # a target-stage checkpoint carries this fit's kNN index
+    last = skda.MADDAClassifier(**MADDA).load_params(f_params=tmp_path / "params_4.pt")
+    np.testing.assert_array_equal(last.predict_proba(Xt), fitted.predict_proba(Xt))
+
+
+def _optimizer_states(est):
+    return [opt.state for opt in est.__dict__.values() if isinstance(opt, torch.optim.Optimizer)]
+
+
+@pytest.mark.parametrize("name", ["dann", "madda"])
+def test_pickles_leave_out_the_optimizer_state_and_train_on_after_loading(name, small_task):
+    Xs, ys, Xt, _ = small_task
+    wide = np.random.RandomState(0).randn(8, 2000).astype(np.float32)  # most weights in the first layer
+    Xs, Xt = Xs @ wide, Xt @ wide
+    fitted = ESTIMATORS[name]().fit(Xs, ys, Xt)
+    weight_bytes = sum(p.numel() * p.element_size() for p in fitted.module_.parameters())
+    blob = pickle.dumps(fitted)
+    assert len(blob) < 1.2 * weight_bytes  # momentum / Adam moments would add 1x / 2x (MADDA: up to 3x)
+    assert all(len(state) for state in _optimizer_states(fitted))  # pickling did not empty the fitted model's
+    assert all(len(state) for state in _optimizer_states(copy.deepcopy(fitted)))  # a copy in memory keeps it
+    restored = pickle.loads(blob)
+    assert all(len(state) == 0 for state in _optimizer_states(restored))
+    np.testing.assert_array_equal(restored.predict_proba(Xt), fitted.predict_proba(Xt))
+    restored.partial_fit(Xs, ys, Xt, epochs=1)  # the optimiser state restarts
+    assert any(len(state) for state in _optimizer_states(restored))
+    again = pickle.loads(blob).set_params(warm_start=True).fit(Xs, ys, Xt)
+    assert np.isfinite(again.history[-1, "train_loss"])
+    # clone of a fitted model is unaffected
+    assert clone(fitted).get_params()["max_epochs"] == fitted.max_epochs
+
+
+def test_user_guide_persistence_example_runs(tmp_path, monkeypatch):
+    guide = (REPO / "docs" / "index.md").read_text()
+    section = guide[guide.index("## Persistence"):]
+    section = section[:section.index("\n## ", 1)]
+    blocks = re.findall(r"```python\n(.*?)```", section, flags=re.S)
+    assert len(blocks) == 2 and "weights_only=True" in blocks[0] and 'dirname="checkpoints"' in blocks[1]
+    monkeypatch.chdir(tmp_path)
+    namespace = {}
+    for i, block in enumerate(blocks):
+        exec(compile(block, f"docs/index.md Persistence block {i + 1}", "exec"), namespace)
+    assert (tmp_path / "checkpoints" / "params.pt").exists() and not (tmp_path / "params.pt").exists()
+    np.testing.assert_array_equal(namespace["best"].classes_, namespace["clf"].classes_)
