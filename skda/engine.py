@@ -39,6 +39,7 @@ from torch import nn
 from .layers import GradientReversalLayer, MLPFeatureExtractor
 from .optim import MomentumSGD
 from .validation import check_features, is_int_at_least, numeric_labels, split_domains, unlabeled_mask
+from .validation import check_sklearn_scoring
 
 __all__ = ["ClassBalancedBatchSampler", "DomainAdaptationNet", "PairedBatchSampler", "resolve_device"]
 
@@ -691,6 +692,7 @@ class DomainAdaptationNet(ClassifierMixin, NeuralNet):
         """Apply ``fn`` to ``X`` (validated) in chunks on ``device_`` in eval mode; return a numpy array
         (or the concatenated tensor on ``device_`` with ``to_numpy=False``)."""
         self._check_fitted()
+        check_sklearn_scoring(X, self.unlabeled_marker)  # refuse a scikit-learn scorer given packed labels
         self._check_feature_names(X, reset=False)
         X = check_features(X, name="X", input_shape=self.input_shape_, estimator_name=type(self).__name__)
         out = self.apply_in_chunks(torch.from_numpy(X), fn)
