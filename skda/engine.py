@@ -40,6 +40,7 @@ from torch import nn
 from .layers import GradientReversalLayer, MLPFeatureExtractor
 from .optim import MomentumSGD
 from .validation import check_features, check_x_target_not_routed_past_pipeline, is_int_at_least, numeric_labels, split_domains, unlabeled_mask
+from .validation import check_sklearn_scoring
 
 __all__ = ["FITTED_STATE_KEY", "ClassBalancedBatchSampler", "DomainAdaptationNet", "PairedBatchSampler",
            "resolve_device"]
@@ -1062,9 +1063,14 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
         """Apply ``fn`` to ``X`` (validated) in chunks on ``device_`` in eval mode; return a numpy array
         (or the concatenated tensor on ``device_`` with ``to_numpy=False``)."""
         self._check_fitted()
+        check_sklearn_scoring(X, self.unlabeled_marker)  # refuse a scikit-learn scorer given packed labels
         self._check_feature_names(X, reset=False)
         X = check_features(X, name="X", input_shape=self.input_shape_, estimator_name=type(self).__name__)
-        return self.apply_in_chunks(torch.from_numpy(X), fn, to_numpy=to_numpy)
+        with warnings.catch_warnings():
+            # a read-only array (e.g. from pandas) is only read: chunks are copied before any module sees them
+            warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+            X = torch.from_numpy(X)
+        return self.apply_in_chunks(X, fn, to_numpy=to_numpy)
 
     def apply_in_chunks(self, X: torch.Tensor, fn, *, to_numpy=False):
         """``fn`` over ``PREDICT_CHUNK_ROWS``-row chunks of the tensor ``X`` (moved chunk by chunk to

@@ -15,7 +15,8 @@ Every score is oriented like scikit-learn's scorers: **higher is better**. Each 
 
 - ``entropy_scorer`` / :func:`negative_entropy`: ``predict_proba`` of the target rows;
 - ``iwcv_scorer`` / :func:`importance_weighted_validation`: accuracy (or log loss) of the source rows,
-  weighted by ``p_t(x) / p_s(x)`` estimated on the *input* rows;
+  weighted by ``p_t(x) / p_s(x)`` estimated on the *input* of the final estimator (for a Pipeline: the rows
+  after its other steps, e.g. a ColumnTransformer's numeric output);
 - ``dev_scorer`` / :func:`deep_embedded_validation`: log loss of the source rows, weighted by
   ``p_t / p_s`` estimated on the *learned features* (``estimator.transform``), with the control variate;
 - ``snd_scorer`` / :func:`soft_neighborhood_density`: ``predict_proba`` of the target rows.
@@ -29,6 +30,16 @@ the DEV authors' code), truncated at ``sqrt(n_source) * mean(w)`` (truncated imp
 
 ``make_unsupervised_scorer(name, **params)`` builds a scorer with other parameters, e.g.
 ``make_unsupervised_scorer("iwcv", features="learned", metric="log_loss")``.
+
+:func:`labelled_scorer` turns a scikit-learn scoring name or scorer (``"accuracy"``, ``"f1_macro"``,
+``"neg_log_loss"``, ...) into one that scores the *labelled* rows of packed data only. scikit-learn's own
+scorers would compare the predictions of the target rows with the marker (deflated figures, NaN log loss):
+skda estimators refuse to be fitted or to predict for them when the scored labels hold the marker.
+
+A scorer whose scoring data or set-up cannot work for any candidate (no target rows in the fold,
+non-numeric features, ...) raises :class:`ScoringSetupError`. Under ``GridSearchCV`` / ``cross_val_score``
+with ``error_score=np.nan`` (their default), which would turn it into a NaN for every candidate and silently
+pick the first one, the scorer makes scikit-learn stop with an error that quotes the message instead.
 """
 
 from __future__ import annotations
@@ -39,18 +50,22 @@ import numpy as np
 from scipy.special import entr
 from sklearn.base import clone
 from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import get_scorer
 from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils import _safe_indexing
 
-from .validation import check_features, is_int_at_least, unlabeled_mask
+from .validation import (_VALIDATION_SCORE, check_features, final_estimator, is_int_at_least, numeric_labels,
+                         sklearn_callers, unlabeled_mask)
 
 __all__ = [
     "DEVScorer",
     "EntropyScorer",
     "IWCVScorer",
+    "LabelledScorer",
     "SNDScorer",
+    "ScoringSetupError",
     "UnsupervisedScorer",
     "deep_embedded_validation",
     "density_ratio",
@@ -58,6 +73,7 @@ __all__ = [
     "entropy_scorer",
     "importance_weighted_validation",
     "iwcv_scorer",
+    "labelled_scorer",
     "make_unsupervised_scorer",
     "negative_entropy",
     "snd_scorer",
@@ -287,10 +303,99 @@ def density_ratio(source, target, *, domain_classifier=None, cv=5, random_state=
 
 
 # ---------------------------------------------------------------------------------------------- scorers
-def _final_step(estimator):
+class ScoringSetupError(ValueError):
+    """The scoring data or the scorer's set-up cannot be scored, whatever the candidate model (e.g. a test
+    fold without target rows, features that are not numbers): every candidate of a search would fail alike."""
+
+
+class _Unscorable:
+    """Returned by a skda scorer instead of raising :class:`ScoringSetupError` when scikit-learn's
+    ``error_score`` (default ``np.nan``) would turn the error into NaN for every candidate of a search, and
+    ``best_params_`` into the first candidate: scikit-learn refuses a score that is not a number ("scoring
+    must return a number, got ...") outside its error handling, so the search stops with this message."""
+
+    def __init__(self, error):
+        self.error = error
+
+    def __repr__(self):
+        return (f"no score, because {self.error} (skda's scorer stops the search here instead of letting "
+                "error_score turn this into NaN for every candidate)")
+
+    __str__ = __repr__
+
+
+def _setup_failure(error):
+    """Raise ``error`` (a :class:`ScoringSetupError` being handled), or return :class:`_Unscorable` when the
+    caller is scikit-learn's scoring step with a numeric ``error_score``."""
+    frame = sklearn_callers(_VALIDATION_SCORE).get(_VALIDATION_SCORE)
+    if frame is None or isinstance(frame.get("error_score"), str):
+        raise error
+    return _Unscorable(error)
+
+
+def _marker_of(estimator, unlabeled_marker):
+    if unlabeled_marker != "auto":
+        return unlabeled_marker
+    return getattr(final_estimator(estimator), "unlabeled_marker", -1)
+
+
+def _final_input(estimator, X):
+    """``X`` as the final estimator receives it: through every step but the last of a Pipeline (and of a
+    Pipeline that is its last step); ``X`` itself for any other estimator."""
     while hasattr(estimator, "steps"):
+        if len(estimator.steps) > 1:
+            X = estimator[:-1].transform(X)
         estimator = estimator.steps[-1][1]
-    return estimator
+    return X
+
+
+class LabelledScorer:
+    """A scikit-learn scorer applied to the labelled rows of packed data only (see :func:`labelled_scorer`)."""
+
+    def __init__(self, scoring, *, unlabeled_marker="auto"):
+        self.scoring = scoring
+        self.unlabeled_marker = unlabeled_marker
+        self.scorer_ = get_scorer(scoring)
+
+    def __repr__(self):
+        return f"labelled_scorer({self.scoring!r}, unlabeled_marker={self.unlabeled_marker!r})"
+
+    def _accept_sample_weight(self):  # asked by scikit-learn's multi-metric scoring
+        accept = getattr(self.scorer_, "_accept_sample_weight", None)
+        return True if accept is None else accept()
+
+    def __call__(self, estimator, X, y=None, sample_weight=None, **kwargs):
+        try:
+            if y is None:
+                raise ScoringSetupError(f"{self!r} needs the labels y of the scoring data.")
+            y = np.asarray(y)
+            n = X.shape[0] if hasattr(X, "shape") else len(X)
+            if y.ndim != 1 or len(y) != n:
+                raise ScoringSetupError(f"{self!r}: y must be 1-D with one label per row of X ({n}), got shape "
+                                        f"{y.shape}.")
+            marker = _marker_of(estimator, self.unlabeled_marker)
+            rows = np.flatnonzero(~unlabeled_mask(y, marker))
+            if len(rows) == 0:
+                raise ScoringSetupError(f"{self!r} has no labelled row to score: every label is the unlabelled "
+                                        f"marker {marker!r}.")
+        except ScoringSetupError as exc:
+            return _setup_failure(exc)
+        if sample_weight is not None:
+            kwargs["sample_weight"] = np.asarray(sample_weight)[rows]
+        return self.scorer_(estimator, _safe_indexing(X, rows), numeric_labels(y[rows]), **kwargs)
+
+
+def labelled_scorer(scoring, *, unlabeled_marker="auto"):
+    """A scikit-learn scoring (a name such as ``"accuracy"``, ``"f1_macro"``, ``"neg_log_loss"``,
+    ``"roc_auc_ovr"``, or a scorer such as ``make_scorer(...)``) restricted to the labelled rows of packed data.
+
+    ``scorer(estimator, X, y)`` drops the rows whose label is the unlabelled marker (``"auto"``: the estimator's
+    ``unlabeled_marker``, else -1) and scores the others with scikit-learn's scorer, so
+    ``cross_val_score(est, X, y, cv=DomainStratifiedKFold(3), scoring=labelled_scorer("accuracy"))`` gives
+    the accuracy on the labelled (source) rows of each test fold, like ``scoring=None`` (``est.score``).
+    Use it wherever ``scoring=`` is accepted, alone or in a dict with the unsupervised scorers.
+    """
+    return LabelledScorer(scoring, unlabeled_marker=unlabeled_marker)
 
 
 class UnsupervisedScorer:
@@ -317,9 +422,7 @@ class UnsupervisedScorer:
         return f"{type(self).__name__}({args})"
 
     def _marker(self, estimator):
-        if self.unlabeled_marker != "auto":
-            return self.unlabeled_marker
-        return getattr(_final_step(estimator), "unlabeled_marker", -1)
+        return _marker_of(estimator, self.unlabeled_marker)
 
     def split(self, estimator, X, y):
         """Return ``(X_source, y_source, X_target)`` of the scoring data (sub-arrays of ``X`` and ``y``)."""
@@ -329,16 +432,16 @@ class UnsupervisedScorer:
         else:
             y = np.asarray(y)
             if len(y) != n:
-                raise ValueError(f"y has {len(y)} labels but X has {n} rows.")
+                raise ScoringSetupError(f"y has {len(y)} labels but X has {n} rows.")
             target = unlabeled_mask(y, self._marker(estimator))
         marker = self._marker(estimator)
         if not target.any():
-            raise ValueError(
+            raise ScoringSetupError(
                 f"the {self.name} score needs unlabelled target rows (y == {marker!r}) in the scoring data, but "
                 "it has none. Pass packed data (source rows labelled, target rows marked) and a splitter that "
                 "keeps target rows in every test fold, e.g. skda.model_selection.DomainStratifiedKFold.")
         if self.needs_source and target.all():
-            raise ValueError(
+            raise ScoringSetupError(
                 f"the {self.name} score needs labelled source rows in the scoring data (every label is the "
                 f"unlabelled marker {marker!r}). Pass packed data and a splitter that keeps source rows in "
                 "every test fold, e.g. skda.model_selection.DomainStratifiedKFold.")
@@ -347,10 +450,13 @@ class UnsupervisedScorer:
         return _safe_indexing(X, src), y_source, _safe_indexing(X, tgt)
 
     def __call__(self, estimator, X, y=None, sample_weight=None):
-        if sample_weight is not None:
-            raise ValueError(f"{type(self).__name__} does not support sample_weight.")
-        Xs, ys, Xt = self.split(estimator, X, y)
-        return self._score(estimator, Xs, ys, Xt)
+        try:
+            if sample_weight is not None:
+                raise ScoringSetupError(f"{type(self).__name__} does not support sample_weight.")
+            Xs, ys, Xt = self.split(estimator, X, y)
+            return self._score(estimator, Xs, ys, Xt)
+        except ScoringSetupError as exc:  # not the model's fault: see _Unscorable
+            return _setup_failure(exc)
 
     def _score(self, estimator, Xs, ys, Xt):  # pragma: no cover - abstract
         raise NotImplementedError
@@ -379,7 +485,7 @@ class SNDScorer(UnsupervisedScorer):
 
     def _score(self, estimator, Xs, ys, Xt):
         if len(Xt) < 2:
-            raise ValueError(f"the SND score needs at least 2 target rows in the scoring data, got {len(Xt)}.")
+            raise ScoringSetupError(f"the SND score needs at least 2 target rows in the scoring data, got {len(Xt)}.")
         return soft_neighborhood_density(estimator.predict_proba(Xt), temperature=self.temperature)
 
 
@@ -401,19 +507,30 @@ class _WeightedScorer(UnsupervisedScorer):
 
     def weights(self, estimator, Xs, Xt):
         """Density ratios of the source rows ``Xs`` (see :func:`density_ratio`), on the features chosen by
-        ``features``: "input" (the rows given to the scorer, flattened) or "learned" (``estimator.transform``)."""
+        ``features``: "input" (the rows as the final estimator receives them, flattened: for a Pipeline, after
+        all its steps but the last, e.g. a ColumnTransformer's numeric output) or "learned"
+        (``estimator.transform``). Raises :class:`ScoringSetupError` when those features are not numbers."""
         if len(Xs) < 2 or len(Xt) < 2:
-            raise ValueError(f"the {self.name} score needs at least 2 source and 2 target rows in the scoring "
-                             f"data to estimate density ratios, got {len(Xs)} and {len(Xt)}.")
+            raise ScoringSetupError(f"the {self.name} score needs at least 2 source and 2 target rows in the scoring "
+                                    f"data to estimate density ratios, got {len(Xs)} and {len(Xt)}.")
         if self.features == "input":
-            Fs, Ft = check_features(Xs, name="X"), check_features(Xt, name="X")
+            where = ("the input of the Pipeline's final step (the output of its other steps)"
+                     if hasattr(estimator, "steps") else "the rows given to the scorer")
+            Fs, Ft = _final_input(estimator, Xs), _final_input(estimator, Xt)
+            try:
+                Fs, Ft = check_features(Fs, name="X"), check_features(Ft, name="X")
+            except (TypeError, ValueError) as exc:
+                raise ScoringSetupError(
+                    f"the {self.name} score with features='input' estimates density ratios on {where}, and those "
+                    f"are not usable numbers ({exc}). Encode non-numeric columns inside the Pipeline (e.g. a "
+                    "ColumnTransformer with OneHotEncoder) or use features='learned'.") from exc
         elif self.features == "learned":
             if not hasattr(estimator, "transform"):
-                raise ValueError(f"features='learned' needs an estimator with transform (the learned features); "
-                                 f"{type(estimator).__name__} has none. Use features='input'.")
+                raise ScoringSetupError(f"features='learned' needs an estimator with transform (the learned "
+                                        f"features); {type(estimator).__name__} has none. Use features='input'.")
             Fs, Ft = estimator.transform(Xs), estimator.transform(Xt)
         else:
-            raise ValueError(f"features must be 'input' or 'learned', got {self.features!r}.")
+            raise ScoringSetupError(f"features must be 'input' or 'learned', got {self.features!r}.")
         return density_ratio(Fs, Ft, domain_classifier=self.domain_classifier, cv=self.cv,
                              random_state=self.random_state, truncate=self.truncate)
 
@@ -421,9 +538,10 @@ class _WeightedScorer(UnsupervisedScorer):
 class IWCVScorer(_WeightedScorer):
     """:func:`importance_weighted_validation` of the source rows of the scoring data.
 
-    Weights: :func:`density_ratio` on ``features="input"`` (default: the rows as given to the scorer, i.e. the
-    input of a Pipeline, as in the paper's covariate-shift setting, so all candidates of a fold share the
-    weights) or ``"learned"`` (``estimator.transform``). ``metric``: "accuracy" (default) or "log_loss";
+    Weights: :func:`density_ratio` on ``features="input"`` (default: the rows as the final estimator receives
+    them, i.e. for a Pipeline the output of its other steps, so that a DataFrame with text columns encoded by
+    a ColumnTransformer works; the paper's covariate-shift setting; candidates that share the preprocessing
+    share the weights) or ``"learned"`` (``estimator.transform``). ``metric``: "accuracy" (default) or "log_loss";
     ``normalize``: see the function.
     """
 

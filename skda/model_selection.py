@@ -6,6 +6,10 @@ then cannot adapt, an unsupervised scorer has nothing to score) and
 :class:`DomainStratifiedKFold` stratifies on *domain and class* so that every train and test fold holds
 both domains in their overall proportions and, within the source, every class with at least
 ``n_splits`` rows.
+
+:func:`cross_val_predict` gives out-of-fold predictions of packed data: scikit-learn's
+``cross_val_predict(method="predict_proba")`` label-encodes ``y`` before ``fit``, which makes the marker a
+class (skda estimators refuse to be fitted that way).
 """
 
 from __future__ import annotations
@@ -13,14 +17,16 @@ from __future__ import annotations
 import numbers
 
 import numpy as np
+from sklearn.base import clone
 from sklearn.model_selection import BaseCrossValidator
-from sklearn.utils import check_random_state, column_or_1d
+from sklearn.utils import _safe_indexing, check_random_state, column_or_1d, indexable
 from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.parallel import Parallel, delayed
 from sklearn.utils.validation import _num_samples
 
-from .validation import is_int_at_least, numeric_labels, unlabeled_mask
+from .validation import final_estimator, is_int_at_least, numeric_labels, unlabeled_mask
 
-__all__ = ["DomainStratifiedKFold", "pack_domains"]
+__all__ = ["DomainStratifiedKFold", "cross_val_predict", "pack_domains"]
 
 
 def _marker_fits(marker, dtype) -> bool:
@@ -152,3 +158,68 @@ class DomainStratifiedKFold(BaseCrossValidator):
             offset = (offset + len(members)) % self.n_splits
         for k in range(self.n_splits):
             yield fold == k
+
+
+#: Value given to the columns of a class that a fold's model never saw, per prediction method.
+_MISSING_CLASS_FILL = {"predict_proba": 0.0, "predict_log_proba": -np.inf,
+                       "decision_function": np.finfo(np.float64).min}
+
+
+def _fold_predictions(estimator, X, y, train, test, params, method, classes):
+    estimator.fit(_safe_indexing(X, train), y[train], **params)
+    predictions = getattr(estimator, method)(_safe_indexing(X, test))
+    if method in _MISSING_CLASS_FILL and np.ndim(predictions) == 2:
+        columns = np.searchsorted(classes, numeric_labels(np.asarray(estimator.classes_)))
+        out = np.full((len(test), len(classes)), _MISSING_CLASS_FILL[method])
+        out[:, columns] = predictions
+        return out
+    return predictions
+
+
+def cross_val_predict(estimator, X, y, *, cv=5, method="predict", n_jobs=None, params=None,
+                      unlabeled_marker="auto"):
+    """Out-of-fold predictions of every row of packed data (source and target rows alike).
+
+    Like :func:`sklearn.model_selection.cross_val_predict`, except that ``y`` is passed to ``fit`` as is:
+    scikit-learn label-encodes ``y`` for the probability methods, which turns the unlabelled marker into a
+    class (skda estimators refuse such a fit). Each fold's clone of ``estimator`` is fitted on the packed
+    training rows (target rows keep the marker) and predicts the test rows with ``method``.
+
+    Parameters
+    ----------
+    estimator : a skda estimator, or a Pipeline ending in one
+    X, y : packed data (``y == unlabeled_marker`` on the target rows)
+    cv : int or splitter, default 5
+        An int is ``DomainStratifiedKFold(cv)`` (every fold has both domains); a splitter must partition the rows.
+    method : "predict" (default), "predict_proba", "predict_log_proba", "transform", ...
+        For "predict_proba", "predict_log_proba" and "decision_function" the columns are the source classes
+        (the sorted labels other than the marker); a class that a fold's training rows lack gets 0, -inf or the
+        smallest float in its column for that fold's rows.
+    n_jobs : int, optional
+        Folds fitted in parallel (joblib).
+    params : dict, optional
+        Passed unchanged to every ``fit``.
+    unlabeled_marker : default "auto"
+        The estimator's ``unlabeled_marker`` (the final step's for a Pipeline), else -1.
+    """
+    marker = getattr(final_estimator(estimator), "unlabeled_marker", -1) if unlabeled_marker == "auto" \
+        else unlabeled_marker
+    X, y = indexable(X, y)
+    y = np.asarray(y)
+    if y.ndim != 1 or len(y) != _num_samples(X):
+        raise ValueError(f"y must be 1-D with one label per row of X ({_num_samples(X)}), got shape {y.shape}.")
+    if is_int_at_least(cv, 2):
+        cv = DomainStratifiedKFold(int(cv), unlabeled_marker=marker)
+    splits = list(cv.split(X, y))
+    test_indices = np.concatenate([test for _, test in splits])
+    if not np.array_equal(np.sort(test_indices), np.arange(len(y))):
+        raise ValueError("cross_val_predict needs a cv whose test folds partition the rows (each row in exactly one).")
+    labelled = ~unlabeled_mask(y, marker)
+    classes = np.unique(numeric_labels(y[labelled]))
+    folds = Parallel(n_jobs=n_jobs)(
+        delayed(_fold_predictions)(clone(estimator), X, y, train, test, params or {}, method, classes)
+        for train, test in splits)
+    predictions = np.concatenate([np.asarray(f) for f in folds])
+    inverse = np.empty(len(test_indices), dtype=np.intp)
+    inverse[test_indices] = np.arange(len(test_indices))
+    return predictions[inverse]

@@ -8,13 +8,26 @@ engine's prediction path copies each chunk on the CPU).
 from __future__ import annotations
 
 import numbers
+import sys
+import warnings
 
 import numpy as np
 import scipy.sparse as sp
 from sklearn.utils import check_array, column_or_1d
 from sklearn.utils.multiclass import check_classification_targets
 
-__all__ = ["check_features", "numeric_labels", "split_domains", "unlabeled_mask"]
+__all__ = ["check_features", "final_estimator", "numeric_labels", "split_domains", "unlabeled_mask"]
+
+#: Caller frames looked at by :func:`sklearn_callers` (each look is a dict lookup: microseconds in all).
+CALLER_FRAMES = 60
+
+#: scikit-learn functions whose presence on the call stack the scikit-learn checks look for.
+_CROSS_VAL_PREDICT = ("sklearn.model_selection._validation", "cross_val_predict")
+_FIT_AND_PREDICT = ("sklearn.model_selection._validation", "_fit_and_predict")
+_FIT_AND_SCORE = ("sklearn.model_selection._validation", "_fit_and_score")
+_SCORER_SCORE = ("sklearn.metrics._scorer", "_score")
+_VALIDATION_SCORE = ("sklearn.model_selection._validation", "_score")
+_ENCODING_METHODS = ("decision_function", "predict_proba", "predict_log_proba")
 
 #: Dense copies of sparse input are made up to this many cells (float32: 4 bytes each); above it we refuse.
 MAX_DENSIFIED_CELLS = 50_000_000
@@ -105,38 +118,34 @@ def _refuse_stringified_marker(y, marker):
             f"{found[0]!r} is a real class.")
 
 
-def check_x_target_not_routed_past_pipeline(estimator_name, X_target, max_frames=12):
+def check_x_target_not_routed_past_pipeline(estimator_name, X_target):
     """Refuse ``X_target`` that reached the estimator as a fit parameter of a scikit-learn ``Pipeline``
     (``pipe.fit(Xs, ys, dannclassifier__X_target=Xt)``): the pipeline hands fit parameters to its last step
     untouched, so ``Xt`` would skip the steps before it (a scaler fitted on the source alone, say) while the
-    source rows went through them, a silently wrong fit.
-
-    scikit-learn offers no public hook that tells an estimator it is being fitted as a pipeline step, so this
-    looks at the calling frames (at most ``max_frames``, only when ``X_target`` is given) for a ``Pipeline``'s
-    ``fit`` / ``fit_transform`` / ``fit_predict`` with a step before the last one that is not ``"passthrough"``.
-    """
+    source rows went through them, a silently wrong fit. No public hook tells an estimator that it is fitted as a
+    pipeline step: the calling ``Pipeline.fit`` / ``fit_transform`` / ``fit_predict`` is found by
+    :func:`sklearn_callers` (only when ``X_target`` is given); steps before the last one that are all
+    ``"passthrough"`` (or None) transform nothing and pass."""
     if X_target is None:
         return
-    import sys
+    callers = sklearn_callers(*(("sklearn.pipeline", name) for name in ("fit", "fit_transform", "fit_predict")))
+    for local in callers.values():
+        pipeline = local.get("self")
+        earlier = [name for name, step in getattr(pipeline, "steps", [])[:-1]
+                   if step is not None and not (isinstance(step, str) and step == "passthrough")]
+        if earlier:
+            raise ValueError(
+                f"X_target reached {estimator_name} as a fit parameter of a Pipeline, which passes it on without "
+                f"the steps before the estimator ({earlier}): the target rows would not be transformed like the "
+                "source rows. Use the packed form instead: X, y = skda.model_selection.pack_domains(Xs, ys, Xt); "
+                "pipe.fit(X, y) (every step then sees both domains).")
 
-    from sklearn.pipeline import Pipeline
 
-    frame = sys._getframe(1)
-    for _ in range(max_frames):
-        if frame is None:
-            return
-        owner = frame.f_locals.get("self")
-        if isinstance(owner, Pipeline) and frame.f_code.co_name in ("fit", "fit_transform", "fit_predict"):
-            earlier = [name for name, step in owner.steps[:-1] if step is not None and step != "passthrough"]
-            if earlier:
-                raise ValueError(
-                    f"X_target reached {estimator_name} as a fit parameter of a Pipeline, which passes it on "
-                    f"without the steps before the estimator ({earlier}): the target rows would not be "
-                    "transformed like the source rows. Use the packed form instead: X, y = "
-                    "skda.model_selection.pack_domains(Xs, ys, Xt); pipe.fit(X, y) (every step then sees both "
-                    "domains).")
-            return
-        frame = frame.f_back
+def final_estimator(estimator):
+    """The last step of a Pipeline (recursively); any other estimator itself."""
+    while hasattr(estimator, "steps"):
+        estimator = estimator.steps[-1][1]
+    return estimator
 
 
 def is_int_at_least(value, minimum) -> bool:
@@ -183,6 +192,7 @@ def split_domains(X, y, X_target=None, *, unlabeled_marker=-1, require_target=Tr
     """
     X = check_features(X, name="X")
     y = _check_labels(y, X.shape[0], "y")
+    check_sklearn_fit(y, unlabeled_marker, target_given=X_target is not None)
     is_target = unlabeled_mask(y, unlabeled_marker)
     if X_target is not None:
         if is_target.any():
@@ -222,3 +232,119 @@ def split_domains(X, y, X_target=None, *, unlabeled_marker=-1, require_target=Tr
             "no target samples: pass X_target, or use the packed form with target rows labelled "
             f"{unlabeled_marker!r} (unlabeled_marker).")
     return Xs, ys, Xt
+
+
+# ------------------------------------------------------------- scikit-learn tools that lose the marker
+def sklearn_callers(*functions, max_frames=CALLER_FRAMES):
+    """The local variables of the nearest calling frames that run ``functions`` (``(module, function name)``
+    pairs of scikit-learn internals): a dict ``{pair: f_locals}`` of those found within ``max_frames`` frames.
+
+    Why frames: two scikit-learn tools drop what tells packed target rows apart, and no public hook lets the
+    estimator see it. A scorer calls ``estimator.predict(X)`` without ``y`` (the labels, marker included, are
+    the local ``y_true`` of its ``_score``), and ``cross_val_predict(method="predict_proba")`` label-encodes
+    ``y`` before ``fit`` (the marker becomes class 0; the encoder is its local ``le``); a ``Pipeline`` passes a fit
+    parameter such as ``X_target`` to its last step without its other steps (the pipeline is the ``self`` of its
+    ``fit``). Reading those locals is the only way to refuse instead of returning a wrong number. No other check
+    of skda inspects frames.
+
+    Limits: only the current thread's stack, at most ``max_frames`` deep (about 20 are used under a Pipeline
+    and joblib); with ``n_jobs > 1`` a worker's stack starts at ``_fit_and_predict`` / ``_fit_and_score``, so
+    ``cross_val_predict``'s encoder is out of its sight (:func:`check_sklearn_fit` then warns); scikit-learn's
+    private names (checked against 1.9) may change, and then the checks find nothing (tests pin them).
+    """
+    wanted, found = set(functions), {}
+    frame = sys._getframe(1)
+    try:
+        for _ in range(max_frames):
+            if frame is None or len(found) == len(wanted):
+                break
+            key = (frame.f_globals.get("__name__"), frame.f_code.co_name)
+            if key in wanted and key not in found:
+                found[key] = frame.f_locals
+            frame = frame.f_back
+    finally:
+        del frame
+    return found
+
+
+def _label_blind_message(names, marker):
+    shown = ", ".join(names)
+    return (
+        f"scikit-learn's scorer ({shown}) would score the target rows of packed data: their label is the unlabelled "
+        f"marker {marker!r}, which it compares with the predictions as if it were a class, so accuracy-like figures "
+        "come out deflated and log loss or ROC AUC fail. Use skda.metrics.labelled_scorer(\"accuracy\") (any "
+        "scikit-learn scoring name or scorer: the same metric on the labelled rows only), scoring=None (the "
+        "estimator's score: accuracy on the labelled rows), or an unsupervised scorer of skda.metrics.")
+
+
+def _label_blind_scorers(scorer):
+    """Names of the scikit-learn scorers in ``scorer`` (a scorer or a ``_MultimetricScorer``) that compare
+    predictions with every label (``estimator.score`` and skda's scorers are not among them)."""
+    from sklearn.metrics._scorer import _BaseScorer, _MultimetricScorer
+
+    items = scorer._scorers.items() if isinstance(scorer, _MultimetricScorer) else [(repr(scorer), scorer)]
+    return [repr(s) if name in (repr(s), "score") else f"{name}={s!r}"
+            for name, s in items if isinstance(s, _BaseScorer)]
+
+
+def check_sklearn_fit(y, marker, *, target_given=False):
+    """Refuse a ``fit`` whose scikit-learn caller would silently misuse packed labels (called by
+    :func:`split_domains`; frames read by :func:`sklearn_callers`):
+
+    - ``cross_val_predict`` with ``method`` "predict_proba", "predict_log_proba" or "decision_function"
+      label-encoded ``y``, so the marker became a class: ``ValueError`` naming
+      :func:`skda.model_selection.cross_val_predict`. In a worker (``n_jobs > 1``) the encoder is out of
+      sight: a ``UserWarning`` when ``y`` has no marker and no ``X_target`` is given.
+    - ``cross_val_score`` / ``cross_validate`` / a search scores with a scikit-learn scorer (e.g.
+      ``scoring="accuracy"``) a test fold that has marker rows: ``ValueError`` naming
+      :func:`skda.metrics.labelled_scorer`. Raised at fit time, so that scikit-learn's ``error_score=np.nan``
+      (which turns scoring errors into NaN) reports "all fits failed" instead of NaN for every candidate.
+    """
+    if marker is None:
+        return
+    found = sklearn_callers(_CROSS_VAL_PREDICT, _FIT_AND_PREDICT, _FIT_AND_SCORE)
+    method = found.get(_FIT_AND_PREDICT, {}).get("method")
+    if method in _ENCODING_METHODS:
+        encoder = found.get(_CROSS_VAL_PREDICT, {}).get("le")
+        advice = (f"Use skda.model_selection.cross_val_predict(estimator, X, y, cv=..., method={method!r}), which "
+                  "keeps packed labels (columns: the source classes).")
+        if encoder is not None and hasattr(encoder, "classes_"):
+            if unlabeled_mask(np.asarray(encoder.classes_, dtype=object), marker).any():
+                raise ValueError(
+                    f"sklearn.model_selection.cross_val_predict(method={method!r}) label-encodes y before fit, "
+                    f"which turns the unlabelled marker {marker!r} of the target rows into a class (the model would "
+                    f"train on the target rows as class 0 and predict one column too many). {advice}")
+        elif encoder is None and not target_given and not unlabeled_mask(y, marker).any():
+            warnings.warn(
+                f"fit under cross_val_predict(method={method!r}) in a worker: scikit-learn label-encodes y for this "
+                f"method, and if y was packed (target rows marked {marker!r}) the marker became a class; skda cannot "
+                f"check this outside the calling process (n_jobs > 1). {advice}", UserWarning, stacklevel=3)
+    if _FIT_AND_SCORE in found:
+        frame = found[_FIT_AND_SCORE]
+        y_all, test, scorer = frame.get("y"), frame.get("test"), frame.get("scorer")
+        if y_all is None or test is None or scorer is None:
+            return
+        y_test = np.asarray(y_all)
+        if y_test.ndim != 1:
+            return
+        names = _label_blind_scorers(scorer)
+        if names and unlabeled_mask(y_test[np.asarray(test)], marker).any():
+            raise ValueError(_label_blind_message(names, marker))
+
+
+def check_sklearn_scoring(X, marker):
+    """Refuse to predict for a scikit-learn scorer (e.g. ``get_scorer("accuracy")(estimator, X, y)``) whose
+    labels ``y_true`` hold the unlabelled ``marker``: it would score the target rows against the marker.
+    Called by the estimators' prediction path; frames read by :func:`sklearn_callers`."""
+    if marker is None:
+        return
+    found = sklearn_callers(_SCORER_SCORE)
+    if not found:
+        return
+    y_true = found[_SCORER_SCORE].get("y_true")
+    if y_true is None:
+        return
+    y_true = np.asarray(y_true)
+    n_rows = X.shape[0] if hasattr(X, "shape") else len(X)
+    if y_true.ndim == 1 and len(y_true) == n_rows and unlabeled_mask(y_true, marker).any():
+        raise ValueError(_label_blind_message([repr(found[_SCORER_SCORE].get("self"))], marker))

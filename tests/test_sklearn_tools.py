@@ -1,0 +1,189 @@
+"""scikit-learn tools that do not know the unlabelled marker (issue "never a silent wrong answer", rows 2-4):
+cross_val_predict's label encoding, scikit-learn's scorer names, and the weighted scorers on a Pipeline with a
+ColumnTransformer. Each either gives the labelled-row / correct answer (skda's tools) or refuses clearly."""
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.compose import ColumnTransformer
+from sklearn.metrics import get_scorer
+from sklearn.model_selection import GridSearchCV, cross_val_score
+from sklearn.model_selection import cross_val_predict as sk_cross_val_predict
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+import skda
+from skda import metrics
+from skda.metrics import density_ratio, iwcv_scorer, make_unsupervised_scorer
+from skda.model_selection import DomainStratifiedKFold, pack_domains
+
+from .conftest import FAST
+
+SOURCE_ONLY = {k: v for k, v in FAST.items() if k != "domain_hidden_sizes"}
+
+
+@pytest.fixture(scope="module")
+def packed(small_task):
+    Xs, ys, Xt, _ = small_task
+    return pack_domains(Xs, ys, Xt)
+
+
+def dann(**params):
+    return skda.DANNClassifier(**{**FAST, "random_state": 0, **params})
+
+
+# ---------------------------------------------------------------------------------------- row 2
+@pytest.mark.parametrize("make", [lambda: skda.SourceOnlyClassifier(**SOURCE_ONLY, random_state=0), dann],
+                         ids=["source-only", "dann"])
+def test_sklearn_cross_val_predict_proba_is_refused(packed, make):
+    # before: SourceOnly returned (n, K + 1) columns (target rows trained as a class); DANN said "no target samples"
+    X, y = packed
+    with pytest.raises(ValueError, match="label-encodes y.*skda.model_selection.cross_val_predict"):
+        sk_cross_val_predict(make(), X, y, cv=DomainStratifiedKFold(3), method="predict_proba")
+
+
+def test_sklearn_cross_val_predict_still_works_without_the_marker(small_task):
+    Xs, ys, Xt, _ = small_task  # three-array form: y fully labelled, so the encoding is harmless
+    proba = sk_cross_val_predict(dann(), Xs, ys, cv=3, method="predict_proba", params={"X_target": Xt})
+    assert proba.shape == (len(Xs), 3)
+
+
+def test_skda_cross_val_predict_on_packed_data(packed):
+    from skda.model_selection import cross_val_predict
+
+    X, y = packed
+    cv = DomainStratifiedKFold(3)
+    proba = cross_val_predict(dann(), X, y, cv=cv, method="predict_proba")
+    assert proba.shape == (len(X), 3)  # the source classes only
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-5)
+    labels = cross_val_predict(dann(), X, y, cv=cv)
+    np.testing.assert_array_equal(labels, proba.argmax(axis=1))  # same seeds, same fold models
+    # the fold model's own predictions, placed at its test rows
+    train, test = next(cv.split(X, y))
+    model = dann().fit(X[train], y[train])
+    np.testing.assert_allclose(proba[test], model.predict_proba(X[test]), atol=1e-6)
+
+
+def test_skda_cross_val_predict_aligns_columns_with_string_labels(small_task):
+    from skda.model_selection import cross_val_predict
+
+    Xs, ys, Xt, _ = small_task
+    names = np.array(["cat", "dog", "emu"])[ys]
+    X, y = pack_domains(Xs, names, Xt)  # object y: strings and the number -1
+    proba = cross_val_predict(dann(), X, y, cv=3, method="predict_proba")
+    assert proba.shape == (len(X), 3)
+    assert set(cross_val_predict(dann(), X, y, cv=3)) <= {"cat", "dog", "emu"}
+
+
+# ---------------------------------------------------------------------------------------- row 3
+@pytest.mark.parametrize("name", ["accuracy", "f1_macro", "balanced_accuracy", "neg_log_loss", "roc_auc_ovr"])
+def test_sklearn_scorer_names_are_refused_on_packed_data(packed, name):
+    # before: deflated accuracy / F1 / balanced accuracy, NaN log loss and AUC
+    X, y = packed
+    with pytest.raises(ValueError, match="labelled_scorer"):
+        cross_val_score(dann(), X, y, cv=DomainStratifiedKFold(3), scoring=name)
+
+
+def test_sklearn_scorer_refused_in_a_search_and_when_called_directly(packed):
+    X, y = packed
+    search = GridSearchCV(dann(), {"lr": [0.01, 0.02]}, cv=DomainStratifiedKFold(2), scoring=["accuracy", "f1_macro"],
+                          refit=False)
+    with pytest.raises(ValueError, match="marker -1"):
+        search.fit(X, y)
+    model = dann().fit(X, y)
+    with pytest.raises(ValueError, match="labelled_scorer"):
+        get_scorer("accuracy")(model, X, y)
+    in_pipeline = make_pipeline(StandardScaler(), dann()).fit(X, y)
+    with pytest.raises(ValueError, match="labelled_scorer"):
+        get_scorer("neg_log_loss")(in_pipeline, X, y)
+    labelled = y != -1
+    assert get_scorer("accuracy")(model, X[labelled], y[labelled].astype(int)) == model.score(X, y)
+
+
+@pytest.mark.parametrize("name", ["accuracy", "f1_macro", "balanced_accuracy", "neg_log_loss", "roc_auc_ovr"])
+def test_labelled_scorer_scores_the_labelled_rows(packed, name):
+    X, y = packed
+    model = make_pipeline(StandardScaler(), dann()).fit(X, y)
+    labelled = y != -1
+    expected = get_scorer(name)(model, X[labelled], y[labelled].astype(int))
+    assert np.isfinite(expected)
+    assert metrics.labelled_scorer(name)(model, X, y) == pytest.approx(expected)
+
+
+def test_labelled_scorer_in_cross_val_score_matches_score(packed):
+    X, y = packed
+    cv = DomainStratifiedKFold(3)
+    plain = cross_val_score(dann(), X, y, cv=cv)  # estimator.score: accuracy on the labelled rows
+    np.testing.assert_allclose(cross_val_score(dann(), X, y, cv=cv, scoring=metrics.labelled_scorer("accuracy")), plain)
+    log_loss = cross_val_score(dann(), X, y, cv=cv, scoring=metrics.labelled_scorer("neg_log_loss"))
+    assert np.isfinite(log_loss).all() and (log_loss < 0).all()
+
+
+# ---------------------------------------------------------------------------------------- row 4
+@pytest.fixture(scope="module")
+def frame_task(small_task):
+    Xs, ys, Xt, _ = small_task
+    rng = np.random.RandomState(1)
+    cols = [f"x{i}" for i in range(Xs.shape[1])]
+    dfs, dft = pd.DataFrame(Xs, columns=cols), pd.DataFrame(Xt, columns=cols)
+    dfs["colour"] = rng.choice(["red", "green"], len(dfs))
+    dft["colour"] = rng.choice(["red", "green", "blue"], len(dft))
+    X, y = pack_domains(dfs, ys, dft)
+    return X, y, cols
+
+
+def column_pipeline(cols, **params):
+    encode = ColumnTransformer([("num", StandardScaler(), cols),
+                                ("cat", OneHotEncoder(handle_unknown="ignore", sparse_output=False), ["colour"])])
+    return make_pipeline(encode, dann(**params))
+
+
+def test_iwcv_on_a_column_transformer_pipeline_uses_its_encoded_features(frame_task):
+    # before: "could not convert string to float" (density ratios on the raw DataFrame)
+    X, y, cols = frame_task
+    pipe = column_pipeline(cols).fit(X, y)
+    score = iwcv_scorer(pipe, X, y)
+    assert np.isfinite(score)
+    features = pipe[:-1].transform(X)
+    source = y != -1
+    w = density_ratio(features[source], features[~source])
+    proba = pipe.predict_proba(X[source])
+    expected = np.mean(w * (pipe.classes_[proba.argmax(1)] == y[source].astype(int)))
+    assert score == pytest.approx(expected)
+    assert np.isfinite(make_unsupervised_scorer("dev", features="input")(pipe, X, y))
+
+
+def test_grid_search_with_iwcv_on_a_column_transformer_pipeline(frame_task):
+    # before: every candidate NaN and best_params_ the first one
+    X, y, cols = frame_task
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)  # no "Scoring failed" warning
+        search = GridSearchCV(column_pipeline(cols), {"dannclassifier__lr": [0.01, 0.05]},
+                              cv=DomainStratifiedKFold(2), scoring=iwcv_scorer, refit=False).fit(X, y)
+    assert np.isfinite(search.cv_results_["mean_test_score"]).all()
+
+
+def test_a_search_where_skda_scorers_cannot_score_fails_loudly(packed):
+    # test folds without target rows: the scorers cannot score any candidate. Before: NaN for every candidate
+    # (warnings only) and best_params_ the first candidate.
+    X, y = packed
+    source, target = np.flatnonzero(y != -1), np.flatnonzero(y == -1)
+    cv = [(np.r_[source[1::2], target], source[::2]), (np.r_[source[::2], target], source[1::2])]
+    for scoring in (iwcv_scorer, {"iwcv": iwcv_scorer, "acc": metrics.labelled_scorer("accuracy")}):
+        search = GridSearchCV(dann(), {"lr": [0.01, 0.05]}, cv=cv, scoring=scoring, refit=False)
+        with pytest.raises(ValueError, match="needs unlabelled target rows"):
+            search.fit(X, y)
+    # error_score="raise" and a direct call raise the scorer's own error
+    with pytest.raises(ValueError, match="needs unlabelled target rows"):
+        GridSearchCV(dann(), {"lr": [0.01]}, cv=cv, scoring=iwcv_scorer, error_score="raise").fit(X, y)
+
+
+def test_scorer_refuses_non_numeric_input_features_clearly(frame_task):
+    X, y, cols = frame_task
+    pipe = make_pipeline(ColumnTransformer([("num", StandardScaler(), cols)], remainder="drop"), dann()).fit(X, y)
+    raw = make_pipeline(dann())  # a one-step Pipeline: its final step's input is the raw DataFrame
+    assert np.isfinite(iwcv_scorer(pipe, X, y))
+    with pytest.raises(ValueError, match="features='input'.*not usable numbers"):
+        iwcv_scorer.weights(raw, X[y != -1], X[y == -1])
