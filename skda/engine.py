@@ -374,6 +374,11 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
         (skorch would rebuild an untrained network at once while the estimator still counts as fitted).
         ``partial_fit`` and ``warm_start`` fits refuse to continue a network built with other module values.
         """
+        params = dict(params)
+        if "callbacks" in params and not any(k.startswith("callbacks__") for k in params):
+            # a new callback list is stored and built at the next fit (skorch would build it now, raising for a
+            # bad value inside set_params; the parameter checks before fit name it)
+            self.callbacks = params.pop("callbacks")
         deferred = {k: v for k, v in params.items() if k.split("__", 1)[0] in ("module", "criterion", "compile")}
         super().set_params(**{k: v for k, v in params.items() if k not in deferred})
         if deferred and self.__sklearn_is_fitted__():
@@ -1101,17 +1106,18 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
         return out
 
     def predict_proba(self, X):
-        """Class probabilities (softmax of the label classifier), columns ordered as ``classes_``."""
+        """Class probabilities (softmax of the label classifier, float64), columns ordered as ``classes_``."""
         self._check_fitted()
         net = self.module_
-        return self._map_batches(X, lambda x: torch.softmax(net.classify(net.features(x)), dim=1))
+        # float64 like scikit-learn's classifiers: rounding a float32 softmax can order two rows unlike their logits
+        return self._map_batches(X, lambda x: torch.softmax(net.classify(net.features(x)).double(), dim=1))
 
     def predict_log_proba(self, X):
         """Logarithm of the class probabilities (log-softmax of the label classifier), columns ordered as
         ``classes_``."""
         self._check_fitted()
         net = self.module_
-        return self._map_batches(X, lambda x: torch.log_softmax(net.classify(net.features(x)), dim=1))
+        return self._map_batches(X, lambda x: torch.log_softmax(net.classify(net.features(x)).double(), dim=1))
 
     @available_if(lambda est: est.predicts_from_logits)
     def decision_function(self, X):
@@ -1120,7 +1126,7 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
         (n_samples,), positive where ``classes_[1]`` is predicted."""
         self._check_fitted()
         net = self.module_
-        logits = self._map_batches(X, lambda x: net.classify(net.features(x)))
+        logits = self._map_batches(X, lambda x: net.classify(net.features(x)).double())
         return logits[:, 1] - logits[:, 0] if logits.shape[1] == 2 else logits
 
     def predict(self, X):

@@ -87,7 +87,7 @@ FITTING_CHECKS = [
     "check_pipeline_consistency", "check_estimators_nan_inf", "check_estimator_sparse_tag",
     "check_estimator_sparse_array", "check_estimator_sparse_matrix", "check_estimators_pickle",
     "check_f_contiguous_array_estimator", "check_classifier_data_not_an_array",
-    "check_classifiers_one_label_sample_weights", "check_classifiers_classes",
+    "check_classifiers_classes", "check_decision_proba_consistency",
     "check_estimators_partial_fit_n_features",
     "check_classifiers_train", "check_supervised_y_2d", "check_transformer_data_not_an_array",
     "check_transformer_general", "check_transformer_preserve_dtypes", "check_methods_sample_order_invariance",
