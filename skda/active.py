@@ -29,6 +29,7 @@ from .dann import ClassifierNetwork
 from .engine import DomainAdaptationNet, PairedBatchSampler
 from .layers import MLPFeatureExtractor
 from .optim import LRAnnealing, MomentumSGD
+from .params import choices, real
 from .validation import check_features, is_int_at_least, numeric_labels, split_domains, unlabeled_mask
 
 __all__ = [
@@ -293,6 +294,12 @@ class ActiveSelector(DomainAdaptationNet):
     #: ``query`` needs the pool and its labelled mask (see ``save_params``)
     fitted_attributes = (*DomainAdaptationNet.fitted_attributes, "pool_", "labeled_mask_", "n_labeled_target_",
                          "query_seed_")
+    _parameter_constraints = {
+        "strategy": [choices(*STRATEGIES)],
+        "margin": [real(0, None, closed="neither")],
+        "gradient_weight": [real(0)],
+        "normalize_logits": ["boolean"],
+    }
 
     def __init__(self, module=MLPFeatureExtractor, *, strategy="sdm-ag", margin=1.0, gradient_weight=0.01,
                  normalize_logits=True, criterion=nn.CrossEntropyLoss, optimizer=MomentumSGD, lr=0.01,
@@ -409,13 +416,6 @@ class ActiveSelector(DomainAdaptationNet):
     def _budget_count(self, budget, n_unlabeled):
         return _budget_count(budget, len(self.pool_), n_unlabeled)
 
-    def _check_params(self):
-        _check_strategy(self.strategy)
-        if not _is_finite_number(self.margin) or self.margin <= 0:
-            raise ValueError(f"margin must be a finite number > 0, got {self.margin!r}.")
-        if not _is_finite_number(self.gradient_weight) or self.gradient_weight < 0:
-            raise ValueError(f"gradient_weight must be a finite number >= 0, got {self.gradient_weight!r}.")
-
     def _random_scores(self, n):
         rng = np.random.default_rng([self.query_seed_, int(self.labeled_mask_.sum()), n])
         return rng.random(n)
@@ -484,10 +484,6 @@ def _budget_count(budget, n_target, n_unlabeled):
         raise ValueError(f"budget {budget!r} asks for {count} samples but only {n_unlabeled} of the "
                          f"{n_target} target samples are unlabelled.")
     return count
-
-
-def _is_finite_number(value):
-    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_)) and math.isfinite(value)
 
 
 def _is_text(labels):

@@ -11,6 +11,7 @@ from .engine import DomainAdaptationNet
 from .layers import MLP, GradientReversalLayer, MLPFeatureExtractor
 from .losses import domain_adversarial_loss
 from .optim import GRLCoefficientSchedule, LRAnnealing, MomentumSGD
+from .params import real, sizes
 
 __all__ = ["ClassifierNetwork", "DANNClassifier", "DANNNetwork", "SourceOnlyClassifier"]
 
@@ -122,6 +123,11 @@ class DANNClassifier(DomainAdaptationNet):
     Deviations from the paper: losses are batch means rather than sums; the label predictor is linear on
     the features (the paper's digit nets have more layers after the bottleneck - put them in ``module``).
     """
+
+    _parameter_constraints = {
+        "domain_hidden_sizes": [sizes()],
+        "adversarial_weight": [real(0)],
+    }
 
     def __init__(self, module=MLPFeatureExtractor, *, domain_hidden_sizes=(1024, 1024), adversarial_weight=1.0,
                  criterion=nn.CrossEntropyLoss, optimizer=MomentumSGD, lr=0.01, max_epochs=50, batch_size=64,

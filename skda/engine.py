@@ -39,8 +39,9 @@ from torch import nn
 
 from .layers import GradientReversalLayer, MLPFeatureExtractor
 from .optim import MomentumSGD
-from .validation import check_features, check_x_target_not_routed_past_pipeline, is_int_at_least, numeric_labels, split_domains, unlabeled_mask
-from .validation import check_sklearn_scoring
+from .params import check_parameters, choices, count, device_constraint, real
+from .validation import (check_features, check_sklearn_scoring, check_x_target_not_routed_past_pipeline,
+                         is_int_at_least, numeric_labels, split_domains, unlabeled_mask)
 
 __all__ = ["FITTED_STATE_KEY", "ClassBalancedBatchSampler", "DomainAdaptationNet", "PairedBatchSampler",
            "resolve_device"]
@@ -304,6 +305,7 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
         The label loss on source samples (takes logits and integer labels).
     optimizer : optimiser class, default :class:`skda.optim.MomentumSGD` (SGD, momentum 0.9)
     lr : float, default 0.01
+        A finite number >= 0 (0 leaves the weights unchanged: accepted, e.g. to test a pipeline).
     max_epochs : int
         Epochs; an epoch is one pass over the larger of the two domains.
     batch_size : int, default 64
@@ -316,7 +318,7 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
         kernels (atomic adds in backward passes, cuDNN's algorithm choice) are not bit-reproducible, so two fits
         with the same seed agree only up to float rounding, which training can amplify (one digits fit: 0.83
         vs 0.88 target accuracy for the same seed).
-    unlabeled_marker : default -1
+    unlabeled_marker : None, str or finite number, default -1
         In the packed form ``fit(X, y)``, rows with this label are the unlabelled target domain.
     train_split : None or skorch ``ValidSplit``-like callable, default None
         None trains on all labelled source rows. ``skorch.dataset.ValidSplit(0.2, stratified=True)`` holds out
@@ -341,8 +343,25 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
     requires_target = True
     #: Whether ``predict_proba`` is the softmax of a label classifier's logits (``decision_function`` exists).
     predicts_from_logits = True
-    #: Parameters that count epochs (checked: integers >= 0).
-    epoch_parameters = ("max_epochs",)
+    #: The checked parameters and their valid values (scikit-learn's constraint objects, see :mod:`skda.params`);
+    #: a subclass lists only the parameters it adds. Checked before every ``fit`` / ``partial_fit``.
+    _parameter_constraints = {
+        "module": [callable],
+        "criterion": [callable],
+        "optimizer": [callable],
+        "lr": [real(0)],
+        "max_epochs": [count(0)],
+        "batch_size": [count(1)],
+        "device": [device_constraint()],
+        "random_state": ["random_state"],
+        "unlabeled_marker": [None, str, real(None, None, closed="neither", description="a finite number")],
+        "train_split": [None, callable],
+        "verbose": ["verbose"],
+        "warm_start": ["boolean"],
+        "callbacks": [None, list, choices("disable")],  # skorch checks the items
+        "compile": ["boolean"],
+        "torch_load_kwargs": [None, dict],
+    }
 
     def __init__(self, module=MLPFeatureExtractor, *, criterion=nn.CrossEntropyLoss, optimizer=MomentumSGD,
                  lr=0.01, max_epochs=50, batch_size=64, device="auto", random_state=None, unlabeled_marker=-1,
@@ -770,12 +789,15 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
         return self
 
     def _check_params(self):
-        """Check the method's own hyper-parameters (override; called before every ``fit`` and ``partial_fit``,
-        so that a value changed by ``set_params`` between calls is checked too)."""
+        """Check the hyper-parameters against ``_parameter_constraints`` merged along the MRO
+        (:func:`skda.params.check_parameters`); called before every ``fit`` and ``partial_fit``, so that a value
+        changed by ``set_params`` between calls is checked too. An override must call ``super()._check_params()``."""
+        check_parameters(self)
 
     def _check_epochs(self, fit_params):
-        """The only fit parameter is ``epochs`` (others, e.g. ``sample_weight``, raise ``TypeError``); the epoch
-        parameters (``epoch_parameters``) and ``epochs`` must be integers >= 0 (0: no training step)."""
+        """The only fit parameter is ``epochs``, an integer >= 0 (0: no training step); others (e.g.
+        ``sample_weight``) raise ``TypeError``. ``max_epochs`` and the other epoch parameters are in
+        ``_parameter_constraints``."""
         unknown = sorted(set(fit_params) - {"epochs"})
         if "sample_weight" in unknown:
             raise TypeError(
@@ -785,12 +807,9 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
         if unknown:
             raise TypeError(f"{type(self).__name__}.fit got unexpected fit parameter(s) {unknown}; the only fit "
                             "parameter is epochs (partial_fit).")
-        checks = [(name, getattr(self, name)) for name in self.epoch_parameters]
-        if fit_params.get("epochs") is not None:
-            checks.append(("epochs", fit_params["epochs"]))
-        for name, value in checks:
-            if not is_int_at_least(value, 0):
-                raise ValueError(f"{name} must be an integer >= 0, got {value!r}.")
+        value = fit_params.get("epochs")
+        if value is not None and not is_int_at_least(value, 0):
+            raise ValueError(f"epochs must be an integer >= 0, got {value!r}.")
 
     def _check_same_problem(self, classes, input_shape):
         """``warm_start`` keeps the network: refuse (before changing anything) data it cannot take."""

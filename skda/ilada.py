@@ -13,6 +13,7 @@ from .layers import MLP, MLPFeatureExtractor
 from .losses import (affinity_pseudo_labels, conditional_adversarial_input, inverse_distance_similarity,
                      multi_sample_contrastive_loss, similarity_ratio_selection)
 from .optim import MomentumSGD
+from .params import choices, count, real
 
 __all__ = ["CDANNetwork", "ILADAClassifier"]
 
@@ -79,6 +80,14 @@ class ILADAClassifier(DANNClassifier):
     randomised map), without CDAN's entropy conditioning.
     """
 
+    _parameter_constraints = {
+        "base": [choices(*BASES)],
+        "msc_weight": [real(0)],
+        "n_neighbors": [count(1)],
+        "mu": [real(0, 1, closed="right")],
+        "warmup_steps": [None, count(0)],
+    }
+
     def __init__(self, module=MLPFeatureExtractor, *, base="dann", msc_weight=1.0, n_neighbors=3, mu=0.75,
                  warmup_steps=None, domain_hidden_sizes=(1024, 1024), adversarial_weight=1.0,
                  criterion=nn.CrossEntropyLoss, optimizer=MomentumSGD, lr=0.01, max_epochs=50, batch_size=64,
@@ -92,16 +101,6 @@ class ILADAClassifier(DANNClassifier):
         self.n_neighbors = n_neighbors
         self.mu = mu
         self.warmup_steps = warmup_steps
-
-    def _check_params(self):
-        if self.base not in BASES:
-            raise ValueError(f"base must be one of {BASES}, got {self.base!r}.")
-        if not 0.0 < float(self.mu) <= 1.0:
-            raise ValueError(f"mu must be in (0, 1] (the fraction of targets kept), got {self.mu!r}.")
-        if int(self.n_neighbors) < 1:
-            raise ValueError(f"n_neighbors must be >= 1, got {self.n_neighbors!r}.")
-        if self.warmup_steps is not None and int(self.warmup_steps) < 0:
-            raise ValueError(f"warmup_steps must be >= 0 or None, got {self.warmup_steps!r}.")
 
     def build_network(self, feature_extractor, n_features):
         self._check_params()

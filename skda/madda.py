@@ -14,7 +14,7 @@ from .layers import MLP, MLPFeatureExtractor
 from .losses import batch_triplet_loss, center_magnet_loss
 from .neighbors import knn_vote
 from .optim import AdversarialAdam
-from .validation import is_int_at_least
+from .params import choices, count, real, sizes
 
 __all__ = ["MADDAClassifier", "MADDANetwork"]
 
@@ -149,8 +149,19 @@ class MADDAClassifier(DomainAdaptationNet):
         ``ValueError``: a class missing from the index could never be predicted again).
     """
 
-    epoch_parameters = ("source_epochs", "max_epochs")
     predicts_from_logits = False  # kNN votes: no decision_function
+    _parameter_constraints = {
+        "embedding_dim": [count(1)],
+        "discriminator_hidden_sizes": [sizes()],
+        "discriminator_input": [choices("embedding", "features")],
+        "margin": [real(0)],
+        "n_neighbors": [count(1)],
+        "adversarial": ["boolean"],
+        "center_magnet": ["boolean"],
+        "center_weight": [real(0)],
+        "source_epochs": [count(0)],
+        "target_lr_scale": [real(0, None, closed="neither")],
+    }
 
     def __init__(self, module=MLPFeatureExtractor, *, embedding_dim=256, discriminator_hidden_sizes=(500, 500),
                  discriminator_input="embedding", margin=1.0, n_neighbors=2, adversarial=True, center_magnet=True,
@@ -171,11 +182,6 @@ class MADDAClassifier(DomainAdaptationNet):
         self.source_epochs = source_epochs
         self.target_lr_scale = target_lr_scale
 
-    def _check_params(self):
-        k = self.n_neighbors
-        if not is_int_at_least(k, 1):
-            raise ValueError(f"n_neighbors must be an int >= 1, got {k!r}.")
-
     def build_network(self, feature_extractor, n_features):
         return MADDANetwork(feature_extractor, n_features, self.embedding_dim, self.discriminator_hidden_sizes,
                             self.discriminator_input)
@@ -184,8 +190,6 @@ class MADDAClassifier(DomainAdaptationNet):
         """One optimiser per part: ``optimizer_`` (source model, stage 1), ``target_optimizer_`` and
         ``discriminator_optimizer_`` (stage 2), all of class ``optimizer`` with the ``optimizer__*`` args; the
         target model's learning rate is scaled by ``target_lr_scale``."""
-        if not self.target_lr_scale > 0:
-            raise ValueError(f"target_lr_scale must be > 0, got {self.target_lr_scale!r}.")
         kw = {"lr": self.lr, **self.get_params_for("optimizer")}
         net = self.module_
         self.optimizer_ = self.optimizer([*net.source_encoder.parameters(), *net.source_head.parameters()], **kw)

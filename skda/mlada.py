@@ -9,7 +9,7 @@ from .dann import DANNClassifier, DANNNetwork
 from .layers import MLP, MLPFeatureExtractor
 from .losses import batch_hard_triplet_loss, dynamic_margins, entropy_loss
 from .optim import MomentumSGD
-from .validation import is_int_at_least
+from .params import choices, count, real
 
 __all__ = ["MLADAClassifier", "MLADANetwork"]
 
@@ -82,6 +82,18 @@ class MLADAClassifier(DANNClassifier):
     means.
     """
 
+    _parameter_constraints = {
+        "gamma": [real(0)],
+        "entropy_weight": [real(0)],
+        "margin": [real(0)],
+        "margin_scale": [None, real(0)],
+        "margin_mode": [choices(*MARGIN_MODES)],
+        "metric_hidden": [count(1)],
+        "metric_dim": [count(1)],
+        "classifier_hidden": [None, count(1)],
+        "classifier_dropout": [real(0, 1, closed="left")],
+    }
+
     def __init__(self, module=MLPFeatureExtractor, *, gamma=0.08, entropy_weight=0.1, margin=5.0, margin_scale=None,
                  margin_mode="dynamic", metric_hidden=1024, metric_dim=1000, classifier_hidden=None,
                  classifier_dropout=0.5, domain_hidden_sizes=(1024, 1024),
@@ -101,15 +113,6 @@ class MLADAClassifier(DANNClassifier):
         self.metric_dim = metric_dim
         self.classifier_hidden = classifier_hidden
         self.classifier_dropout = classifier_dropout
-
-    def _check_params(self):
-        if self.margin_mode not in MARGIN_MODES:
-            raise ValueError(f"margin_mode must be one of {MARGIN_MODES}, got {self.margin_mode!r}.")
-        hidden = self.classifier_hidden
-        if hidden is not None and not is_int_at_least(hidden, 1):
-            raise ValueError(f"classifier_hidden must be None (linear head) or a positive int, got {hidden!r}.")
-        if not 0.0 <= self.classifier_dropout < 1.0:
-            raise ValueError(f"classifier_dropout must be in [0, 1), got {self.classifier_dropout!r}.")
 
     def build_network(self, feature_extractor, n_features):
         self._check_params()

@@ -194,8 +194,10 @@ def test_ilada_warmup_longer_than_the_fit_means_no_msc(small_task):
     assert "train_msc_loss" not in clf.history[-1]
 
 
-@pytest.mark.parametrize("params,match", [({"base": "mcd"}, "base must be one of"), ({"mu": 0.0}, "mu must be in"),
-                                          ({"mu": 1.5}, "mu must be in"), ({"n_neighbors": 0}, "n_neighbors"),
+@pytest.mark.parametrize("params,match", [({"base": "mcd"}, "'base' parameter of ILADAClassifier must be a str among"),
+                                          ({"mu": 0.0}, r"'mu' parameter of ILADAClassifier must be a float in"),
+                                          ({"mu": 1.5}, r"'mu' parameter of ILADAClassifier must be a float in"),
+                                          ({"n_neighbors": 0}, "n_neighbors"),
                                           ({"warmup_steps": -1}, "warmup_steps")])
 def test_ilada_bad_parameters(small_task, params, match):
     Xs, ys, Xt, _ = small_task

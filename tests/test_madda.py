@@ -129,7 +129,7 @@ def test_target_model_learning_rate_is_scaled(fitted, small_task):
     Xs, ys, Xt, _ = small_task
     clf = skda.MADDAClassifier(random_state=0, target_lr_scale=1.0, **{**FAST_MADDA, "max_epochs": 1}).fit(Xs, ys, Xt)
     assert clf.target_optimizer_.param_groups[0]["lr"] == pytest.approx(lr)
-    with pytest.raises(ValueError, match="target_lr_scale must be > 0, got 0"):
+    with pytest.raises(ValueError, match=r"'target_lr_scale' parameter of MADDAClassifier .* \(0.0, inf\)\. Got 0 "):
         skda.MADDAClassifier(target_lr_scale=0, **FAST_MADDA).fit(Xs, ys, Xt)
 
 

@@ -298,15 +298,17 @@ def test_training_progress_counts_the_epochs_partial_fit_runs_and_ends_an_early_
 
 
 @pytest.mark.parametrize("params,fit_params,match", [
-    ({"max_epochs": -1}, {}, "max_epochs must be an integer >= 0, got -1"),
-    ({"max_epochs": 2.5}, {}, "max_epochs must be an integer >= 0, got 2.5"),
+    ({"max_epochs": -1}, {},
+     r"'max_epochs' parameter of DANNClassifier must be an int in the range \[0, inf\)\. Got -1 "),
+    ({"max_epochs": 2.5}, {},
+     r"'max_epochs' parameter of DANNClassifier must be an int in the range \[0, inf\)\. Got 2.5"),
     ({}, {"epochs": -2}, "epochs must be an integer >= 0, got -2"),
 ])
 def test_negative_or_fractional_epochs_raise(small_task, params, fit_params, match):
     Xs, ys, Xt, _ = small_task
     with pytest.raises(ValueError, match=match):
         dann(**params).fit(Xs, ys, Xt, **fit_params)
-    with pytest.raises(ValueError, match="source_epochs must be an integer >= 0"):
+    with pytest.raises(ValueError, match=r"'source_epochs' parameter of MADDAClassifier must be an int in"):
         skda.MADDAClassifier(**{**MADDA_FAST, "source_epochs": -1}).fit(Xs, ys, Xt)
 
 
@@ -432,9 +434,9 @@ def test_without_the_grl_schedule_the_reversal_holds_the_adversarial_weight(smal
 
 
 @pytest.mark.parametrize("cls,params,match", [
-    (skda.ILADAClassifier, {"n_neighbors": 0}, "n_neighbors must be >= 1"),
-    (skda.ILADAClassifier, {"base": "nope"}, "base must be one of"),
-    (skda.MLADAClassifier, {"margin_mode": "bogus"}, "margin_mode must be one of"),
+    (skda.ILADAClassifier, {"n_neighbors": 0}, r"'n_neighbors' parameter of ILADAClassifier must be an int in"),
+    (skda.ILADAClassifier, {"base": "nope"}, "'base' parameter of ILADAClassifier must be a str among"),
+    (skda.MLADAClassifier, {"margin_mode": "bogus"}, "'margin_mode' parameter of MLADAClassifier must be a str among"),
 ])
 def test_parameters_set_between_calls_are_checked_by_partial_fit(small_task, cls, params, match):
     Xs, ys, Xt, _ = small_task
@@ -553,7 +555,7 @@ def test_active_selector_checks_its_hyper_parameters(small_task, params, match):
 def test_madda_checks_n_neighbors_before_training(small_task, k):
     Xs, ys, Xt, _ = small_task
     clf = skda.MADDAClassifier(n_neighbors=k, max_epochs=1, source_epochs=1)
-    with pytest.raises(ValueError, match="n_neighbors must be an int >= 1"):
+    with pytest.raises(ValueError, match=r"'n_neighbors' parameter of MADDAClassifier must be an int in the range \[1"):
         clf.fit(Xs, ys, Xt)
     assert not clf.__sklearn_is_fitted__()
 

@@ -5,6 +5,7 @@ import pytest
 import scipy.sparse as sp
 
 import skda
+from skda.params import UNCHECKED_PARAMETERS, check_parameters, parameter_constraints
 
 from .conftest import FAST
 
@@ -79,3 +80,130 @@ def test_source_only_accepts_packed_and_plain(data):
     b = skda.SourceOnlyClassifier(random_state=0, max_epochs=3).fit(np.vstack([Xs, Xt]),
                                                                     np.r_[ys, -np.ones(len(Xt), int)]).predict(Xt)
     np.testing.assert_array_equal(a, b)
+
+
+# ---------------------------------------------------------------- hyper-parameters (skda.params)
+ESTIMATORS = [skda.SourceOnlyClassifier, skda.DANNClassifier, skda.MADDAClassifier, skda.MLADAClassifier,
+              skda.ILADAClassifier, skda.ActiveSelector]
+NAN, INF = float("nan"), float("inf")
+#: parameter -> values that must be refused (wrong type, NaN, inf, negative, fractional count), for every
+#: estimator that has the parameter
+BAD_VALUES = {
+    "module": [5, "mlp"],
+    "criterion": [5, "cross-entropy"],
+    "optimizer": [5, "sgd"],
+    "lr": [NAN, INF, -0.01, "0.01", True, None],
+    "max_epochs": [NAN, -1, 2.5, "3", True],
+    "batch_size": [NAN, 0, -1, 16.5, "16", True],
+    "device": ["gpu", 5, NAN],
+    "random_state": [-1, 2.5, "0", NAN],
+    "unlabeled_marker": [NAN, INF, [-1]],
+    "train_split": [0.2, "valid"],
+    "verbose": [-1, 0.5, "1", NAN],
+    "warm_start": ["yes", 1, NAN, None],
+    "callbacks": ["early-stopping", 5, NAN, (("x", None),)],
+    "compile": ["yes", 1, None],
+    "torch_load_kwargs": ["weights_only", ["weights_only", False]],
+    "domain_hidden_sizes": [(8, 0), (-8,), (8.5,), 8, "8", (True,)],
+    "adversarial_weight": [NAN, INF, -1, "1"],
+    "embedding_dim": [NAN, 0, -4, 4.5, "4"],
+    "discriminator_hidden_sizes": [(0,), 8, (8.5,)],
+    "discriminator_input": ["logits", 1, None],
+    "margin": [NAN, INF, -1, "1"],
+    "n_neighbors": [NAN, 0, -1, 2.5, True, "2"],
+    "adversarial": ["yes", 1, None],
+    "center_magnet": ["yes", 1, None],
+    "center_weight": [NAN, INF, -0.1, "1"],
+    "source_epochs": [NAN, -1, 1.5, "1"],
+    "target_lr_scale": [NAN, INF, 0, -0.2, "0.2"],
+    "gamma": [NAN, INF, -0.1, "0.1"],
+    "entropy_weight": [NAN, INF, -0.1, "0.1"],
+    "margin_scale": [NAN, INF, -1, "1"],
+    "margin_mode": ["static", 1],
+    "metric_hidden": [NAN, 0, 8.5, "8"],
+    "metric_dim": [NAN, 0, 4.5, "4"],
+    "classifier_hidden": [NAN, 0, 8.5, "8"],
+    "classifier_dropout": [NAN, 1.0, -0.1, "0.5"],
+    "base": ["mcd", 1, None],
+    "msc_weight": [NAN, INF, -1, "1"],
+    "mu": [NAN, 0, 1.5, -0.5, "0.5"],
+    "warmup_steps": [NAN, -1, 2.5, "10"],
+    "strategy": ["sdm-x", 1, None],
+    "gradient_weight": [NAN, INF, -0.01, "0.01"],
+    "normalize_logits": ["yes", 1, None],
+}
+
+
+def _bad_cases():
+    for cls in ESTIMATORS:
+        for name in sorted(parameter_constraints(cls)):
+            for value in BAD_VALUES[name]:
+                yield pytest.param(cls, name, value, id=f"{cls.__name__}-{name}-{value!r}")
+
+
+@pytest.mark.parametrize("cls,name,value", list(_bad_cases()))
+def test_bad_hyper_parameter_is_refused_before_training(data, cls, name, value):
+    Xs, ys, Xt, _ = data
+    clf = cls(device="cpu", max_epochs=1)
+    clf.set_params(**{name: value})  # accepted at construction / set_params (scikit-learn convention)...
+    with pytest.raises((ValueError, TypeError), match=rf"\b{name}\b"):  # ...refused at fit, naming it
+        clf.fit(Xs, ys, Xt)
+    assert not getattr(clf, "initialized_", False)  # no network was built
+
+
+@pytest.mark.parametrize("cls", ESTIMATORS)
+@pytest.mark.parametrize("lr", [NAN, INF, -INF])
+def test_nan_or_inf_lr_is_refused(data, cls, lr):
+    """Before: fit returned and predict_proba was NaN everywhere."""
+    Xs, ys, Xt, _ = data
+    with pytest.raises(ValueError, match=rf"The 'lr' parameter of {cls.__name__} must be a float in the range"):
+        cls(device="cpu", max_epochs=1, lr=lr).fit(Xs, ys, Xt)
+
+
+@pytest.mark.parametrize("cls", ESTIMATORS)
+def test_partial_fit_checks_parameters_set_after_fit(data, cls):
+    Xs, ys, Xt, _ = data
+    kw = {k: v for k, v in FAST.items() if k in cls().get_params()}
+    clf = cls(device="cpu", random_state=0, **{**kw, "max_epochs": 1}).fit(Xs, ys, Xt)
+    before = clf.predict_proba(Xt)
+    clf.set_params(lr=float("nan"))
+    with pytest.raises(ValueError, match="'lr' parameter"):
+        clf.partial_fit(Xs, ys, Xt)
+    np.testing.assert_array_equal(clf.predict_proba(Xt), before)  # nothing trained
+
+
+@pytest.mark.parametrize("cls", ESTIMATORS)
+def test_every_parameter_is_checked_or_documented_as_skorchs(cls):
+    params = set(cls().get_params(deep=False))
+    constrained = set(parameter_constraints(cls))
+    assert constrained <= params  # no constraint for a parameter the estimator does not have
+    assert params - constrained == set(UNCHECKED_PARAMETERS)
+    assert constrained <= set(BAD_VALUES)  # and every checked parameter is tested above
+
+
+@pytest.mark.parametrize("cls", ESTIMATORS)
+def test_subclass_constraints_include_their_parents(cls):
+    merged = parameter_constraints(cls)
+    for parent in cls.__mro__[1:]:
+        if "_parameter_constraints" in parent.__dict__:
+            inherited = parameter_constraints(parent)
+            assert all(merged[name] is inherited[name] for name in inherited), parent
+            # a class lists only the parameters it adds
+            assert not set(cls.__dict__.get("_parameter_constraints", {})) & set(inherited)
+    assert {"lr", "max_epochs", "batch_size"} <= set(merged)
+    assert ("domain_hidden_sizes" in merged) == issubclass(cls, skda.DANNClassifier)
+
+
+@pytest.mark.parametrize("cls", ESTIMATORS)
+def test_documented_edge_values_are_accepted(cls):
+    import torch
+
+    good = {"lr": 0, "max_epochs": np.int64(0), "batch_size": np.int64(1), "device": torch.device("cpu"),
+            "random_state": np.random.RandomState(0), "unlabeled_marker": "?", "verbose": True,
+            "warm_start": np.bool_(True), "train_split": None}
+    extra = {"domain_hidden_sizes": [], "adversarial_weight": 0, "margin": 0.5, "n_neighbors": np.int32(1),
+             "source_epochs": 0, "target_lr_scale": np.float32(0.5), "margin_scale": None, "classifier_hidden": None,
+             "classifier_dropout": 0.0, "mu": 1, "warmup_steps": None, "gradient_weight": 0, "center_weight": 0}
+    params = cls().get_params()
+    check_parameters(cls(**good, **{k: v for k, v in extra.items() if k in params}))
+    check_parameters(cls(lr=np.float32(0.1), unlabeled_marker=None, device="cuda:1", random_state=3))

@@ -1,0 +1,150 @@
+"""Hyper-parameter checks of the skda estimators, in scikit-learn's ``_parameter_constraints`` style.
+
+Every estimator class holds a class attribute ``_parameter_constraints``: a dict ``{parameter: [constraint, ...]}``
+of the parameters *that class adds* (a value is valid when it satisfies one constraint of its list; the
+constraint objects are scikit-learn's, ``sklearn.utils._param_validation``). :func:`parameter_constraints`
+merges the dicts along the class's MRO (a subclass may tighten a parent's entry by naming it again), and
+:func:`check_parameters` validates the estimator's current values with scikit-learn's
+``validate_parameter_constraints``. The engine calls it before every ``fit`` and ``partial_fit`` (not in
+``__init__``, the scikit-learn convention), so a value changed by ``set_params`` is checked too; a bad value
+raises ``sklearn.utils._param_validation.InvalidParameterError`` (a ``ValueError`` *and* a ``TypeError``)
+naming the parameter and the estimator, before any data is looked at and any network is built.
+
+Differences from scikit-learn's own constraints, all stricter:
+
+- numbers (:func:`count`, :func:`real`) refuse booleans (``lr=True`` is not a learning rate);
+- an unbounded end of a real range is open, so ``inf`` is refused (as is NaN, by scikit-learn's ``Interval``).
+
+Parameters that no table names are skorch's own (``iterator_train``, ``iterator_valid``, ``dataset``,
+``predict_nonlinearity``, ``use_caching``) and the routed ``module__*``, ``optimizer__*``, ``criterion__*``,
+``callbacks__*`` values: skorch checks or uses them as it does for any ``NeuralNet`` (see
+:data:`UNCHECKED_PARAMETERS`).
+"""
+
+from __future__ import annotations
+
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from sklearn.utils._param_validation import Interval, Options, StrOptions, validate_parameter_constraints
+
+__all__ = ["UNCHECKED_PARAMETERS", "Predicate", "check_parameters", "choices", "count", "device_constraint",
+           "parameter_constraints", "real", "sizes"]
+
+#: skorch's own parameters, passed to skorch unchecked by skda. skda's training loop draws its own batches and
+#: predicts with its own ``predict_proba``, so ``iterator_train``, ``iterator_valid``, ``dataset`` and
+#: ``predict_nonlinearity`` are accepted and unused; skorch checks ``use_caching`` when the network is initialised
+#: (before training).
+UNCHECKED_PARAMETERS = ("iterator_train", "iterator_valid", "dataset", "predict_nonlinearity", "use_caching")
+
+
+class _Number(Interval):
+    """scikit-learn's ``Interval`` that refuses booleans (``True`` is an ``Integral`` for Python), with an
+    optional description for the error message."""
+
+    def __init__(self, *args, description=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.description = description
+
+    def is_satisfied_by(self, val):
+        return not isinstance(val, (bool, np.bool_)) and super().is_satisfied_by(val)
+
+    def __str__(self):
+        return self.description or super().__str__()
+
+
+def count(minimum: int) -> Interval:
+    """An int (Python or numpy, not a bool) ``>= minimum``: epochs, sizes, neighbours, steps."""
+    return _Number(Integral, minimum, None, closed="left")
+
+
+def real(low, high=None, closed="left", description=None) -> Interval:
+    """A finite real number (int or float, not a bool, not NaN) in the range ``low .. high`` (None: unbounded,
+    an open end, so ``inf`` is refused); ``closed`` as in ``Interval``: "left", "right", "both", "neither"."""
+    if (high is None and closed in ("right", "both")) or (low is None and closed in ("left", "both")):
+        raise ValueError("an unbounded end is open (inf is refused): close only a bounded end.")
+    return _Number(Real, low, high, closed=closed, description=description)
+
+
+class _Choices(StrOptions):
+    """scikit-learn's ``StrOptions`` listing the options in the order given (a set prints in an order that changes
+    from one Python process to the next)."""
+
+    def __init__(self, options):
+        super().__init__(set(options))
+        self.ordered = tuple(options)
+
+    def __str__(self):
+        return f"a str among {{{', '.join(repr(o) for o in self.ordered)}}}"
+
+
+def choices(*options: str) -> StrOptions:
+    """One of the strings ``options`` (listed in this order in the error message)."""
+    return _Choices(options)
+
+
+class Predicate(Options):
+    """A constraint given by a test and the words that describe it in the error message.
+
+    (A subclass of ``Options`` only because scikit-learn's ``make_constraint`` takes no other custom
+    constraint object.)"""
+
+    def __init__(self, test, description: str):
+        super().__init__(object, set())
+        self.test = test
+        self.description = description
+
+    def is_satisfied_by(self, val):
+        try:
+            return bool(self.test(val))
+        except Exception:  # noqa: BLE001 - a value the test cannot handle does not satisfy it
+            return False
+
+    def __str__(self):
+        return self.description
+
+
+def _is_sizes(value) -> bool:
+    if not isinstance(value, (tuple, list, range, np.ndarray)) or np.ndim(value) != 1:
+        return False
+    return all(isinstance(v, Integral) and not isinstance(v, (bool, np.bool_)) and v >= 1 for v in value)
+
+
+def sizes() -> Predicate:
+    """A 1-D sequence (tuple, list) of ints >= 1, possibly empty: the hidden-layer sizes of an MLP."""
+    return Predicate(_is_sizes, "a tuple of ints >= 1 (hidden layer sizes, possibly empty)")
+
+
+def _is_device(value) -> bool:
+    if value is None or value == "auto" or isinstance(value, torch.device):
+        return True
+    if not isinstance(value, str):
+        return False
+    torch.device(value)  # raises for a string torch cannot parse ("gpu", "cuda:x")
+    return True
+
+
+def device_constraint() -> Predicate:
+    """``"auto"``, None, a ``torch.device`` or a string ``torch.device`` parses ("cpu", "cuda", "cuda:1")."""
+    return Predicate(_is_device, "'auto', None, a torch.device or a device string such as 'cpu' or 'cuda:0'")
+
+
+def parameter_constraints(cls) -> dict:
+    """The constraints of every checked parameter of the estimator class ``cls`` (or of an instance's class):
+    the ``_parameter_constraints`` dicts of its MRO merged, the most derived class winning."""
+    cls = cls if isinstance(cls, type) else type(cls)
+    merged = {}
+    for klass in reversed(cls.__mro__):
+        merged.update(klass.__dict__.get("_parameter_constraints", {}))
+    return merged
+
+
+def check_parameters(estimator) -> None:
+    """Validate the estimator's current parameter values against :func:`parameter_constraints`; raise
+    ``InvalidParameterError`` (``ValueError`` and ``TypeError``) naming the first bad parameter."""
+    constraints = parameter_constraints(type(estimator))
+    missing = object()
+    params = {name: getattr(estimator, name, missing) for name in constraints}
+    validate_parameter_constraints(constraints, {k: v for k, v in params.items() if v is not missing},
+                                   caller_name=type(estimator).__name__)
