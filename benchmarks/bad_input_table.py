@@ -7,7 +7,9 @@ the case, the exception class and the first line of its message (the same for ev
 listed). Every case is also asserted in ``tests/test_validation.py``, ``tests/test_active.py`` and
 ``tests/test_property.py``; this script is the human-readable inventory.
 
-A second table gives every parameter of every estimator a wrong type, NaN, a negative and a fractional value
+A second table goes through what a user does with scikit-learn's and skorch's own tools on skda estimators (the
+rows of the issue "silent wrong answers in scikit-learn's own tools"): each row says what happens now, an error
+or the result checked. A third table gives every parameter of every estimator a wrong type, NaN, a negative and a fractional value
 (``fit`` on tiny data, ``max_epochs=1``; about a minute on 2 cores): the error, or "accepted" with the
 documentation of the values the parameter takes (``skda.params``). Those cases are asserted in
 ``tests/test_validation.py`` (``BAD_VALUES``).
@@ -144,12 +146,143 @@ def parameter_rows():
     return rows
 
 
+def tool_cases():
+    """(description, call() -> text): scikit-learn's and skorch's tools used on skda estimators. ``call`` returns
+    a short account of what it checked, or raises."""
+    import tempfile
+
+    import joblib
+    import torch
+    from skorch.callbacks import Callback, Checkpoint, EpochScoring, ProgressBar
+    from sklearn.compose import make_column_transformer
+    from sklearn.model_selection import GridSearchCV, cross_val_predict, cross_val_score
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    from skda.model_selection import DomainStratifiedKFold, pack_domains
+
+    Xs, ys, Xt = data()
+    X, y = pack_domains(Xs, ys, Xt)
+    dann = _maker(skda.DANNClassifier, domain_hidden_sizes=(8,))
+    source_only = _maker(skda.SourceOnlyClassifier)
+    cv = DomainStratifiedKFold(3)
+
+    def row1():
+        y_real = np.where(ys == 0, -1, ys)  # -1 a real class of a supervised problem
+        clf = source_only().fit(Xs, y_real)
+        plain = source_only(unlabeled_marker=None).fit(Xs, y_real)
+        return (f"packed convention (documented): -1 rows read as unlabelled target, classes_ {clf.classes_.tolist()}; "
+                f"with unlabeled_marker=None: classes_ {plain.classes_.tolist()}")
+
+    def row4():
+        pd = __import__("pandas")
+        frame = pd.DataFrame(X, columns=[f"f{i}" for i in range(X.shape[1])]).assign(city=["a", "b"] * 25)
+        pipe = make_pipeline(make_column_transformer((OneHotEncoder(), ["city"]), remainder=StandardScaler()), dann())
+        grid = GridSearchCV(pipe, {"dannclassifier__lr": [0.01, 0.05]}, cv=cv, scoring=skda.metrics.iwcv_scorer)
+        grid.fit(frame, y)
+        return f"works: IWCV scores {np.round(grid.cv_results_['mean_test_score'], 3).tolist()} (finite)"
+
+    def row5():
+        clf = dann().fit(Xs, ys, Xt)
+        before = clf.predict_proba(Xt)
+        clf.set_params(module__hidden_sizes=(8,))
+        return f"works: predictions unchanged: {np.array_equal(before, clf.predict_proba(Xt))}"
+
+    def row9():
+        sel = skda.ActiveSelector(**TINY)
+        keep = ys < 2
+        yt = np.arange(20) % 3
+        acc = skda.active_learning_loop(sel, Xs[keep], ys[keep], Xt, yt, rounds=2, budget=5, round_epochs=1,
+                                        classes=[0, 1, 2])
+        return f"works with classes=: {len(acc) - 1} rounds, classes_ {sel.classes_.tolist()}"
+
+    def row10():
+        clf = dann().fit(Xs, ys, Xt)
+        with tempfile.TemporaryDirectory() as tmp:
+            clf.save_params(f_params=f"{tmp}/p.pt")
+            restored = dann().load_params(f_params=f"{tmp}/p.pt")
+            torch.load(f"{tmp}/p.pt", weights_only=True)
+        return f"works: same predictions {np.array_equal(restored.predict_proba(Xt), clf.predict_proba(Xt))}"
+
+    def row12():
+        class CtrlC(Callback):
+            def on_batch_end(self, net, training=False, **kwargs):
+                if training and len(net.history) == 2:
+                    raise KeyboardInterrupt
+
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            clf = dann(max_epochs=5, callbacks=[CtrlC()]).fit(Xs, ys, Xt)
+        said = [str(w.message) for w in caught if "interrupted" in str(w.message)]
+        return f"UserWarning: {said[0]} History: {len(clf.history)} whole epoch(s)."
+
+    def row13():
+        with tempfile.TemporaryDirectory() as tmp:
+            dann(train_split=__import__("skorch").dataset.ValidSplit(3), max_epochs=2,
+                 callbacks=[Checkpoint(monitor="valid_loss_best", dirname=tmp)]).fit(Xs, ys, Xt)
+            import os
+
+            files = sorted(os.listdir(tmp))
+        size = len(__import__("pickle").dumps(dann().fit(Xs, ys, Xt)))
+        return f"writes {files} into dirname (documented); a pickle leaves out the optimiser state ({size} bytes)"
+
+    def row15():
+        return repr(make_pipeline(StandardScaler(), skda.DANNClassifier(lr=0.05, max_epochs=3))).replace("\n", " ")
+
+    def row7():
+        pipe = make_pipeline(StandardScaler(), dann()).set_output(transform="pandas").fit(X, y)
+        out = pipe.transform(X)
+        return f"works: {type(out).__name__} with columns {list(out.columns[:2])} ..."
+
+    def row6():
+        clf = dann().partial_fit(Xs[ys == 0], ys[ys == 0], Xt, classes=[0, 1, 2])
+        clf.partial_fit(Xs[ys == 1], ys[ys == 1], Xt)
+        return f"works: classes_ {clf.classes_.tolist()}"
+
+    def row11():
+        return "predict / transform fill one preallocated output chunk by chunk (memory: the output + one chunk)"
+
+    yield "1: -1 is a real class of a plain supervised problem (SourceOnly, packed)", row1
+    yield "2: cross_val_predict(method='predict_proba') on packed data", \
+        lambda: cross_val_predict(source_only(), X, y, cv=cv, method="predict_proba")
+    yield "2: skda.model_selection.cross_val_predict instead", \
+        lambda: "works: shape " + str(skda.model_selection.cross_val_predict(source_only(), X, y, cv=cv,
+                                                                             method="predict_proba").shape)
+    yield "3: cross_val_score(scoring='accuracy') on packed data", \
+        lambda: cross_val_score(dann(), X, y, cv=cv, scoring="accuracy", error_score="raise")
+    yield "3: scoring=skda.metrics.labelled_scorer('accuracy')", \
+        lambda: "works: " + str(np.round(cross_val_score(dann(), X, y, cv=cv,
+                                                         scoring=skda.metrics.labelled_scorer("accuracy")), 3))
+    yield "4: iwcv_scorer on a ColumnTransformer pipeline over a DataFrame with a string column", row4
+    yield "5: set_params(module__hidden_sizes=<same>) after fit", row5
+    yield "6: partial_fit of a one-class chunk with classes declared", row6
+    yield "7: Pipeline(...).set_output(transform='pandas')", row7
+    yield "8: lr=float('nan')", lambda: dann(lr=float("nan")).fit(Xs, ys, Xt)
+    yield "9: active_learning_loop when the oracle reveals a class the source lacks (no classes=)", \
+        lambda: skda.active_learning_loop(skda.ActiveSelector(**TINY), Xs[ys < 2], ys[ys < 2], Xt,
+                                          np.arange(20) % 3, rounds=2, budget=8, round_epochs=1)
+    yield "9: the same with classes=[0, 1, 2]", row9
+    yield "10: initialize() then load_params (skorch's pattern)", \
+        lambda: dann().initialize()
+    yield "10: save_params / load_params into an unfitted estimator", row10
+    yield "11: predict_proba on many rows", row11
+    yield "12: Ctrl-C inside an epoch", row12
+    yield "13: Checkpoint(monitor='valid_loss_best', dirname=...)", row13
+    yield "14: fit(..., sample_weight=w)", lambda: dann().fit(Xs, ys, Xt, sample_weight=np.ones(len(ys)))
+    yield "15: repr inside a Pipeline", row15
+    yield "16: pipe.fit(Xs, ys, dannclassifier__X_target=Xt)", \
+        lambda: make_pipeline(StandardScaler(), dann()).fit(Xs, ys, dannclassifier__X_target=Xt)
+    yield "skorch ProgressBar", lambda: dann(callbacks=[ProgressBar()]).fit(Xs, ys, Xt)
+    yield "skorch EpochScoring", lambda: dann(callbacks=[EpochScoring("accuracy")]).fit(Xs, ys, Xt)
+    yield "skorch iterator_train__shuffle=False", lambda: dann(iterator_train__shuffle=False).fit(Xs, ys, Xt)
+
+
 def outcome(fn):
     try:
-        fn()
+        result = fn()
     except Exception as exc:  # noqa: BLE001 - we report whatever is raised
         return f"{type(exc).__name__}: {str(exc).splitlines()[0]}"
-    return "accepted (no error)"
+    return result if isinstance(result, str) else "accepted (no error)"
 
 
 def run():
@@ -185,6 +318,15 @@ def main(argv=None):
             f"\n\nUser arrays unchanged after all calls: {unchanged}.\n")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
+        tool_rows = [(description, outcome(call)) for description, call in tool_cases()]
+    lines = ["| issue row: what the user does | what happens (error, or the result checked) |", "|---|---|"]
+    lines += [f"| {d} | {r.replace('|', '/')} |" for d, r in tool_rows]
+    text += ("\n## scikit-learn's and skorch's own tools\n\n"
+             "Produced by `python benchmarks/bad_input_table.py`: what happens when the user reaches for "
+             "scikit-learn's and skorch's tools (DANN unless named; packed data: target rows labelled -1). Each "
+             "row is also a test (see the closing list in this page).\n\n" + "\n".join(lines) + "\n")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
         param_rows = parameter_rows()
     lines = ["| estimators | parameter | value | outcome (class: message, or accepted) |", "|---|---|---|---|"]
     lines += [f"| {e} | `{p}` | `{v}` | {r.replace('|', '/')} |" for e, p, v, r in param_rows]
@@ -194,18 +336,27 @@ def main(argv=None):
              "parameters are checked at `fit` and `partial_fit`, before any data is looked at, against the "
              "constraint table of the estimator class and its parents (`_parameter_constraints`, "
              "`skda.params`); the error is scikit-learn's `InvalidParameterError` (a `ValueError` and a "
-             "`TypeError`). skorch's own parameters (`skda.params.UNCHECKED_PARAMETERS`: "
-             "`iterator_train`, `iterator_valid`, `dataset`, `predict_nonlinearity`, `use_caching`) are left to "
-             "skorch: skda's training loop draws its own batches and predicts "
-             "with its own `predict_proba`, so the iterators, `dataset` and `predict_nonlinearity` are accepted "
-             "and unused; skorch refuses a bad `use_caching` when the network is initialised. \"all\": every "
+             "`TypeError`). skorch's parameters that skda's training loop does not use (`iterator_train`, "
+             "`iterator_valid`, `dataset`, `predict_nonlinearity` and their `__*` values) are refused with a "
+             "`TypeError` naming them when set to anything but skorch's default "
+             "(`skda.params.check_unused_skorch_parameters`); skorch refuses a bad `use_caching` when the network "
+             "is initialised. \"all\": every "
              "estimator (" + ", ".join(name for name, _ in estimators()) + "). \"accepted (documented: ...)\" "
              "gives the values the parameter takes (a valid value, e.g. `lr=2.5`, is accepted).\n\n"
              + "\n".join(lines) + "\n")
     print(text)
-    if args.write:
+    if args.write:  # the page keeps what stands above the marker (hand-written), the rest is replaced
+        try:
+            with open(args.write) as fh:
+                head = fh.read().split(MARKER)[0]
+        except FileNotFoundError:
+            head = "# Reliability: bad inputs and the errors they raise\n\n"
         with open(args.write, "w") as fh:
-            fh.write("# Reliability: bad inputs and the errors they raise\n\n" + text)
+            fh.write(head + MARKER + "\n\n" + text)
+
+
+#: the line of docs/reliability.md below which the page is written by this script
+MARKER = "<!-- everything below is written by benchmarks/bad_input_table.py -->"
 
 
 if __name__ == "__main__":

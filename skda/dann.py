@@ -74,6 +74,11 @@ class SourceOnlyClassifier(DomainAdaptationNet):
     ``fit(Xs, ys)`` differ when ``Xt`` is the larger set. Every benchmark compares the adaptation methods with it.
 
     Parameters are those of :class:`skda.engine.DomainAdaptationNet`; ``fit(X, y)`` needs no target rows.
+
+    In the packed form, rows labelled ``unlabeled_marker`` (default -1) are target rows, as for every skda
+    estimator and scikit-learn's semi-supervised ones: on a plain supervised problem where -1 is a real class,
+    pass ``unlabeled_marker=None`` (or another marker), else those rows only set the epoch length and
+    ``classes_`` lacks -1.
     """
 
     requires_target = False

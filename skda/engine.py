@@ -39,7 +39,7 @@ from torch import nn
 
 from .layers import GradientReversalLayer, MLPFeatureExtractor
 from .optim import MomentumSGD
-from .params import check_parameters, choices, count, device_constraint, real
+from .params import check_parameters, check_unused_skorch_parameters, choices, count, device_constraint, real
 from .validation import (check_features, check_sklearn_scoring, check_x_target_not_routed_past_pipeline,
                          is_int_at_least, numeric_labels, split_domains, unlabeled_mask)
 
@@ -48,6 +48,10 @@ __all__ = ["FITTED_STATE_KEY", "ClassBalancedBatchSampler", "DomainAdaptationNet
 
 #: Rows per forward pass in predict / transform.
 PREDICT_CHUNK_ROWS = 1024
+#: Fewer rows than this in a prediction chunk are padded to it (copies of the first row), so that a row's result does
+#: not depend on how many rows are predicted with it: BLAS takes another summation path for very small matrices
+#: (one row apart by a float32 rounding, measured with 1 to 3 rows).
+MIN_CHUNK_ROWS = 8
 #: ``fit`` warns when this share (or more) of the training target rows is predicted as one class
 COLLAPSE_SHARE = 0.99
 
@@ -793,6 +797,7 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
         (:func:`skda.params.check_parameters`); called before every ``fit`` and ``partial_fit``, so that a value
         changed by ``set_params`` between calls is checked too. An override must call ``super()._check_params()``."""
         check_parameters(self)
+        check_unused_skorch_parameters(self)
 
     def _check_epochs(self, fit_params):
         """The only fit parameter is ``epochs``, an integer >= 0 (0: no training step); others (e.g.
@@ -1100,7 +1105,9 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
         """``fn`` over ``PREDICT_CHUNK_ROWS``-row chunks of the tensor ``X`` (moved chunk by chunk to
         ``device_``), in eval mode without gradient, written into one output allocated at the first chunk: a
         tensor on ``device_``, or with ``to_numpy=True`` a numpy array on the host filled chunk by chunk. Memory
-        beyond the output is one chunk's (no list of chunk results to concatenate).
+        beyond the output is one chunk's (no list of chunk results to concatenate). A chunk of fewer than
+        ``MIN_CHUNK_ROWS`` rows is padded to that many (its results cut back), so that a row's result does not
+        depend on the number of rows predicted with it.
 
         On the CPU each chunk is a copy: ``X`` may share memory with the caller's array (``torch.from_numpy``),
         and a module with an in-place first operation (e.g. ``nn.ReLU(inplace=True)``) would change it."""
@@ -1109,12 +1116,15 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
 
         def chunk(start):
             x = X[start:start + PREDICT_CHUNK_ROWS].to(self.device_, non_blocking=True)
+            if 0 < len(x) < MIN_CHUNK_ROWS:
+                return torch.cat([x, x[:1].expand(MIN_CHUNK_ROWS - len(x), *x.shape[1:])])
             return x.clone() if copy_chunks else x
 
         out = None
         with torch.no_grad():
             for start in range(0, max(len(X), 1), PREDICT_CHUNK_ROWS):
-                part = fn(chunk(start))
+                rows = min(PREDICT_CHUNK_ROWS, len(X) - start)
+                part = fn(chunk(start))[:max(rows, 0)]
                 if to_numpy:
                     part = part.cpu().numpy()
                 if out is None:

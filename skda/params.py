@@ -15,28 +15,58 @@ Differences from scikit-learn's own constraints, all stricter:
 - numbers (:func:`count`, :func:`real`) refuse booleans (``lr=True`` is not a learning rate);
 - an unbounded end of a real range is open, so ``inf`` is refused (as is NaN, by scikit-learn's ``Interval``).
 
-Parameters that no table names are skorch's own (``iterator_train``, ``iterator_valid``, ``dataset``,
-``predict_nonlinearity``, ``use_caching``) and the routed ``module__*``, ``optimizer__*``, ``criterion__*``,
-``callbacks__*`` values: skorch checks or uses them as it does for any ``NeuralNet`` (see
+skorch parameters that skda's training loop does not use (``iterator_train``, ``iterator_valid``, ``dataset``,
+``predict_nonlinearity`` and their ``__*`` values) must keep their defaults: :func:`check_unused_skorch_parameters`
+refuses any other value by name instead of ignoring it. ``use_caching`` and the routed ``module__*``,
+``optimizer__*``, ``criterion__*``, ``callbacks__*`` values are checked by skorch as for any ``NeuralNet`` (see
 :data:`UNCHECKED_PARAMETERS`).
 """
 
 from __future__ import annotations
 
+import inspect
 from numbers import Integral, Real
 
 import numpy as np
 import torch
 from sklearn.utils._param_validation import Interval, Options, StrOptions, validate_parameter_constraints
 
-__all__ = ["UNCHECKED_PARAMETERS", "Predicate", "check_parameters", "choices", "count", "device_constraint",
+__all__ = ["UNCHECKED_PARAMETERS", "Predicate", "check_parameters", "check_unused_skorch_parameters", "choices", "count", "device_constraint",
            "parameter_constraints", "real", "sizes"]
 
-#: skorch's own parameters, passed to skorch unchecked by skda. skda's training loop draws its own batches and
-#: predicts with its own ``predict_proba``, so ``iterator_train``, ``iterator_valid``, ``dataset`` and
-#: ``predict_nonlinearity`` are accepted and unused; skorch checks ``use_caching`` when the network is initialised
-#: (before training).
+#: skorch's own parameters that no constraint table names. skda's training loop draws its own batches from tensors
+#: and predicts with its own ``predict_proba``, so ``iterator_train``, ``iterator_valid``, ``dataset`` and
+#: ``predict_nonlinearity`` are unused: :func:`check_unused_skorch_parameters` refuses values other than skorch's
+#: defaults; skorch checks ``use_caching`` when the network is initialised (before training).
 UNCHECKED_PARAMETERS = ("iterator_train", "iterator_valid", "dataset", "predict_nonlinearity", "use_caching")
+
+#: why each unused skorch parameter has no effect in skda, and what to use instead
+_UNUSED_SKORCH = {
+    "iterator_train": "skda draws paired source/target batches by index from tensors (no DataLoader); set "
+                      "batch_size, or a method's batch_sampler",
+    "iterator_valid": "the source validation split (train_split) is scored in chunks from tensors (no DataLoader)",
+    "dataset": "skda validates X itself and trains on tensors (no skorch Dataset)",
+    "predict_nonlinearity": "predict_proba is the softmax of the label classifier (M-ADDA: its kNN vote shares)",
+}
+
+
+def check_unused_skorch_parameters(estimator) -> None:
+    """Refuse, naming it, a skorch parameter that skda's training loop does not use (``iterator_train``,
+    ``iterator_valid``, ``dataset``, ``predict_nonlinearity`` or one of their ``__*`` values) set to anything
+    but skorch's default: ignoring it would be a silent surprise. ``TypeError``."""
+    from skorch import NeuralNet
+
+    signature = inspect.signature(NeuralNet.__init__).parameters
+    params = estimator.get_params(deep=False)
+    for name, why in _UNUSED_SKORCH.items():
+        default = signature[name].default
+        value = params.get(name, default)
+        changed = value is not default and not (isinstance(value, str) and value == default)
+        routed = sorted(k for k in params if k.startswith(name + "__"))
+        if changed or routed:
+            shown = f"{name}={value!r}" if changed else ", ".join(routed)
+            raise TypeError(f"{type(estimator).__name__} does not use skorch's {name} ({shown} was given): {why}. "
+                            f"Leave {name} at its default.")
 
 
 class _Number(Interval):

@@ -113,6 +113,25 @@ def test_minus_one_as_a_real_class_with_marker_disabled(small_task):
     assert list(clf.classes_) == [-1, 0, 1]
 
 
+def test_minus_one_rows_of_a_plain_supervised_problem_are_target_rows_as_documented(small_task):
+    """SourceOnly on labels -1 / 0 / 1 in the packed form: the -1 rows are the unlabelled target (skda's and
+    scikit-learn's semi-supervised convention), a choice the docstring and the user guide state; with
+    unlabeled_marker=None -1 is a class."""
+    from pathlib import Path
+
+    Xs, ys, Xt, _ = small_task
+    ys_neg = ys - 1
+    clf = skda.SourceOnlyClassifier(random_state=0, max_epochs=2, module__hidden_sizes=(8,)).fit(Xs, ys_neg)
+    assert clf.classes_.tolist() == [0, 1]
+    plain = skda.SourceOnlyClassifier(random_state=0, max_epochs=2, module__hidden_sizes=(8,),
+                                      unlabeled_marker=None).fit(Xs, ys_neg)
+    assert plain.classes_.tolist() == [-1, 0, 1]
+    doc = " ".join(skda.SourceOnlyClassifier.__doc__.split())
+    assert "where -1 is a real class, pass ``unlabeled_marker=None``" in doc
+    guide = " ".join((Path(__file__).parent.parent / "docs" / "index.md").read_text().split())
+    assert "**`-1` always means \"unlabelled target\" in the packed form**" in guide
+
+
 def test_get_params_set_params_clone_route_nested_parts(small_task):
     Xs, ys, Xt, _ = small_task
     clf = skda.DANNClassifier(module__hidden_sizes=(16,), optimizer__momentum=0.5, domain_hidden_sizes=(7,),

@@ -173,3 +173,27 @@ def test_skorch_callbacks_that_cannot_read_the_paired_tensors_are_refused_by_nam
     with pytest.raises(TypeError, match=match):
         make("dann", callbacks=[callback]).fit(Xs, ys, Xt)
     assert clone(make("dann", callbacks=[callback])).get_params()["callbacks"]  # refused at fit, not at init
+
+
+# ------------------------------------------------------------------ skorch parameters the engine does not use
+@pytest.mark.parametrize("params,name", [({"iterator_train__shuffle": False}, "iterator_train"),
+                                         ({"iterator_valid__num_workers": 2}, "iterator_valid"),
+                                         ({"dataset": None}, "dataset"),
+                                         ({"predict_nonlinearity": None}, "predict_nonlinearity")])
+def test_unused_skorch_parameters_are_refused_by_name_instead_of_ignored(small_task, params, name):
+    Xs, ys, Xt, _ = small_task
+    with pytest.raises(TypeError, match=f"does not use skorch's {name}"):
+        make("dann", **params).fit(Xs, ys, Xt)
+
+
+@pytest.mark.parametrize("name", list(ESTIMATORS))
+def test_a_row_is_predicted_the_same_alone_or_with_others(small_task, name):
+    """Small chunks are padded, so BLAS's path for tiny matrices cannot change a row's result (bit for bit)."""
+    Xs, ys, Xt, _ = small_task
+    clf = make(name).fit(Xs, ys, Xt)
+    methods = ["predict_proba", "transform"] + (["decision_function"] if hasattr(clf, "decision_function") else [])
+    for method in methods:
+        whole = getattr(clf, method)(Xt)
+        for i in (0, 17, 89):
+            np.testing.assert_array_equal(getattr(clf, method)(Xt[i:i + 1])[0], whole[i])
+        np.testing.assert_array_equal(getattr(clf, method)(Xt[:3]), whole[:3])
