@@ -24,6 +24,7 @@ import sys
 import threading
 import warnings
 from contextlib import contextmanager
+from types import MappingProxyType
 
 import numpy as np
 import torch
@@ -343,6 +344,11 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
     adaptation has probably collapsed).
     """
 
+    #: skorch's bookkeeping before the net is initialised (read-only: skorch assigns new values, never mutates these)
+    history_ = None
+    initialized_ = False
+    virtual_params_ = MappingProxyType({})
+
     #: Whether fit needs target samples (False only for the source-only baseline).
     requires_target = True
     #: Whether ``predict_proba`` is the softmax of a label classifier's logits (``decision_function`` exists).
@@ -374,6 +380,12 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
                          batch_size=batch_size, device=device, train_split=train_split, verbose=verbose, **kwargs)
         self.random_state = random_state
         self.unlabeled_marker = unlabeled_marker
+        # skorch's __init__ sets these three to their empty values; the class defaults below hold them instead, so
+        # that __init__ stores parameters only (scikit-learn's convention); skorch assigns instance values when
+        # it initialises the net
+        for name in ("history_", "initialized_", "virtual_params_"):
+            if not self.__dict__.get(name, True):
+                del self.__dict__[name]
 
     # ------------------------------------------------------------------ sklearn plumbing
     def _get_param_names(self):

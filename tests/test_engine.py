@@ -197,3 +197,28 @@ def test_a_row_is_predicted_the_same_alone_or_with_others(small_task, name):
         for i in (0, 17, 89):
             np.testing.assert_array_equal(getattr(clf, method)(Xt[i:i + 1])[0], whole[i])
         np.testing.assert_array_equal(getattr(clf, method)(Xt[:3]), whole[:3])
+
+
+def test_transform_memory_is_the_output_plus_one_chunk(tmp_path):
+    """transform writes into one preallocated output (no list of chunk results concatenated at the end, which
+    peaked at twice the output): in a fresh process, the peak resident memory of transform on 200k rows with
+    256 learned features (a 205 MB output) stays below 1.5 outputs."""
+    import subprocess
+    import sys
+
+    code = """
+import resource, warnings, numpy as np, skda
+warnings.simplefilter("ignore")
+rng = np.random.RandomState(0)
+X = rng.randn(200_000, 8).astype(np.float32)
+clf = skda.SourceOnlyClassifier(max_epochs=1, module__hidden_sizes=(256,), random_state=0, device="cpu")
+clf.fit(X[:64], np.arange(64) % 2)
+clf.transform(X[:5000])  # warm up the allocator and the kernels
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+out = clf.transform(X)
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print((peak - before) * 1024 / out.nbytes)
+"""
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert float(run.stdout.split()[-1]) < 1.5
