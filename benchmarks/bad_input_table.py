@@ -9,7 +9,8 @@ listed). Every case is also asserted in ``tests/test_validation.py``, ``tests/te
 
 A second table goes through what a user does with scikit-learn's and skorch's own tools on skda estimators (the
 rows of the issue "silent wrong answers in scikit-learn's own tools"): each row says what happens now, an error
-or the result checked. A third table gives every parameter of every estimator a wrong type, NaN, a negative and a fractional value
+or the result checked. A third table gives every parameter of every estimator a wrong type, NaN, a negative and a
+fractional value
 (``fit`` on tiny data, ``max_epochs=1``; about a minute on 2 cores): the error, or "accepted" with the
 documentation of the values the parameter takes (``skda.params``). Those cases are asserted in
 ``tests/test_validation.py`` (``BAD_VALUES``).
@@ -151,7 +152,6 @@ def tool_cases():
     a short account of what it checked, or raises."""
     import tempfile
 
-    import joblib
     import torch
     from skorch.callbacks import Callback, Checkpoint, EpochScoring, ProgressBar
     from sklearn.compose import make_column_transformer
@@ -336,7 +336,8 @@ def main(argv=None):
              "Produced by `python benchmarks/bad_input_table.py`: what happens when the user reaches for "
              "scikit-learn's and skorch's tools (DANN unless named; packed data: target rows labelled -1). Each "
              "row is pinned by a test in `tests/` (`test_engine.py`, `test_ecosystem.py`, `test_sklearn_tools.py`, "
-             "`test_persistence.py`, `test_active.py`, `test_validation.py`, `test_api.py`).\n\n" + "\n".join(lines) + "\n")
+             "`test_persistence.py`, `test_active.py`, `test_validation.py`, `test_api.py`).\n\n"
+             + "\n".join(lines) + "\n")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         param_rows = parameter_rows()

@@ -23,12 +23,11 @@ import torch
 import torch.nn.functional as F
 from sklearn.utils import column_or_1d
 from sklearn.utils.multiclass import check_classification_targets
-from torch import nn
 
 from .dann import ClassifierNetwork
 from .engine import DomainAdaptationNet, PairedBatchSampler
 from .layers import MLPFeatureExtractor
-from .optim import LRAnnealing, MomentumSGD
+from .optim import LRAnnealing
 from .params import choices, real
 from .validation import check_features, is_int_at_least, numeric_labels, split_domains, unlabeled_mask
 
@@ -302,12 +301,8 @@ class ActiveSelector(DomainAdaptationNet):
     }
 
     def __init__(self, module=MLPFeatureExtractor, *, strategy="sdm-ag", margin=1.0, gradient_weight=0.01,
-                 normalize_logits=True, criterion=nn.CrossEntropyLoss, optimizer=MomentumSGD, lr=0.01,
-                 max_epochs=50, batch_size=64, device="auto", random_state=None, unlabeled_marker=-1,
-                 train_split=None, verbose=0, **kwargs):
-        super().__init__(module, criterion=criterion, optimizer=optimizer, lr=lr, max_epochs=max_epochs,
-                         batch_size=batch_size, device=device, random_state=random_state,
-                         unlabeled_marker=unlabeled_marker, train_split=train_split, verbose=verbose, **kwargs)
+                 normalize_logits=True, **kwargs):
+        super().__init__(module, **kwargs)
         self.strategy = strategy
         self.margin = margin
         self.gradient_weight = gradient_weight
@@ -615,7 +610,8 @@ def active_learning_loop(selector, Xs, ys, Xt, yt, *, rounds=5, budget=0.01, rou
             raise ActiveLearningRoundError(
                 f"active learning round {r} of {rounds} failed ({type(exc).__name__}: {exc}).{hint} The {r - 1} "
                 "finished round(s) are kept in this error's accuracies and labels (a partial_fit that refuses its "
-                "input leaves the selector as the last finished round left it).", round=r, accuracies=np.asarray(accuracies), labels=labels) from exc
+                "input leaves the selector as the last finished round left it).", round=r,
+                accuracies=np.asarray(accuracies), labels=labels) from exc
         labels = revealed
         accuracies.append(selector.score(Xt, yt))
     return np.asarray(accuracies)

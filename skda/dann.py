@@ -10,7 +10,7 @@ from torch import nn
 from .engine import DomainAdaptationNet
 from .layers import MLP, GradientReversalLayer, MLPFeatureExtractor
 from .losses import domain_adversarial_loss
-from .optim import GRLCoefficientSchedule, LRAnnealing, MomentumSGD
+from .optim import GRLCoefficientSchedule, LRAnnealing
 from .params import real, sizes
 
 __all__ = ["ClassifierNetwork", "DANNClassifier", "DANNNetwork", "SourceOnlyClassifier"]
@@ -83,13 +83,6 @@ class SourceOnlyClassifier(DomainAdaptationNet):
 
     requires_target = False
 
-    def __init__(self, module=MLPFeatureExtractor, *, criterion=nn.CrossEntropyLoss, optimizer=MomentumSGD,
-                 lr=0.01, max_epochs=50, batch_size=64, device="auto", random_state=None, unlabeled_marker=-1,
-                 train_split=None, verbose=0, **kwargs):
-        super().__init__(module, criterion=criterion, optimizer=optimizer, lr=lr, max_epochs=max_epochs,
-                         batch_size=batch_size, device=device, random_state=random_state,
-                         unlabeled_marker=unlabeled_marker, train_split=train_split, verbose=verbose, **kwargs)
-
     def get_default_callbacks(self):
         return [*super().get_default_callbacks(), ("lr_annealing", LRAnnealing())]
 
@@ -135,17 +128,32 @@ class DANNClassifier(DomainAdaptationNet):
     }
 
     def __init__(self, module=MLPFeatureExtractor, *, domain_hidden_sizes=(1024, 1024), adversarial_weight=1.0,
-                 criterion=nn.CrossEntropyLoss, optimizer=MomentumSGD, lr=0.01, max_epochs=50, batch_size=64,
-                 device="auto", random_state=None, unlabeled_marker=-1, train_split=None, verbose=0, **kwargs):
-        super().__init__(module, criterion=criterion, optimizer=optimizer, lr=lr, max_epochs=max_epochs,
-                         batch_size=batch_size, device=device, random_state=random_state,
-                         unlabeled_marker=unlabeled_marker, train_split=train_split, verbose=verbose, **kwargs)
+                 **kwargs):
+        super().__init__(module, **kwargs)
         self.domain_hidden_sizes = domain_hidden_sizes
         self.adversarial_weight = adversarial_weight
 
     def get_default_callbacks(self):
         return [*super().get_default_callbacks(), ("grl_schedule", GRLCoefficientSchedule()),
                 ("lr_annealing", LRAnnealing())]
+
+    # The adversarial family (DANN and its subclasses MLA-DA, ILA-DA) owns the gradient reversal layer: its
+    # networks have one, ``gradient_reversal`` (between the features and the domain classifier).
+    @property
+    def gradient_reversal_layers_(self):
+        """The gradient reversal layers of ``module_`` (what :class:`skda.optim.GRLCoefficientSchedule` sets)."""
+        return [self.module_.gradient_reversal]
+
+    def on_train_begin(self, net, X=None, y=None, **kwargs):
+        """Before training (a skorch ``NeuralNet`` hook): the reversal coefficient starts at
+        ``adversarial_weight``, what it stays at without a schedule (``callbacks__grl_schedule=None``); the
+        schedule overrides it before every step."""
+        super().on_train_begin(net, X=X, y=y, **kwargs)
+        for layer in self.gradient_reversal_layers_:
+            layer.coefficient = self.adversarial_weight
+
+    def _collapse_hint(self) -> str:
+        return "try a smaller adversarial weight or learning rate, or another random_state"
 
     def build_network(self, feature_extractor, n_features):
         return DANNNetwork(feature_extractor, n_features, len(self.classes_), self.domain_hidden_sizes)

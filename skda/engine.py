@@ -18,12 +18,7 @@ from __future__ import annotations
 
 import copy
 import inspect
-import math
-import os
-import sys
-import threading
 import warnings
-from contextlib import contextmanager
 from types import MappingProxyType
 
 import numpy as np
@@ -38,9 +33,13 @@ from sklearn.utils.validation import validate_data
 from skorch import NeuralNet
 from torch import nn
 
-from .layers import GradientReversalLayer, MLPFeatureExtractor
+from .layers import MLPFeatureExtractor
 from .optim import MomentumSGD
 from .params import check_parameters, check_unused_skorch_parameters, choices, count, device_constraint, real
+from .persistence import (_COPYING, FITTED_STATE_KEY, _decode_value, _encode_value, _pop_params_file,
+                          _without_state)
+from .runtime import TrainingRun, caller_stacklevel, resolve_device, same_value, seeded
+from .sampling import ClassBalancedBatchSampler, PairedBatchSampler, split_validation
 from .validation import (check_features, check_sklearn_scoring, check_x_target_not_routed_past_pipeline,
                          is_int_at_least, numeric_labels, split_domains, unlabeled_mask)
 
@@ -57,210 +56,27 @@ MIN_CHUNK_ROWS = 8
 COLLAPSE_SHARE = 0.99
 
 
-def resolve_device(device) -> torch.device:
-    """``"auto"`` (or None) -> CUDA when available, else CPU; anything else -> ``torch.device(device)``."""
-    if device is None or device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
-
-
-class PairedBatchSampler:
-    """Index batches of paired source/target samples for one epoch.
-
-    An epoch is one pass over the larger domain in a random order; the smaller domain is recycled
-    (concatenated random permutations) so that every step has ``batch_size`` samples of each domain
-    (the last step of an epoch may be smaller, with equal sizes in both domains; a last step of one row is
-    merged into the one before, since BatchNorm cannot train on a single row). Permutations are
-    drawn on the CPU from ``generator`` (so the order does not depend on the device) and moved to
-    ``device`` once per epoch.
-    """
-
-    def __init__(self, n_source: int, n_target: int, batch_size: int, generator: torch.Generator,
-                 device: torch.device):
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}.")
-        self.n_source, self.n_target = int(n_source), int(n_target)
-        self.batch_size = int(batch_size)
-        self.generator = generator
-        self.device = device
-        self.epoch_length = max(self.n_source, self.n_target)
-
-    def __len__(self):
-        steps = math.ceil(self.epoch_length / self.batch_size)
-        return steps - 1 if steps > 1 and self.epoch_length % self.batch_size == 1 else steps
-
-    def _indices(self, n: int) -> torch.Tensor:
-        """A random order of ``range(n)`` repeated (fresh permutation each time) to ``epoch_length``."""
-        reps = math.ceil(self.epoch_length / n)
-        perms = [torch.randperm(n, generator=self.generator) for _ in range(reps)]
-        return torch.cat(perms)[: self.epoch_length]
-
-    def source_indices(self) -> torch.Tensor:
-        return self._indices(self.n_source)
-
-    def target_indices(self) -> torch.Tensor:
-        return self._indices(self.n_target)
-
-    def __iter__(self):
-        src = self.source_indices().to(self.device)
-        tgt = self.target_indices().to(self.device)
-        starts = list(range(0, self.epoch_length, self.batch_size))
-        bounds = starts[1:] + [self.epoch_length]
-        if len(starts) > 1 and self.epoch_length - starts[-1] == 1:
-            # a 1-row last batch (BatchNorm cannot train on one row) joins the one before it
-            starts.pop()
-            bounds.pop()
-            bounds[-1] = self.epoch_length
-        for start, stop in zip(starts, bounds):
-            yield src[start:stop], tgt[start:stop]
-
-
-class ClassBalancedBatchSampler(PairedBatchSampler):
-    """Paired index batches whose *source* half is class-balanced; the target half is random.
-
-    Every step draws ``per_class = max(1, batch_size // n_classes)`` source samples of every class (so a
-    source batch has ``n_classes * per_class`` rows, every class equally present) and as many random
-    target samples. Each class is walked through in its own random order, recycled when exhausted; the
-    target domain is recycled like in :class:`PairedBatchSampler`. An epoch has
-    ``ceil(max(n_source, n_target) / (n_classes * per_class))`` steps, all full.
-
-    ``labels`` are the encoded source labels ``0 .. n_classes - 1`` (a tensor on any device); ``class_names``
-    (optional, one per class) sets ``n_classes`` and names the classes in the error for a class without sample.
-    """
-
-    def __init__(self, labels: torch.Tensor, n_target: int, batch_size: int, generator: torch.Generator,
-                 device: torch.device, class_names=None):
-        labels = torch.as_tensor(labels).cpu()
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}.")
-        self.counts = torch.bincount(labels, minlength=0 if class_names is None else len(class_names))
-        if (self.counts == 0).any():
-            missing = torch.nonzero(self.counts == 0).flatten().tolist()
-            if class_names is not None:
-                missing = [class_names[c] for c in missing]
-            raise ValueError(f"class-balanced batches need every class in the source labels; classes {missing} "
-                             "have no sample.")
-        self.n_classes = len(self.counts)
-        self.per_class = max(1, int(batch_size) // self.n_classes)
-        self.members = [torch.nonzero(labels == c).flatten() for c in range(self.n_classes)]
-        super().__init__(len(labels), n_target, self.n_classes * self.per_class, generator, device)
-        self.n_steps = math.ceil(max(self.n_source, self.n_target) / self.batch_size)
-        # every step is full: an epoch spans n_steps whole batches of both domains
-        self.epoch_length = self.n_steps * self.batch_size
-
-    def __len__(self):
-        return self.n_steps
-
-    def source_indices(self) -> torch.Tensor:
-        need = self.n_steps * self.per_class
-        per_class = []
-        for members in self.members:
-            reps = math.ceil(need / len(members))
-            order = torch.cat([torch.randperm(len(members), generator=self.generator) for _ in range(reps)])
-            per_class.append(members[order[:need]])
-        # (n_classes, n_steps, per_class) -> step-major: step s holds per_class samples of every class
-        stacked = torch.stack(per_class).view(self.n_classes, self.n_steps, self.per_class)
-        return stacked.permute(1, 0, 2).reshape(-1)
-
-
-def _same_value(a, b) -> bool:
-    """``a`` and ``b`` are the same parameter value (identity, or ``==`` where it gives one truth value)."""
-    if a is b:
-        return True
-    try:
-        return bool(a == b)
-    except (TypeError, ValueError, RuntimeError):  # e.g. arrays or tensors of several values
-        return False
-
-
-def _declare_skorch_defaults(cls):
-    """Give ``cls.__init__`` a signature (PEP 362 ``__signature__``) that names, after the class's own parameters,
-    the skorch ``NeuralNet`` parameters it passes on through ``**kwargs`` with their skorch defaults. scikit-learn
-    reads a parameter's default from the ``__init__`` signature (its repr shows the parameters that differ from
-    their defaults; no public hook takes the defaults otherwise), so without this every skorch parameter would be
-    shown as changed. Nothing else reads it: skorch lists parameters from the instance."""
+def _declare_inherited_parameters(cls):
+    """Give ``cls.__init__`` a signature (PEP 362 ``__signature__``) that names, after the class's own
+    parameters, those it passes on to its parent through ``**kwargs``, with the parent's defaults (the parent's
+    signature, itself declared so, down to skorch's ``NeuralNet``). Each estimator's ``__init__`` declares only
+    the parameters it adds (skorch's ``NeuralNetClassifier`` style); scikit-learn reads a parameter's default
+    from the ``__init__`` signature (its repr shows the parameters that differ from their defaults, its checks
+    compare them) and offers no other hook for it. Nothing else reads the signature: skorch lists parameters
+    from the instance."""
     init = cls.__dict__.get("__init__")
     if init is None:
         return
+    parent_init = next(klass.__dict__["__init__"] for klass in cls.__mro__[1:] if "__init__" in klass.__dict__)
     own = inspect.signature(init)
     names = set(own.parameters)
-    skorch_params = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY)
-                     for p in inspect.signature(NeuralNet.__init__).parameters.values()
-                     if p.name not in names and p.default is not inspect.Parameter.empty]
+    inherited = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY)
+                 for p in inspect.signature(parent_init).parameters.values()
+                 if p.name not in names and p.default is not inspect.Parameter.empty
+                 and p.kind not in (inspect.Parameter.VAR_KEYWORD, inspect.Parameter.VAR_POSITIONAL)]
     regular = [p for p in own.parameters.values() if p.kind is not inspect.Parameter.VAR_KEYWORD]
     var_keyword = [p for p in own.parameters.values() if p.kind is inspect.Parameter.VAR_KEYWORD]
-    init.__signature__ = own.replace(parameters=[*regular, *skorch_params, *var_keyword])
-
-
-#: The key of the fitted attributes in a file written by ``DomainAdaptationNet.save_params(f_params=...)``
-#: (remove it, ``state.pop(FITTED_STATE_KEY)``, to load the rest into a bare torch module).
-FITTED_STATE_KEY = "_skda_fitted_state"
-
-
-#: set while ``DomainAdaptationNet.__deepcopy__`` takes the state (kept per thread)
-_COPYING = threading.local()
-
-
-def _pop_params_file(f_params, kwargs):
-    """skorch's ``f_module`` is another name for ``f_params``."""
-    f_module = kwargs.pop("f_module", None)
-    if f_params is not None and f_module is not None:
-        raise TypeError("called with both f_params and f_module, please choose one")
-    return f_module if f_params is None else f_params
-
-
-def _without_state(optimizer: torch.optim.Optimizer) -> torch.optim.Optimizer:
-    """A shallow copy of ``optimizer`` (same class, defaults and parameter groups) with an empty state."""
-    clone = copy.copy(optimizer)
-    clone.state = type(optimizer.state)(dict) if hasattr(optimizer.state, "default_factory") else {}
-    return clone
-
-
-_PLAIN = (bool, int, float, str, type(None))
-
-
-def _encode_value(name, value):
-    """A fitted attribute as something ``torch.load(weights_only=True)`` reads: arrays of numbers become tensors,
-    arrays of text lists with their dtype, numpy scalars Python numbers."""
-    if isinstance(value, np.ndarray):
-        if value.dtype.kind in "biufc":
-            return {"ndarray": torch.from_numpy(np.ascontiguousarray(value)).clone()}
-        items = value.tolist()
-        flat = np.asarray(value, dtype=object).ravel().tolist()
-        if all(isinstance(v, _PLAIN) for v in flat):
-            return {"ndarray": items, "dtype": value.dtype.str}
-    elif isinstance(value, np.generic):
-        return value.item()
-    elif isinstance(value, tuple) and all(isinstance(v, _PLAIN + (np.generic,)) for v in value):
-        return tuple(v.item() if isinstance(v, np.generic) else v for v in value)
-    elif isinstance(value, _PLAIN):
-        return value
-    raise TypeError(f"save_params cannot store the fitted attribute {name}={value!r} as plain data (tensors, lists, "
-                    "numbers, text); save the whole estimator with joblib.dump instead.")
-
-
-def _decode_value(value):
-    if isinstance(value, dict) and "ndarray" in value:
-        data = value["ndarray"]
-        if isinstance(data, torch.Tensor):
-            return data.cpu().numpy()
-        return np.array(data, dtype=np.dtype(value["dtype"]))
-    return value
-
-
-#: torch's default generator is process-global: seeded fits in threads of one process (dask workers with
-#: several threads, joblib's threading backend) take turns, so that each is reproducible.
-_SEEDED_LOCK = threading.RLock()
-
-
-def _caller_stacklevel() -> int:
-    """The ``stacklevel`` that makes a warning raised by the function calling this one point at the first frame
-    outside the skda package (the user's ``fit`` / ``partial_fit`` call, however deep skda's own calls go)."""
-    package = os.path.dirname(os.path.abspath(__file__))
-    frame, level = sys._getframe(2), 2  # 1: the function that warns; 2: its caller
-    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(package + os.sep):
-        frame, level = frame.f_back, level + 1
-    return level
+    init.__signature__ = own.replace(parameters=[*regular, *inherited, *var_keyword])
 
 
 def _check_declared_classes(classes, ys):
@@ -273,25 +89,6 @@ def _check_declared_classes(classes, ys):
     if len(unknown):
         raise ValueError(f"the labels {unknown.tolist()} are not among classes={classes.tolist()}.")
     return classes
-
-
-@contextmanager
-def _seeded(seed: int, device: torch.device):
-    """Seed torch's global generators inside, restore the caller's RNG state afterwards. Holds a process-wide
-    lock: fits running in several threads of one process run one after the other (use processes to
-    parallelise, e.g. joblib's default loky backend or dask workers with ``processes=True``)."""
-    if device.type == "cuda":
-        index = torch.cuda.current_device() if device.index is None else device.index
-        devices = [index]
-    else:
-        devices = []
-    with _SEEDED_LOCK, torch.random.fork_rng(devices=devices):
-        # Only the generators restored afterwards are seeded (torch.manual_seed would reseed every GPU's).
-        torch.default_generator.manual_seed(seed)
-        for index in devices:
-            with torch.cuda.device(index):
-                torch.cuda.manual_seed(seed)
-        yield
 
 
 class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeaturesOutMixin, NeuralNet):
@@ -346,8 +143,23 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
 
     #: skorch's bookkeeping before the net is initialised (read-only: skorch assigns new values, never mutates these)
     history_ = None
-    initialized_ = False
     virtual_params_ = MappingProxyType({})
+
+    @property
+    def initialized_(self):
+        """skorch's flag, kept in the private ``_initialized`` so that ``__init__`` sets no public attribute but
+        parameters. Absent until skorch's ``__init__`` sets it: skorch's ``__setattr__`` tells its own
+        ``__init__`` from later assignments by this attribute's absence."""
+        try:
+            return self.__dict__["_initialized"]
+        except KeyError:
+            raise AttributeError("initialized_") from None
+
+    @initialized_.setter
+    def initialized_(self, value):
+        self.__dict__["_initialized"] = value
+    #: the state of the fit in progress (:class:`skda.runtime.TrainingRun`), None outside training
+    training_run_ = None
 
     #: Whether fit needs target samples (False only for the source-only baseline).
     requires_target = True
@@ -380,21 +192,23 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
                          batch_size=batch_size, device=device, train_split=train_split, verbose=verbose, **kwargs)
         self.random_state = random_state
         self.unlabeled_marker = unlabeled_marker
-        # skorch's __init__ sets these three to their empty values; the class defaults below hold them instead, so
+        # skorch's __init__ sets these two to their empty values; the class defaults below hold them instead, so
         # that __init__ stores parameters only (scikit-learn's convention); skorch assigns instance values when
         # it initialises the net
-        for name in ("history_", "initialized_", "virtual_params_"):
+        for name in ("history_", "virtual_params_"):
             if not self.__dict__.get(name, True):
                 del self.__dict__[name]
 
     # ------------------------------------------------------------------ sklearn plumbing
     def _get_param_names(self):
-        # skorch's bookkeeping set ``_params_to_validate`` is not a parameter (clone rebuilds it from kwargs)
-        return [k for k in super()._get_param_names() if k != "_params_to_validate"]
+        # skorch lists every instance attribute not ending in "_" as a parameter (its override of scikit-learn's
+        # private method, the one place parameters are listed; there is no public hook): private bookkeeping
+        # (``_params_to_validate``, ``_initialized``) is not a parameter
+        return [k for k in super()._get_param_names() if not k.startswith("_")]
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
-        _declare_skorch_defaults(cls)
+        _declare_inherited_parameters(cls)
 
     def __repr__(self, N_CHAR_MAX=700):
         # scikit-learn's repr (the parameters that differ from their defaults), not skorch's (the module only)
@@ -437,7 +251,7 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
         if built is None:
             return
         now = self._module_build_params()
-        changed = sorted(k for k in set(built) | set(now) if not _same_value(built.get(k), now.get(k)))
+        changed = sorted(k for k in set(built) | set(now) if not same_value(built.get(k), now.get(k)))
         if changed:
             raise ValueError(f"{changed} changed since the network was built, so the fitted network cannot be "
                              "continued; fit from scratch (fit with warm_start=False) to build the new network.")
@@ -544,6 +358,8 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
         return new
 
     def __setstate__(self, state):
+        if "initialized_" in state:  # a pickle made before the flag moved to ``_initialized``
+            state["_initialized"] = state.pop("initialized_")
         requested = state.get("device")
         if requested is None or requested == "auto":
             # load onto the device it was trained on, or the CPU when that is not available here
@@ -658,7 +474,7 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
                     delattr(self, name)
             if not same_network:
                 # the random initial weights are replaced below: draw them without touching the global RNG
-                with _seeded(0, resolve_device(self.device)):
+                with seeded(0, resolve_device(self.device)):
                     self.initialize()
             self._load_network_state(state, values)
         except BaseException:
@@ -728,17 +544,6 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
         self.module_params_ = self._module_build_params()
         return self
 
-    @property
-    def gradient_reversal_layers_(self):
-        """The :class:`~skda.layers.GradientReversalLayer` modules of ``module_`` (set by schedules; looked up
-        once per network and kept on the network, not on the estimator, so that no parameter is added)."""
-        net = self.module_
-        layers = net.__dict__.get("_skda_grl_layers")
-        if layers is None:
-            layers = [m for m in net.modules() if isinstance(m, GradientReversalLayer)]
-            net.__dict__["_skda_grl_layers"] = layers
-        return layers
-
     def _set_training(self, training=True):
         """skorch sets train/eval mode on every module before every step, a walk over the whole module tree;
         skip it when the last call already set this mode on this network (``fit_loop`` forgets the mode at its
@@ -793,7 +598,7 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
         self.n_features_in_ = int(Xs.shape[1])
         y_encoded = np.searchsorted(self.classes_, ys)
         seed = self._seed()
-        with _seeded(seed, resolve_device(self.device)):
+        with seeded(seed, resolve_device(self.device)):
             if not keep_network:
                 self.initialize()
             try:
@@ -871,7 +676,7 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
                              f"(classes_ = {self.classes_.tolist()}); declare every class with partial_fit(..., "
                              "classes=...) on the first call.")
         seed = self._seed(offset=len(self.history))
-        with _seeded(seed, self.device_):
+        with seeded(seed, self.device_):
             self._train(Xs, np.searchsorted(self.classes_, ys), Xt, seed, **fit_params)
         return self
 
@@ -882,17 +687,11 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
         if self.train_split is not None:
             data["valid"], ys = self._split_validation(Xs, ys, data["source"], device)
             data["source"] = data["source"][torch.as_tensor(self.train_indices_, device=device)]
-        # batch order is drawn on the CPU (device-independent); methods that need random numbers inside a
-        # step (e.g. triplet mining) use ``device_generator_``, on the training device (the same generator
-        # on CPU), so no random tensor crosses host->device per step. Both live only during training.
-        self.batch_generator_ = torch.Generator().manual_seed(seed)
-        self.device_generator_ = (self.batch_generator_ if device.type == "cpu"
-                                  else torch.Generator(device=device).manual_seed(seed))
-        self.requested_epochs_ = fit_params.get("epochs")
+        self.training_run_ = TrainingRun.start(seed, device, fit_params.get("epochs"))
         try:
             NeuralNet.partial_fit(self, data, torch.as_tensor(ys, dtype=torch.long, device=device), **fit_params)
         finally:
-            self.batch_generator_ = self.device_generator_ = self.requested_epochs_ = None
+            self.training_run_ = None
         self._check_finite_weights()
         if data["target"] is not None:
             self._check_target_collapse(data["target"])
@@ -916,8 +715,8 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
         return self.apply_in_chunks(xt, lambda x: net.classify(net.features(x)))
 
     def _collapse_hint(self) -> str:
-        return ("try a smaller adversarial weight or learning rate, or another random_state"
-                if hasattr(self, "adversarial_weight") else "try another learning rate or random_state")
+        """What the collapse warning advises (a method with more levers names them)."""
+        return "try another learning rate or random_state"
 
     def _check_target_collapse(self, xt: torch.Tensor):
         """Record the share of the training target rows predicted as each class (``target_class_shares_``) and
@@ -933,37 +732,14 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
                 f"{type(self).__name__}: {self.target_class_shares_[top]:.0%} of the {len(xt)} training target samples "
                 f"are predicted as class {self.classes_[top].tolist()!r}; the adaptation has probably collapsed. "
                 f"Unless the target data really hold one class, {self._collapse_hint()}.",
-                ConvergenceWarning, stacklevel=_caller_stacklevel())
+                ConvergenceWarning, stacklevel=caller_stacklevel())
 
     def _split_validation(self, Xs, ys, xs, device):
         """Hold out part of the labelled *source* data with ``train_split`` (e.g. skorch's
         ``ValidSplit(0.2, stratified=True)``): the network trains on the rest and the held-out rows are scored
         after every epoch (``valid_loss``, ``valid_accuracy`` in the history), which is what skorch's
         ``EarlyStopping`` and ``Checkpoint`` monitor. Returns ``((x_valid, y_valid), y_train)``."""
-        from skorch.dataset import Dataset
-
-        # a splitter without its own random_state (ValidSplit's default) draws from numpy's global generator: draw
-        # it from this estimator's random_state instead (same seed, same split; the same data gives the same split
-        # in every partial_fit call), and leave the caller's global numpy state as it was
-        state = np.random.get_state()
-        np.random.seed(self._seed() % 2**32)
-        try:
-            parts = self.train_split(Dataset(Xs, ys), ys)
-        finally:
-            np.random.set_state(state)
-        if not (isinstance(parts, tuple) and len(parts) == 2 and all(hasattr(p, "indices") for p in parts)):
-            raise TypeError("train_split must return (train, valid) subsets with an 'indices' attribute, as "
-                            "skorch.dataset.ValidSplit does; got "
-                            f"{type(parts).__name__}.")
-        train_idx = np.asarray(parts[0].indices, dtype=np.int64)
-        valid_idx = np.asarray(parts[1].indices, dtype=np.int64)
-        if len(valid_idx) == 0 or len(train_idx) == 0:
-            raise ValueError(f"train_split left {len(train_idx)} training and {len(valid_idx)} validation source rows; "
-                             "both must be non-empty.")
-        missing = np.setdiff1d(np.unique(ys), ys[train_idx])
-        if len(missing):
-            raise ValueError(f"after train_split the training part has no sample of classes "
-                             f"{self.classes_[missing].tolist()}; use a stratified split or a smaller validation part.")
+        train_idx, valid_idx = split_validation(self.train_split, Xs, ys, self._seed() % 2**32, self.classes_)
         self.train_indices_, self.valid_indices_ = train_idx, valid_idx
         valid_idx_t = torch.as_tensor(valid_idx, device=device)
         return (xs[valid_idx_t], torch.as_tensor(ys[valid_idx], dtype=torch.long, device=device)), ys[train_idx]
@@ -982,7 +758,7 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
     def planned_epochs(self) -> int:
         """Epochs the running (or next) fit will take: ``partial_fit(..., epochs=k)``'s ``k``, else
         ``max_epochs`` (for progress displays)."""
-        requested = getattr(self, "requested_epochs_", None)
+        requested = None if self.training_run_ is None else self.training_run_.epochs
         return self.max_epochs if requested is None else int(requested)
 
     def batch_sampler(self, ys: torch.Tensor, n_target: int, generator: torch.Generator) -> PairedBatchSampler:
@@ -993,24 +769,20 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
         """Train for ``epochs`` (default ``max_epochs``) on tensors ``X = {"source", "target"}``, ``y``."""
         fit_params.pop("_routing_method", None)
         self.module_.__dict__["_skda_mode"] = None  # the first step sets every module's mode (_set_training)
-        # without a schedule callback (callbacks__grl_schedule=None) the reversal layers hold the adversarial
-        # weight; with one, the schedule overrides this before every step
-        for layer in self.gradient_reversal_layers_:
-            layer.coefficient = getattr(self, "adversarial_weight", 1.0)
         xs, xt = X["source"], X["target"]
-        sampler = self.batch_sampler(y, len(xs) if xt is None else len(xt), self.batch_generator_)
+        run = self.training_run_
+        sampler = self.batch_sampler(y, len(xs) if xt is None else len(xt), run.generator)
         epochs = self.max_epochs if epochs is None else epochs
         self.n_steps_per_epoch_ = len(sampler)
-        total_steps = max(1, epochs * len(sampler))
-        self.step_ = 0
+        run.step, run.total_steps = 0, max(1, epochs * len(sampler))
         self.training_progress_ = 0.0
 
         def batches():
             for idx_s, idx_t in sampler:
-                self.training_progress_ = self.step_ / total_steps
+                self.training_progress_ = run.step / run.total_steps
                 inputs = {"source": xs[idx_s], "target": None if xt is None else xt[idx_t]}
                 yield inputs, y[idx_s]
-                self.step_ += 1
+                run.step += 1
 
         valid = X.get("valid")
 
@@ -1044,7 +816,7 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
         warnings.warn(
             f"{type(self).__name__}: training was interrupted (KeyboardInterrupt) during epoch {epoch + 1} of "
             f"{epochs}; the model keeps the weights of the last step taken and the history its {epoch} complete "
-            "epoch(s) of this call.", UserWarning, stacklevel=_caller_stacklevel())
+            "epoch(s) of this call.", UserWarning, stacklevel=caller_stacklevel())
 
     def log_metrics(self, **values):
         """Record per-batch scalars (0-d tensors, kept on the device) from ``get_loss``; they are copied to
@@ -1197,4 +969,4 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
         return super().score(X, numeric_labels(y[keep]), sample_weight=sw)
 
 
-_declare_skorch_defaults(DomainAdaptationNet)
+_declare_inherited_parameters(DomainAdaptationNet)

@@ -12,7 +12,6 @@ from .engine import ClassBalancedBatchSampler
 from .layers import MLP, MLPFeatureExtractor
 from .losses import (affinity_pseudo_labels, conditional_adversarial_input, inverse_distance_similarity,
                      multi_sample_contrastive_loss, similarity_ratio_selection)
-from .optim import MomentumSGD
 from .params import choices, count, real
 
 __all__ = ["CDANNetwork", "ILADAClassifier"]
@@ -89,13 +88,8 @@ class ILADAClassifier(DANNClassifier):
     }
 
     def __init__(self, module=MLPFeatureExtractor, *, base="dann", msc_weight=1.0, n_neighbors=3, mu=0.75,
-                 warmup_steps=None, domain_hidden_sizes=(1024, 1024), adversarial_weight=1.0,
-                 criterion=nn.CrossEntropyLoss, optimizer=MomentumSGD, lr=0.01, max_epochs=50, batch_size=64,
-                 device="auto", random_state=None, unlabeled_marker=-1, train_split=None, verbose=0, **kwargs):
-        super().__init__(module, domain_hidden_sizes=domain_hidden_sizes, adversarial_weight=adversarial_weight,
-                         criterion=criterion, optimizer=optimizer, lr=lr, max_epochs=max_epochs, batch_size=batch_size,
-                         device=device, random_state=random_state, unlabeled_marker=unlabeled_marker,
-                         train_split=train_split, verbose=verbose, **kwargs)
+                 warmup_steps=None, **kwargs):
+        super().__init__(module, **kwargs)
         self.base = base
         self.msc_weight = msc_weight
         self.n_neighbors = n_neighbors
@@ -113,11 +107,9 @@ class ILADAClassifier(DANNClassifier):
 
     def msc_active(self) -> bool:
         """Whether the MSC term is on at the current step (after the warm-up)."""
-        if self.warmup_steps is None:
-            warmup = math.ceil(0.1 * self.planned_epochs() * self.n_steps_per_epoch_)
-        else:
-            warmup = int(self.warmup_steps)
-        return self.step_ >= warmup
+        run = self.training_run_
+        warmup = math.ceil(0.1 * run.total_steps) if self.warmup_steps is None else int(self.warmup_steps)
+        return run.step >= warmup
 
     def instance_affinity_loss(self, features: torch.Tensor, source_labels: torch.Tensor, n_source: int):
         """The MSC loss of one batch and the fraction of targets whose pseudo-label passed the ratio test."""

@@ -165,12 +165,9 @@ class MADDAClassifier(DomainAdaptationNet):
 
     def __init__(self, module=MLPFeatureExtractor, *, embedding_dim=256, discriminator_hidden_sizes=(500, 500),
                  discriminator_input="embedding", margin=1.0, n_neighbors=2, adversarial=True, center_magnet=True,
-                 center_weight=1 / 3, source_epochs=30, target_lr_scale=0.2,
-                 criterion=nn.CrossEntropyLoss, optimizer=AdversarialAdam, lr=1e-4, max_epochs=30, batch_size=64,
-                 device="auto", random_state=None, unlabeled_marker=-1, train_split=None, verbose=0, **kwargs):
-        super().__init__(module, criterion=criterion, optimizer=optimizer, lr=lr, max_epochs=max_epochs,
-                         batch_size=batch_size, device=device, random_state=random_state,
-                         unlabeled_marker=unlabeled_marker, train_split=train_split, verbose=verbose, **kwargs)
+                 center_weight=1 / 3, source_epochs=30, target_lr_scale=0.2, optimizer=AdversarialAdam, lr=1e-4,
+                 max_epochs=30, **kwargs):
+        super().__init__(module, optimizer=optimizer, lr=lr, max_epochs=max_epochs, **kwargs)
         self.embedding_dim = embedding_dim
         self.discriminator_hidden_sizes = discriminator_hidden_sizes
         self.discriminator_input = discriminator_input
@@ -290,7 +287,8 @@ class MADDAClassifier(DomainAdaptationNet):
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
         """Stage 1: the triplet loss Eq. 1 on the source embeddings of the batch."""
-        return batch_triplet_loss(y_pred["source_embeddings"], y_true, self.margin, generator=self.device_generator_)
+        return batch_triplet_loss(y_pred["source_embeddings"], y_true, self.margin,
+                                  generator=self.training_run_.device_generator)
 
     def validation_step(self, batch, **fit_params):
         """Held-out source rows (``train_split``): the triplet loss Eq. 1 of their embeddings under the model
@@ -301,7 +299,7 @@ class MADDAClassifier(DomainAdaptationNet):
         embed = net.embed_source if net.stage == "source" else net.embed_target
         with torch.no_grad():
             embeddings = embed(x["source"])
-            loss = batch_triplet_loss(embeddings, y, self.margin, generator=self.device_generator_)
+            loss = batch_triplet_loss(embeddings, y, self.margin, generator=self.training_run_.device_generator)
         return {"loss": loss, "y_pred": {"source_embeddings": embeddings}}
 
     def train_step(self, batch, **fit_params):

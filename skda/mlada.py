@@ -8,7 +8,6 @@ from torch import nn
 from .dann import DANNClassifier, DANNNetwork
 from .layers import MLP, MLPFeatureExtractor
 from .losses import batch_hard_triplet_loss, dynamic_margins, entropy_loss
-from .optim import MomentumSGD
 from .params import choices, count, real
 
 __all__ = ["MLADAClassifier", "MLADANetwork"]
@@ -96,14 +95,8 @@ class MLADAClassifier(DANNClassifier):
 
     def __init__(self, module=MLPFeatureExtractor, *, gamma=0.08, entropy_weight=0.1, margin=5.0, margin_scale=None,
                  margin_mode="dynamic", metric_hidden=1024, metric_dim=1000, classifier_hidden=None,
-                 classifier_dropout=0.5, domain_hidden_sizes=(1024, 1024),
-                 adversarial_weight=1.0, criterion=nn.CrossEntropyLoss, optimizer=MomentumSGD, lr=0.01, max_epochs=50,
-                 batch_size=64, device="auto", random_state=None, unlabeled_marker=-1, train_split=None, verbose=0,
-                 **kwargs):
-        super().__init__(module, domain_hidden_sizes=domain_hidden_sizes, adversarial_weight=adversarial_weight,
-                         criterion=criterion, optimizer=optimizer, lr=lr, max_epochs=max_epochs, batch_size=batch_size,
-                         device=device, random_state=random_state, unlabeled_marker=unlabeled_marker,
-                         train_split=train_split, verbose=verbose, **kwargs)
+                 classifier_dropout=0.5, **kwargs):
+        super().__init__(module, **kwargs)
         self.gamma = gamma
         self.entropy_weight = entropy_weight
         self.margin = margin

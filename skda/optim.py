@@ -65,7 +65,7 @@ class GRLCoefficientSchedule(Callback):
     def on_batch_begin(self, net, batch=None, training=None, **kwargs):
         if not training:
             return
-        weight = getattr(net, "adversarial_weight", 1.0)
+        weight = net.adversarial_weight
         value = weight if self.gamma is None else weight * grl_coefficient(net.training_progress_, self.gamma)
         for layer in net.gradient_reversal_layers_:
             layer.coefficient = value

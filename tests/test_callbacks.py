@@ -103,4 +103,4 @@ def test_keyboard_interrupt_leaves_a_usable_estimator(small_task):
     clf.fit(Xs, ys, Xt)  # skorch catches the interrupt and ends training cleanly
     assert len(clf.history) == 2
     assert clf.predict_proba(Xt).shape == (len(Xt), 3) and np.isfinite(clf.predict_proba(Xt)).all()
-    assert clf.batch_generator_ is None  # the training-only state was cleaned up
+    assert clf.training_run_ is None  # the training-only state was cleaned up

@@ -1,0 +1,97 @@
+"""Runtime helpers of the engine: device resolution, seeded fits, warnings that point at the user's call.
+
+Nothing here knows about domain adaptation; :mod:`skda.engine` uses it around every fit and prediction.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import torch
+
+__all__ = ["TrainingRun", "caller_stacklevel", "resolve_device", "same_value", "seeded"]
+
+
+def resolve_device(device) -> torch.device:
+    """``"auto"`` (or None) -> CUDA when available, else CPU; anything else -> ``torch.device(device)``."""
+    if device is None or device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+#: torch's default generator is process-global: seeded fits in threads of one process (dask workers with
+#: several threads, joblib's threading backend) take turns, so that each is reproducible.
+_SEEDED_LOCK = threading.RLock()
+
+
+def caller_stacklevel() -> int:
+    """The ``stacklevel`` that makes a warning raised by the function calling this one point at the first frame
+    outside the skda package (the user's ``fit`` / ``partial_fit`` call, however deep skda's own calls go)."""
+    package = os.path.dirname(os.path.abspath(__file__))  # skda/
+    frame, level = sys._getframe(2), 2  # 1: the function that warns; 2: its caller
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(package + os.sep):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
+@contextmanager
+def seeded(seed: int, device: torch.device):
+    """Seed torch's global generators inside, restore the caller's RNG state afterwards. Holds a process-wide
+    lock: fits running in several threads of one process run one after the other (use processes to
+    parallelise, e.g. joblib's default loky backend or dask workers with ``processes=True``)."""
+    if device.type == "cuda":
+        index = torch.cuda.current_device() if device.index is None else device.index
+        devices = [index]
+    else:
+        devices = []
+    with _SEEDED_LOCK, torch.random.fork_rng(devices=devices):
+        # Only the generators restored afterwards are seeded (torch.manual_seed would reseed every GPU's).
+        torch.default_generator.manual_seed(seed)
+        for index in devices:
+            with torch.cuda.device(index):
+                torch.cuda.manual_seed(seed)
+        yield
+
+
+
+def same_value(a, b) -> bool:
+    """``a`` and ``b`` are the same parameter value (identity, or ``==`` where it gives one truth value)."""
+    if a is b:
+        return True
+    try:
+        return bool(a == b)
+    except (TypeError, ValueError, RuntimeError):  # e.g. arrays or tensors of several values
+        return False
+
+
+@dataclass
+class TrainingRun:
+    """The state of one ``fit`` / ``partial_fit`` call while it trains (``DomainAdaptationNet.training_run_``,
+    None outside training): skorch hands its callbacks only the net, so what a schedule, a method's loss or a
+    progress display needs to know about the running call is read here, in one place, and dropped when the
+    call ends.
+
+    - ``generator``: draws the batch order, on the CPU (the order does not depend on the device);
+    - ``device_generator``: random numbers inside a step (e.g. triplet mining), on the training device (the
+      same generator on the CPU), so that no random tensor crosses host->device per step;
+    - ``epochs``: the epochs this call runs when ``partial_fit(..., epochs=k)`` asked for ``k`` (None: the
+      estimator's ``max_epochs``);
+    - ``step`` / ``total_steps``: optimisation steps taken so far and planned in this call.
+    """
+
+    generator: torch.Generator
+    device_generator: torch.Generator
+    epochs: int | None = None
+    step: int = 0
+    total_steps: int = 1
+
+    @classmethod
+    def start(cls, seed: int, device: torch.device, epochs: int | None = None) -> TrainingRun:
+        generator = torch.Generator().manual_seed(seed)
+        device_generator = (generator if device.type == "cpu"
+                            else torch.Generator(device=device).manual_seed(seed))
+        return cls(generator, device_generator, epochs)

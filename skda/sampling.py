@@ -1,0 +1,145 @@
+"""Paired source/target batch samplers of the engine, and the source validation split.
+
+An epoch is one pass over the larger domain; the samplers draw index batches on the CPU from a
+``torch.Generator`` (so the order does not depend on the device) and hand them to the training loop, which
+gathers rows from tensors already on the training device.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+__all__ = ["ClassBalancedBatchSampler", "PairedBatchSampler", "split_validation"]
+
+
+class PairedBatchSampler:
+    """Index batches of paired source/target samples for one epoch.
+
+    An epoch is one pass over the larger domain in a random order; the smaller domain is recycled
+    (concatenated random permutations) so that every step has ``batch_size`` samples of each domain
+    (the last step of an epoch may be smaller, with equal sizes in both domains; a last step of one row is
+    merged into the one before, since BatchNorm cannot train on a single row). Permutations are
+    drawn on the CPU from ``generator`` (so the order does not depend on the device) and moved to
+    ``device`` once per epoch.
+    """
+
+    def __init__(self, n_source: int, n_target: int, batch_size: int, generator: torch.Generator,
+                 device: torch.device):
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}.")
+        self.n_source, self.n_target = int(n_source), int(n_target)
+        self.batch_size = int(batch_size)
+        self.generator = generator
+        self.device = device
+        self.epoch_length = max(self.n_source, self.n_target)
+
+    def __len__(self):
+        steps = math.ceil(self.epoch_length / self.batch_size)
+        return steps - 1 if steps > 1 and self.epoch_length % self.batch_size == 1 else steps
+
+    def _indices(self, n: int) -> torch.Tensor:
+        """A random order of ``range(n)`` repeated (fresh permutation each time) to ``epoch_length``."""
+        reps = math.ceil(self.epoch_length / n)
+        perms = [torch.randperm(n, generator=self.generator) for _ in range(reps)]
+        return torch.cat(perms)[: self.epoch_length]
+
+    def source_indices(self) -> torch.Tensor:
+        return self._indices(self.n_source)
+
+    def target_indices(self) -> torch.Tensor:
+        return self._indices(self.n_target)
+
+    def __iter__(self):
+        src = self.source_indices().to(self.device)
+        tgt = self.target_indices().to(self.device)
+        starts = list(range(0, self.epoch_length, self.batch_size))
+        bounds = starts[1:] + [self.epoch_length]
+        if len(starts) > 1 and self.epoch_length - starts[-1] == 1:
+            # a 1-row last batch (BatchNorm cannot train on one row) joins the one before it
+            starts.pop()
+            bounds.pop()
+            bounds[-1] = self.epoch_length
+        for start, stop in zip(starts, bounds):
+            yield src[start:stop], tgt[start:stop]
+
+
+class ClassBalancedBatchSampler(PairedBatchSampler):
+    """Paired index batches whose *source* half is class-balanced; the target half is random.
+
+    Every step draws ``per_class = max(1, batch_size // n_classes)`` source samples of every class (so a
+    source batch has ``n_classes * per_class`` rows, every class equally present) and as many random
+    target samples. Each class is walked through in its own random order, recycled when exhausted; the
+    target domain is recycled like in :class:`PairedBatchSampler`. An epoch has
+    ``ceil(max(n_source, n_target) / (n_classes * per_class))`` steps, all full.
+
+    ``labels`` are the encoded source labels ``0 .. n_classes - 1`` (a tensor on any device); ``class_names``
+    (optional, one per class) sets ``n_classes`` and names the classes in the error for a class without sample.
+    """
+
+    def __init__(self, labels: torch.Tensor, n_target: int, batch_size: int, generator: torch.Generator,
+                 device: torch.device, class_names=None):
+        labels = torch.as_tensor(labels).cpu()
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}.")
+        self.counts = torch.bincount(labels, minlength=0 if class_names is None else len(class_names))
+        if (self.counts == 0).any():
+            missing = torch.nonzero(self.counts == 0).flatten().tolist()
+            if class_names is not None:
+                missing = [class_names[c] for c in missing]
+            raise ValueError(f"class-balanced batches need every class in the source labels; classes {missing} "
+                             "have no sample.")
+        self.n_classes = len(self.counts)
+        self.per_class = max(1, int(batch_size) // self.n_classes)
+        self.members = [torch.nonzero(labels == c).flatten() for c in range(self.n_classes)]
+        super().__init__(len(labels), n_target, self.n_classes * self.per_class, generator, device)
+        self.n_steps = math.ceil(max(self.n_source, self.n_target) / self.batch_size)
+        # every step is full: an epoch spans n_steps whole batches of both domains
+        self.epoch_length = self.n_steps * self.batch_size
+
+    def __len__(self):
+        return self.n_steps
+
+    def source_indices(self) -> torch.Tensor:
+        need = self.n_steps * self.per_class
+        per_class = []
+        for members in self.members:
+            reps = math.ceil(need / len(members))
+            order = torch.cat([torch.randperm(len(members), generator=self.generator) for _ in range(reps)])
+            per_class.append(members[order[:need]])
+        # (n_classes, n_steps, per_class) -> step-major: step s holds per_class samples of every class
+        stacked = torch.stack(per_class).view(self.n_classes, self.n_steps, self.per_class)
+        return stacked.permute(1, 0, 2).reshape(-1)
+
+
+def split_validation(train_split, Xs, ys, seed: int, class_names):
+    """Indices ``(train, valid)`` of the labelled *source* rows split by ``train_split`` (a skorch
+    ``ValidSplit``-like callable). A splitter without its own random state (``ValidSplit``'s default) draws from
+    numpy's global generator: it is seeded with ``seed`` for the call (same seed, same split) and the caller's
+    global numpy state is restored. ``class_names`` (indexed by the encoded labels ``ys``) name the classes in
+    the error for a training part that lost a class."""
+    from skorch.dataset import Dataset
+
+    state = np.random.get_state()
+    np.random.seed(seed)
+    try:
+        parts = train_split(Dataset(Xs, ys), ys)
+    finally:
+        np.random.set_state(state)
+    if not (isinstance(parts, tuple) and len(parts) == 2 and all(hasattr(p, "indices") for p in parts)):
+        raise TypeError("train_split must return (train, valid) subsets with an 'indices' attribute, as "
+                        "skorch.dataset.ValidSplit does; got "
+                        f"{type(parts).__name__}.")
+    train_idx = np.asarray(parts[0].indices, dtype=np.int64)
+    valid_idx = np.asarray(parts[1].indices, dtype=np.int64)
+    if len(valid_idx) == 0 or len(train_idx) == 0:
+        raise ValueError(f"train_split left {len(train_idx)} training and {len(valid_idx)} validation source rows; "
+                         "both must be non-empty.")
+    missing = np.setdiff1d(np.unique(ys), ys[train_idx])
+    if len(missing):
+        raise ValueError(f"after train_split the training part has no sample of classes "
+                         f"{np.asarray(class_names)[missing].tolist()}; use a stratified split or a smaller "
+                         "validation part.")
+    return train_idx, valid_idx
