@@ -37,13 +37,19 @@ Prints one line per run, then a markdown table (mean ± std over seeds, paper fi
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
 import skda
 from skda.datasets import list_tasks, load_task
+
+# The benchmark files of a source checkout live beside it (../shared/data) unless SKDA_DATA says otherwise
+# (skda itself reads data_home=, else $SKDA_DATA, else ~/skda_data: see skda.datasets).
+os.environ.setdefault("SKDA_DATA", str(Path(__file__).resolve().parents[2] / "shared" / "data"))
 
 FAMILIES = {
     # ILA-DA: MSC weight 2 (the authors' value in one of their scripts) instead of the default 1 - chosen with the

@@ -31,13 +31,19 @@ from __future__ import annotations
 
 import argparse
 import copy
+import os
 import time
+from pathlib import Path
 
 import numpy as np
 
 import skda
 from skda.active import STRATEGIES
 from skda.datasets import list_tasks, load_task
+
+# The benchmark files of a source checkout live beside it (../shared/data) unless SKDA_DATA says otherwise
+# (skda itself reads data_home=, else $SKDA_DATA, else ~/skda_data: see skda.datasets).
+os.environ.setdefault("SKDA_DATA", str(Path(__file__).resolve().parents[2] / "shared" / "data"))
 
 FAMILIES = {
     "digits": {"common": {"module": skda.LeNetFeatureExtractor}, "warmup_epochs": 20, "budget": 0.01},

@@ -36,7 +36,9 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import os
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -49,6 +51,10 @@ import skda
 from skda.datasets import load_task
 from skda.metrics import dev_scorer, entropy_scorer, iwcv_scorer, snd_scorer
 from skda.model_selection import DomainStratifiedKFold, pack_domains
+
+# The benchmark files of a source checkout live beside it (../shared/data) unless SKDA_DATA says otherwise
+# (skda itself reads data_home=, else $SKDA_DATA, else ~/skda_data: see skda.datasets).
+os.environ.setdefault("SKDA_DATA", str(Path(__file__).resolve().parents[2] / "shared" / "data"))
 
 GRID = {"adversarial_weight": [0.1, 0.3, 1.0, 3.0], "lr": [0.003, 0.01, 0.03]}
 #: LeNet diverges (NaN training loss, visible without target labels) at lr = 0.03, so its grid is one step lower

@@ -41,6 +41,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 REPO = Path(__file__).resolve().parent.parent
+# The benchmark files of a source checkout live beside it unless SKDA_DATA says otherwise (joblib workers inherit it).
+os.environ.setdefault("SKDA_DATA", str(REPO.parent / "shared" / "data"))
 FAMILIES = ("digits", "office_caltech", "amazon_reviews")
 ACCURACY_METHODS = ("source-only", "dann", "madda", "ilada", "mlada")
 ACTIVE_METHODS = ("margin (active)", "sdm-ag (active)")

@@ -1,8 +1,8 @@
 """Plug a custom torch CNN into DANNClassifier: MNIST -> USPS (16x16 digits, JDA files).
 
-Run from the repository root (the data folder is ../shared/data or $SKDA_DATA):
+Run from the repository root (the data folder is $SKDA_DATA, else ~/skda_data; see skda.datasets):
 
-    python examples/custom_cnn_digits.py [--epochs 30] [--seed 0]
+    SKDA_DATA=../shared/data python examples/custom_cnn_digits.py [--epochs 30] [--seed 0]
 
 The feature extractor below is an ordinary ``torch.nn.Module``. skda builds it at fit (passing the
 ``module__*`` parameters), finds its output size with one forward pass, and adds the label classifier

@@ -13,9 +13,17 @@
   (e.g. ``"books->dvd"``; Blitzer et al. 2007; Chen et al., ICML 2012), files
   ``amazon_reviews_400/<domain>_400.mat``.
 
-The data folder is the ``data_home`` argument, else the ``SKDA_DATA`` environment variable, else
-``../shared/data`` next to the skda source checkout. A missing file raises ``FileNotFoundError`` naming
-the file and the folder searched.
+The data folder (:func:`resolve_data_home`) is, as in scikit-learn's ``get_data_home``, the first of
+
+1. the ``data_home`` argument, if given;
+2. the ``SKDA_DATA`` environment variable, if set and not empty;
+3. the per-user default ``~/skda_data`` (:data:`DEFAULT_DATA_HOME`; ``~`` is the user's home folder).
+
+It holds ``digits_mnist_usps/``, ``office_caltech10_surf/`` and ``amazon_reviews_400/``. skda never
+downloads anything and never creates the folder: it only reads files a user put there. A missing file
+raises ``FileNotFoundError`` naming the file, the folder used and all three places above (which were
+given or set, which were not). In a source checkout the files live in ``../shared/data``; the test suite
+(``tests/conftest.py``) and the benchmark scripts set ``SKDA_DATA`` to it unless it is already set.
 
 Preprocessing (``preprocess=True``, the default; ``False`` returns the raw values):
 
@@ -35,7 +43,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["list_tasks", "load_task", "make_digits_shift", "resolve_data_home"]
+__all__ = ["DEFAULT_DATA_HOME", "list_tasks", "load_task", "make_digits_shift", "resolve_data_home"]
 
 _OFFICE = {"amazon": "amazon", "caltech": "Caltech10", "dslr": "dslr", "webcam": "webcam"}
 _REVIEWS = {"books": "books", "dvd": "dvd", "electronics": "elec", "kitchen": "kitchen"}
@@ -62,32 +70,55 @@ def list_tasks(family: str | None = None) -> list[str]:
     return list(tasks[family])
 
 
-def resolve_data_home(path: str | os.PathLike | None = None) -> Path:
-    """The folder holding the benchmark files: ``path``, else ``$SKDA_DATA``, else ``../shared/data``
-    beside the source checkout."""
-    if path is not None:
-        return Path(path).expanduser()
+#: The per-user default data folder, used when neither ``data_home`` nor ``$SKDA_DATA`` is given;
+#: ``~`` is expanded when the folder is resolved (so it follows ``HOME``).
+DEFAULT_DATA_HOME = "~/skda_data"
+
+
+def resolve_data_home(data_home: str | os.PathLike | None = None) -> Path:
+    """The folder holding the benchmark files: ``data_home``, else ``$SKDA_DATA`` (if not empty), else
+    :data:`DEFAULT_DATA_HOME` (``~/skda_data``). ``~`` is expanded; the folder is neither created nor
+    checked (skda downloads nothing)."""
+    if data_home is not None:
+        return Path(data_home).expanduser()
     if os.environ.get("SKDA_DATA"):
         return Path(os.environ["SKDA_DATA"]).expanduser()
-    return Path(__file__).resolve().parent.parent.parent / "shared" / "data"
+    return Path(DEFAULT_DATA_HOME).expanduser()
 
 
-def _data_home_origin(folder: Path) -> str:
+def _places_searched(data_home) -> str:
+    """The three places :func:`resolve_data_home` consults, each with its state, for an error message."""
     env = os.environ.get("SKDA_DATA")
-    if env and Path(env).expanduser() == folder:
-        return f"; the folder comes from the SKDA_DATA environment variable, set to {env!r}"
-    return ""
+    default = Path(DEFAULT_DATA_HOME).expanduser()
+    if data_home is not None:
+        arg = f"given, {str(data_home)!r} (used)"
+    else:
+        arg = "not given"
+    if env:
+        state = "ignored: the argument wins" if data_home is not None else "used"
+        env_text = f"set to {env!r} ({state})"
+    else:
+        env_text = "unset" if env is None else "set but empty, so treated as unset"
+    default_state = "used" if data_home is None and not env else "not used: only when both are unset"
+    return (f"(1) the data_home argument: {arg}; (2) the SKDA_DATA environment variable: {env_text}; "
+            f"(3) the per-user default {DEFAULT_DATA_HOME} = {default} ({default_state})")
 
 
-def _loadmat(folder: Path, family: str, filename: str) -> dict:
+def _loadmat(data_home, family: str, filename: str) -> dict:
     from scipy.io import loadmat
 
+    folder = resolve_data_home(data_home)
     path = folder / _FAMILY_DIRS[family] / filename
     if not path.is_file():
+        origin = ("the data_home argument" if data_home is not None else
+                  "the SKDA_DATA environment variable" if os.environ.get("SKDA_DATA") else
+                  "the per-user default")
+        missing = "does not exist" if not folder.is_dir() else f"has no {_FAMILY_DIRS[family]}/{filename}"
         raise FileNotFoundError(
-            f"benchmark file {_FAMILY_DIRS[family]}/{filename} not found in data folder {folder} "
-            f"(looked for {path}{_data_home_origin(folder)}). Pass data_home=... or set the SKDA_DATA environment "
-            "variable to the folder that contains digits_mnist_usps/, office_caltech10_surf/ and amazon_reviews_400/.")
+            f"benchmark file {_FAMILY_DIRS[family]}/{filename} not found: looked for {path}. The data folder "
+            f"{folder} comes from {origin} and {missing}; it is the first of "
+            f"{_places_searched(data_home)}. skda downloads nothing: put digits_mnist_usps/, office_caltech10_surf/ "
+            "and amazon_reviews_400/ in one of these folders.")
     return loadmat(path)
 
 
@@ -104,8 +135,8 @@ def _labels(y, offset=0):
     return np.asarray(y).ravel().astype(np.int64) - offset
 
 
-def _load_digits_pair(folder, reverse, preprocess):
-    mat = _loadmat(folder, "digits", "MNIST_vs_USPS.mat")
+def _load_digits_pair(data_home, reverse, preprocess):
+    mat = _loadmat(data_home, "digits", "MNIST_vs_USPS.mat")
     mnist = (np.asarray(mat["X_src"], dtype=np.float64).T, _labels(mat["Y_src"], 1))
     usps = (np.asarray(mat["X_tar"], dtype=np.float64).T, _labels(mat["Y_tar"], 1))
     (Xs, ys), (Xt, yt) = (usps, mnist) if reverse else (mnist, usps)
@@ -114,16 +145,16 @@ def _load_digits_pair(folder, reverse, preprocess):
     return Xs, ys, Xt, yt
 
 
-def _load_office(folder, domain, preprocess):
-    mat = _loadmat(folder, "office_caltech", f"{_OFFICE[domain]}_SURF_L10.mat")
+def _load_office(data_home, domain, preprocess):
+    mat = _loadmat(data_home, "office_caltech", f"{_OFFICE[domain]}_SURF_L10.mat")
     X = np.asarray(mat["fts"], dtype=np.float64)
     if preprocess:
         X = _zscore(X / np.maximum(X.sum(axis=1, keepdims=True), 1e-12))
     return X, _labels(mat["labels"], 1)
 
 
-def _load_reviews(folder, domain, preprocess):
-    mat = _loadmat(folder, "amazon_reviews", f"{_REVIEWS[domain]}_400.mat")
+def _load_reviews(data_home, domain, preprocess):
+    mat = _loadmat(data_home, "amazon_reviews", f"{_REVIEWS[domain]}_400.mat")
     X = np.asarray(mat["fts"], dtype=np.float64)
     if preprocess:
         X = _zscore(X)
@@ -157,8 +188,8 @@ def make_digits_shift(random_state: int = 0, angle: float = 20.0):
 def load_task(name: str, data_home: str | os.PathLike | None = None, *, preprocess: bool = True):
     """Load a task by name (see the module docstring) as ``(Xs, ys, Xt, yt)``.
 
-    ``data_home`` (or ``$SKDA_DATA``) is the folder of the benchmark files; the embedded
-    ``"digits-shift"`` task needs none.
+    ``data_home`` is the folder of the benchmark files, else ``$SKDA_DATA``, else ``~/skda_data`` (see
+    :func:`resolve_data_home`); the embedded ``"digits-shift"`` task needs none.
     """
     key = name.strip().lower().replace(" ", "")
     if key == "digits-shift":
@@ -166,13 +197,12 @@ def load_task(name: str, data_home: str | os.PathLike | None = None, *, preproce
     if "->" not in key:
         raise ValueError(f"unknown task {name!r}: use 'source->target', e.g. one of {list_tasks()[:4]}...")
     source, target = (_ALIASES.get(part, part) for part in key.split("->", 1))
-    folder = resolve_data_home(data_home)
     if {source, target} == {"mnist", "usps"}:
-        Xs, ys, Xt, yt = _load_digits_pair(folder, source == "usps", preprocess)
+        Xs, ys, Xt, yt = _load_digits_pair(data_home, source == "usps", preprocess)
     elif source in _OFFICE and target in _OFFICE and source != target:
-        (Xs, ys), (Xt, yt) = _load_office(folder, source, preprocess), _load_office(folder, target, preprocess)
+        (Xs, ys), (Xt, yt) = _load_office(data_home, source, preprocess), _load_office(data_home, target, preprocess)
     elif source in _REVIEWS and target in _REVIEWS and source != target:
-        (Xs, ys), (Xt, yt) = _load_reviews(folder, source, preprocess), _load_reviews(folder, target, preprocess)
+        (Xs, ys), (Xt, yt) = _load_reviews(data_home, source, preprocess), _load_reviews(data_home, target, preprocess)
     else:
         raise ValueError(f"unknown task {name!r}; known tasks: {', '.join(list_tasks())}.")
     return Xs.astype(np.float32), ys, Xt.astype(np.float32), yt

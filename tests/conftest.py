@@ -6,7 +6,8 @@ import pytest
 import torch
 
 REPO = Path(__file__).resolve().parent.parent
-# The real benchmark files live beside the repository (../shared/data) unless SKDA_DATA says otherwise.
+# The real benchmark files live beside the repository (../shared/data) unless SKDA_DATA says otherwise
+# (skda itself would fall back to the per-user default ~/skda_data, which the tests must not depend on).
 os.environ.setdefault("SKDA_DATA", str(REPO.parent / "shared" / "data"))
 torch.set_num_threads(min(2, torch.get_num_threads()))
 

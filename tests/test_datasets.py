@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from skda.datasets import list_tasks, load_task, make_digits_shift
+from skda import datasets
+from skda.datasets import list_tasks, load_task, make_digits_shift, resolve_data_home
 
 
 def test_task_lists():
@@ -57,6 +58,52 @@ def test_missing_folder_names_file_and_folder(tmp_path, monkeypatch):
     monkeypatch.setenv("SKDA_DATA", str(tmp_path / "nowhere"))
     with pytest.raises(FileNotFoundError, match="dslr_SURF_L10.mat"):
         load_task("dslr->webcam")
+
+
+def test_data_home_resolution_order_argument_then_env_then_per_user_default(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("SKDA_DATA", str(tmp_path / "env"))
+    assert resolve_data_home(tmp_path / "arg") == tmp_path / "arg"  # the argument wins over SKDA_DATA
+    assert resolve_data_home() == tmp_path / "env"  # then SKDA_DATA
+    monkeypatch.setenv("SKDA_DATA", "")  # empty counts as unset
+    assert resolve_data_home() == tmp_path / "home" / "skda_data"
+    monkeypatch.delenv("SKDA_DATA")  # then the per-user default, never the source checkout's ../shared/data
+    assert resolve_data_home() == tmp_path / "home" / "skda_data"
+    assert "shared" not in str(resolve_data_home())
+    monkeypatch.setattr(datasets, "DEFAULT_DATA_HOME", str(tmp_path / "elsewhere"))  # the default is overridable
+    assert resolve_data_home() == tmp_path / "elsewhere"
+
+
+def test_per_user_default_folder_is_read_when_nothing_is_set(tmp_path, monkeypatch):
+    home = tmp_path / "home"
+    (home / "skda_data" / "office_caltech10_surf").mkdir(parents=True)
+    real = resolve_data_home() / "office_caltech10_surf"  # conftest points SKDA_DATA at ../shared/data
+    for domain in ("amazon", "webcam"):
+        (home / "skda_data" / "office_caltech10_surf" / f"{domain}_SURF_L10.mat").symlink_to(
+            real / f"{domain}_SURF_L10.mat")
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.delenv("SKDA_DATA")
+    Xs, ys, Xt, yt = load_task("amazon->webcam")
+    assert (Xs.shape, Xt.shape) == ((958, 800), (295, 800))
+    assert not (home / "skda_data" / "digits_mnist_usps").exists()  # nothing is created or downloaded
+
+
+def test_missing_folder_error_names_the_three_places_and_which_were_unset(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("SKDA_DATA")
+    with pytest.raises(FileNotFoundError) as err:
+        load_task("mnist->usps")
+    msg = str(err.value)
+    assert "data_home argument: not given" in msg and "SKDA_DATA environment variable: unset" in msg
+    assert f"per-user default ~/skda_data = {tmp_path / 'home' / 'skda_data'} (used)" in msg
+    assert "does not exist" in msg and str(tmp_path / "home" / "skda_data" / "digits_mnist_usps") in msg
+    monkeypatch.setenv("SKDA_DATA", str(tmp_path / "env"))
+    with pytest.raises(FileNotFoundError) as err:
+        load_task("mnist->usps", data_home=tmp_path / "arg")
+    msg = str(err.value)
+    assert f"data_home argument: given, {str(tmp_path / 'arg')!r} (used)" in msg
+    assert f"SKDA_DATA environment variable: set to {str(tmp_path / 'env')!r} (ignored" in msg
+    assert "per-user default ~/skda_data" in msg and "(not used" in msg
 
 
 def test_unknown_task():
