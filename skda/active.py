@@ -24,9 +24,8 @@ import torch.nn.functional as F
 from sklearn.utils import column_or_1d
 from sklearn.utils.multiclass import check_classification_targets
 
-from .dann import ClassifierNetwork
 from .engine import DomainAdaptationNet, PairedBatchSampler
-from .layers import MLPFeatureExtractor
+from .layers import ClassifierNetwork, MLPFeatureExtractor
 from .optim import LRAnnealing
 from .params import choices, real
 from .validation import check_features, is_int_at_least, numeric_labels, split_domains, unlabeled_mask
@@ -320,12 +319,7 @@ class ActiveSelector(DomainAdaptationNet):
         unlabelled marker. ``X_target`` becomes the query pool ``pool_``. ``classes``: every class the target may
         reveal (needed when the source lacks some, so that later rounds may label them), as in ``partial_fit``."""
         _check_strategy(self.strategy)
-        self.fit_target_labels_ = yt
-        try:
-            self._fit(X, y, X_target, classes=classes, **fit_params)
-        finally:
-            self.fit_target_labels_ = None
-            self.__dict__.pop("_pending_pool", None)  # not a parameter: skorch's get_params must not see it
+        self._fit(X, y, X_target, classes=classes, target_labels=yt, **fit_params)
         self.query_seed_ = self._seed(offset=1)
         return self
 
@@ -334,24 +328,20 @@ class ActiveSelector(DomainAdaptationNet):
         the new ``yt``, without re-initialising; fits from scratch if not fitted."""
         _check_strategy(self.strategy)
         first_fit = not self.__sklearn_is_fitted__()
-        self.fit_target_labels_ = yt
-        try:
-            super().partial_fit(X, y, X_target, classes=classes, **fit_params)
-        finally:
-            self.fit_target_labels_ = None
-            self.__dict__.pop("_pending_pool", None)  # not a parameter: skorch's get_params must not see it
+        self._partial_fit(X, y, X_target, classes=classes, target_labels=yt, **fit_params)
         if first_fit:
             self.query_seed_ = self._seed(offset=1)
         return self
 
-    def _validate_for_fit(self, X, y, X_target, min_classes=2):
-        """Validate, store the pool and the labelled mask, return the labelled set as the engine's source."""
+    def _validate_for_fit(self, X, y, X_target, min_classes=2, target_labels=None):
+        """Validate; return the labelled set (source rows and the labelled target rows) as the engine's source,
+        and the pool with its labelled mask as the state that ``_train`` stores."""
         Xs, ys, Xt = split_domains(X, y, X_target, unlabeled_marker=self.unlabeled_marker, require_target=False,
                                    min_classes=min_classes)
         if Xt is None:
             raise ValueError("ActiveSelector needs the target pool: fit(Xs, ys, Xt, yt=None) with Xt the target "
                              f"samples, or the packed form with target rows labelled {self.unlabeled_marker!r}.")
-        yt = getattr(self, "fit_target_labels_", None)
+        yt = target_labels
         if yt is None:
             known = np.zeros(len(Xt), dtype=bool)
             y_known = ys[:0]
@@ -378,17 +368,17 @@ class ActiveSelector(DomainAdaptationNet):
         pool = np.array(Xt, dtype=np.float32, copy=True, order="C")
         # stored by ``_train``, once the engine's checks (feature count, classes, names) have passed: a call
         # that raises leaves the pool and the labelled mask of the previous fit
-        self._pending_pool = (pool, known)
+        state = {"pool": pool, "known": known}
         # no target tensor goes to the engine (the network never sees unlabelled rows); the pool only sets the
         # epoch length, in ``batch_sampler``
         if not known.any():
-            return Xs, ys, None
-        return np.concatenate([Xs, pool[known]]), np.concatenate([ys, y_known]), None
+            return Xs, ys, None, state
+        return np.concatenate([Xs, pool[known]]), np.concatenate([ys, y_known]), None, state
 
-    def _train(self, Xs, ys, Xt, seed, **fit_params):
-        pool, known = self.__dict__.pop("_pending_pool")
+    def _train(self, Xs, ys, Xt, seed, state, **fit_params):
+        pool, known = state["pool"], state["known"]
         self.pool_, self.labeled_mask_, self.n_labeled_target_ = pool, known, int(known.sum())
-        return super()._train(Xs, ys, Xt, seed, **fit_params)
+        return super()._train(Xs, ys, Xt, seed, state, **fit_params)
 
     def batch_sampler(self, ys, n_target, generator):
         """The engine's paired sampler with the epoch length of the labelled set vs the pool (one pass over the

@@ -2,68 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 
 import torch
-from torch import nn
 
 from .engine import DomainAdaptationNet
-from .layers import MLP, GradientReversalLayer, MLPFeatureExtractor
+from .layers import ClassifierNetwork, DANNNetwork, MLPFeatureExtractor
 from .losses import domain_adversarial_loss
 from .optim import GRLCoefficientSchedule, LRAnnealing
 from .params import real, sizes
 
-__all__ = ["ClassifierNetwork", "DANNClassifier", "DANNNetwork", "SourceOnlyClassifier"]
-
-
-class ClassifierNetwork(nn.Module):
-    """Feature extractor G_f followed by a linear label classifier G_y (no adaptation)."""
-
-    def __init__(self, feature_extractor: nn.Module, n_features: int, n_classes: int):
-        super().__init__()
-        self.feature_extractor = feature_extractor
-        self.label_classifier = nn.Linear(n_features, n_classes)
-
-    def features(self, x):
-        return self.feature_extractor(x).flatten(1)
-
-    def classify(self, features):
-        return self.label_classifier(features)
-
-    def forward(self, source, target=None):
-        return {"source_logits": self.classify(self.features(source))}
-
-
-class DANNNetwork(ClassifierNetwork):
-    """G_f, G_y and the domain classifier G_d behind a gradient reversal layer (Fig. 1 of the paper).
-
-    G_d is an MLP ``n_features -> domain_hidden_sizes... -> 1``: ONE logit for a sigmoid/BCE loss.
-    """
-
-    def __init__(self, feature_extractor: nn.Module, n_features: int, n_classes: int,
-                 domain_hidden_sizes: Sequence[int] = (1024, 1024)):
-        super().__init__(feature_extractor, n_features, n_classes)
-        self.gradient_reversal = GradientReversalLayer(0.0)
-        self.domain_classifier = MLP(n_features, domain_hidden_sizes, out_features=1)
-
-    def domain_input(self, features, logits):
-        """What G_d sees (behind the GRL): the features (DANN). Conditional variants override this."""
-        return features
-
-    def forward(self, source, target=None):
-        if target is None:
-            return super().forward(source)
-        features = self.features(torch.cat([source, target]))
-        n_source = len(source)
-        logits = self.classify(features)
-        domain_input = self.domain_input(features, logits)
-        return {
-            "source_logits": logits[:n_source],
-            "target_logits": logits[n_source:],
-            "domain_logits": self.domain_classifier(self.gradient_reversal(domain_input)).squeeze(1),
-            "features": features,
-            "n_source": n_source,
-        }
+__all__ = ["DANNClassifier", "SourceOnlyClassifier"]
 
 
 class SourceOnlyClassifier(DomainAdaptationNet):
@@ -122,6 +70,8 @@ class DANNClassifier(DomainAdaptationNet):
     the features (the paper's digit nets have more layers after the bottleneck - put them in ``module``).
     """
 
+    required_outputs = ("source_logits", "domain_logits", "n_source")
+    required_network_methods = ("features", "classify", "gradient_reversal")
     _parameter_constraints = {
         "domain_hidden_sizes": [sizes()],
         "adversarial_weight": [real(0)],

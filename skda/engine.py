@@ -33,7 +33,7 @@ from sklearn.utils.validation import validate_data
 from skorch import NeuralNet
 from torch import nn
 
-from .layers import MLPFeatureExtractor
+from .layers import MLPFeatureExtractor, check_network_output
 from .optim import MomentumSGD
 from .params import check_parameters, check_unused_skorch_parameters, choices, count, device_constraint, real
 from .persistence import (_COPYING, FITTED_STATE_KEY, _decode_value, _encode_value, _pop_params_file,
@@ -160,6 +160,12 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
         self.__dict__["_initialized"] = value
     #: the state of the fit in progress (:class:`skda.runtime.TrainingRun`), None outside training
     training_run_ = None
+
+    #: The entries of the network's output (``skda.layers.NetworkOutput``) the method's loss reads from a paired
+    #: batch, checked on the first training step of each fit.
+    required_outputs = ("source_logits",)
+    #: The network methods predict / transform call, checked when the network is built.
+    required_network_methods = ("features", "classify")
 
     #: Whether fit needs target samples (False only for the source-only baseline).
     requires_target = True
@@ -540,7 +546,13 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
                     f"the feature extractor failed on input of shape {tuple(probe.shape)} "
                     f"(the shape of X): {exc}") from exc
             features.train(was_training)
-        self.module_ = self.build_network(features, n_features)
+        network = self.build_network(features, n_features)
+        missing = [name for name in self.required_network_methods if not callable(getattr(network, name, None))]
+        if missing:
+            raise TypeError(f"{type(self).__name__}.build_network returned a {type(network).__name__} without "
+                            f"{missing}, which the estimator calls (predict / transform: features and classify; see "
+                            "skda.layers.NetworkOutput).")
+        self.module_ = network
         self.module_params_ = self._module_build_params()
         return self
 
@@ -548,7 +560,11 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
         """skorch sets train/eval mode on every module before every step, a walk over the whole module tree;
         skip it when the last call already set this mode on this network (``fit_loop`` forgets the mode at its
         start, so each fit begins with skorch's full walk). The mode is noted on the network, so the estimator's
-        ``__dict__`` does not change at predict."""
+        ``__dict__`` does not change at predict.
+
+        An override of skorch's private ``_set_training``: skorch calls it from ``train_step`` /
+        ``evaluation_step`` and offers no public hook to skip the walk (it cost ~40% of a small network's step
+        on CPU, docs/results_speed.md)."""
         net = self.module_
         if net.__dict__.get("_skda_mode") == training and net.training == training:
             return
@@ -556,9 +572,16 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
         net.__dict__["_skda_mode"] = training
 
     # ------------------------------------------------------------------ fit
-    def _validate_for_fit(self, X, y, X_target, min_classes=2):
-        return split_domains(X, y, X_target, unlabeled_marker=self.unlabeled_marker,
-                             require_target=self.requires_target, min_classes=min_classes)
+    def _validate_for_fit(self, X, y, X_target, min_classes=2, target_labels=None):
+        """Validate the fit data; return ``(Xs, ys, Xt, state)``, where ``state`` (a dict) holds what a method
+        validated beyond the arrays and receives back in ``_train`` (ActiveSelector: its pool and which rows of
+        it are labelled, from ``target_labels``), so that a call that fails later leaves the estimator as it was.
+        Labelled target rows (``target_labels``) are taken by ActiveSelector only, for now."""
+        if target_labels is not None:
+            raise TypeError(f"{type(self).__name__} does not take target labels.")
+        Xs, ys, Xt = split_domains(X, y, X_target, unlabeled_marker=self.unlabeled_marker,
+                                   require_target=self.requires_target, min_classes=min_classes)
+        return Xs, ys, Xt, {}
 
     def _seed(self, offset=0):
         if self.random_state is None:
@@ -578,13 +601,14 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
         """
         return self._fit(X, y, X_target, classes=None, **fit_params)
 
-    def _fit(self, X, y, X_target, classes=None, **fit_params):
+    def _fit(self, X, y, X_target, classes=None, target_labels=None, **fit_params):
         self._check_epochs(fit_params)
         self._check_params()
         check_x_target_not_routed_past_pipeline(type(self).__name__, X_target)
         # partial_fit's first call with declared classes may hold fewer than two of them (scikit-learn's
         # incremental convention); a plain fit must see two classes
-        Xs, ys, Xt = self._validate_for_fit(X, y, X_target, min_classes=2 if classes is None else 1)
+        Xs, ys, Xt, state = self._validate_for_fit(X, y, X_target, min_classes=2 if classes is None else 1,
+                                                   target_labels=target_labels)
         new_classes = np.unique(ys) if classes is None else _check_declared_classes(classes, ys)
         keep_network = bool(self.warm_start and getattr(self, "initialized_", False) and self.__sklearn_is_fitted__())
         if keep_network:
@@ -602,7 +626,7 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
             if not keep_network:
                 self.initialize()
             try:
-                self._train(Xs, y_encoded, Xt, seed, **fit_params)
+                self._train(Xs, y_encoded, Xt, seed, state, **fit_params)
             except Exception:
                 if not keep_network:  # a fresh network that failed to train is not a fitted model
                     self.initialized_ = False
@@ -658,13 +682,17 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
         its own schedule: the GRL coefficient and the annealed learning rate restart from p = 0 (p = the
         fraction of this call's steps), so repeated short calls are not one long ``fit``.
         """
+        return self._partial_fit(X, y, X_target, classes=classes, **fit_params)
+
+    def _partial_fit(self, X, y, X_target, classes=None, target_labels=None, **fit_params):
         if not self.__sklearn_is_fitted__():
-            return self._fit(X, y, X_target, classes=classes, **fit_params)
+            return self._fit(X, y, X_target, classes=classes, target_labels=target_labels, **fit_params)
         self._check_epochs(fit_params)
         self._check_params()
         self._check_module_unchanged()
         check_x_target_not_routed_past_pipeline(type(self).__name__, X_target)
-        Xs, ys, Xt = self._validate_for_fit(X, y, X_target, min_classes=1)  # classes_ known since the first call
+        # classes_ are known since the first call: a chunk may hold one class
+        Xs, ys, Xt, state = self._validate_for_fit(X, y, X_target, min_classes=1, target_labels=target_labels)
         self._check_feature_names(X, reset=False)
         check_features(Xs, name="X", input_shape=self.input_shape_, estimator_name=type(self).__name__)
         if classes is not None and not np.array_equal(np.unique(np.asarray(classes)), self.classes_):
@@ -677,10 +705,12 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
                              "classes=...) on the first call.")
         seed = self._seed(offset=len(self.history))
         with seeded(seed, self.device_):
-            self._train(Xs, np.searchsorted(self.classes_, ys), Xt, seed, **fit_params)
+            self._train(Xs, np.searchsorted(self.classes_, ys), Xt, seed, state, **fit_params)
         return self
 
-    def _train(self, Xs, ys, Xt, seed, **fit_params):
+    def _train(self, Xs, ys, Xt, seed, state, **fit_params):
+        """Train on validated arrays (``ys`` encoded) from ``seed``; ``state`` is what ``_validate_for_fit``
+        returned beside them."""
         device = self.device_
         data = {"source": torch.as_tensor(Xs, device=device),
                 "target": None if Xt is None else torch.as_tensor(Xt, device=device)}
@@ -863,9 +893,17 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
                 self.history.record(f"{prefix}_{name}", float(np.average(column[ok], weights=weights[ok])))
 
     def infer(self, x, **fit_params):
-        if isinstance(x, dict):
-            return self.module_(**x, **fit_params)
-        return self.module_(x, **fit_params)
+        """The network's forward pass on a batch (``{"source": ..., "target": ...}`` in training); the output of
+        a fit's first training step is checked against the network contract (:class:`skda.layers.NetworkOutput`,
+        the entries ``required_outputs`` names)."""
+        if not isinstance(x, dict):
+            return self.module_(x, **fit_params)
+        output = self.module_(**x, **fit_params)
+        run = self.training_run_
+        if run is not None and not run.output_checked and x.get("target") is not None:
+            check_network_output(output, self.required_outputs, type(self.module_).__name__)
+            run.output_checked = True
+        return output
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
         """Label loss on the source logits; methods add their adaptation terms."""

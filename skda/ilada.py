@@ -5,32 +5,17 @@ from __future__ import annotations
 import math
 
 import torch
-from torch import nn
 
-from .dann import DANNClassifier, DANNNetwork
+from .dann import DANNClassifier
 from .engine import ClassBalancedBatchSampler
-from .layers import MLP, MLPFeatureExtractor
-from .losses import (affinity_pseudo_labels, conditional_adversarial_input, inverse_distance_similarity,
+from .layers import CDANNetwork, DANNNetwork, MLPFeatureExtractor
+from .losses import (affinity_pseudo_labels, inverse_distance_similarity,
                      multi_sample_contrastive_loss, similarity_ratio_selection)
 from .params import choices, count, real
 
-__all__ = ["CDANNetwork", "ILADAClassifier"]
+__all__ = ["ILADAClassifier"]
 
 BASES = ("dann", "cdan")
-
-
-class CDANNetwork(DANNNetwork):
-    """Conditional adversarial network (CDAN, Long et al. 2018): DANN's G_f and G_y, with a domain
-    discriminator (behind the GRL) on the outer product of features and (detached) softmax predictions,
-    ``n_features * n_classes -> domain_hidden_sizes... -> 1``."""
-
-    def __init__(self, feature_extractor: nn.Module, n_features: int, n_classes: int,
-                 domain_hidden_sizes=(1024, 1024)):
-        super().__init__(feature_extractor, n_features, n_classes, domain_hidden_sizes)
-        self.domain_classifier = MLP(n_features * n_classes, domain_hidden_sizes, out_features=1)
-
-    def domain_input(self, features, logits):
-        return conditional_adversarial_input(features, logits)
 
 
 class ILADAClassifier(DANNClassifier):

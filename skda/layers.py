@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import TypedDict
 
 import torch
 from torch import nn
 
-__all__ = ["MLP", "GradientReversal", "GradientReversalLayer", "LeNetFeatureExtractor", "MLPFeatureExtractor"]
+__all__ = ["MLP", "CDANNetwork", "ClassifierNetwork", "DANNNetwork", "GradientReversal", "GradientReversalLayer",
+           "LeNetFeatureExtractor", "MLPFeatureExtractor", "NetworkOutput", "check_network_output",
+           "conditional_adversarial_input"]
 
 
 class GradientReversal(torch.autograd.Function):
@@ -128,3 +131,109 @@ class LeNetFeatureExtractor(nn.Module):
         if x.ndim != 4:  # flat rows (n, H*W*C) or channel-less images (n, H, W)
             x = x.reshape(len(x), *self.image_shape)
         return self.fc(self.conv(x))
+
+
+class NetworkOutput(TypedDict, total=False):
+    """The contract of a method's network: ``forward(source, target=None)`` returns a dict of these entries
+    (a method reads the ones it lists in ``required_outputs``; methods may add their own, e.g. M-ADDA's
+    embeddings). Besides ``forward``, predict and transform call the network's ``features(x)`` (the learned
+    features, flattened) and ``classify(features)`` (the label logits).
+
+    - ``source_logits``: label logits of the source rows, shape (n_source, n_classes);
+    - ``target_logits``: label logits of the target rows (when a target batch is given);
+    - ``domain_logits``: one domain logit per row, source rows first (adversarial methods);
+    - ``features``: the features of the source and target rows, source first;
+    - ``n_source``: the number of source rows in the batch.
+    """
+
+    source_logits: torch.Tensor
+    target_logits: torch.Tensor
+    domain_logits: torch.Tensor
+    features: torch.Tensor
+    n_source: int
+
+
+def check_network_output(output, required, network_name: str) -> None:
+    """Refuse, with a clear error, a network whose ``forward`` breaks the contract (:class:`NetworkOutput`):
+    not a dict, or without the ``required`` entries. The engine checks the first training step of each fit."""
+    if not isinstance(output, Mapping):
+        raise TypeError(f"{network_name}.forward(source, target) must return a dict (skda.layers.NetworkOutput), "
+                        f"got {type(output).__name__}.")
+    missing = [key for key in required if key not in output]
+    if missing:
+        raise KeyError(f"{network_name}.forward(source, target) returned the entries {sorted(output)}; this method "
+                       f"needs {list(required)} (missing {missing}; see skda.layers.NetworkOutput).")
+
+
+# ---------------------------------------------------------------- networks shared by the methods
+def conditional_adversarial_input(features: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+    """The multilinear conditioning of CDAN (Long et al. 2018): the flattened outer product ``f (x) g`` of each
+    sample's features f (n, d) and softmax prediction g (n, c), shape (n, d * c), the domain discriminator's
+    input. ``g`` is detached (as in the CDAN authors' code): the adversarial gradient reaches the features
+    only."""
+    g = torch.softmax(logits.detach(), dim=1)
+    return torch.bmm(g.unsqueeze(2), features.unsqueeze(1)).flatten(1)
+
+
+class ClassifierNetwork(nn.Module):
+    """Feature extractor G_f followed by a linear label classifier G_y (no adaptation)."""
+
+    def __init__(self, feature_extractor: nn.Module, n_features: int, n_classes: int):
+        super().__init__()
+        self.feature_extractor = feature_extractor
+        self.label_classifier = nn.Linear(n_features, n_classes)
+
+    def features(self, x):
+        return self.feature_extractor(x).flatten(1)
+
+    def classify(self, features):
+        return self.label_classifier(features)
+
+    def forward(self, source, target=None):
+        return {"source_logits": self.classify(self.features(source))}
+
+
+class DANNNetwork(ClassifierNetwork):
+    """G_f, G_y and the domain classifier G_d behind a gradient reversal layer (Fig. 1 of the paper).
+
+    G_d is an MLP ``n_features -> domain_hidden_sizes... -> 1``: ONE logit for a sigmoid/BCE loss.
+    """
+
+    def __init__(self, feature_extractor: nn.Module, n_features: int, n_classes: int,
+                 domain_hidden_sizes: Sequence[int] = (1024, 1024)):
+        super().__init__(feature_extractor, n_features, n_classes)
+        self.gradient_reversal = GradientReversalLayer(0.0)
+        self.domain_classifier = MLP(n_features, domain_hidden_sizes, out_features=1)
+
+    def domain_input(self, features, logits):
+        """What G_d sees (behind the GRL): the features (DANN). Conditional variants override this."""
+        return features
+
+    def forward(self, source, target=None):
+        if target is None:
+            return super().forward(source)
+        features = self.features(torch.cat([source, target]))
+        n_source = len(source)
+        logits = self.classify(features)
+        domain_input = self.domain_input(features, logits)
+        return {
+            "source_logits": logits[:n_source],
+            "target_logits": logits[n_source:],
+            "domain_logits": self.domain_classifier(self.gradient_reversal(domain_input)).squeeze(1),
+            "features": features,
+            "n_source": n_source,
+        }
+
+
+class CDANNetwork(DANNNetwork):
+    """Conditional adversarial network (CDAN, Long et al. 2018): DANN's G_f and G_y, with a domain
+    discriminator (behind the GRL) on the outer product of features and (detached) softmax predictions,
+    ``n_features * n_classes -> domain_hidden_sizes... -> 1``."""
+
+    def __init__(self, feature_extractor: nn.Module, n_features: int, n_classes: int,
+                 domain_hidden_sizes=(1024, 1024)):
+        super().__init__(feature_extractor, n_features, n_classes, domain_hidden_sizes)
+        self.domain_classifier = MLP(n_features * n_classes, domain_hidden_sizes, out_features=1)
+
+    def domain_input(self, features, logits):
+        return conditional_adversarial_input(features, logits)

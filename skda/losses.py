@@ -16,7 +16,6 @@ __all__ = [
     "batch_hard_triplet_loss",
     "batch_triplet_loss",
     "center_magnet_loss",
-    "conditional_adversarial_input",
     "domain_adversarial_loss",
     "dynamic_margins",
     "entropy_loss",
@@ -195,12 +194,3 @@ def multi_sample_contrastive_loss(similarity: torch.Tensor, source_labels: torch
     pos = (exp * positive).sum(dim=1)
     total = (exp * keep.unsqueeze(0)).sum(dim=1)
     return (total[valid].log() - pos[valid].log()).mean()
-
-
-def conditional_adversarial_input(features: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
-    """The multilinear conditioning of CDAN (Long et al. 2018): the flattened outer product ``f (x) g`` of each
-    sample's features f (n, d) and softmax prediction g (n, c), shape (n, d * c), the domain discriminator's
-    input. ``g`` is detached (as in the CDAN authors' code): the adversarial gradient reaches the features
-    only."""
-    g = torch.softmax(logits.detach(), dim=1)
-    return torch.bmm(g.unsqueeze(2), features.unsqueeze(1)).flatten(1)

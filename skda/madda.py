@@ -150,6 +150,8 @@ class MADDAClassifier(DomainAdaptationNet):
     """
 
     predicts_from_logits = False  # kNN votes: no decision_function
+    required_outputs = ()  # its train_step reads the stage's embeddings itself
+    required_network_methods = ("features", "embed_source", "embed_target")
     _parameter_constraints = {
         "embedding_dim": [count(1)],
         "discriminator_hidden_sizes": [sizes()],
@@ -259,14 +261,14 @@ class MADDAClassifier(DomainAdaptationNet):
         self.source_embeddings_ = self._embed_source(xs).cpu().numpy()
         self.source_labels_ = y.cpu().numpy()
 
-    def _train(self, Xs, ys, Xt, seed, **fit_params):
+    def _train(self, Xs, ys, Xt, seed, state, **fit_params):
         missing = np.setdiff1d(np.arange(len(self.classes_)), ys)
         if len(missing):
             raise ValueError(f"MADDAClassifier predicts by a vote among the source rows of the latest fit / "
                              f"partial_fit (the kNN index), but these rows have no sample of the classes "
                              f"{self.classes_[missing].tolist()}, which could then never be predicted. Pass source "
                              "rows of every class.")
-        super()._train(Xs, ys, Xt, seed, **fit_params)
+        super()._train(Xs, ys, Xt, seed, state, **fit_params)
 
     def _target_class_scores(self, xt):
         """kNN vote shares of the target rows (M-ADDA predicts with the kNN rule on target embeddings)."""

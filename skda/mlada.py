@@ -5,8 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .dann import DANNClassifier, DANNNetwork
-from .layers import MLP, MLPFeatureExtractor
+from .dann import DANNClassifier
+from .layers import MLP, DANNNetwork, MLPFeatureExtractor
 from .losses import batch_hard_triplet_loss, dynamic_margins, entropy_loss
 from .params import choices, count, real
 

@@ -31,9 +31,8 @@ import numpy as np
 import torch
 from sklearn.utils._param_validation import Interval, Options, StrOptions, validate_parameter_constraints
 
-__all__ = ["UNCHECKED_PARAMETERS", "Predicate", "check_parameters", "check_unused_skorch_parameters", "choices", "count",
-           "device_constraint",
-           "parameter_constraints", "real", "sizes"]
+__all__ = ["UNCHECKED_PARAMETERS", "Predicate", "check_parameters", "check_unused_skorch_parameters", "choices",
+           "count", "device_constraint", "parameter_constraints", "real", "sizes"]
 
 #: skorch's own parameters that no constraint table names. skda's training loop draws its own batches from tensors
 #: and predicts with its own ``predict_proba``, so ``iterator_train``, ``iterator_valid``, ``dataset`` and

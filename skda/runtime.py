@@ -88,6 +88,8 @@ class TrainingRun:
     epochs: int | None = None
     step: int = 0
     total_steps: int = 1
+    #: whether the network's output of this call's first training step was checked (``NetworkOutput``)
+    output_checked: bool = False
 
     @classmethod
     def start(cls, seed: int, device: torch.device, epochs: int | None = None) -> TrainingRun:

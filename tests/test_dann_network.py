@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 
 import skda
-from skda.dann import DANNNetwork
+from skda.layers import DANNNetwork
 from skda.layers import MLPFeatureExtractor
 from skda.losses import domain_adversarial_loss
 

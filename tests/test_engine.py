@@ -222,3 +222,50 @@ print((peak - before) * 1024 / out.nbytes)
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr
     assert float(run.stdout.split()[-1]) < 1.5
+
+
+# ------------------------------------------------------------------ the network contract
+class _TupleNetwork(torch.nn.Module):
+    def __init__(self, inner):
+        super().__init__()
+        self.inner = inner
+        self.gradient_reversal = inner.gradient_reversal
+
+    def features(self, x):
+        return self.inner.features(x)
+
+    def classify(self, features):
+        return self.inner.classify(features)
+
+    def forward(self, source, target=None):
+        out = self.inner(source, target)
+        return out["source_logits"], out.get("domain_logits")
+
+
+class _NoDomainNetwork(_TupleNetwork):
+    def forward(self, source, target=None):
+        return {"source_logits": self.inner(source, target)["source_logits"]}
+
+
+class _NoClassifyNetwork(torch.nn.Module):
+    def __init__(self, inner):
+        super().__init__()
+        self.inner = inner
+
+    def features(self, x):
+        return self.inner.features(x)
+
+
+@pytest.mark.parametrize("wrapper,error,match", [
+    (_TupleNetwork, TypeError, "must return a dict"),
+    (_NoDomainNetwork, KeyError, r"needs \['source_logits', 'domain_logits', 'n_source'\] .missing \['domain_logits'"),
+    (_NoClassifyNetwork, TypeError, r"without \['classify', 'gradient_reversal'\]"),
+])
+def test_a_custom_network_that_breaks_the_contract_gets_a_clear_error(small_task, wrapper, error, match):
+    class CustomDANN(skda.DANNClassifier):
+        def build_network(self, feature_extractor, n_features):
+            return wrapper(super().build_network(feature_extractor, n_features))
+
+    Xs, ys, Xt, _ = small_task
+    with pytest.raises(error, match=match):
+        CustomDANN(**FAST, random_state=0, device="cpu").fit(Xs, ys, Xt)

@@ -32,10 +32,10 @@ DOMAIN = dict(domain_hidden_sizes=(8,))
 class _SourceAsTarget:
     """Mixin: with no target rows, train with the source rows as the target domain (for the checks only)."""
 
-    def _validate_for_fit(self, X, y, X_target, min_classes=2):
+    def _validate_for_fit(self, X, y, X_target, min_classes=2, target_labels=None):
         Xs, ys, Xt = split_domains(X, y, X_target, unlabeled_marker=self.unlabeled_marker, require_target=False,
                                    min_classes=min_classes)
-        return Xs, ys, (Xs if Xt is None else Xt)
+        return Xs, ys, (Xs if Xt is None else Xt), {}
 
 
 class SourceAsTargetDANN(_SourceAsTarget, skda.DANNClassifier):
@@ -57,10 +57,10 @@ class SourceAsTargetMADDA(_SourceAsTarget, skda.MADDAClassifier):
 class SourceAsTargetActiveSelector(skda.ActiveSelector):
     """With no pool given, the source rows are also the (unlabelled) query pool."""
 
-    def _validate_for_fit(self, X, y, X_target, min_classes=2):
+    def _validate_for_fit(self, X, y, X_target, min_classes=2, target_labels=None):
         if X_target is None and self.unlabeled_marker is None:
             X_target = X
-        return super()._validate_for_fit(X, y, X_target, min_classes)
+        return super()._validate_for_fit(X, y, X_target, min_classes, target_labels)
 
 
 MLADA = dict(metric_hidden=8, metric_dim=4, **DOMAIN)

@@ -9,10 +9,11 @@ import torch
 
 import skda
 from skda.engine import ClassBalancedBatchSampler
-from skda.ilada import CDANNetwork
+from skda.layers import CDANNetwork
 from skda.layers import MLPFeatureExtractor
-from skda.losses import (affinity_pseudo_labels, conditional_adversarial_input, domain_adversarial_loss,
-                         inverse_distance_similarity, multi_sample_contrastive_loss, similarity_ratio_selection)
+from skda.layers import conditional_adversarial_input
+from skda.losses import (affinity_pseudo_labels, domain_adversarial_loss, inverse_distance_similarity,
+                         multi_sample_contrastive_loss, similarity_ratio_selection)
 
 from .conftest import FAST
 
