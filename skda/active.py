@@ -302,10 +302,7 @@ class ActiveSelector(DomainAdaptationNet):
     def __init__(self, module=MLPFeatureExtractor, *, strategy="sdm-ag", margin=1.0, gradient_weight=0.01,
                  normalize_logits=True, **kwargs):
         super().__init__(module, **kwargs)
-        self.strategy = strategy
-        self.margin = margin
-        self.gradient_weight = gradient_weight
-        self.normalize_logits = normalize_logits
+        self._store_parameters(locals())
 
     def get_default_callbacks(self):
         return [*super().get_default_callbacks(), ("lr_annealing", LRAnnealing())]

@@ -80,8 +80,7 @@ class DANNClassifier(DomainAdaptationNet):
     def __init__(self, module=MLPFeatureExtractor, *, domain_hidden_sizes=(1024, 1024), adversarial_weight=1.0,
                  **kwargs):
         super().__init__(module, **kwargs)
-        self.domain_hidden_sizes = domain_hidden_sizes
-        self.adversarial_weight = adversarial_weight
+        self._store_parameters(locals())
 
     def get_default_callbacks(self):
         return [*super().get_default_callbacks(), ("grl_schedule", GRLCoefficientSchedule()),

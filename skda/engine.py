@@ -246,6 +246,13 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
             super().set_params(**deferred)
         return self
 
+    def _store_parameters(self, arguments: dict):
+        """Store a subclass's ``__init__`` arguments (its ``locals()``) unchanged as attributes, scikit-learn's
+        rule for parameters; ``module`` and ``**kwargs`` went to the parent's ``__init__`` already."""
+        for name, value in arguments.items():
+            if name not in ("self", "module", "kwargs", "__class__"):
+                setattr(self, name, value)
+
     def _module_build_params(self) -> dict:
         """The values the feature extractor is built from: ``module`` and the ``module__*`` parameters."""
         return {"module": self.module, **{f"module__{k}": v for k, v in self.get_params_for("module").items()}}

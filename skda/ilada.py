@@ -75,11 +75,7 @@ class ILADAClassifier(DANNClassifier):
     def __init__(self, module=MLPFeatureExtractor, *, base="dann", msc_weight=1.0, n_neighbors=3, mu=0.75,
                  warmup_steps=None, **kwargs):
         super().__init__(module, **kwargs)
-        self.base = base
-        self.msc_weight = msc_weight
-        self.n_neighbors = n_neighbors
-        self.mu = mu
-        self.warmup_steps = warmup_steps
+        self._store_parameters(locals())
 
     def build_network(self, feature_extractor, n_features):
         self._check_params()

@@ -170,16 +170,7 @@ class MADDAClassifier(DomainAdaptationNet):
                  center_weight=1 / 3, source_epochs=30, target_lr_scale=0.2, optimizer=AdversarialAdam, lr=1e-4,
                  max_epochs=30, **kwargs):
         super().__init__(module, optimizer=optimizer, lr=lr, max_epochs=max_epochs, **kwargs)
-        self.embedding_dim = embedding_dim
-        self.discriminator_hidden_sizes = discriminator_hidden_sizes
-        self.discriminator_input = discriminator_input
-        self.margin = margin
-        self.n_neighbors = n_neighbors
-        self.adversarial = adversarial
-        self.center_magnet = center_magnet
-        self.center_weight = center_weight
-        self.source_epochs = source_epochs
-        self.target_lr_scale = target_lr_scale
+        self._store_parameters(locals())
 
     def build_network(self, feature_extractor, n_features):
         return MADDANetwork(feature_extractor, n_features, self.embedding_dim, self.discriminator_hidden_sizes,

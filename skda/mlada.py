@@ -97,15 +97,7 @@ class MLADAClassifier(DANNClassifier):
                  margin_mode="dynamic", metric_hidden=1024, metric_dim=1000, classifier_hidden=None,
                  classifier_dropout=0.5, **kwargs):
         super().__init__(module, **kwargs)
-        self.gamma = gamma
-        self.entropy_weight = entropy_weight
-        self.margin = margin
-        self.margin_scale = margin_scale
-        self.margin_mode = margin_mode
-        self.metric_hidden = metric_hidden
-        self.metric_dim = metric_dim
-        self.classifier_hidden = classifier_hidden
-        self.classifier_dropout = classifier_dropout
+        self._store_parameters(locals())
 
     def build_network(self, feature_extractor, n_features):
         self._check_params()
