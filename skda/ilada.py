@@ -43,9 +43,8 @@ class ILADAClassifier(DANNClassifier):
         The adversarial alignment: DANN's domain classifier on f, or CDAN's on the outer product of f and
         the softmax prediction (the paper's best variant).
     msc_weight : float, default 1.0
-        Weight of the MSC loss (the authors' main script: 1; 2 in another). skda's digits benchmarks use 2: on
-        MNIST<->USPS with LeNet it gave 0.899 / 0.891 target accuracy against 0.871 / 0.823 with 1 (chosen with
-        target labels in view; docs/results_details.md).
+        Weight of the MSC loss (the authors' main script: 1; 2 in another). skda's digits benchmarks use 2,
+        a choice made with the digits target labels in view (figures and history: docs/results_details.md).
     n_neighbors : int, default 3
         k of the kNN pseudo-labelling (paper: 3 for digits, 5 for Office-31).
     mu : float in (0, 1], default 0.75
