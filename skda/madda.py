@@ -7,6 +7,7 @@ import copy
 import numpy as np
 import torch
 import torch.nn.functional as F
+from skorch.utils import TeeGenerator
 from torch import nn
 
 from .engine import DomainAdaptationNet
@@ -295,10 +296,33 @@ class MADDAClassifier(DomainAdaptationNet):
             loss = batch_triplet_loss(embeddings, y, self.margin, generator=self.training_run_.device_generator)
         return {"loss": loss, "y_pred": {"source_embeddings": embeddings}}
 
+    def _source_train_step(self, batch, **fit_params):
+        """Stage 1 step: skorch's ``train_step`` with the source optimiser alone, so one forward / backward pass.
+
+        skorch's ``train_step`` hands its closure to every optimiser registered on the net, and skorch registers
+        each optimiser attribute (``optimizer_``, ``target_optimizer_``, ``discriminator_optimizer_``); each
+        ``step(closure)`` re-runs the closure, so the stage made three passes per step - two wasted (the target
+        model and D get no gradient here) and drawing two extra sets of triplet negatives. skorch's documented hook
+        for finer control over the optimisers is overriding ``train_step`` (public), done here; the closure is
+        skorch's own (``train_step_single``, the ``on_grad_computed`` notification, the step accumulator), so a
+        closure-evaluating ``optimizer`` (e.g. LBFGS) still works."""
+        step_accumulator = self.get_train_step_accumulator()
+
+        def step_fn():
+            self.optimizer_.zero_grad()  # the target model and D have no gradient in this stage
+            step = self.train_step_single(batch, **fit_params)
+            step_accumulator.store_step(step)
+            self.notify("on_grad_computed", named_parameters=TeeGenerator(self.get_all_learnable_params()),
+                        batch=batch, training=True)
+            return step["loss"]
+
+        self.optimizer_.step(step_fn)
+        return step_accumulator.get_step()
+
     def train_step(self, batch, **fit_params):
         net = self.module_
         if net.stage == "source":
-            return super().train_step(batch, **fit_params)
+            return self._source_train_step(batch, **fit_params)
         (inputs, _) = batch
         xs, xt = inputs["source"], inputs["target"]
         self._set_training(True)

@@ -152,3 +152,28 @@ def test_target_class_shares_and_collapse_warning(fitted, small_task):
     with pytest.warns(ConvergenceWarning, match=r"100% of the 40 training target samples are predicted as class"):
         clf._check_target_collapse(same)
     np.testing.assert_array_equal(np.sort(clf.target_class_shares_), [0.0, 0.0, 1.0])
+
+
+def test_source_stage_one_forward_backward_per_step(small_task, monkeypatch):
+    """skorch steps every registered optimiser with its closure (three here); the source stage steps only the
+    source optimiser, so each step computes the triplet loss and notifies on_grad_computed once."""
+    from skorch.callbacks import Callback
+
+    class GradCount(Callback):
+        calls = 0
+
+        def on_grad_computed(self, net, named_parameters, **kwargs):
+            type(self).calls += 1
+
+    Xs, ys, Xt, _ = small_task
+    calls = []
+    get_loss = skda.MADDAClassifier.get_loss
+    monkeypatch.setattr(skda.MADDAClassifier, "get_loss",
+                        lambda self, *a, **k: calls.append(1) or get_loss(self, *a, **k))
+    est = skda.MADDAClassifier(random_state=0, **{**FAST_MADDA, "source_epochs": 2, "max_epochs": 0},
+                               callbacks=[("grads", GradCount())])
+    est.fit(Xs, ys, Xt)
+    steps = 2 * est.n_steps_per_epoch_
+    assert len(calls) == steps and GradCount.calls == steps
+    assert all(s["step"] == steps for s in est.optimizer_.state.values())
+    assert not est.target_optimizer_.state and not est.discriminator_optimizer_.state
