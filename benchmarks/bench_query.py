@@ -11,6 +11,10 @@ timed both as one call on the whole tensor and in the engine's 1024-row chunks; 
 Run it on an idle machine: the load average is printed, and with other jobs on the cores two torch threads
 give erratic timings (compare ``--threads 1``).
 
+Peak extra memory: the resident set's high-water mark during one ``query`` (sampled every millisecond by a
+thread reading ``/proc/self/statm``) minus the resident set before it; the batch strategies (``clue``,
+``badge``) must stay under 1 GB and 10 s for a 100,000 x 256 pool and a budget of 1000.
+
     OMP_NUM_THREADS=2 python benchmarks/bench_query.py
     python benchmarks/bench_query.py --pool 100000 --threads 2 --repeats 5 --budget 1000
 """
@@ -20,6 +24,7 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
+import threading
 import time
 
 import numpy as np
@@ -38,6 +43,32 @@ def median_time(fn, repeats):
         fn()
         times.append(time.perf_counter() - start)
     return statistics.median(times)
+
+
+def rss_bytes():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def peak_extra_memory(fn):
+    """(result, peak resident bytes during ``fn()`` minus resident bytes before)."""
+    before = rss_bytes()
+    peak = [before]
+    done = threading.Event()
+
+    def watch():
+        while not done.is_set():
+            peak[0] = max(peak[0], rss_bytes())
+            time.sleep(0.001)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        result = fn()
+    finally:
+        done.set()
+        watcher.join()
+    return result, max(peak[0], rss_bytes()) - before
 
 
 def main(argv=None):
@@ -84,7 +115,9 @@ def main(argv=None):
     for strategy in args.strategies:
         selector.set_params(strategy=strategy)
         seconds = median_time(lambda: selector.query(args.budget), args.repeats)
-        print(f"{strategy:24s} {seconds:.3f} s   ratio to bare forward {seconds / reference:.2f}")
+        _, extra = peak_extra_memory(lambda: selector.query(args.budget))
+        print(f"{strategy:24s} {seconds:.3f} s   ratio to bare forward {seconds / reference:.2f}   "
+              f"peak extra memory {extra / 2**20:.0f} MiB", flush=True)
 
 
 if __name__ == "__main__":

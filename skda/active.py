@@ -19,6 +19,7 @@ import math
 import numbers
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 import torch.nn.functional as F
 from sklearn.utils import column_or_1d
@@ -36,6 +37,9 @@ __all__ = [
     "ActiveSelector",
     "active_learning_loop",
     "adjusted_margin_loss",
+    "badge_gradient_factors",
+    "badge_select",
+    "clue_select",
     "entropy_query_score",
     "gradient_consistency",
     "least_confidence_query_score",
@@ -46,7 +50,8 @@ __all__ = [
 ]
 
 #: strategy -> (training loss, query score). "ce": cross-entropy only; "margin": CE + Eq. 1;
-#: "adjusted": CE + Eq. 7. Query: "margin" Eq. 3, "gradient" Eq. 8-9, "entropy", "least-confidence", "random".
+#: "adjusted": CE + Eq. 7. Query: "margin" Eq. 3, "gradient" Eq. 8-9, "entropy", "least-confidence", "random",
+#: "clue" (Prabhu et al. 2021, :func:`clue_select`), "badge" (Ash et al. 2020, :func:`badge_select`).
 STRATEGIES = {
     "sdm": ("margin", "margin"),
     "sdm-a": ("adjusted", "margin"),
@@ -56,7 +61,11 @@ STRATEGIES = {
     "entropy": ("ce", "entropy"),
     "least-confidence": ("ce", "least-confidence"),
     "random": ("ce", "random"),
+    "clue": ("ce", "clue"),
+    "badge": ("ce", "badge"),
 }
+#: query kinds that select a diverse batch (the order is the selection order, not a score order)
+BATCH_QUERIES = ("clue", "badge")
 
 _NORM_EPS = 1e-12  # as torch.nn.functional.normalize
 
@@ -190,6 +199,184 @@ def sdm_g_query_score(logits: torch.Tensor, weight: torch.Tensor, gradient_weigh
     return q + gradient_weight * gradient_consistency(logits, weight, margin, normalize)
 
 
+# ---------------------------------------------------------------------------------------------- batch selection
+#: Lloyd iterations of CLUE's weighted K-means (fixed: no convergence test, so the cost is known in advance)
+CLUE_ITERATIONS = 8
+#: candidates kept per centre by CLUE's nearest-candidate pass (more are looked for only on a collision)
+_CLUE_NEAREST = 10
+#: cells (rows x centres) of one distance block of CLUE; 4M float32 = 16 MB
+_DISTANCE_BLOCK_CELLS = 1 << 22
+
+
+def _row_blocks(n, *widths):
+    rows = max(1, _DISTANCE_BLOCK_CELLS // max(*widths, 1))
+    return range(0, n, rows), rows
+
+
+def clue_select(embedding: torch.Tensor, weights: torch.Tensor, count: int, uniforms,
+                iterations: int = CLUE_ITERATIONS):
+    """CLUE (Prabhu et al., ICCV 2021): uncertainty-weighted K-means on the embeddings, K = ``count``; the
+    candidate nearest each centre is selected. Returns ``(indices, order)`` as int64 tensors: the selected rows,
+    in selection order (centres by decreasing total weight of their final cluster).
+
+    - ``embedding`` (n, d): the features before the classifier; ``weights`` (n,) >= 0: the predictive entropy;
+    - init: ``count`` distinct rows drawn with probability proportional to ``weights`` without replacement
+      (Efraimidis-Spirakis keys ``-log(u_i) / w_i``, smallest first, ``u = uniforms`` (n,) in (0, 1]; zero-weight
+      rows only after every positive-weight row, by their ``-log u``);
+    - ``iterations`` Lloyd steps: assign each row to its nearest centre (squared Euclidean), move each centre to
+      the weighted mean of its rows (a centre whose rows weigh 0 stays put);
+    - then each centre, heaviest cluster first, takes its nearest row not taken by a heavier one.
+
+    Distances are computed in row blocks of ``_DISTANCE_BLOCK_CELLS`` cells: memory beyond the inputs is one block
+    plus the (count, d) centres.
+    """
+    n, d = embedding.shape
+    device, dtype = embedding.device, embedding.dtype
+    w = weights.to(device=device, dtype=torch.float64).clamp_min(0.0)
+    e = -np.log(np.asarray(uniforms, dtype=np.float64))  # Exp(1) draws
+    w_host = w.cpu().numpy()
+    with np.errstate(divide="ignore"):
+        keys = np.where(w_host > 0, e / np.where(w_host > 0, w_host, 1.0), np.inf)
+    init = np.lexsort((np.arange(n), e, keys))[:count]
+    centres = embedding[torch.from_numpy(init).to(device)].clone()
+    starts, rows = _row_blocks(n, count, d)
+    sq_norm = (embedding * embedding).sum(dim=1)
+    assign = torch.empty(n, dtype=torch.int64, device=device)
+    rows_index = torch.arange(n, device=device)
+    for _ in range(iterations):
+        c_norm = (centres * centres).sum(dim=1)
+        for s in starts:
+            assign[s:s + rows] = torch.addmm(c_norm, embedding[s:s + rows], centres.T, alpha=-2.0).argmin(dim=1)
+        # weighted sums per cluster: a sparse (count, n) x (n, d) product
+        members = torch.sparse_coo_tensor(torch.stack([assign, rows_index]), w.to(dtype), (count, n),
+                                          is_coalesced=False, check_invariants=False)
+        sums = torch.sparse.mm(members, embedding).to(torch.float64)
+        mass = torch.bincount(assign, weights=w, minlength=count)
+        moved = mass > 0
+        centres[moved] = (sums[moved] / mass[moved, None]).to(dtype)
+    # final pass: cluster masses under the final centres and the nearest rows of each centre
+    c_norm = (centres * centres).sum(dim=1)
+    keep = min(_CLUE_NEAREST, n)
+    best_d = torch.full((keep, count), math.inf, dtype=dtype, device=device)
+    best_i = torch.zeros((keep, count), dtype=torch.int64, device=device)
+    mass = torch.zeros(count, dtype=torch.float64, device=device)
+    for s in starts:
+        x = embedding[s:s + rows]
+        dist = torch.addmm(c_norm, x, centres.T, alpha=-2.0).add_(sq_norm[s:s + rows, None])
+        mass += torch.bincount(dist.argmin(dim=1), weights=w[s:s + rows], minlength=count)
+        k = min(keep, len(x))
+        blk_d, blk_i = dist.topk(k, dim=0, largest=False)
+        cand_d = torch.cat([best_d, blk_d])
+        cand_i = torch.cat([best_i, blk_i + s])
+        best_d, pos = cand_d.topk(keep, dim=0, largest=False, sorted=True)
+        best_i = cand_i.gather(0, pos)
+    # heaviest cluster first (ties: lower centre index)
+    order = np.lexsort((np.arange(count), -mass.cpu().numpy()))
+    nearest = best_i.T.cpu().numpy()
+    taken = np.zeros(n, dtype=bool)
+    chosen = np.empty(count, dtype=np.int64)
+    for rank, k in enumerate(order):  # one step per selected sample, O(keep) each
+        free = nearest[k][~taken[nearest[k]]]
+        if len(free):
+            pick = int(free[0])
+        else:  # every kept neighbour taken (duplicate rows): nearest free row, one pass
+            dist = ((embedding - centres[k]) ** 2).sum(dim=1)
+            dist[torch.from_numpy(taken).to(device)] = math.inf
+            pick = int(dist.argmin())
+        taken[pick] = True
+        chosen[rank] = pick
+    return torch.from_numpy(chosen), torch.from_numpy(order)
+
+
+def badge_gradient_factors(logits: torch.Tensor):
+    """``a = p - onehot(argmax p)`` (float64), the class factor of BADGE's gradient embedding
+    ``g = a (x) h``: the gradient of the cross-entropy at the predicted label w.r.t. the last layer's weight."""
+    p = torch.softmax(logits.to(torch.float64), dim=1)
+    return p.scatter_add(1, p.argmax(dim=1, keepdim=True), -torch.ones_like(p[:, :1]))
+
+
+def badge_select(a: torch.Tensor, h: torch.Tensor, count: int, uniforms) -> torch.Tensor:
+    """BADGE (Ash et al., ICLR 2020): k-means++ seeding on the gradient embeddings ``g_i = a_i (x) h_i``
+    (``a`` (n, C) from :func:`badge_gradient_factors`, ``h`` (n, d) the features before the classifier; the
+    bias is left out, as in the authors' code). Returns the ``count`` selected rows in selection order (int64).
+
+    The first row has the largest ``||g||`` (authors' code; first maximum); then pick t >= 1 is drawn with
+    probability ``D2_i / sum D2`` (``D2_i`` the squared distance of ``g_i`` to the nearest pick so far) by inverse
+    CDF with ``uniforms[t - 1]`` in [0, 1): the first row (in index order) whose cumulative ``D2`` exceeds
+    ``u * sum D2``. Once every remaining ``D2`` is 0 (duplicate embeddings), the lowest unpicked index is taken.
+
+    ``g`` (n, C*d) is never formed: ``||g_i - g_j||^2 = ||a_i||^2 ||h_i||^2 + ||a_j||^2 ||h_j||^2
+    - 2 (a_i . a_j)(h_i . h_j)``. After each pick j, a row whose lower bound ``||g_i||^2 + ||g_j||^2
+    - 2 |a_i . a_j| ||h_i|| ||h_j||`` is already >= its ``D2_i`` cannot get closer and is skipped; the others
+    compute ``h_i . h_j``. Rows are stored grouped by predicted class (the rows that pass the bound are mostly
+    the pick's class), so that product is mostly one contiguous matrix-vector product. The selection runs on the
+    CPU in single-threaded numpy (one pick at a time: small vector operations, for which a thread pool's
+    start-up costs more than the work).
+    """
+    n = len(h)
+    a = a.detach().to("cpu", torch.float64).numpy()
+    h = h.detach().to("cpu").numpy()
+    uniforms = np.asarray(uniforms, dtype=np.float64)
+    chosen = np.empty(count, dtype=np.int64)
+    # rows grouped by predicted class (argmin of a: the -1 + p entry), stable
+    label = a.argmin(axis=1)
+    perm = np.argsort(label, kind="stable")
+    group = np.searchsorted(label[perm], np.arange(a.shape[1] + 1))  # class c: rows group[c]:group[c+1]
+    block = max(1, _DISTANCE_BLOCK_CELLS // max(h.shape[1], 1))
+    hs = h[perm]  # contiguous copy in grouped order
+    position = np.empty(n, dtype=np.int64)
+    position[perm] = np.arange(n)
+    h_sq = np.einsum("ij,ij->i", hs, hs).astype(np.float64)[position]  # original order
+    alpha = (a * a).sum(axis=1) * h_sq  # ||g||^2
+    h_norm = np.sqrt(h_sq)
+    d2 = np.full(n, np.inf)
+    lhs = np.empty(n)
+    j = int(alpha.argmax())
+    for t in range(count):
+        chosen[t] = j
+        if t == count - 1:
+            break
+        ad = np.einsum("ij,j->i", a, a[j])
+        hj = hs[position[j]]
+        if t == 0:
+            rows = np.arange(n)
+        else:
+            np.abs(ad, out=lhs)
+            lhs *= h_norm
+            lhs *= -2.0 * h_norm[j]
+            lhs += alpha
+            rows = np.flatnonzero(lhs < d2 - alpha[j])
+        if len(rows):
+            pos = position[rows]
+            hd = np.empty(len(rows))
+            lo, hi = group[label[j]], group[label[j] + 1]
+            inside = (pos >= lo) & (pos < hi)
+            if 4 * np.count_nonzero(inside) >= hi - lo:  # the pick's class: one contiguous product
+                hd[inside] = np.einsum("ij,j->i", hs[lo:hi], hj)[pos[inside] - lo]
+            else:
+                inside[:] = False
+            outside = ~inside
+            if outside.any():
+                for s in range(0, int(outside.sum()), block):
+                    sel = np.flatnonzero(outside)[s:s + block]
+                    hd[sel] = np.einsum("ij,j->i", hs[pos[sel]], hj)
+            new = alpha[rows] + alpha[j] - 2.0 * ad[rows] * hd
+            np.maximum(new, 0.0, out=new)
+            d2[rows] = np.minimum(d2[rows], new)
+        d2[j] = 0.0
+        cdf = np.cumsum(d2)
+        total = cdf[-1]
+        if total > 0.0:
+            j = int(np.searchsorted(cdf, uniforms[t] * total, side="right"))
+            if j >= n or d2[j] == 0.0:  # u * total rounded up to the total: the last row with mass
+                j = int(np.flatnonzero(d2 > 0.0)[-1])
+        else:
+            free = np.ones(n, dtype=bool)
+            free[chosen[:t + 1]] = False
+            j = int(np.flatnonzero(free)[0])
+    return torch.from_numpy(chosen)
+
+
 # ---------------------------------------------------------------------------------------------- estimator
 def _check_strategy(strategy):
     if strategy not in STRATEGIES:
@@ -217,6 +404,8 @@ class ActiveSelector(DomainAdaptationNet):
     | ``"entropy"`` | CE | prediction entropy |
     | ``"least-confidence"`` | CE | 1 - max_c p_c |
     | ``"random"`` | CE | uniform random order |
+    | ``"clue"`` | CE | CLUE: entropy-weighted K-means on the features, nearest per centre (:func:`clue_select`) |
+    | ``"badge"`` | CE | BADGE: k-means++ seeding on last-layer gradient embeddings (:func:`badge_select`) |
 
     The cross-entropy and the margin term have weight 1 (authors' code). The margin terms (Eq. 1, Eq. 7 and the
     loss gradient of Eq. 9) are computed on L2-normalised logits (``normalize_logits=True``, authors' code: it
@@ -273,8 +462,11 @@ class ActiveSelector(DomainAdaptationNet):
     packed ``X``'s unlabelled rows in their order, not into ``X``). ``partial_fit(Xs, ys, Xt, yt, epochs=k)`` continues
     training (``epochs`` defaults to ``max_epochs``) on the updated labelled set without re-initialising.
 
-    ``query(budget, return_scores=False)``: indices into ``Xt`` of the ``budget`` unlabelled target samples with
-    the highest score, most informative first (ties: lower index first). ``budget`` is an int count >= 1 or a
+    ``query(budget, candidates=None, return_scores=False)``: indices into ``Xt`` of the ``budget`` unlabelled
+    target samples with the highest score, most informative first (ties: lower index first; ``"clue"`` and
+    ``"badge"`` select a diverse batch and return it in selection order, with per-sample scores: entropy, gradient
+    embedding norm). ``candidates``: indices into ``Xt`` (or a mask) to query among, or new samples (then indices
+    into them); see :meth:`query`. ``budget`` is an int count >= 1 or a
     float fraction in (0, 1] *of the whole target set* (labelled and unlabelled: the paper's "1% of the target
     data"), rounded to the nearest integer and at least 1. A budget above the number of unlabelled samples, zero
     or negative raises ``ValueError``. ``query`` is a pure function of the fitted model: it changes nothing
@@ -402,6 +594,24 @@ class ActiveSelector(DomainAdaptationNet):
         rng = np.random.default_rng([self.query_seed_, int(self.labeled_mask_.sum()), n])
         return rng.random(n)
 
+    def _query_generator(self, n, kind):
+        """The generator of a batch strategy's draws over ``n`` candidates: a function of the fit (seed, number
+        labelled), the number of candidates and the strategy, so that a query is reproducible."""
+        return np.random.default_rng([self.query_seed_, int(self.labeled_mask_.sum()), n,
+                                      1 + BATCH_QUERIES.index(kind)])
+
+    def _forward(self, X: torch.Tensor):
+        """``(h, logits)``: the features before the classifier and the logits, one chunked forward pass."""
+        net = self.module_
+
+        def fn(x):
+            h = net.features(x)
+            return torch.cat([h, net.classify(h)], dim=1)
+
+        out = self.apply_in_chunks(X, fn)
+        d = out.shape[1] - len(self.classes_)
+        return out[:, :d], out[:, d:]
+
     def _score_tensor(self, X: torch.Tensor) -> np.ndarray:
         """Informativeness of the rows of the (validated) float32 tensor ``X`` under ``strategy``."""
         _, kind = _check_strategy(self.strategy)
@@ -414,6 +624,14 @@ class ActiveSelector(DomainAdaptationNet):
         if score is not None:
             def fn(x):
                 return score(torch.softmax(net.classify(net.features(x)), dim=1))
+        elif kind == "clue":
+            def fn(x):
+                return entropy_query_score(torch.softmax(net.classify(net.features(x)).to(torch.float64), dim=1))
+        elif kind == "badge":
+            def fn(x):
+                h = net.features(x)
+                a = badge_gradient_factors(net.classify(h))
+                return a.norm(dim=1) * h.to(torch.float64).norm(dim=1)
         else:
             weight = net.label_classifier.weight.detach()
 
@@ -424,30 +642,110 @@ class ActiveSelector(DomainAdaptationNet):
         return self.apply_in_chunks(X, fn).cpu().numpy().astype(np.float64)
 
     def informativeness(self, X):
-        """The query score of each row of ``X`` under ``strategy`` (higher = queried first), shape (n,)."""
+        """The query score of each row of ``X`` under ``strategy`` (higher = queried first), shape (n,). For
+        ``"clue"``: the predictive entropy (CLUE's sample weight); for ``"badge"``: the norm of the gradient
+        embedding, ``||p - onehot(argmax p)|| ||h||``."""
         self._check_fitted()
         self._check_feature_names(X, reset=False)
         X = check_features(X, name="X", input_shape=self.input_shape_, estimator_name=type(self).__name__)
         return self._score_tensor(torch.from_numpy(X))
 
-    def query(self, budget, return_scores=False):
-        """Indices into ``Xt`` (the pool of the last fit) of the ``budget`` most informative unlabelled target
-        samples, most informative first; with ``return_scores`` also their scores. ``budget``: an int count or a
-        float fraction in (0, 1] of the whole target set. Changes nothing in the estimator."""
+    def _candidate_indices(self, candidates):
+        """Validated pool indices (sorted) of index / mask candidates."""
+        arr = np.asarray(candidates)
+        n = len(self.pool_)
+        if arr.dtype == bool:
+            if arr.shape != (n,):
+                raise ValueError(f"a boolean candidates mask must have one entry per pool row ({n}), got "
+                                 f"{arr.shape[0]}.")
+            idx = np.flatnonzero(arr)
+        elif arr.size == 0:
+            idx = np.empty(0, dtype=np.intp)
+        elif arr.dtype.kind in "iu":
+            idx = arr.astype(np.intp)
+        else:
+            raise TypeError(f"1-D candidates are indices into pool_ and must be integers (or a boolean mask over "
+                            f"pool_), got dtype {arr.dtype}. Pass new samples as a 2-D array (one row per "
+                            "sample).")
+        bad = idx[(idx < 0) | (idx >= n)]
+        if len(bad):
+            raise ValueError(f"candidates {bad[:5].tolist()}{' ...' if len(bad) > 5 else ''} are out of range: "
+                             f"indices into pool_ must be in [0, {n}) (negative indices are refused).")
+        idx = np.sort(idx)
+        dup = np.unique(idx[1:][idx[1:] == idx[:-1]])
+        if len(dup):
+            raise ValueError(f"candidates has duplicate indices {dup[:5].tolist()}{' ...' if len(dup) > 5 else ''}; "
+                             "each pool row may be proposed once.")
+        labelled = idx[self.labeled_mask_[idx]]
+        if len(labelled):
+            raise ValueError(f"candidates {labelled[:5].tolist()}{' ...' if len(labelled) > 5 else ''} are labelled "
+                             "target samples (labeled_mask_); query proposes unlabelled samples only. Score any "
+                             "rows with informativeness(pool_[indices]).")
+        return idx
+
+    def query(self, budget, candidates=None, return_scores=False):
+        """Indices of the ``budget`` most informative unlabelled samples, most informative first (batch strategies
+        ``"clue"`` / ``"badge"``: in selection order); with ``return_scores`` also their scores, in the same order.
+        Changes nothing in the estimator.
+
+        ``candidates``: None (default), the unlabelled rows of ``pool_`` (the ``Xt`` of the last fit), indices
+        into ``pool_``; a 1-D integer array of indices into ``pool_`` (or a boolean mask over it): query among those
+        rows only, indices into ``pool_`` returned (labelled rows, duplicates and out-of-range indices refused);
+        a 2-D array of new samples: query among them, indices into ``candidates`` returned.
+
+        ``budget``: an int count, or a float fraction in (0, 1] of the whole target set ``pool_`` (for new-sample
+        candidates: of ``candidates``)."""
         self._check_fitted()
-        _check_strategy(self.strategy)
-        candidates = np.flatnonzero(~self.labeled_mask_)
-        count = self._budget_count(budget, len(candidates))
+        _, kind = _check_strategy(self.strategy)
         pool = torch.from_numpy(self.pool_)
-        if len(candidates) < len(self.pool_):
-            pool = pool[torch.from_numpy(candidates)]
-        scores = self._score_tensor(pool)
-        order = np.argsort(-scores, kind="stable")[:count]  # ties: lower index first
-        indices = candidates[order]
-        return (indices, scores[order]) if return_scores else indices
+        if candidates is None or (not sp.issparse(candidates) and not hasattr(candidates, "iloc")
+                                  and np.ndim(candidates) == 1):
+            unlabelled = np.flatnonzero(~self.labeled_mask_)
+            index = unlabelled if candidates is None else self._candidate_indices(candidates)
+            what = None if candidates is None else f"but only {len(index)} candidates were given"
+            count = _budget_count(budget, len(self.pool_), len(index), what)
+            X = pool if len(index) == len(self.pool_) else pool[torch.from_numpy(index)]
+        else:
+            if np.ndim(candidates) == 0:
+                raise ValueError("candidates must be None, a 1-D array of indices into pool_ (or a boolean mask), "
+                                 f"or a 2-D array of new samples; got {candidates!r}.")
+            self._check_feature_names(candidates, reset=False)
+            X = torch.from_numpy(check_features(candidates, name="candidates", input_shape=self.input_shape_,
+                                                estimator_name=type(self).__name__))
+            index = unlabelled = None
+            count = _budget_count(budget, len(X), len(X), f"but only {len(X)} candidate samples were given")
+        if kind in BATCH_QUERIES:
+            order, scores = self._select_batch(X, count, kind)
+        else:
+            if kind == "random" and index is not None:  # the draws of the whole unlabelled pool, then restricted
+                scores = np.empty(len(self.pool_))
+                scores[unlabelled] = self._random_scores(len(unlabelled))
+                scores = scores[index]
+            else:
+                scores = self._score_tensor(X)
+            order = np.argsort(-scores, kind="stable")[:count]  # ties: lower index first
+            scores = scores[order]
+        indices = order if index is None else index[order]
+        return (indices, scores) if return_scores else indices
+
+    def _select_batch(self, X, count, kind):
+        """``(order, scores)`` of a batch strategy over the rows of ``X``: selected rows in selection order and
+        their per-sample score (CLUE: entropy; BADGE: gradient-embedding norm)."""
+        rng = self._query_generator(len(X), kind)
+        h, logits = self._forward(X)
+        if kind == "clue":
+            weights = entropy_query_score(torch.softmax(logits.to(torch.float64), dim=1))
+            order, _ = clue_select(h, weights, count, 1.0 - rng.random(len(X)))
+            scores = weights
+        else:
+            a = badge_gradient_factors(logits)
+            order = badge_select(a, h, count, rng.random(max(count - 1, 0)))
+            scores = a.norm(dim=1) * h.to(torch.float64).norm(dim=1)
+        order = order.numpy()
+        return order, scores[torch.from_numpy(order).to(scores.device)].cpu().numpy()
 
 
-def _budget_count(budget, n_target, n_unlabeled):
+def _budget_count(budget, n_target, n_unlabeled, candidates=None):
     """The number of samples a ``budget`` (int count or float fraction of the whole target set) asks for."""
     if isinstance(budget, (bool, np.bool_)) or not isinstance(budget, numbers.Real):
         raise TypeError(f"budget must be an int count or a float fraction of the target set, got {budget!r}.")
@@ -463,6 +761,8 @@ def _budget_count(budget, n_target, n_unlabeled):
                 f"(0, 1], got {budget}; pass an int for a count of samples.")
         count = max(1, int(math.floor(budget * n_target + 0.5)))
     if count > n_unlabeled:
+        if candidates is not None:
+            raise ValueError(f"budget {budget!r} asks for {count} samples {candidates}.")
         raise ValueError(f"budget {budget!r} asks for {count} samples but only {n_unlabeled} of the "
                          f"{n_target} target samples are unlabelled.")
     return count

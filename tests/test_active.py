@@ -11,7 +11,8 @@ from sklearn.exceptions import NotFittedError
 from torch import nn
 
 import skda
-from skda.active import (STRATEGIES, adjusted_margin_loss, entropy_query_score, gradient_consistency,
+from skda.active import (BATCH_QUERIES, CLUE_ITERATIONS, STRATEGIES, adjusted_margin_loss, badge_gradient_factors,
+                         badge_select, clue_select, entropy_query_score, gradient_consistency,
                          least_confidence_query_score, margin_loss, margin_loss_logit_gradient, margin_query_score,
                          sdm_g_query_score)
 
@@ -181,12 +182,14 @@ def test_query_returns_unlabelled_distinct_indices_most_informative_first(small_
     assert idx.shape == (30,) and scores.shape == (30,) and idx.dtype.kind == "i"
     assert len(np.unique(idx)) == 30
     assert not np.isin(idx, labelled).any()
-    assert np.all(np.diff(scores) <= 0)
+    batch = STRATEGIES[strategy][1] in BATCH_QUERIES  # CLUE / BADGE: selection order, not score order
+    assert batch or np.all(np.diff(scores) <= 0)
     every = sel.query(80)  # the whole unlabelled pool
     assert sorted(every) == sorted(set(range(90)) - set(labelled))
     if strategy != "random":
         all_scores = sel.informativeness(sel.pool_)
         np.testing.assert_allclose(scores, all_scores[idx], rtol=1e-6)
+    if strategy != "random" and not batch:
         unlabelled = np.setdiff1d(np.arange(90), labelled)
         assert scores[-1] >= np.sort(all_scores[unlabelled])[::-1][29] - 1e-7
 
@@ -400,3 +403,181 @@ def test_sdm_ag_two_rounds_beat_source_only_on_real_office_caltech():
     acc = skda.active_learning_loop(sel, Xs, ys, Xt, yt, rounds=2, budget=0.02, round_epochs=2)
     assert sel.n_labeled_target_ == 12
     assert acc[-1] >= source_only + 0.04, (acc, source_only)
+
+
+# ---------------------------------------------------------------------------------------------- CLUE and BADGE
+def _np_clue(x, w, count, uniforms, iterations):
+    """CLUE written plainly: weighted sampling init, Lloyd on the full distance matrix, greedy nearest rows."""
+    n = len(x)
+    e = -np.log(uniforms)
+    keys = [(e[i] / w[i] if w[i] > 0 else np.inf, e[i], i) for i in range(n)]
+    centres = x[[i for _, _, i in sorted(keys)[:count]]].copy()
+    for _ in range(iterations):
+        dist = ((x[:, None, :] - centres[None, :, :]) ** 2).sum(axis=2)
+        assign = dist.argmin(axis=1)
+        for k in range(count):
+            mass = w[assign == k].sum()
+            if mass > 0:
+                centres[k] = (w[assign == k, None] * x[assign == k]).sum(axis=0) / mass
+    dist = ((x[:, None, :] - centres[None, :, :]) ** 2).sum(axis=2)
+    mass = np.array([w[dist.argmin(axis=1) == k].sum() for k in range(count)])
+    order = sorted(range(count), key=lambda k: (-mass[k], k))
+    chosen = []
+    for k in order:
+        free = [i for i in np.argsort(dist[:, k], kind="stable") if i not in chosen]
+        chosen.append(free[0])
+    return np.array(chosen), np.array(order)
+
+
+def _np_badge(a, h, count, uniforms):
+    """BADGE written plainly: the (n, C*d) gradient embeddings formed, k-means++ seeding by inverse CDF."""
+    g = (a[:, :, None] * h[:, None, :]).reshape(len(a), -1)
+    chosen = [int(np.argmax((g ** 2).sum(axis=1)))]
+    d2 = ((g - g[chosen[0]]) ** 2).sum(axis=1)
+    for t in range(1, count):
+        d2[chosen] = 0.0
+        cdf = np.cumsum(d2)
+        j = int(np.searchsorted(cdf, uniforms[t - 1] * cdf[-1], side="right"))
+        chosen.append(j)
+        d2 = np.minimum(d2, ((g - g[j]) ** 2).sum(axis=1))
+    return np.array(chosen)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_clue_select_matches_a_direct_computation(seed):
+    rng = np.random.default_rng(seed)
+    x = np.concatenate([rng.normal(size=(20, 4)) + 3 * rng.normal(size=4) for _ in range(4)])  # 4 blobs
+    w = rng.random(80) * 2
+    w[:5] = 0.0  # zero-entropy rows: never drawn before a positive-weight row, never move a centre
+    u = 1.0 - rng.random(80)
+    for count, iterations in [(7, CLUE_ITERATIONS), (3, 2), (80, 1)]:
+        chosen, order = clue_select(torch.tensor(x), torch.tensor(w), count, u, iterations)
+        want, want_order = _np_clue(x, w, count, u, iterations)
+        np.testing.assert_array_equal(chosen.numpy(), want)
+        np.testing.assert_array_equal(order.numpy(), want_order)
+    assert sorted(clue_select(torch.tensor(x), torch.tensor(w), 80, u)[0].tolist()) == list(range(80))
+
+
+def test_clue_select_with_duplicate_rows_takes_distinct_rows():
+    x = np.repeat(np.eye(3), 15, axis=0)  # 3 distinct points, 15 copies each: more collisions than kept neighbours
+    chosen, _ = clue_select(torch.tensor(x), torch.ones(45, dtype=torch.float64), 40, np.linspace(0.01, 1, 45))
+    assert len(set(chosen.tolist())) == 40
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_badge_select_matches_a_direct_computation(seed):
+    rng = np.random.default_rng(seed)
+    logits = torch.tensor(rng.normal(size=(70, 4)) * 2)
+    a = badge_gradient_factors(logits)
+    np.testing.assert_allclose(a.numpy(), torch.softmax(logits, 1).numpy() - np.eye(4)[logits.argmax(1).numpy()])
+    h = np.abs(rng.normal(size=(70, 6)))
+    u = rng.random(69)
+    for count in (1, 10, 70):
+        got = badge_select(a, torch.tensor(h), count, u)
+        np.testing.assert_array_equal(got.numpy(), _np_badge(a.numpy(), h, count, u))
+    # the gradient embedding is that of the cross-entropy at the predicted label w.r.t. the last layer's weight
+    layer = nn.Linear(6, 4, bias=False).double()
+    feats = torch.tensor(h[:1], requires_grad=False)
+    out = layer(feats)
+    F_loss = nn.functional.cross_entropy(out, out.argmax(1))
+    F_loss.backward()
+    np.testing.assert_allclose(layer.weight.grad.numpy(),
+                               np.outer(badge_gradient_factors(out.detach())[0].numpy(), h[0]), atol=1e-12)
+
+
+def test_badge_select_when_every_distance_is_zero():
+    h = np.ones((12, 3))
+    a = badge_gradient_factors(torch.zeros(12, 2) + torch.tensor([1.0, 0.0]))  # same embedding for all rows
+    got = badge_select(a, torch.tensor(h), 12, np.full(11, 0.5)).numpy()
+    np.testing.assert_array_equal(got, np.arange(12))  # the first maximum, then the lowest unpicked rows
+
+
+@pytest.mark.parametrize("strategy", ["clue", "badge"])
+def test_selector_batch_strategies_run_on_the_model_embeddings(small_task, fitted, strategy):
+    sel, labelled = fitted
+    sel = pickle.loads(pickle.dumps(sel)).set_params(strategy=strategy)
+    idx, scores = sel.query(12, return_scores=True)
+    unlabelled = np.setdiff1d(np.arange(90), labelled)
+    net = sel.module_
+    with torch.no_grad():
+        h = net.features(torch.from_numpy(sel.pool_[unlabelled]))
+        logits = net.classify(h)
+    rng = sel._query_generator(len(unlabelled), strategy)
+    if strategy == "clue":
+        weights = entropy_query_score(torch.softmax(logits.double(), 1))
+        want = clue_select(h, weights, 12, 1.0 - rng.random(len(unlabelled)))[0].numpy()
+        np.testing.assert_allclose(scores, weights.numpy()[want], rtol=1e-5)
+    else:
+        want = badge_select(badge_gradient_factors(logits), h, 12, rng.random(11)).numpy()
+    np.testing.assert_array_equal(idx, unlabelled[want])
+    np.testing.assert_array_equal(sel.query(12), idx)  # reproducible
+    other = skda.ActiveSelector(random_state=5, strategy=strategy, **TINY).fit(*small_task[:3])
+    assert len(set(other.query(12))) == 12
+
+
+# ---------------------------------------------------------------------------------------------- candidates
+@pytest.mark.parametrize("strategy", list(STRATEGIES))
+def test_candidate_queries_are_pool_queries_restricted_to_the_candidates(fitted, strategy):
+    sel, labelled = fitted
+    sel = pickle.loads(pickle.dumps(sel)).set_params(strategy=strategy)
+    unlabelled = np.flatnonzero(~sel.labeled_mask_)
+    full, full_scores = sel.query(80, return_scores=True)
+    for cands in (None, unlabelled, unlabelled[::-1].tolist(), ~sel.labeled_mask_):
+        idx, scores = sel.query(20, candidates=cands, return_scores=True)
+        np.testing.assert_array_equal(idx, full[:20] if STRATEGIES[strategy][1] not in BATCH_QUERIES
+                                      else sel.query(20))
+        np.testing.assert_allclose(scores, sel.query(20, return_scores=True)[1])
+    subset = np.random.RandomState(3).permutation(unlabelled)[:25]
+    idx, scores = sel.query(10, candidates=subset, return_scores=True)
+    assert set(idx) <= set(subset) and len(set(idx)) == 10
+    np.testing.assert_array_equal(sel.query(10, candidates=np.sort(subset)), idx)  # the order given is irrelevant
+    mask = np.zeros(90, dtype=bool)
+    mask[subset] = True
+    np.testing.assert_array_equal(sel.query(10, candidates=mask), idx)
+    if STRATEGIES[strategy][1] in BATCH_QUERIES:  # the batch is selected among the candidates only
+        new, new_scores = sel.query(10, candidates=sel.pool_[np.sort(subset)], return_scores=True)
+        np.testing.assert_array_equal(np.sort(subset)[new], idx)
+        np.testing.assert_allclose(new_scores, scores)
+    else:  # the pool's ranking, restricted
+        keep = np.isin(full, subset)
+        np.testing.assert_array_equal(idx, full[keep][:10])
+        np.testing.assert_allclose(scores, full_scores[keep][:10])
+    if strategy != "random":  # new samples: indices into them, scores as the pool's
+        new, new_scores = sel.query(5, candidates=sel.pool_[subset], return_scores=True)
+        assert new.max() < 25
+        np.testing.assert_allclose(new_scores, sel.informativeness(sel.pool_[subset])[new], rtol=1e-6)
+        if STRATEGIES[strategy][1] not in BATCH_QUERIES:
+            np.testing.assert_array_equal(subset[new], idx[:5])
+
+
+def test_new_sample_candidates_budgets_and_the_random_strategy(small_task, fitted):
+    _, _, Xt, _ = small_task
+    sel, _ = fitted
+    fresh = np.random.RandomState(7).randn(40, Xt.shape[1])
+    idx = sel.query(0.25, candidates=fresh)  # a fraction of the candidates
+    assert len(idx) == 10 and idx.max() < 40
+    sel_r = pickle.loads(pickle.dumps(sel)).set_params(strategy="random")
+    np.testing.assert_array_equal(sel_r.query(5, candidates=fresh), sel_r.query(5, candidates=fresh))
+    assert len(sel.query(0.1, candidates=np.flatnonzero(~sel.labeled_mask_)[:20])) == 9  # of the whole pool (90)
+    with pytest.raises(ValueError, match="asks for 21 samples but only 20 candidates were given"):
+        sel.query(21, candidates=np.flatnonzero(~sel.labeled_mask_)[:20])
+    with pytest.raises(ValueError, match="asks for 41 samples but only 40 candidate samples were given"):
+        sel.query(41, candidates=fresh)
+
+
+@pytest.mark.parametrize("candidates,error,match", [
+    (lambda s: [0, 1, 9], ValueError, r"candidates \[0, 9\] are labelled target samples"),
+    (lambda s: [1, 2, 90], ValueError, r"candidates \[90\] are out of range: indices into pool_ must be in \[0, 90\)"),
+    (lambda s: [1, -1], ValueError, r"candidates \[-1\] are out of range"),
+    (lambda s: [1, 2, 2, 3, 3], ValueError, r"candidates has duplicate indices \[2, 3\]"),
+    (lambda s: np.array([1.0, 2.0]), TypeError, "1-D candidates are indices into pool_ and must be integers"),
+    (lambda s: np.ones(89, dtype=bool), ValueError, r"boolean candidates mask must have one entry per pool row \(90\)"),
+    (lambda s: 3, ValueError, "candidates must be None, a 1-D array of indices"),
+    (lambda s: s.pool_[:, :-1], ValueError, "candidates has 7 features, but ActiveSelector is expecting 8"),
+    (lambda s: s.pool_[:4, :, None], ValueError, r"candidates has sample shape \(8, 1\)"),
+    (lambda s: [], ValueError, "asks for 3 samples but only 0 candidates were given"),
+])
+def test_bad_candidates_raise_clear_errors(fitted, candidates, error, match):
+    sel, _ = fitted
+    with pytest.raises(error, match=match):
+        sel.query(3, candidates=candidates(sel))
