@@ -6,7 +6,7 @@ labels the queried target samples -> ``partial_fit`` for 2 epochs (the paper que
 + labelled target (warm start; the learning-rate annealing restarts each round). The accuracy is measured on ALL
 the target samples (labelled ones included, as the paper does) after the last round.
 
-Configurations (per family):
+Configurations (per family, ``ACTIVE_FAMILIES`` in ``benchmarks/config.py``):
 
 - ``digits`` (MNIST<->USPS, JDA files, per-image standardisation): ``skda.LeNetFeatureExtractor`` as in
   ``bench_accuracy.py``; warm-up 20 epochs (the paper: 10; ``bench_accuracy.py``: 30 for a full fit - 20 keeps the
@@ -31,26 +31,16 @@ from __future__ import annotations
 
 import argparse
 import copy
-import os
 import time
-from pathlib import Path
 
 import numpy as np
+from config import ACTIVE_FAMILIES as FAMILIES
+from config import ROUND_EPOCHS, ROUNDS, SEEDS
 
 import skda
 from skda.active import STRATEGIES
 from skda.datasets import list_tasks, load_task
 
-# The benchmark files of a source checkout live beside it (../shared/data) unless SKDA_DATA says otherwise
-# (skda itself reads data_home=, else $SKDA_DATA, else ~/skda_data: see skda.datasets).
-os.environ.setdefault("SKDA_DATA", str(Path(__file__).resolve().parents[2] / "shared" / "data"))
-
-FAMILIES = {
-    "digits": {"common": {"module": skda.LeNetFeatureExtractor}, "warmup_epochs": 20, "budget": 0.01},
-    "office_caltech": {"common": {}, "warmup_epochs": 50, "budget": 0.02},
-}
-ROUNDS = 5
-ROUND_EPOCHS = 2
 #: The paper's Table 3 order; "adjust" = Eq. 7 training, "gradient" = Eq. 8-9 query.
 ORDER = ["random", "entropy", "least-confidence", "margin", "sdm", "sdm-a", "sdm-g", "sdm-ag"]
 LOSS_NAMES = {"ce": "CE", "margin": "CE + Eq. 1", "adjusted": "CE + Eq. 7"}
@@ -131,7 +121,7 @@ def main(argv=None):
     ap.add_argument("--family", required=True, choices=list(FAMILIES))
     ap.add_argument("--strategies", nargs="+", default=ORDER, choices=list(STRATEGIES))
     ap.add_argument("--tasks", nargs="+", default=None, help="a subset of the family's tasks")
-    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS))
     ap.add_argument("--rounds", type=int, default=ROUNDS)
     ap.add_argument("--write", default=None, help="also write the markdown tables to this file")
     ap.add_argument("--append", action="store_true", help="append to --write FILE instead of overwriting it")

@@ -21,19 +21,16 @@ by the training sections):
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
+from bench_engine import bare_torch, make_data, skda_fit  # a sibling script: this folder is on sys.path
+from bench_knn import peak_rss_mb
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_engine import bare_torch, make_data, skda_fit  # noqa: E402
-from bench_knn import peak_rss_mb  # noqa: E402
-
-import skda  # noqa: E402
-from skda.neighbors import knn_vote  # noqa: E402
+import skda
+from skda.neighbors import knn_vote
 
 
 def timed(fn, repeats, device):

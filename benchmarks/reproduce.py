@@ -11,18 +11,16 @@ stopped, and a subset run fills part of the cache. The report (``--write``, defa
 and one plot per family (``docs/img/reproduction_<family>.png``, needs matplotlib) are written from the cache
 for the runs requested.
 
-Configurations (documented, fixed before looking at target labels; nothing is tuned on them, except two
-settings chosen with target labels in view: M-ADDA's default ``target_lr_scale=0.2``, set after diagnosing a
-collapse on USPS->MNIST, and ILA-DA's ``msc_weight=2`` on digits, picked from four variants on seeds 0-2 and
-confirmed on seeds 3-7; see ``bench_accuracy.py``):
+Configurations: ``benchmarks/config.py`` (documented there, with the two settings chosen with target labels in
+view):
 
-- the accuracy methods (source-only, DANN, M-ADDA, ILA-DA, MLA-DA) use ``bench_accuracy.py``'s per-family
-  configuration (digits: LeNet-style CNN, 30 epochs; Office-Caltech: MLP, 50 epochs; Amazon: MLP, 30 epochs;
-  on the two tabular families the DANN-based methods use a 256-unit domain classifier);
-- SDM runs its active protocol (``bench_active.py``: warm-up, 5 rounds of query -> oracle -> 2 epochs; digits 1%
-  per round, the other families 2%) for SDM-AG and its margin baseline (rows ``sdm-ag (active)``,
-  ``margin (active)``): these use target labels as the oracle, so they are not comparable with the
-  unsupervised rows.
+- the accuracy methods (source-only, DANN, M-ADDA, ILA-DA, MLA-DA) use the per-family configuration
+  (``config.make_estimator``: digits: LeNet-style CNN, 30 epochs; Office-Caltech: MLP, 50 epochs; Amazon: MLP,
+  30 epochs; on the two tabular families the DANN-based methods use a 256-unit domain classifier);
+- SDM runs its active protocol (``config.ACTIVE_FAMILIES``, as ``bench_active.py``: warm-up, 5 rounds of query ->
+  oracle -> 2 epochs; digits 1% per round, the other families 2%) for SDM-AG and its margin baseline (rows
+  ``sdm-ag (active)``, ``margin (active)``): these use target labels as the oracle, so they are not comparable
+  with the unsupervised rows.
 
 Runs go to ``--jobs`` worker processes with one torch thread each (2 on a 2-core machine).
 """
@@ -32,23 +30,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
+from config import PAPER, PAPER_FAMILY, REPO, SEEDS
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-REPO = Path(__file__).resolve().parent.parent
-# The benchmark files of a source checkout live beside it unless SKDA_DATA says otherwise (joblib workers inherit it).
-os.environ.setdefault("SKDA_DATA", str(REPO.parent / "shared" / "data"))
 FAMILIES = ("digits", "office_caltech", "amazon_reviews")
 ACCURACY_METHODS = ("source-only", "dann", "madda", "ilada", "mlada")
 ACTIVE_METHODS = ("margin (active)", "sdm-ag (active)")
 METHODS = ACCURACY_METHODS + ACTIVE_METHODS
-#: Family-level paper figures (mean over the family's tasks) where a paper reports them on comparable tasks.
-PAPER_FAMILY = {("dann", "amazon_reviews"): 0.76}  # DANN JMLR 2016, 5000-d features (ours: 400-d)
 
 
 def run_one(family, task, method, seed):
@@ -56,16 +47,15 @@ def run_one(family, task, method, seed):
     import torch
 
     torch.set_num_threads(1)
+    from config import ACTIVE_DEFAULT, ACTIVE_FAMILIES, ROUND_EPOCHS, ROUNDS, make_estimator
+
     import skda
-    from bench_accuracy import make_estimator
     from skda.datasets import load_task
 
     start = time.perf_counter()
     Xs, ys, Xt, yt = load_task(task)
     if method in ACTIVE_METHODS:
-        from bench_active import FAMILIES as ACTIVE, ROUND_EPOCHS, ROUNDS
-
-        config = ACTIVE.get(family, {"common": {}, "warmup_epochs": 30, "budget": 0.02})
+        config = ACTIVE_FAMILIES.get(family, ACTIVE_DEFAULT)
         selector = skda.ActiveSelector(strategy=method.split(" ")[0], max_epochs=config["warmup_epochs"],
                                        random_state=seed, **config["common"])
         curve = skda.active_learning_loop(selector, Xs, ys, Xt, yt, rounds=ROUNDS, budget=config["budget"],
@@ -124,14 +114,8 @@ def execute(runs, cache, jobs):
     return done
 
 
-def paper_figures():
-    from bench_accuracy import PAPER
-
-    return PAPER
-
-
 def report(done, families, methods, seeds, plots_dir):
-    paper = paper_figures()
+    paper = PAPER
     lines = [
         "# Results: the reproduction report",
         "",
@@ -140,7 +124,7 @@ def report(done, families, methods, seeds, plots_dir):
         "",
         f"Produced by `python benchmarks/reproduce.py` (seeds {list(seeds)}); target accuracy of the final model, "
         "mean ± std over seeds; [paper figure] where the paper reports the task under its own protocol. "
-        "Configurations: see the script's docstring. The active rows use the target labels as an oracle "
+        "Configurations: `benchmarks/config.py`. The active rows use the target labels as an oracle "
         "(5 rounds of queries) and are not comparable with the unsupervised rows.",
         "",
     ]
@@ -229,7 +213,7 @@ def main(argv=None):
     ap.add_argument("--families", nargs="+", default=list(FAMILIES), choices=FAMILIES)
     ap.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
     ap.add_argument("--tasks", nargs="+", default=None, help="a subset of the families' tasks")
-    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS))
     ap.add_argument("--jobs", type=int, default=2, help="worker processes (one torch thread each)")
     ap.add_argument("--cache", default=str(REPO / ".reproduce_cache"))
     ap.add_argument("--write", default=str(REPO / "docs" / "results.md"))

@@ -31,4 +31,3 @@ def small_task():
     return Xs, ys, Xt, yt
 
 
-FAST = dict(max_epochs=3, batch_size=32, module__hidden_sizes=(16,), domain_hidden_sizes=(16,))

@@ -2,6 +2,7 @@
 query contract, budgets, the active loop."""
 
 import pickle
+import warnings
 
 import numpy as np
 import pytest
@@ -16,10 +17,11 @@ from skda.active import (BATCH_QUERIES, CLUE_ITERATIONS, STRATEGIES, adjusted_ma
                          least_confidence_query_score, margin_loss, margin_loss_logit_gradient, margin_query_score,
                          sdm_g_query_score)
 
+from .registry import make
+
 RNG = np.random.RandomState(0)
 LOGITS = RNG.randn(6, 4) * 2.0
 LABELS = np.array([0, 3, 1, 1, 2, 0])
-TINY = dict(max_epochs=3, batch_size=32, module__hidden_sizes=(16,))
 
 
 def _np_scores(logits, normalize):
@@ -139,7 +141,7 @@ def fitted(small_task):
     known = np.full(len(Xt), -1)
     labelled = np.arange(0, 90, 9)
     known[labelled] = yt[labelled]
-    return skda.ActiveSelector(random_state=0, **TINY).fit(Xs, ys, Xt, known), labelled
+    return make("active", random_state=0).fit(Xs, ys, Xt, known), labelled
 
 
 def test_fit_puts_labelled_target_rows_in_the_training_set(small_task, fitted):
@@ -149,7 +151,7 @@ def test_fit_puts_labelled_target_rows_in_the_training_set(small_task, fitted):
     np.testing.assert_array_equal(np.flatnonzero(sel.labeled_mask_), labelled)
     assert sel.history[-1]["train_batch_count"] == -(-(len(Xs) + 10) // 32)  # one epoch = 130 labelled rows
     assert sel.pool_.dtype == np.float32 and sel.pool_.shape == Xt.shape and not np.shares_memory(sel.pool_, Xt)
-    source_only = skda.ActiveSelector(random_state=0, **TINY).fit(Xs, ys, Xt)
+    source_only = make("active", random_state=0).fit(Xs, ys, Xt)
     assert source_only.n_labeled_target_ == 0
     assert source_only.history[-1]["train_batch_count"] == -(-len(Xs) // 32)
 
@@ -158,8 +160,8 @@ def test_cross_entropy_warm_up_is_the_source_only_baseline(small_task):
     """No labelled target sample + a CE strategy: the engine trains exactly as SourceOnlyClassifier (an epoch is
     one pass over the larger of the labelled set and the pool)."""
     Xs, ys, Xt, _ = small_task
-    sel = skda.ActiveSelector(strategy="margin", random_state=4, **TINY).fit(Xs[::3], ys[::3], Xt)
-    ref = skda.SourceOnlyClassifier(random_state=4, **TINY).fit(Xs[::3], ys[::3], Xt)
+    sel = make("active", strategy="margin", random_state=4).fit(Xs[::3], ys[::3], Xt)
+    ref = make("source-only", random_state=4).fit(Xs[::3], ys[::3], Xt)
     assert sel.history[-1]["train_batch_count"] == -(-len(Xt) // 32)  # the pool (90) is the larger set
     np.testing.assert_array_equal(sel.predict_proba(Xt), ref.predict_proba(Xt))
 
@@ -220,9 +222,9 @@ def test_query_changes_nothing(fitted):
 
 def test_random_strategy_is_reproducible_and_seeded(small_task):
     Xs, ys, Xt, _ = small_task
-    a = skda.ActiveSelector(strategy="random", random_state=1, **{**TINY, "max_epochs": 1}).fit(Xs, ys, Xt)
-    b = skda.ActiveSelector(strategy="random", random_state=1, **{**TINY, "max_epochs": 1}).fit(Xs, ys, Xt)
-    c = skda.ActiveSelector(strategy="random", random_state=2, **{**TINY, "max_epochs": 1}).fit(Xs, ys, Xt)
+    a = make("active", strategy="random", random_state=1, max_epochs=1).fit(Xs, ys, Xt)
+    b = make("active", strategy="random", random_state=1, max_epochs=1).fit(Xs, ys, Xt)
+    c = make("active", strategy="random", random_state=2, max_epochs=1).fit(Xs, ys, Xt)
     np.testing.assert_array_equal(a.query(10), b.query(10))
     assert not np.array_equal(a.query(10), c.query(10))
 
@@ -258,16 +260,16 @@ def test_bad_budgets_raise_clear_errors(fitted, budget, error, match):
 def test_input_errors(small_task):
     Xs, ys, Xt, yt = small_task
     with pytest.raises(ValueError, match="unknown strategy 'sdm-x'"):
-        skda.ActiveSelector(strategy="sdm-x", **TINY).fit(Xs, ys, Xt)
+        make("active", strategy="sdm-x").fit(Xs, ys, Xt)
     with pytest.raises(ValueError, match="yt has 89 labels but the target pool Xt has 90 rows"):
-        skda.ActiveSelector(**TINY).fit(Xs, ys, Xt, yt[:89])
+        make("active").fit(Xs, ys, Xt, yt[:89])
     with pytest.raises(ValueError, match="needs the target pool"):
-        skda.ActiveSelector(**TINY).fit(Xs, ys)
+        make("active").fit(Xs, ys)
     with pytest.raises(ValueError, match="X_target has sample shape"):
-        skda.ActiveSelector(**TINY).fit(Xs, ys, Xt[:, :5])
+        make("active").fit(Xs, ys, Xt[:, :5])
     with pytest.raises(NotFittedError, match="not fitted"):
         skda.ActiveSelector().query(3)
-    sel = skda.ActiveSelector(**{**TINY, "max_epochs": 1}, random_state=0).fit(Xs, ys, Xt)
+    sel = make("active", max_epochs=1, random_state=0).fit(Xs, ys, Xt)
     with pytest.raises(ValueError, match="unknown strategy 'nope'"):
         sel.set_params(strategy="nope").query(3)
 
@@ -277,12 +279,12 @@ def test_packed_form_float_labels_and_user_arrays_untouched(small_task):
     known = np.full(len(Xt), -1.0)  # a float yt with integer labels
     known[:6] = yt[:6]
     copies = [a.copy() for a in (Xs, ys, Xt, known)]
-    sel = skda.ActiveSelector(random_state=0, **TINY).fit(Xs, ys, Xt, known)
+    sel = make("active", random_state=0).fit(Xs, ys, Xt, known)
     assert sel.classes_.dtype.kind == "i" and sel.n_labeled_target_ == 6
     sel.query(4), sel.predict(Xt), sel.score(Xt, yt)
     for a, b in zip((Xs, ys, Xt, known), copies):
         np.testing.assert_array_equal(a, b)
-    packed = skda.ActiveSelector(random_state=0, **TINY).fit(np.vstack([Xs, Xt]),
+    packed = make("active", random_state=0).fit(np.vstack([Xs, Xt]),
                                                             np.concatenate([ys, np.full(len(Xt), -1)]))
     np.testing.assert_array_equal(packed.pool_, Xt)
     assert packed.n_labeled_target_ == 0
@@ -291,7 +293,7 @@ def test_packed_form_float_labels_and_user_arrays_untouched(small_task):
 @pytest.mark.parametrize("strategy,term", [("margin", None), ("sdm", margin_loss), ("sdm-ag", adjusted_margin_loss)])
 def test_training_loss_follows_the_strategy(small_task, strategy, term):
     Xs, ys, Xt, _ = small_task
-    sel = skda.ActiveSelector(strategy=strategy, random_state=0, **{**TINY, "max_epochs": 1}).fit(Xs, ys, Xt)
+    sel = make("active", strategy=strategy, random_state=0, max_epochs=1).fit(Xs, ys, Xt)
     logits = torch.randn(5, 3)
     labels = torch.tensor([0, 1, 2, 2, 1])
     expected = nn.functional.cross_entropy(logits, labels)
@@ -304,7 +306,7 @@ def test_training_loss_follows_the_strategy(small_task, strategy, term):
 
 def test_params_clone_and_partial_fit(small_task):
     Xs, ys, Xt, yt = small_task
-    sel = skda.ActiveSelector(strategy="sdm-g", margin=0.5, gradient_weight=0.1, random_state=0, **TINY)
+    sel = make("active", strategy="sdm-g", margin=0.5, gradient_weight=0.1, random_state=0)
     params = clone(sel).get_params()
     assert params["strategy"] == "sdm-g" and params["margin"] == 0.5 and params["gradient_weight"] == 0.1
     known = np.full(len(Xt), -1)
@@ -319,13 +321,13 @@ def test_params_clone_and_partial_fit(small_task):
 # ---------------------------------------------------------------------------------------------- protocol
 def test_active_learning_loop(small_task):
     Xs, ys, Xt, yt = small_task
-    sel = skda.ActiveSelector(strategy="sdm-ag", random_state=0, **TINY)
+    sel = make("active", strategy="sdm-ag", random_state=0)
     acc = skda.active_learning_loop(sel, Xs, ys, Xt, yt, rounds=3, budget=0.05, round_epochs=1)
     assert acc.shape == (4,) and np.all((0 <= acc) & (acc <= 1))
     assert sel.n_labeled_target_ == 3 * 5  # 5% of 90 = 4.5 -> 5 per round
     assert acc[-1] == pytest.approx(sel.score(Xt, yt))
     # the same protocol from a copy of a fitted warm-up model, without refitting
-    warm = skda.ActiveSelector(strategy="margin", random_state=0, **TINY).fit(Xs, ys, Xt)
+    warm = make("active", strategy="margin", random_state=0).fit(Xs, ys, Xt)
     acc2 = skda.active_learning_loop(pickle.loads(pickle.dumps(warm)), Xs, ys, Xt, yt, rounds=2, budget=4,
                                      fit_initial=False)
     assert acc2.shape == (3,) and acc2[0] == pytest.approx(warm.score(Xt, yt))
@@ -333,7 +335,7 @@ def test_active_learning_loop(small_task):
 
 def test_active_learning_loop_errors(small_task):
     Xs, ys, Xt, yt = small_task
-    sel = skda.ActiveSelector(**TINY)
+    sel = make("active")
     with pytest.raises(ValueError, match="must label every target sample"):
         skda.active_learning_loop(sel, Xs, ys, Xt, yt[:10])
     with pytest.raises(ValueError, match="contain the unlabelled marker -1"):
@@ -353,14 +355,14 @@ def test_active_learning_loop_with_a_class_the_source_lacks(small_task):
     the failing round raises an error that keeps the finished rounds and says what to pass."""
     Xs, ys, Xt, yt = small_task
     src = ys < 2  # the source lacks class 2; the target holds it
-    sel = skda.ActiveSelector(strategy="margin", random_state=0, **TINY)
+    sel = make("active", strategy="margin", random_state=0)
     acc = skda.active_learning_loop(sel, Xs[src], ys[src], Xt, yt, rounds=3, budget=0.1, round_epochs=1,
                                     classes=[0, 1, 2])
     assert acc.shape == (4,) and sel.classes_.tolist() == [0, 1, 2]
 
     # undeclared: 27 random queries among 90 rows, 30 of class 2, reveal it in round 1
     order = np.arange(len(yt))
-    sel = skda.ActiveSelector(strategy="random", random_state=0, **TINY)
+    sel = make("active", strategy="random", random_state=0)
     with pytest.raises(skda.ActiveLearningRoundError, match=r"round 1 of 3 failed.*revealed classes \[2\].*"
                                                             "classes=<every class>") as info:
         skda.active_learning_loop(sel, Xs[src], ys[src], Xt[order], yt[order], rounds=3, budget=0.3,
@@ -373,7 +375,7 @@ def test_active_learning_loop_with_a_class_the_source_lacks(small_task):
 
 def test_active_learning_loop_keeps_finished_rounds_when_a_later_round_fails(small_task, monkeypatch):
     Xs, ys, Xt, yt = small_task
-    sel = skda.ActiveSelector(strategy="margin", random_state=0, **TINY)
+    sel = make("active", strategy="margin", random_state=0)
     calls = {"n": 0}
     original = skda.ActiveSelector.partial_fit
 
@@ -511,7 +513,7 @@ def test_selector_batch_strategies_run_on_the_model_embeddings(small_task, fitte
         want = badge_select(badge_gradient_factors(logits), h, 12, rng.random(11)).numpy()
     np.testing.assert_array_equal(idx, unlabelled[want])
     np.testing.assert_array_equal(sel.query(12), idx)  # reproducible
-    other = skda.ActiveSelector(random_state=5, strategy=strategy, **TINY).fit(*small_task[:3])
+    other = make("active", random_state=5, strategy=strategy, device="cpu").fit(*small_task[:3])
     assert len(set(other.query(12))) == 12
 
 
@@ -581,3 +583,84 @@ def test_bad_candidates_raise_clear_errors(fitted, candidates, error, match):
     sel, _ = fitted
     with pytest.raises(error, match=match):
         sel.query(3, candidates=candidates(sel))
+def test_active_selector_refuses_nan_as_an_unknown_target_label(small_task):
+    Xs, ys, Xt, _ = small_task
+    yt = np.full(len(Xt), np.nan)
+    yt[:3] = [0, 1, 2]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # scikit-learn's own cast of NaN while checking
+        with pytest.raises(ValueError, match=r"yt: .*NaN.*unlabelled marker -1"):
+            skda.ActiveSelector(max_epochs=1, device="cpu").fit(Xs, ys, Xt, yt)
+    yt_list = ["cat"] + [-1] * (len(Xt) - 1)  # np.asarray makes the -1 entries "-1"
+    with pytest.raises(ValueError, match="numpy turns -1 into the text"):
+        skda.ActiveSelector(max_epochs=1, device="cpu").fit(Xs, np.array(["cat", "dog", "emu"])[ys], Xt, yt_list)
+
+
+def _fitted_selector(small_task, **params):
+    Xs, ys, Xt, _ = small_task
+    return make("active", random_state=0, strategy="margin", **params).fit(Xs, ys, Xt)
+
+
+@pytest.mark.parametrize("bad", ["unseen class", "feature count"])
+def test_a_refused_partial_fit_leaves_the_pool_and_labelled_mask_unchanged(small_task, bad):
+    Xs, ys, Xt, _ = small_task
+    sel = _fitted_selector(small_task)
+    before = (sel.pool_.copy(), sel.labeled_mask_.copy(), sel.n_labeled_target_, sel.query(5))
+    if bad == "unseen class":
+        labels = np.full(len(Xt), -1)
+        labels[:20] = 7
+        args, match = (Xs, ys, Xt, labels), "not seen"
+    else:
+        args, match = (Xs[:, :5], ys, Xt[:, :5]), "features"
+    with pytest.raises(ValueError, match=match):
+        sel.partial_fit(*args, epochs=1)
+    np.testing.assert_array_equal(sel.pool_, before[0])
+    np.testing.assert_array_equal(sel.labeled_mask_, before[1])
+    assert sel.n_labeled_target_ == before[2]
+    np.testing.assert_array_equal(sel.query(5), before[3])
+
+
+def test_object_yt_with_integer_labels_is_understood(small_task):
+    Xs, ys, Xt, yt = small_task
+    labels = np.full(len(Xt), -1, dtype=object)
+    labels[:6] = yt[:6]
+    sel = make("active", random_state=0, strategy="margin").fit(Xs, ys, Xt, labels)
+    assert sel.n_labeled_target_ == 6
+    accuracies = skda.active_learning_loop(
+        make("active", random_state=0, strategy="margin", unlabeled_marker="?"), Xs, ys, Xt, yt,
+        rounds=2, budget=3, round_epochs=1)
+    assert accuracies.shape == (3,)
+
+
+def test_text_target_labels_with_numeric_source_labels_raise_clearly(small_task):
+    Xs, ys, Xt, yt = small_task
+    labels = np.full(len(Xt), -1, dtype=object)
+    labels[:3] = ["0", "1", "2"]
+    with pytest.raises(ValueError, match="spelled as the source labels"):
+        make("active").fit(Xs, ys, Xt, labels)
+
+
+@pytest.mark.parametrize("rounds, budget, n_target, match", [(2, 0, 90, "positive"), (5, 6, 20, "5 rounds of 6"),
+                                                             (1, 1.5, 90, "fraction")])
+def test_active_learning_loop_checks_the_budget_before_training(small_task, monkeypatch, rounds, budget, n_target,
+                                                                match):
+    Xs, ys, Xt, yt = small_task
+    sel = make("active", random_state=0)
+    monkeypatch.setattr(type(sel), "fit", lambda *a, **k: pytest.fail("trained before checking the budget"))
+    with pytest.raises(ValueError, match=match):
+        skda.active_learning_loop(sel, Xs, ys, Xt[:n_target], yt[:n_target], rounds=rounds, budget=budget)
+
+
+@pytest.mark.parametrize("params, match", [({"margin": 0.0}, "margin"), ({"margin": float("nan")}, "margin"),
+                                           ({"margin": -1}, "margin"), ({"gradient_weight": float("nan")},
+                                                                        "gradient_weight")])
+def test_active_selector_checks_its_hyper_parameters(small_task, params, match):
+    Xs, ys, Xt, _ = small_task
+    with pytest.raises(ValueError, match=match):
+        make("active", strategy="sdm-ag", **params).fit(Xs, ys, Xt)
+
+
+def test_active_learning_loop_refuses_a_marker_that_marks_nothing(small_task):
+    Xs, ys, Xt, yt = small_task
+    with pytest.raises(ValueError, match="None marks none"):
+        skda.active_learning_loop(make("active", unlabeled_marker=None), Xs, ys, Xt, yt)

@@ -16,8 +16,10 @@ from torch import nn
 
 import skda
 from skda.engine import PairedBatchSampler
+from skda.model_selection import pack_domains
 
-from .conftest import FAST
+from . import registry
+from .registry import make
 
 
 def packed(Xs, ys, Xt, marker=-1):
@@ -43,7 +45,7 @@ def test_paired_sampler_covers_larger_domain_once_and_recycles_smaller(n_source,
 
 def test_fit_predict_shapes(small_task):
     Xs, ys, Xt, yt = small_task
-    clf = skda.DANNClassifier(random_state=0, **FAST).fit(Xs, ys, Xt)
+    clf = make("dann", random_state=0).fit(Xs, ys, Xt)
     assert clf.predict(Xt).shape == (len(Xt),)
     proba = clf.predict_proba(Xt)
     assert proba.shape == (len(Xt), 3)
@@ -56,7 +58,7 @@ def test_fit_predict_shapes(small_task):
 
 def test_device_auto_resolves(small_task):
     Xs, ys, Xt, _ = small_task
-    clf = skda.DANNClassifier(random_state=0, **FAST).fit(Xs, ys, Xt)
+    clf = make("dann", random_state=0).fit(Xs, ys, Xt)
     assert clf.device == "auto"  # the parameter is untouched
     assert clf.device_.type == ("cuda" if torch.cuda.is_available() else "cpu")
     assert next(clf.module_.parameters()).device.type == clf.device_.type
@@ -70,15 +72,14 @@ def test_predict_before_fit_raises():
 @pytest.mark.parametrize("cls", [skda.DANNClassifier, skda.SourceOnlyClassifier])
 def test_same_seed_same_predictions_and_packed_equals_three_arrays(small_task, cls):
     Xs, ys, Xt, _ = small_task
-    kw = FAST if cls is skda.DANNClassifier else {k: v for k, v in FAST.items() if k != "domain_hidden_sizes"}
-    kw = {**kw, "device": "cpu"}  # bit-identical results are promised on CPU (see random_state)
-    a = cls(random_state=3, **kw).fit(Xs, ys, Xt).predict_proba(Xt)
-    b = cls(random_state=3, **kw).fit(Xs, ys, Xt).predict_proba(Xt)
+    kw = {"random_state": 3, "device": "cpu"}  # bit-identical results are promised on CPU (see random_state)
+    a = make(cls, **kw).fit(Xs, ys, Xt).predict_proba(Xt)
+    b = make(cls, **kw).fit(Xs, ys, Xt).predict_proba(Xt)
     X, y = packed(Xs, ys, Xt)
-    c = cls(random_state=3, **kw).fit(X, y).predict_proba(Xt)
+    c = make(cls, **kw).fit(X, y).predict_proba(Xt)
     np.testing.assert_array_equal(a, b)
     np.testing.assert_array_equal(a, c)
-    d = cls(random_state=4, **kw).fit(Xs, ys, Xt).predict_proba(Xt)
+    d = make(cls, **{**kw, "random_state": 4}).fit(Xs, ys, Xt).predict_proba(Xt)
     assert not np.array_equal(a, d)
 
 
@@ -87,20 +88,20 @@ def test_fit_leaves_global_torch_rng_alone(small_task):
     torch.manual_seed(123)
     expected = torch.rand(3)
     torch.manual_seed(123)
-    skda.DANNClassifier(random_state=0, **FAST).fit(Xs, ys, Xt)
+    make("dann", random_state=0).fit(Xs, ys, Xt)
     assert torch.equal(torch.rand(3), expected)
 
 
 def test_string_labels_round_trip(small_task):
     Xs, ys, Xt, yt = small_task
     names = np.array(["cat", "dog", "emu"])
-    clf = skda.DANNClassifier(random_state=0, **{**FAST, "max_epochs": 10}).fit(Xs, names[ys], Xt)
+    clf = make("dann", random_state=0, max_epochs=10).fit(Xs, names[ys], Xt)
     assert list(clf.classes_) == ["cat", "dog", "emu"]
     pred = clf.predict(Xt)
     assert pred.dtype.kind == "U" and set(pred) <= set(names)
     # packed form with a string marker, -1 not involved
     X, y = packed(Xs, names[ys], Xt, marker="?")
-    clf2 = skda.DANNClassifier(random_state=0, unlabeled_marker="?", **{**FAST, "max_epochs": 10}).fit(X, y)
+    clf2 = make("dann", random_state=0, unlabeled_marker="?", max_epochs=10).fit(X, y)
     np.testing.assert_array_equal(clf2.predict(Xt), pred)
 
 
@@ -108,8 +109,8 @@ def test_minus_one_as_a_real_class_with_marker_disabled(small_task):
     Xs, ys, Xt, _ = small_task
     ys_neg = ys - 1  # classes -1, 0, 1
     with pytest.raises(ValueError, match="unlabelled marker -1"):
-        skda.DANNClassifier(**FAST).fit(Xs, ys_neg, Xt)
-    clf = skda.DANNClassifier(unlabeled_marker=None, random_state=0, **FAST).fit(Xs, ys_neg, Xt)
+        make("dann").fit(Xs, ys_neg, Xt)
+    clf = make("dann", unlabeled_marker=None, random_state=0).fit(Xs, ys_neg, Xt)
     assert list(clf.classes_) == [-1, 0, 1]
 
 
@@ -154,7 +155,7 @@ def test_get_params_set_params_clone_route_nested_parts(small_task):
 def test_gridsearch_tunes_nested_parameter(small_task):
     Xs, ys, Xt, _ = small_task
     X, y = packed(Xs, ys, Xt)
-    search = GridSearchCV(skda.DANNClassifier(random_state=0, **FAST),
+    search = GridSearchCV(make("dann", random_state=0),
                           {"module__hidden_sizes": [(8,), (16,)]}, cv=2).fit(X, y)
     assert search.best_params_["module__hidden_sizes"] in [(8,), (16,)]
     assert search.predict(Xt).shape == (len(Xt),)
@@ -163,7 +164,7 @@ def test_gridsearch_tunes_nested_parameter(small_task):
 def test_pipeline_with_standard_scaler_fits_scaler_on_both_domains(small_task):
     Xs, ys, Xt, yt = small_task
     X, y = packed(Xs, ys, Xt)
-    pipe = Pipeline([("scale", StandardScaler()), ("dann", skda.DANNClassifier(random_state=0, **FAST))]).fit(X, y)
+    pipe = Pipeline([("scale", StandardScaler()), ("dann", make("dann", random_state=0))]).fit(X, y)
     np.testing.assert_allclose(pipe.named_steps["scale"].mean_, X.mean(axis=0), rtol=1e-5)
     assert pipe.predict(Xt).shape == yt.shape
     assert pipe.score(X, y) == pytest.approx(pipe.score(Xs, ys))  # unlabelled rows are ignored by score
@@ -171,7 +172,7 @@ def test_pipeline_with_standard_scaler_fits_scaler_on_both_domains(small_task):
 
 def test_pickle_and_joblib_round_trip_give_identical_predictions(small_task, tmp_path):
     Xs, ys, Xt, _ = small_task
-    clf = skda.DANNClassifier(random_state=0, **FAST).fit(Xs, ys, Xt)
+    clf = make("dann", random_state=0).fit(Xs, ys, Xt)
     expected = clf.predict_proba(Xt)
     again = pickle.loads(pickle.dumps(clf))
     np.testing.assert_array_equal(again.predict_proba(Xt), expected)
@@ -213,18 +214,9 @@ def test_image_shaped_input(digits_shift):
 def test_nan_loss_stops_fit_with_clear_error(small_task):
     Xs, ys, Xt, _ = small_task
     with pytest.raises(FloatingPointError, match="diverged"):
-        skda.DANNClassifier(lr=1e30, random_state=0, callbacks__lr_annealing=None, **FAST).fit(Xs * 1e6, ys, Xt)
+        make("dann", lr=1e30, random_state=0, callbacks__lr_annealing=None).fit(Xs * 1e6, ys, Xt)
 
 
-TINY_ALL = {
-    "dann": lambda: skda.DANNClassifier(random_state=0, **FAST),
-    "source-only": lambda: skda.SourceOnlyClassifier(random_state=0, max_epochs=2, module__hidden_sizes=(16,)),
-    "madda": lambda: skda.MADDAClassifier(random_state=0, max_epochs=1, source_epochs=1, embedding_dim=4,
-                                          discriminator_hidden_sizes=(8,), module__hidden_sizes=(16,)),
-    "mlada": lambda: skda.MLADAClassifier(random_state=0, metric_hidden=8, metric_dim=4, **FAST),
-    "ilada": lambda: skda.ILADAClassifier(random_state=0, **FAST),
-    "active": lambda: skda.ActiveSelector(random_state=0, max_epochs=2, module__hidden_sizes=(16,)),
-}
 
 
 def test_every_module_is_in_the_step_s_mode_although_the_mode_walk_is_skipped(small_task):
@@ -244,8 +236,8 @@ def test_every_module_is_in_the_step_s_mode_although_the_mode_walk_is_skipped(sm
 
     Xs, ys, Xt, _ = small_task
     recorder = ModeRecorder()
-    clf = skda.DANNClassifier(random_state=0, train_split=ValidSplit(4, stratified=True),
-                              callbacks=[("modes", recorder)], **FAST).fit(Xs, ys, Xt)
+    clf = make("dann", random_state=0, train_split=ValidSplit(4, stratified=True),
+               callbacks=[("modes", recorder)]).fit(Xs, ys, Xt)
     clf.predict(Xt)
     clf.partial_fit(Xs, ys, Xt)
     seen = dict(clf.callbacks_)["modes"].seen
@@ -254,7 +246,7 @@ def test_every_module_is_in_the_step_s_mode_although_the_mode_walk_is_skipped(sm
 
 
 # ActiveSelector trains on the labelled rows only (its pool is not part of training): nothing to collapse
-@pytest.mark.parametrize("name", sorted(set(TINY_ALL) - {"active"}))
+@pytest.mark.parametrize("name", [name for name in registry.NAMES if name != "active"])
 def test_fit_records_target_class_shares_and_warns_on_collapse(small_task, name):
     import copy
     import warnings
@@ -264,7 +256,7 @@ def test_fit_records_target_class_shares_and_warns_on_collapse(small_task, name)
     Xs, ys, Xt, _ = small_task
     with warnings.catch_warnings():
         warnings.simplefilter("error", ConvergenceWarning)  # these fits do not collapse: no warning
-        clf = TINY_ALL[name]().fit(Xs, ys, Xt)
+        clf = make(name, random_state=0).fit(Xs, ys, Xt)
     shares = clf.target_class_shares_
     expected = np.bincount(np.searchsorted(clf.classes_, clf.predict(Xt)), minlength=3) / len(Xt)
     np.testing.assert_allclose(shares, expected)
@@ -280,22 +272,22 @@ def test_fit_records_target_class_shares_and_warns_on_collapse(small_task, name)
         collapsed._check_target_collapse(same[:9])
 
 
-@pytest.mark.parametrize("name", sorted(TINY_ALL))
+@pytest.mark.parametrize("name", registry.NAMES)
 def test_user_arrays_are_not_modified_by_any_public_call(small_task, name):
     Xs, ys, Xt, yt = small_task
     X, y = np.vstack([Xs, Xt]), np.r_[ys, -np.ones(len(Xt), dtype=int)]
     arrays = (Xs, ys, Xt, yt, X, y)
     copies = [a.copy() for a in arrays]
-    clf = TINY_ALL[name]().fit(Xs, ys, Xt)
+    clf = make(name, random_state=0).fit(Xs, ys, Xt)
     clf.predict(Xt), clf.predict_proba(Xs), clf.transform(Xt), clf.score(Xs, ys), clf.score(X, y)
     clf.partial_fit(Xs, ys, Xt)
-    TINY_ALL[name]().fit(X, y)
-    TINY_ALL[name]().fit_transform(X, y)
+    make(name, random_state=0).fit(X, y)
+    make(name, random_state=0).fit_transform(X, y)
     if name == "active":
         known = np.where(np.arange(len(yt)) < 5, yt, -1)
         arrays, copies = arrays + (known,), copies + [known.copy()]
         clf.fit(Xs, ys, Xt, known).query(3), clf.informativeness(Xt)
-        skda.active_learning_loop(TINY_ALL[name](), Xs, ys, Xt, yt, rounds=1, budget=2, round_epochs=1)
+        skda.active_learning_loop(make(name, random_state=0), Xs, ys, Xt, yt, rounds=1, budget=2, round_epochs=1)
     for a, b in zip(arrays, copies):
         np.testing.assert_array_equal(a, b)
 
@@ -309,7 +301,7 @@ def test_model_recorded_as_cuda_trained_loads_and_predicts_on_cpu(small_task, re
     on the CPU (skorch maps the tensors with map_location) and predict. The real CUDA round trip runs in
     tests/test_cuda.py on a GPU machine; here the device fields are set as a CUDA fit leaves them."""
     Xs, ys, Xt, _ = small_task
-    clf = skda.DANNClassifier(random_state=0, device="cpu", **FAST).fit(Xs, ys, Xt)
+    clf = make("dann", random_state=0, device="cpu").fit(Xs, ys, Xt)
     expected = clf.predict_proba(Xt)
     clf.device, clf.device_ = requested, torch.device("cuda", 0)
     with warnings.catch_warnings():
@@ -318,3 +310,68 @@ def test_model_recorded_as_cuda_trained_loads_and_predicts_on_cpu(small_task, re
     assert restored.device_ == torch.device("cpu")
     assert str(restored.device) in (requested, "cpu")
     np.testing.assert_allclose(restored.predict_proba(Xt), expected, rtol=1e-6)
+
+
+def test_bool_labels_packed_with_the_default_marker_fit_and_score(small_task):
+    Xs, ys, Xt, yt = small_task
+    keep, keep_t = ys < 2, yt < 2
+    X, y = pack_domains(Xs[keep], ys[keep] == 1, Xt[keep_t])
+    clf = make("dann", random_state=0, device="cpu").fit(X, y)
+    assert clf.classes_.tolist() == [False, True]
+    assert clf.predict(Xt[:4]).dtype == bool
+    assert 0.0 <= clf.score(X, y) <= 1.0
+    assert clf.score(X, y) == pytest.approx(np.mean(clf.predict(Xs[keep]) == (ys[keep] == 1)))
+
+
+def test_dataframe_column_names_are_recorded_and_checked(small_task):
+    pd = pytest.importorskip("pandas")
+    Xs, ys, Xt, _ = small_task
+    cols = [f"f{i}" for i in range(Xs.shape[1])]
+    dfs, dft = pd.DataFrame(Xs, columns=cols), pd.DataFrame(Xt, columns=cols)
+    clf = make("dann", random_state=0, device="cpu").fit(dfs, ys, dft)
+    assert clf.feature_names_in_.tolist() == cols
+    with pytest.raises(ValueError, match="feature names should match"):
+        clf.predict(dft[cols[::-1]])  # reordered columns: an error, not silently permuted features
+    with pytest.raises(ValueError, match="feature names should match"):
+        clf.transform(dft.rename(columns={"f0": "z"}))
+    with pytest.warns(UserWarning, match="does not have valid feature names"):
+        from_array = clf.predict(Xt)
+    np.testing.assert_array_equal(clf.predict(dft), from_array)
+    with pytest.raises(ValueError, match="feature names should match"):
+        # the target's columns must be the source's
+        make("dann", random_state=0, device="cpu").fit(dfs, ys, dft.rename(columns={"f0": "z"}))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # score passes the DataFrame (names) down to predict: no warning
+        assert clf.score(dft, clf.predict(dft)) == 1.0
+    assert not hasattr(make("dann", random_state=0, device="cpu").fit(Xs, ys, Xt), "feature_names_in_")
+
+
+def test_collapse_warning_names_the_class_as_the_user_wrote_it_and_points_at_the_user_s_call(small_task):
+    from sklearn.exceptions import ConvergenceWarning
+
+    Xs, ys, Xt, _ = small_task
+    labels = np.array(["cat", "dog", "emu"])[ys]
+    same = np.repeat(Xt[:1], 20, axis=0)
+    for est in (make("dann", random_state=0, device="cpu"),
+                make("madda", random_state=0, device="cpu")):
+        with pytest.warns(ConvergenceWarning, match="predicted as class '(cat|dog|emu)'") as record:
+            est.fit(Xs, labels, same)
+        with pytest.warns(ConvergenceWarning) as record_partial:
+            est.partial_fit(Xs, labels, same)
+        assert {w.filename for w in [*record, *record_partial] if w.category is ConvergenceWarning} == {__file__}
+
+
+def test_skda_exposes_callbacks_and_plotting_as_the_user_guide_writes_them():
+    import subprocess
+    import sys
+
+    code = "import skda; skda.callbacks.TrainingProgress(); print(skda.plotting.plot_training_curves.__name__)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "plot_training_curves"
+
+
+def test_lenet_takes_channel_less_images():
+    net = skda.LeNetFeatureExtractor(n_features_in=256, image_shape=(16, 16))
+    images = torch.randn(3, 16, 16)
+    np.testing.assert_allclose(net(images).detach().numpy(), net(images.reshape(3, -1)).detach().numpy())
+    assert net(images.reshape(3, 1, 16, 16)).shape == net(images).shape

@@ -10,24 +10,22 @@ from torch.optim.lr_scheduler import StepLR
 import skda
 from skda.callbacks import TrainingProgress
 
-from .conftest import FAST
+from .registry import make
 
 SPLIT = dict(train_split=ValidSplit(0.25, stratified=True, random_state=0))
 
 
-@pytest.mark.parametrize("cls,extra", [(skda.DANNClassifier, {}), (skda.ILADAClassifier, {}),
-                                       (skda.MLADAClassifier, {"metric_hidden": 8, "metric_dim": 4}),
-                                       (skda.SourceOnlyClassifier, {})])
-def test_source_validation_split_is_scored_every_epoch(small_task, cls, extra):
+@pytest.mark.parametrize("cls", [skda.DANNClassifier, skda.ILADAClassifier, skda.MLADAClassifier,
+                                 skda.SourceOnlyClassifier])
+def test_source_validation_split_is_scored_every_epoch(small_task, cls):
     Xs, ys, Xt, _ = small_task
-    params = {k: v for k, v in FAST.items() if cls is not skda.SourceOnlyClassifier or k != "domain_hidden_sizes"}
-    clf = cls(random_state=0, **params, **extra, **SPLIT).fit(Xs, ys, Xt)
+    clf = make(cls, random_state=0, **SPLIT).fit(Xs, ys, Xt)
     assert len(clf.valid_indices_) == 30 and len(clf.train_indices_) == 90  # 25% of the 120 source rows
     assert not set(clf.valid_indices_) & set(clf.train_indices_)
     # stratified: every class in both parts
     assert set(ys[clf.valid_indices_]) == set(ys[clf.train_indices_]) == {0, 1, 2}
     losses = clf.history[:, "valid_loss"]
-    assert len(losses) == FAST["max_epochs"] and np.all(np.isfinite(losses))
+    assert len(losses) == clf.max_epochs and np.all(np.isfinite(losses))
     acc = clf.history[-1, "valid_accuracy"]
     # the recorded accuracy is the accuracy of the final model on the held-out source rows
     assert acc == pytest.approx(clf.score(Xs[clf.valid_indices_], ys[clf.valid_indices_]), abs=1e-6)
@@ -35,8 +33,7 @@ def test_source_validation_split_is_scored_every_epoch(small_task, cls, extra):
 
 def test_madda_validation_split(small_task):
     Xs, ys, Xt, _ = small_task
-    clf = skda.MADDAClassifier(random_state=0, source_epochs=2, max_epochs=2, batch_size=32, embedding_dim=8,
-                               discriminator_hidden_sizes=(8,), module__hidden_sizes=(16,), **SPLIT).fit(Xs, ys, Xt)
+    clf = make("madda", random_state=0, **SPLIT).fit(Xs, ys, Xt)
     assert len(clf.history) == 4 and np.all(np.isfinite(clf.history[:, "valid_loss"]))
     assert len(clf.source_embeddings_) == 90  # kNN keys: the training part of the source only
 
@@ -45,7 +42,7 @@ def test_early_stopping_stops_the_fit(small_task):
     Xs, ys, Xt, _ = small_task
     # an improvement threshold no epoch can reach: stops after patience + 1 epochs
     stop = EarlyStopping(monitor="valid_loss", patience=2, threshold=100.0, threshold_mode="abs")
-    clf = skda.DANNClassifier(random_state=0, **{**FAST, "max_epochs": 20}, **SPLIT, callbacks=[stop])
+    clf = make("dann", random_state=0, max_epochs=20, **SPLIT, callbacks=[stop])
     clf.fit(Xs, ys, Xt)
     assert len(clf.history) == 3
     assert clf.predict(Xt).shape == (len(Xt),)  # a usable estimator after the interruption
@@ -54,12 +51,12 @@ def test_early_stopping_stops_the_fit(small_task):
 def test_checkpoint_saves_the_best_model(small_task, tmp_path):
     Xs, ys, Xt, _ = small_task
     ckpt = Checkpoint(monitor="valid_loss_best", dirname=str(tmp_path), f_optimizer=None, f_criterion=None)
-    clf = skda.DANNClassifier(random_state=0, **FAST, **SPLIT, callbacks=[ckpt]).fit(Xs, ys, Xt)
+    clf = make("dann", random_state=0, **SPLIT, callbacks=[ckpt]).fit(Xs, ys, Xt)
     assert (tmp_path / "params.pt").exists() and (tmp_path / "history.json").exists()
     best_epoch = int(np.argmin(clf.history[:, "valid_loss"])) + 1
     assert clf.history[best_epoch - 1, "event_cp"] is True
     saved = torch.load(tmp_path / "params.pt")
-    restored = skda.DANNClassifier(random_state=1, **FAST, **SPLIT)
+    restored = make("dann", random_state=1, **SPLIT)
     restored.fit(Xs, ys, Xt)  # same architecture, other weights; then load the checkpoint
     restored.load_params(checkpoint=ckpt)
     for name, value in restored.module_.state_dict().items():
@@ -69,25 +66,25 @@ def test_checkpoint_saves_the_best_model(small_task, tmp_path):
 def test_lr_scheduler_replaces_the_default_annealing(small_task):
     Xs, ys, Xt, _ = small_task
     sched = LRScheduler(policy=StepLR, step_size=1, gamma=0.5)
-    clf = skda.DANNClassifier(random_state=0, **FAST, lr=0.08, callbacks=[sched], callbacks__lr_annealing=None)
+    clf = make("dann", random_state=0, lr=0.08, callbacks=[sched], callbacks__lr_annealing=None)
     clf.fit(Xs, ys, Xt)
-    assert clf.optimizer_.param_groups[0]["lr"] == pytest.approx(0.08 * 0.5 ** FAST["max_epochs"])
+    assert clf.optimizer_.param_groups[0]["lr"] == pytest.approx(0.08 * 0.5 ** clf.max_epochs)
 
 
 def test_bad_train_split(small_task):
     Xs, ys, Xt, _ = small_task
     with pytest.raises(TypeError, match="train_split must return"):
-        skda.DANNClassifier(**FAST, train_split=lambda ds, y: ds).fit(Xs, ys, Xt)
+        make("dann", train_split=lambda ds, y: ds).fit(Xs, ys, Xt)
 
 
 def test_verbose_prints_the_epoch_table_and_progress(small_task, capsys):
     Xs, ys, Xt, _ = small_task
-    skda.DANNClassifier(random_state=0, verbose=1, **FAST).fit(Xs, ys, Xt)
+    clf = make("dann", random_state=0, verbose=1).fit(Xs, ys, Xt)
     out = capsys.readouterr().out
-    assert "train_loss" in out and out.count("\n") >= FAST["max_epochs"]
-    skda.DANNClassifier(random_state=0, **FAST, callbacks=[TrainingProgress(label="dann", every=1)]).fit(Xs, ys, Xt)
+    assert "train_loss" in out and out.count("\n") >= clf.max_epochs
+    make("dann", random_state=0, callbacks=[TrainingProgress(label="dann", every=1)]).fit(Xs, ys, Xt)
     lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("dann")]
-    assert len(lines) == FAST["max_epochs"] and lines[-1].split("epoch ")[1].startswith("3/3")
+    assert len(lines) == clf.max_epochs and lines[-1].split("epoch ")[1].startswith("3/3")
 
 
 def test_keyboard_interrupt_leaves_a_usable_estimator(small_task):
@@ -99,8 +96,74 @@ def test_keyboard_interrupt_leaves_a_usable_estimator(small_task):
                 raise KeyboardInterrupt
 
     Xs, ys, Xt, _ = small_task
-    clf = skda.DANNClassifier(random_state=0, **{**FAST, "max_epochs": 10}, callbacks=[InterruptAtEpoch2()])
+    clf = make("dann", random_state=0, max_epochs=10, callbacks=[InterruptAtEpoch2()])
     clf.fit(Xs, ys, Xt)  # skorch catches the interrupt and ends training cleanly
     assert len(clf.history) == 2
     assert clf.predict_proba(Xt).shape == (len(Xt), 3) and np.isfinite(clf.predict_proba(Xt)).all()
     assert clf.training_run_ is None  # the training-only state was cleaned up
+    assert clf.batch_generator_ is None  # the training-only state was cleaned up
+
+
+class FakeTerminal:
+    def __init__(self):
+        self.text = ""
+
+    def write(self, s):
+        self.text += s
+
+    def flush(self):
+        pass
+
+    def isatty(self):
+        return True
+
+
+def test_training_progress_counts_the_epochs_partial_fit_runs_and_ends_an_early_stopped_fit(small_task):
+    import io
+
+    from skorch.callbacks import EarlyStopping
+    from skorch.dataset import ValidSplit
+
+    from skda.callbacks import TrainingProgress
+
+    Xs, ys, Xt, _ = small_task
+    buf = io.StringIO()
+    clf = make("dann", random_state=0, device="cpu", max_epochs=20,
+               callbacks=[("progress", TrainingProgress(label="p", stream=buf, every=10))])
+    clf.fit(Xs, ys, Xt)
+    assert buf.getvalue().splitlines()[-1].split("epoch ")[1].startswith("20/20")
+    buf.truncate(0), buf.seek(0)
+    clf.partial_fit(Xs, ys, Xt, epochs=2)  # was: nothing printed (2 of a planned 20)
+    assert [line.split("epoch ")[1][:3] for line in buf.getvalue().splitlines()] == ["2/2"]
+    terminal = FakeTerminal()
+    clf.set_params(callbacks__progress__stream=terminal)
+    clf.partial_fit(Xs, ys, Xt, epochs=2)
+    assert terminal.text.endswith("\n") and "epoch 2/2" in terminal.text
+    # early stopping: the last epoch run is printed (other streams) / its line ended (terminal)
+    for stream in (io.StringIO(), FakeTerminal()):
+        stopper = make("dann", random_state=0, device="cpu", max_epochs=200, lr=0.0,
+                       train_split=ValidSplit(0.25, stratified=True, random_state=0),
+                       callbacks=[EarlyStopping(patience=2), TrainingProgress(label="e", stream=stream, every=50)])
+        stopper.fit(Xs, ys, Xt)
+        n_run = len(stopper.history)
+        assert n_run < 200
+        text = stream.getvalue() if isinstance(stream, io.StringIO) else stream.text
+        assert text.endswith("\n") and f"epoch {n_run}/200" in text
+
+
+def test_train_split_is_drawn_from_random_state_and_kept_across_partial_fit(small_task):
+    from skorch.dataset import ValidSplit
+
+    Xs, ys, Xt, _ = small_task
+
+    def fitted():
+        return make("dann", random_state=0, device="cpu", train_split=ValidSplit(0.2, stratified=True)).fit(Xs, ys, Xt)
+
+    before = np.random.get_state()[1].copy()
+    a, b = fitted(), fitted()
+    np.testing.assert_array_equal(np.random.get_state()[1], before)  # the caller's numpy state is untouched
+    np.testing.assert_array_equal(a.valid_indices_, b.valid_indices_)
+    np.testing.assert_array_equal(a.predict_proba(Xt), b.predict_proba(Xt))  # same seed, same predictions
+    held_out = a.valid_indices_.copy()
+    a.partial_fit(Xs, ys, Xt)
+    np.testing.assert_array_equal(a.valid_indices_, held_out)  # the held-out rows stay held out

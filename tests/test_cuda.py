@@ -12,25 +12,14 @@ import numpy as np
 import pytest
 import torch
 
-import skda
-
-from .conftest import FAST
+from .registry import NAMES, make
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 
-ESTIMATORS = {
-    "dann": lambda: skda.DANNClassifier(random_state=0, **FAST),
-    "madda": lambda: skda.MADDAClassifier(random_state=0, max_epochs=2, source_epochs=2, embedding_dim=8,
-                                          discriminator_hidden_sizes=(8,), module__hidden_sizes=(16,)),
-    "ilada": lambda: skda.ILADAClassifier(random_state=0, **FAST),
-    "active": lambda: skda.ActiveSelector(random_state=0, max_epochs=2, module__hidden_sizes=(16,)),
-}
-
-
-@pytest.mark.parametrize("name", sorted(ESTIMATORS))
+@pytest.mark.parametrize("name", NAMES)
 def test_auto_device_trains_on_cuda_and_cpu_only_machine_loads_it(small_task, name, tmp_path):
     Xs, ys, Xt, _ = small_task
-    clf = ESTIMATORS[name]().fit(Xs, ys, Xt)
+    clf = make(name, random_state=0).fit(Xs, ys, Xt)
     assert clf.device_.type == "cuda"
     assert next(clf.module_.parameters()).is_cuda
     expected = clf.predict_proba(Xt)

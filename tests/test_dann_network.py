@@ -5,12 +5,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-import skda
-from skda.layers import DANNNetwork
-from skda.layers import MLPFeatureExtractor
+from skda.layers import DANNNetwork, MLPFeatureExtractor
 from skda.losses import domain_adversarial_loss
 
-from .conftest import FAST
+from .registry import make
 
 
 def _net():
@@ -61,7 +59,7 @@ def test_domain_gradient_reaches_feature_extractor_reversed(coefficient):
 
 def test_training_makes_the_domain_classifier_learn(small_task):
     Xs, ys, Xt, _ = small_task
-    clf = skda.DANNClassifier(random_state=0, **{**FAST, "max_epochs": 5}).fit(Xs, ys, Xt)
+    clf = make("dann", random_state=0, max_epochs=5).fit(Xs, ys, Xt)
     for key in ("train_label_loss", "train_domain_loss", "train_domain_accuracy"):
         assert np.isfinite(clf.history[-1, key])
     first = clf.history[0, "batches", 0, "train_domain_loss"]

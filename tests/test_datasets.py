@@ -121,3 +121,15 @@ def test_embedded_task_is_deterministic_and_needs_no_file(monkeypatch):
     Xs, ys, Xt, yt = a
     assert Xs.shape == (898, 64) and Xt.shape == (899, 64) and Xs.dtype == np.float32
     assert sorted(np.unique(ys)) == list(range(10))
+
+
+def test_data_folder_message_names_skda_data_and_expands_the_home_directory(tmp_path, monkeypatch):
+    from skda.datasets import load_task, resolve_data_home
+
+    monkeypatch.setenv("SKDA_DATA", str(tmp_path / "nowhere"))
+    with pytest.raises(FileNotFoundError, match="comes from the SKDA_DATA environment variable"):
+        load_task("mnist->usps")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("SKDA_DATA", "~/data")
+    assert resolve_data_home() == tmp_path / "data"
+    assert resolve_data_home("~/other") == tmp_path / "other"

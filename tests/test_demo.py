@@ -1,3 +1,5 @@
+import pytest
+
 from skda.__main__ import demo, main
 
 
@@ -27,3 +29,12 @@ def test_cli_help_and_version_do_not_import_torch():
     import skda
 
     assert f"skda {skda.__version__}" in out.stdout
+
+
+def test_demo_refuses_zero_epochs(capsys):
+    from skda.__main__ import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["demo", "--epochs", "0"])
+    assert exit_info.value.code == 2
+    assert "--epochs must be >= 1, got 0" in capsys.readouterr().err

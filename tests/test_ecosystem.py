@@ -13,18 +13,9 @@ from sklearn.preprocessing import StandardScaler
 
 import skda
 
-BASE = dict(max_epochs=2, batch_size=32, module__hidden_sizes=(16,), random_state=0, device="cpu")
-DOMAIN = dict(domain_hidden_sizes=(16,))
-ESTIMATORS = {
-    "source-only": (skda.SourceOnlyClassifier(**BASE), "lr", [0.01, 0.05]),
-    "dann": (skda.DANNClassifier(**BASE, **DOMAIN), "adversarial_weight", [0.5, 1.0]),
-    "madda": (skda.MADDAClassifier(**{**BASE, "max_epochs": 1}, source_epochs=2, embedding_dim=8,
-                                   discriminator_hidden_sizes=(8,)), "n_neighbors", [1, 3]),
-    "mlada": (skda.MLADAClassifier(**BASE, **DOMAIN, metric_hidden=8, metric_dim=4), "gamma", [0.0, 0.08]),
-    "ilada": (skda.ILADAClassifier(**BASE, **DOMAIN), "mu", [0.5, 0.75]),
-    "ilada-cdan": (skda.ILADAClassifier(base="cdan", **BASE, **DOMAIN), "msc_weight", [0.5, 1.0]),
-    "active": (skda.ActiveSelector(**BASE), "strategy", ["margin", "sdm-ag"]),
-}
+from .registry import ESTIMATORS, make
+
+BASE = dict(random_state=0, device="cpu")
 CV = StratifiedKFold(2, shuffle=True, random_state=0)  # stratified on packed labels: both domains per fold
 
 
@@ -36,8 +27,8 @@ def packed(small_task):
 
 @pytest.fixture(params=list(ESTIMATORS))
 def case(request):
-    estimator, param, values = ESTIMATORS[request.param]
-    return clone(estimator), param, values
+    param, values = ESTIMATORS[request.param].search
+    return make(request.param, **BASE), param, values
 
 
 def test_pipeline_and_cross_val_score(case, packed):
@@ -95,9 +86,9 @@ def test_repr_shows_the_parameters_that_differ_from_their_defaults():
 
 def test_x_target_given_through_a_pipeline_is_refused_with_a_pointer_to_the_packed_form(small_task):
     Xs, ys, Xt, _ = small_task
-    pipe = make_pipeline(StandardScaler(), skda.DANNClassifier(**BASE, **DOMAIN))
+    pipe = make_pipeline(StandardScaler(), make("dann", **BASE))
     with pytest.raises(ValueError, match="X_target reached DANNClassifier as a fit parameter of a Pipeline.*"
                                          "standardscaler.*pack_domains"):
         pipe.fit(Xs, ys, dannclassifier__X_target=Xt)
     # with nothing before the estimator there is nothing to skip
-    make_pipeline("passthrough", skda.DANNClassifier(**BASE, **DOMAIN)).fit(Xs, ys, dannclassifier__X_target=Xt)
+    make_pipeline("passthrough", make("dann", **BASE)).fit(Xs, ys, dannclassifier__X_target=Xt)

@@ -8,24 +8,15 @@ import pytest
 import torch
 from skorch.callbacks import Callback, EpochScoring, ProgressBar
 from sklearn.base import clone
+from torch import nn
 
 import skda
 
-from .conftest import FAST
-
-TINY_MADDA = dict(max_epochs=2, source_epochs=2, batch_size=32, module__hidden_sizes=(16,), embedding_dim=8,
-                  discriminator_hidden_sizes=(8,))
-ESTIMATORS = {
-    "source-only": lambda: skda.SourceOnlyClassifier(**{k: v for k, v in FAST.items() if k != "domain_hidden_sizes"}),
-    "dann": lambda: skda.DANNClassifier(**FAST),
-    "mlada": lambda: skda.MLADAClassifier(**FAST, metric_hidden=8, metric_dim=4),
-    "ilada": lambda: skda.ILADAClassifier(**FAST),
-    "madda": lambda: skda.MADDAClassifier(**TINY_MADDA),
-}
+from . import registry
 
 
 def make(name, **params):
-    return ESTIMATORS[name]().set_params(random_state=0, device="cpu", **params)
+    return registry.make(name, **{"random_state": 0, "device": "cpu", **params})
 
 
 # ------------------------------------------------------------------ set_params on a fitted estimator
@@ -71,7 +62,7 @@ def test_partial_fit_accepts_one_class_chunks_once_classes_are_declared(small_ta
 
 
 # ------------------------------------------------------------------ fit parameters
-@pytest.mark.parametrize("name", list(ESTIMATORS))
+@pytest.mark.parametrize("name", registry.NAMES)
 def test_sample_weight_is_refused_with_a_clear_message(small_task, name):
     Xs, ys, Xt, _ = small_task
     with pytest.raises(TypeError, match="does not support sample_weight.*criterion__weight"):
@@ -123,7 +114,7 @@ def test_non_finite_weights_after_training_raise_and_leave_the_estimator_unfitte
 
 
 # ------------------------------------------------------------------ prediction
-@pytest.mark.parametrize("name", list(ESTIMATORS))
+@pytest.mark.parametrize("name", registry.NAMES)
 def test_chunked_prediction_equals_one_forward_pass(small_task, name, monkeypatch):
     Xs, ys, Xt, _ = small_task
     clf = make(name).fit(Xs, ys, Xt)
@@ -186,7 +177,7 @@ def test_unused_skorch_parameters_are_refused_by_name_instead_of_ignored(small_t
         make("dann", **params).fit(Xs, ys, Xt)
 
 
-@pytest.mark.parametrize("name", list(ESTIMATORS))
+@pytest.mark.parametrize("name", registry.NAMES)
 def test_a_row_is_predicted_the_same_alone_or_with_others(small_task, name):
     """Small chunks are padded, so BLAS's path for tiny matrices cannot change a row's result (bit for bit)."""
     Xs, ys, Xt, _ = small_task
@@ -268,4 +259,92 @@ def test_a_custom_network_that_breaks_the_contract_gets_a_clear_error(small_task
 
     Xs, ys, Xt, _ = small_task
     with pytest.raises(error, match=match):
-        CustomDANN(**FAST, random_state=0, device="cpu").fit(Xs, ys, Xt)
+        CustomDANN(**registry.params("dann"), random_state=0, device="cpu").fit(Xs, ys, Xt)
+def test_partial_fit_honours_classes_on_the_first_call(small_task):
+    Xs, ys, Xt, _ = small_task
+    first = ys < 2
+    clf = make("dann").partial_fit(Xs[first], ys[first], Xt, classes=[0, 1, 2])
+    assert clf.classes_.tolist() == [0, 1, 2]
+    assert clf.predict_proba(Xt).shape == (len(Xt), 3)
+    clf.partial_fit(Xs, ys, Xt)  # class 2 arrives: accepted
+    with pytest.raises(ValueError, match="differs from the classes of the first fit"):
+        clf.partial_fit(Xs, ys, Xt, classes=[0, 1, 2, 3])
+    with pytest.raises(ValueError, match=r"declare every class with partial_fit\(..., classes=...\)"):
+        make("dann").partial_fit(Xs[first], ys[first], Xt).partial_fit(Xs, ys, Xt)
+    with pytest.raises(ValueError, match=r"the labels \[2\] are not among classes=\[0, 1\]"):
+        make("dann").partial_fit(Xs, ys, Xt, classes=[0, 1])
+
+
+@pytest.mark.parametrize("change", ["classes", "features"])
+def test_warm_start_refuses_another_problem_before_changing_anything(small_task, change):
+    Xs, ys, Xt, _ = small_task
+    clf = make("dann", warm_start=True).fit(Xs[ys < 2], ys[ys < 2], Xt)
+    before = (clf.classes_.copy(), clf.input_shape_, clf.n_features_in_, clf.predict_proba(Xt).copy())
+    args = (Xs, ys, Xt) if change == "classes" else (Xs[ys < 2][:, :5], ys[ys < 2], Xt[:, :5])
+    with pytest.raises(ValueError, match="warm_start=True keeps the fitted network"):
+        clf.fit(*args)
+    np.testing.assert_array_equal(clf.classes_, before[0])
+    assert (clf.input_shape_, clf.n_features_in_) == before[1:3]
+    np.testing.assert_array_equal(clf.predict_proba(Xt), before[3])
+    clf.fit(Xs[ys < 2], ys[ys < 2], Xt)  # the same problem: continues from the current weights
+
+
+class BatchNormExtractor(nn.Module):
+    def __init__(self, n_features_in=8, hidden_sizes=(16,)):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(n_features_in, hidden_sizes[0]), nn.BatchNorm1d(hidden_sizes[0]),
+                                 nn.ReLU())
+
+    def forward(self, x):
+        return self.net(x)
+
+
+def test_no_one_row_batch_so_batchnorm_trains_on_any_data_size(small_task):
+    from skda.engine import PairedBatchSampler
+
+    sampler = PairedBatchSampler(65, 30, 32, torch_generator(), "cpu")
+    sizes = [len(s) for s, t in sampler]
+    assert sizes == [32, 33] and len(sampler) == 2  # 65 = 32 + 32 + 1: the 1-row tail joins the last batch
+    covered = torch.cat([s for s, _ in sampler])
+    assert sorted(covered.tolist()) == list(range(65))  # every source row once per epoch, none dropped
+    assert [len(s) for s, _ in PairedBatchSampler(1, 1, 32, torch_generator(), "cpu")] == [1]
+    Xs, ys, Xt, _ = small_task
+    Xs65, ys65 = Xs[:65], ys[:65]
+    skda.SourceOnlyClassifier(module=BatchNormExtractor, random_state=0, device="cpu", max_epochs=2,
+                              batch_size=32, module__hidden_sizes=(16,)).fit(Xs65, ys65)  # was: ValueError
+    skda.ActiveSelector(module=BatchNormExtractor, random_state=0, device="cpu", max_epochs=2, batch_size=32,
+                        module__hidden_sizes=(16,)).fit(Xs65, ys65, Xt[:10])
+
+
+def torch_generator():
+    return torch.Generator().manual_seed(0)
+
+
+def test_a_first_fit_that_fails_in_training_leaves_the_estimator_unfitted(small_task):
+    from sklearn.exceptions import NotFittedError
+
+    Xs, ys, Xt, _ = small_task
+    first = ys < 2
+    for est in (make("ilada"),   # class-balanced sampler refuses
+                make("madda")):  # kNN index would lack a class
+        with pytest.raises(ValueError, match="no sample"):
+            est.partial_fit(Xs[first], ys[first], Xt, classes=[0, 1, 2])
+        with pytest.raises(NotFittedError):
+            est.predict(Xt)
+        est.partial_fit(Xs, ys, Xt)  # and the next call fits from scratch
+        assert est.predict(Xt).shape == (len(Xt),)
+
+
+def test_a_cpu_fit_seeds_no_gpu_generator(small_task, monkeypatch):
+    """A CPU fit seeds (and afterwards restores) the CPU generator only: on a CUDA machine, torch.manual_seed
+    would reseed every GPU's generator and leave them reseeded, changing the caller's GPU random streams."""
+    Xs, ys, Xt, _ = small_task
+    calls = []
+    monkeypatch.setattr(torch.cuda, "manual_seed_all", lambda seed: calls.append(("all", seed)))
+    monkeypatch.setattr(torch.cuda, "manual_seed", lambda seed: calls.append(("one", seed)))
+    before = torch.random.get_rng_state()
+    a = make("dann", random_state=3, device="cpu").fit(Xs, ys, Xt).predict_proba(Xt)
+    b = make("dann", random_state=3, device="cpu").fit(Xs, ys, Xt).predict_proba(Xt)
+    assert calls == []
+    np.testing.assert_array_equal(a, b)  # still seeded: same seed, same model
+    assert torch.equal(torch.random.get_rng_state(), before)  # the caller's CPU stream is untouched

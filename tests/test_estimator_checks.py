@@ -14,6 +14,8 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 import skda
 from skda.validation import split_domains
 
+from .registry import ESTIMATORS
+
 class TinyMLP(skda.MLPFeatureExtractor):
     """The default feature extractor with one hidden layer of 16 units by default: the checks' estimators get no
     ``module__*`` argument, which skorch stores as an attribute that scikit-learn's init check cannot tell from
@@ -23,10 +25,13 @@ class TinyMLP(skda.MLPFeatureExtractor):
         super().__init__(n_features_in, hidden_sizes=hidden_sizes, **kwargs)
 
 
+#: the checks' training: longer than the registry's (sklearn's train check wants a fitted model), TinyMLP for the
+#: registry's module__hidden_sizes, a smaller domain classifier; M-ADDA trains each of its two stages longer
 TINY = dict(max_epochs=20, batch_size=16, lr=0.05, module=TinyMLP, random_state=0, device="cpu")
+CHECK_PARAMS = dict(domain_hidden_sizes=(8,))
+PER_METHOD = {"madda": dict(source_epochs=10, lr=1e-2, max_epochs=5)}
 # sklearn's checks use -1 as a real class: the estimators that can fit labelled-only data read no marker
 NO_MARKER = dict(unlabeled_marker=None)
-DOMAIN = dict(domain_hidden_sizes=(8,))
 
 
 class _SourceAsTarget:
@@ -38,24 +43,8 @@ class _SourceAsTarget:
         return Xs, ys, (Xs if Xt is None else Xt), {}
 
 
-class SourceAsTargetDANN(_SourceAsTarget, skda.DANNClassifier):
-    pass
-
-
-class SourceAsTargetMLADA(_SourceAsTarget, skda.MLADAClassifier):
-    pass
-
-
-class SourceAsTargetILADA(_SourceAsTarget, skda.ILADAClassifier):
-    pass
-
-
-class SourceAsTargetMADDA(_SourceAsTarget, skda.MADDAClassifier):
-    pass
-
-
-class SourceAsTargetActiveSelector(skda.ActiveSelector):
-    """With no pool given, the source rows are also the (unlabelled) query pool."""
+class _SourceAsPool:
+    """Mixin for ActiveSelector: with no pool given, the source rows are also the (unlabelled) query pool."""
 
     def _validate_for_fit(self, X, y, X_target, min_classes=2, target_labels=None):
         if X_target is None and self.unlabeled_marker is None:
@@ -63,25 +52,35 @@ class SourceAsTargetActiveSelector(skda.ActiveSelector):
         return super()._validate_for_fit(X, y, X_target, min_classes, target_labels)
 
 
-MLADA = dict(metric_hidden=8, metric_dim=4, **DOMAIN)
-MADDA = dict(embedding_dim=8, discriminator_hidden_sizes=(8,), source_epochs=10, lr=1e-2,
-             **{k: v for k, v in TINY.items() if k not in ("max_epochs", "lr")}, max_epochs=5)
+def _source_as_target_class(cls):
+    """``SourceAsTarget<cls>``, defined in this module under its name so that pickling finds it."""
+    name = f"SourceAsTarget{cls.__name__}"
+    if name not in globals():
+        mixin = _SourceAsPool if issubclass(cls, skda.ActiveSelector) else _SourceAsTarget
+        globals()[name] = type(name, (mixin, cls), {"__module__": __name__, "__qualname__": name})
+    return globals()[name]
 
-REAL = [
-    skda.SourceOnlyClassifier(**TINY, **NO_MARKER),
-    skda.DANNClassifier(**TINY, **DOMAIN),
-    skda.MLADAClassifier(**TINY, **MLADA),
-    skda.ILADAClassifier(**TINY, **DOMAIN),
-    skda.MADDAClassifier(**MADDA),
-    skda.ActiveSelector(**TINY),
-]
-VARIANTS = [
-    SourceAsTargetDANN(**TINY, **DOMAIN, **NO_MARKER),
-    SourceAsTargetMLADA(**TINY, **MLADA, **NO_MARKER),
-    SourceAsTargetILADA(base="cdan", **TINY, **DOMAIN, **NO_MARKER),
-    SourceAsTargetMADDA(**MADDA, **NO_MARKER),
-    SourceAsTargetActiveSelector(**TINY, **NO_MARKER),
-]
+
+def _needs_target(cls):
+    return cls().requires_target or issubclass(cls, skda.ActiveSelector)  # ActiveSelector: the query pool
+
+
+def _checked(name, cls=None, **extra):
+    entry = ESTIMATORS[name]
+    own = {key: CHECK_PARAMS.get(key, value) for key, value in entry.params.items()}
+    return (cls or entry.cls)(**{**TINY, **own, **PER_METHOD.get(name, {}), **extra})
+
+
+FIRST, LAST = {}, {}  # class -> its first / last configuration in the registry
+for _name, _entry in ESTIMATORS.items():
+    FIRST.setdefault(_entry.cls, _name)
+    LAST[_entry.cls] = _name
+#: one estimator per class as the user gets it (ILA-DA, listed twice, with its first configuration) ...
+REAL = [_checked(name, **({} if _needs_target(cls) else NO_MARKER)) for cls, name in FIRST.items()]
+#: ... and, per class that needs target rows, its source-as-target variant with its last configuration (so that
+#: both ILA-DA bases meet the checks)
+VARIANTS = [_checked(name, _source_as_target_class(cls), **NO_MARKER) for cls, name in LAST.items()
+            if _needs_target(cls)]
 
 NEEDS_TARGET = ("the check fits on fully labelled (X, y); a domain-adaptation estimator needs target rows "
                 "(packed y == -1 or X_target; ActiveSelector: the query pool) and raises a ValueError saying so. "
@@ -105,8 +104,7 @@ FITTING_CHECKS = [
 
 def expected_failures(estimator):
     failures = {}
-    needs_target = estimator.requires_target or type(estimator) is skda.ActiveSelector  # the query pool
-    if needs_target and not isinstance(estimator, _SourceAsTarget):
+    if _needs_target(type(estimator)) and not isinstance(estimator, (_SourceAsTarget, _SourceAsPool)):
         failures.update(dict.fromkeys(FITTING_CHECKS, NEEDS_TARGET))
     if not estimator.predicts_from_logits:  # M-ADDA: no decision_function, nothing to compare
         failures.pop("check_decision_proba_consistency", None)
@@ -121,7 +119,7 @@ def test_sklearn_estimator_checks(estimator, check):
 def test_real_estimators_refuse_labelled_only_data_with_a_clear_message():
     X = np.random.RandomState(0).randn(20, 3)
     y = np.arange(20) % 2
-    for estimator in REAL[1:]:
+    for estimator in (e for e in REAL if _needs_target(type(e))):
         with pytest.raises(ValueError, match="no target samples|needs the target pool"):
             estimator.fit(X, y)
 

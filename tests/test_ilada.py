@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 import torch
 
-import skda
 from skda.engine import ClassBalancedBatchSampler
 from skda.layers import CDANNetwork
 from skda.layers import MLPFeatureExtractor
@@ -15,7 +14,7 @@ from skda.layers import conditional_adversarial_input
 from skda.losses import (affinity_pseudo_labels, domain_adversarial_loss, inverse_distance_similarity,
                          multi_sample_contrastive_loss, similarity_ratio_selection)
 
-from .conftest import FAST
+from .registry import make
 
 RNG = np.random.RandomState(3)
 FS = RNG.randn(9, 4)  # 9 source features, 3 classes x 3
@@ -178,7 +177,7 @@ def test_cdan_domain_gradient_reaches_the_features_reversed(coefficient):
 @pytest.mark.parametrize("base", ["dann", "cdan"])
 def test_ilada_fits_and_switches_msc_on_after_warmup(small_task, base):
     Xs, ys, Xt, yt = small_task
-    clf = skda.ILADAClassifier(base=base, random_state=0, **{**FAST, "max_epochs": 4}).fit(Xs, ys, Xt)
+    clf = make("ilada", base=base, random_state=0, max_epochs=4).fit(Xs, ys, Xt)
     assert clf.predict_proba(Xt).shape == (len(Xt), 3)
     steps_per_epoch = clf.n_steps_per_epoch_
     assert steps_per_epoch == math.ceil(120 / 30)  # balanced batches of 3 classes x 10
@@ -191,7 +190,7 @@ def test_ilada_fits_and_switches_msc_on_after_warmup(small_task, base):
 
 def test_ilada_warmup_longer_than_the_fit_means_no_msc(small_task):
     Xs, ys, Xt, _ = small_task
-    clf = skda.ILADAClassifier(random_state=0, warmup_steps=10_000, **FAST).fit(Xs, ys, Xt)
+    clf = make("ilada", random_state=0, warmup_steps=10_000).fit(Xs, ys, Xt)
     assert "train_msc_loss" not in clf.history[-1]
 
 
@@ -203,4 +202,13 @@ def test_ilada_warmup_longer_than_the_fit_means_no_msc(small_task):
 def test_ilada_bad_parameters(small_task, params, match):
     Xs, ys, Xt, _ = small_task
     with pytest.raises(ValueError, match=match):
-        skda.ILADAClassifier(**{**FAST, **params}).fit(Xs, ys, Xt)
+        make("ilada", **params).fit(Xs, ys, Xt)
+
+
+def test_class_balanced_sampler_names_a_missing_class_even_the_last_one(small_task):
+    Xs, ys, Xt, _ = small_task
+    labels = np.array(["cat", "dog", "emu"])[ys]
+    first = ys < 2  # "emu", the last class, is missing: bincount alone would not notice
+    ilada = make("ilada", random_state=0, device="cpu")
+    with pytest.raises(ValueError, match=r"classes \['emu'\] have no sample"):
+        ilada.partial_fit(Xs[first], labels[first], Xt, classes=["cat", "dog", "emu"])

@@ -6,8 +6,10 @@ from sklearn.neighbors import KNeighborsClassifier
 import skda
 from skda.neighbors import knn_vote
 
-FAST_MADDA = {"source_epochs": 3, "max_epochs": 3, "batch_size": 32, "module__hidden_sizes": (16,), "lr": 1e-3,
-              "embedding_dim": 8, "discriminator_hidden_sizes": (16,)}
+from .registry import make, params
+
+#: the registry's tiny M-ADDA, trained longer (3 + 3 epochs) with a wider discriminator and a faster Adam
+FAST_MADDA = params("madda", source_epochs=3, max_epochs=3, lr=1e-3, discriminator_hidden_sizes=(16,))
 
 
 @pytest.fixture(scope="module")
@@ -177,3 +179,40 @@ def test_source_stage_one_forward_backward_per_step(small_task, monkeypatch):
     assert len(calls) == steps and GradCount.calls == steps
     assert all(s["step"] == steps for s in est.optimizer_.state.values())
     assert not est.target_optimizer_.state and not est.discriminator_optimizer_.state
+def test_madda_refuses_source_rows_without_every_class(small_task):
+    Xs, ys, Xt, _ = small_task
+    clf = make("madda", random_state=0, device="cpu").fit(Xs, ys, Xt)
+    before = clf.source_labels_.copy()
+    with pytest.raises(ValueError, match=r"no sample of the classes \[2\], which could then never be predicted"):
+        clf.partial_fit(Xs[ys < 2], ys[ys < 2], Xt)
+    np.testing.assert_array_equal(clf.source_labels_, before)
+
+
+def test_madda_stopped_early_in_either_stage_is_still_a_usable_model(small_task):
+    from skorch.callbacks import Callback
+
+    class StopAtEpoch(Callback):  # what EarlyStopping does: raise KeyboardInterrupt at an epoch's end
+        def __init__(self, epoch):
+            self.epoch = epoch
+
+        def on_epoch_end(self, net, **kwargs):
+            if len(net.history) == self.epoch:
+                raise KeyboardInterrupt
+
+    Xs, ys, Xt, _ = small_task
+    for epoch in (1, 3):  # in the source stage (2 epochs), in the target stage
+        clf = make("madda", random_state=0, device="cpu", callbacks=[("stop", StopAtEpoch(epoch))], max_epochs=3)
+        clf.fit(Xs, ys, Xt)
+        assert len(clf.history) == epoch
+        assert clf.module_.stage == "target"
+        assert clf.source_embeddings_.shape == (len(Xs), 8) and clf.centers_.shape == (3, 8)
+        assert clf.predict(Xt).shape == (len(Xt),)
+
+
+@pytest.mark.parametrize("k", [2.5, True, 0])
+def test_madda_checks_n_neighbors_before_training(small_task, k):
+    Xs, ys, Xt, _ = small_task
+    clf = skda.MADDAClassifier(n_neighbors=k, max_epochs=1, source_epochs=1)
+    with pytest.raises(ValueError, match=r"'n_neighbors' parameter of MADDAClassifier must be an int in the range \[1"):
+        clf.fit(Xs, ys, Xt)
+    assert not clf.__sklearn_is_fitted__()

@@ -1,19 +1,18 @@
-"""skda.metrics (unsupervised DA scores) and skda.model_selection (DomainStratifiedKFold)."""
+"""skda.metrics: the unsupervised DA scores, the importance weights and the scorers."""
 
 import numpy as np
 import pytest
 from sklearn.dummy import DummyClassifier
-from sklearn.model_selection import GridSearchCV, KFold, cross_val_score
+from sklearn.model_selection import GridSearchCV, cross_val_score
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
-import skda
 from skda.metrics import (EPS, deep_embedded_validation, density_ratio, dev_scorer, entropy_scorer,
                           importance_weighted_validation, iwcv_scorer, make_unsupervised_scorer, negative_entropy,
                           snd_scorer, soft_neighborhood_density)
 from skda.model_selection import DomainStratifiedKFold, pack_domains
 
-from .conftest import FAST
+from .registry import make
 
 P = np.array([[0.7, 0.2, 0.1],
               [0.1, 0.8, 0.1],
@@ -108,7 +107,7 @@ def test_density_ratio_truncates_at_sqrt_n_times_the_mean():
 def fitted(small_task):
     Xs, ys, Xt, _ = small_task
     X, y = pack_domains(Xs, ys, Xt)
-    return skda.DANNClassifier(random_state=0, device="cpu", **FAST).fit(X, y), X, y
+    return make("dann", random_state=0, device="cpu").fit(X, y), X, y
 
 
 def test_scorers_equal_the_functions_on_the_right_rows(fitted, small_task):
@@ -135,7 +134,7 @@ def test_scorers_on_a_pipeline_and_with_a_string_marker(small_task):
     names = np.array(["cat", "dog", "emu"])
     X, y = pack_domains(Xs, names[ys], Xt, unlabeled_marker="?")
     pipe = Pipeline([("scale", StandardScaler()),
-                     ("dann", skda.DANNClassifier(random_state=0, device="cpu", unlabeled_marker="?", **FAST))])
+                     ("dann", make("dann", random_state=0, device="cpu", unlabeled_marker="?"))])
     pipe.fit(X, y)
     assert entropy_scorer(pipe, X, y) == pytest.approx(negative_entropy(pipe.predict_proba(Xt)))
     for scorer in (iwcv_scorer, dev_scorer, snd_scorer):
@@ -145,7 +144,7 @@ def test_scorers_on_a_pipeline_and_with_a_string_marker(small_task):
 def test_gridsearch_with_unsupervised_scorers_and_domain_stratified_kfold(small_task):
     Xs, ys, Xt, _ = small_task
     X, y = pack_domains(Xs, ys, Xt)
-    search = GridSearchCV(skda.DANNClassifier(random_state=0, device="cpu", **FAST), {"lr": [0.003, 0.03]},
+    search = GridSearchCV(make("dann", random_state=0, device="cpu"), {"lr": [0.003, 0.03]},
                           cv=DomainStratifiedKFold(3, shuffle=True, random_state=0), error_score="raise",
                           scoring={"snd": snd_scorer, "dev": dev_scorer, "iwcv": iwcv_scorer,
                                    "entropy": entropy_scorer}, refit="snd").fit(X, y)
@@ -154,7 +153,7 @@ def test_gridsearch_with_unsupervised_scorers_and_domain_stratified_kfold(small_
         assert scores.shape == (2,) and np.all(np.isfinite(scores))
     assert search.best_params_["lr"] == [0.003, 0.03][int(np.argmax(search.cv_results_["mean_test_snd"]))]
     assert search.predict(Xt).shape == (len(Xt),)
-    scores = cross_val_score(skda.DANNClassifier(random_state=0, device="cpu", **FAST), X, y,
+    scores = cross_val_score(make("dann", random_state=0, device="cpu"), X, y,
                              cv=DomainStratifiedKFold(2), scoring=entropy_scorer)
     assert scores.shape == (2,) and np.all(np.isfinite(scores)) and np.all(scores <= 0)
 
@@ -204,56 +203,24 @@ def test_function_and_parameter_errors(fitted):
         entropy_scorer(clf, X, y, sample_weight=np.ones(len(y)))
 
 
-# ---------------------------------------------------------------------------------------------- splitter
-def test_domain_stratified_kfold_keeps_domains_and_classes_in_every_fold():
-    ys = np.r_[np.repeat([0, 1, 2], [20, 9, 4]), [3, 3]]        # class 3 has 2 rows < n_splits
-    y = np.r_[ys, np.full(13, -1)]
-    order = np.random.RandomState(0).permutation(len(y))
-    y = y[order]
-    X = np.zeros((len(y), 2))
-    for shuffle, seed in [(False, None), (True, 0)]:
-        cv = DomainStratifiedKFold(4, shuffle=shuffle, random_state=seed)
-        splits = list(cv.split(X, y))
-        assert len(splits) == cv.get_n_splits() == 4
-        tests = np.concatenate([test for _, test in splits])
-        np.testing.assert_array_equal(np.sort(tests), np.arange(len(y)))  # a partition
-        sizes = [len(test) for _, test in splits]
-        assert max(sizes) - min(sizes) <= 1
-        for train, test in splits:
-            assert len(np.intersect1d(train, test)) == 0 and len(train) + len(test) == len(y)
-            for part in (train, test):
-                assert (y[part] == -1).any() and (y[part] != -1).any()
-            assert {0, 1, 2} <= set(y[test]) and {0, 1, 2, 3} <= set(y[train])
-            assert sum(y[test] == -1) in (3, 4)                  # 13 target rows over 4 folds
-    a = [t for _, t in DomainStratifiedKFold(4, shuffle=True, random_state=0).split(X, y)]
-    b = [t for _, t in DomainStratifiedKFold(4, shuffle=True, random_state=0).split(X, y)]
-    c = [t for _, t in DomainStratifiedKFold(4, shuffle=True, random_state=1).split(X, y)]
-    assert all(np.array_equal(u, v) for u, v in zip(a, b)) and not all(np.array_equal(u, v) for u, v in zip(a, c))
+def test_importance_weighted_validation_with_classes_in_column_order_not_sorted():
+    probabilities = np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4]])
+    y = np.array(["b", "a", "a"])  # column 0 is "b", column 1 is "a"
+    got = importance_weighted_validation(y, probabilities, np.ones(3), classes=np.array(["b", "a"]))
+    assert got == pytest.approx(np.mean([True, True, False]))
+    same = importance_weighted_validation(np.array([0, 1, 1]), probabilities, np.ones(3))
+    assert got == pytest.approx(same)
 
 
-def test_plain_kfold_can_leave_a_fold_without_target_rows_and_the_splitter_does_not():
-    y = np.r_[np.tile([0, 1], 30), np.full(20, -1)]                # target rows last, as pack_domains puts them
-    X = np.zeros((len(y), 1))
-    assert any(not (y[test] == -1).any() for _, test in KFold(4).split(X, y))
-    assert all((y[test] == -1).any() for _, test in DomainStratifiedKFold(4).split(X, y))
+@pytest.mark.parametrize("cv", [2.9, 1, True])
+def test_density_ratio_takes_an_int_number_of_folds(cv):
+    rng = np.random.RandomState(0)
+    with pytest.raises(ValueError, match="cv must be an int >= 2"):
+        density_ratio(rng.randn(20, 3), rng.randn(20, 3) + 1, cv=cv)
 
 
-def test_domain_stratified_kfold_string_marker_and_errors():
-    y = np.array(["a", "b"] * 6 + ["?"] * 4, dtype=object)
-    folds = list(DomainStratifiedKFold(2, unlabeled_marker="?").split(np.zeros((16, 1)), y))
-    assert all(set(y[test]) == {"a", "b", "?"} for _, test in folds)
-    with pytest.raises(ValueError, match="needs y"):
-        next(DomainStratifiedKFold(2).split(np.zeros((4, 1))))
-    with pytest.raises(ValueError, match="at least 3 source and 3 target rows"):
-        next(DomainStratifiedKFold(3).split(np.zeros((8, 1)), np.r_[[0, 1, 0, 1, 0, 1], [-1, -1]]))
-    with pytest.raises(ValueError, match="n_splits must be an integer >= 2"):
-        DomainStratifiedKFold(1)
-    with pytest.raises(ValueError, match="shuffle=True"):
-        DomainStratifiedKFold(3, random_state=0)
+def test_snd_temperature_must_be_a_number_not_a_bool():
+    from skda.metrics import soft_neighborhood_density
 
-
-def test_pack_domains():
-    X, y = pack_domains(np.ones((3, 2)), [0, 1, 0], np.zeros((2, 2)))
-    assert X.shape == (5, 2) and y.tolist() == [0, 1, 0, -1, -1]
-    with pytest.raises(ValueError, match="sample shape"):
-        pack_domains(np.ones((3, 2)), [0, 1, 0], np.zeros((2, 3)))
+    with pytest.raises(ValueError, match="temperature must be a positive number"):
+        soft_neighborhood_density(np.full((4, 2), 0.5), temperature=True)

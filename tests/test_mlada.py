@@ -5,6 +5,8 @@ import torch
 import skda
 from skda.losses import batch_hard_triplet_loss, dynamic_margins, entropy_loss
 
+from .registry import make
+
 RNG = np.random.RandomState(1)
 M = RNG.randn(6, 3)
 Y = np.array([0, 1, 0, 2, 1, 2])
@@ -47,8 +49,7 @@ def test_entropy_matches_numpy():
 @pytest.mark.parametrize("mode", ["dynamic", "dynamic-sum", "constant"])
 def test_mlada_fits_and_logs_its_terms(small_task, mode):
     Xs, ys, Xt, _ = small_task
-    clf = skda.MLADAClassifier(random_state=0, margin_mode=mode, max_epochs=2, batch_size=32,
-                               module__hidden_sizes=(16,), domain_hidden_sizes=(16,), metric_hidden=16, metric_dim=8)
+    clf = make("mlada", random_state=0, margin_mode=mode, max_epochs=2, metric_hidden=16, metric_dim=8)
     clf.fit(Xs, ys, Xt)
     assert clf.predict_proba(Xt).shape == (len(Xt), 3)
     last = clf.history[-1]
@@ -68,9 +69,8 @@ def test_bad_margin_mode(small_task):
 def test_paper_classifier_head(small_task):
     """classifier_hidden builds the authors' C (Linear-BN-ReLU-Dropout-Linear); None keeps DANN's linear head."""
     Xs, ys, Xt, _ = small_task
-    kw = dict(random_state=0, max_epochs=2, batch_size=32, module__hidden_sizes=(16,), domain_hidden_sizes=(16,),
-              metric_hidden=16, metric_dim=8)
-    clf = skda.MLADAClassifier(classifier_hidden=12, classifier_dropout=0.25, **kw).fit(Xs, ys, Xt)
+    kw = dict(random_state=0, max_epochs=2, metric_hidden=16, metric_dim=8)
+    clf = make("mlada", classifier_hidden=12, classifier_dropout=0.25, **kw).fit(Xs, ys, Xt)
     head = clf.module_.label_classifier
     assert [type(m) for m in head] == [torch.nn.Linear, torch.nn.BatchNorm1d, torch.nn.ReLU, torch.nn.Dropout,
                                        torch.nn.Linear]
@@ -79,7 +79,7 @@ def test_paper_classifier_head(small_task):
     proba = clf.predict_proba(Xt)
     assert proba.shape == (len(Xt), 3)
     np.testing.assert_array_equal(proba, clf.predict_proba(Xt))  # eval mode: dropout and BN statistics fixed
-    linear = skda.MLADAClassifier(**kw).fit(Xs, ys, Xt).module_.label_classifier
+    linear = make("mlada", **kw).fit(Xs, ys, Xt).module_.label_classifier
     assert isinstance(linear, torch.nn.Linear) and linear.out_features == 3
 
 

@@ -6,16 +6,15 @@ import pytest
 from joblib import parallel_backend
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
 
-import skda
 
-from .conftest import FAST
+from .registry import make
 
 GRID = {"adversarial_weight": [0.5, 1.0], "lr": [0.01, 0.05]}
 
 
 def packed_search(n_jobs=None):
     # stratifying on the packed labels keeps target rows (-1) and every class in every fold
-    return GridSearchCV(skda.DANNClassifier(random_state=0, device="cpu", **FAST), GRID,
+    return GridSearchCV(make("dann", random_state=0, device="cpu"), GRID,
                         cv=StratifiedKFold(2, shuffle=True, random_state=0), n_jobs=n_jobs)
 
 

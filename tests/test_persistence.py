@@ -15,46 +15,35 @@ from sklearn.exceptions import NotFittedError
 from skorch.callbacks import Checkpoint
 from skorch.dataset import ValidSplit
 
-import skda
 from skda.engine import FITTED_STATE_KEY
 
-from .conftest import FAST, REPO
+from .conftest import REPO
+from .registry import NAMES, make
 
-ONE_LAYER = dict(max_epochs=2, batch_size=32, module__hidden_sizes=(16,))
-MADDA = dict(ONE_LAYER, max_epochs=1, source_epochs=2, embedding_dim=4, discriminator_hidden_sizes=(8,))
-ESTIMATORS = {
-    "source-only": lambda: skda.SourceOnlyClassifier(random_state=0, **ONE_LAYER),
-    "dann": lambda: skda.DANNClassifier(random_state=0, **FAST),
-    "madda": lambda: skda.MADDAClassifier(random_state=0, **MADDA),
-    "mlada": lambda: skda.MLADAClassifier(random_state=0, metric_hidden=8, metric_dim=4, **FAST),
-    "ilada": lambda: skda.ILADAClassifier(random_state=0, **FAST),
-    "ilada-cdan": lambda: skda.ILADAClassifier(random_state=0, base="cdan", **FAST),
-    "active": lambda: skda.ActiveSelector(random_state=0, **ONE_LAYER),
-}
-NAMES = np.array(["cat", "dog", "emu"])
+LABELS = np.array(["cat", "dog", "emu"])
 
 
 def _frames(small_task):
     Xs, ys, Xt, _ = small_task
     columns = [f"f{i}" for i in range(Xs.shape[1])]
-    return pd.DataFrame(Xs, columns=columns), NAMES[ys], pd.DataFrame(Xt, columns=columns)
+    return pd.DataFrame(Xs, columns=columns), LABELS[ys], pd.DataFrame(Xt, columns=columns)
 
 
 def test_initialize_before_a_fit_raises_a_clear_error():
     # skorch's pattern net.initialize(); net.load_params(...) cannot build an skda network (sizes come from data)
     with pytest.raises(NotFittedError, match=r"builds its network from the training data.*load_params\(f_params="
                                              r".*joblib"):
-        skda.DANNClassifier(**FAST).initialize()
+        make("dann").initialize()
 
 
-@pytest.mark.parametrize("name", list(ESTIMATORS))
+@pytest.mark.parametrize("name", NAMES)
 def test_save_params_load_params_restores_everything_into_an_unfitted_estimator(name, small_task, tmp_path):
     Xs, ys, Xt = _frames(small_task)
-    fitted = ESTIMATORS[name]().fit(Xs, ys, Xt)
+    fitted = make(name, random_state=0).fit(Xs, ys, Xt)
     fitted.save_params(f_params=tmp_path / "model.pt")
-    restored = ESTIMATORS[name]().set_params(random_state=1)  # other initial weights: all must come from the file
+    restored = make(name, random_state=1)  # other initial weights: all must come from the file
     assert restored.load_params(f_params=tmp_path / "model.pt") is restored
-    np.testing.assert_array_equal(restored.classes_, NAMES)
+    np.testing.assert_array_equal(restored.classes_, LABELS)
     np.testing.assert_array_equal(restored.feature_names_in_, list(Xs.columns))
     assert restored.n_features_in_ == 8 and restored.input_shape_ == (8,)
     np.testing.assert_array_equal(restored.predict_proba(Xt), fitted.predict_proba(Xt))
@@ -77,18 +66,18 @@ def test_save_params_load_params_restores_everything_into_an_unfitted_estimator(
 def test_load_params_replaces_the_state_of_an_earlier_fit(small_task, tmp_path):
     # the old work-around, fit on dummy data and then load, kept the dummy fit's classes_: silently wrong labels
     Xs, ys, Xt, _ = small_task
-    fitted = skda.DANNClassifier(random_state=0, **FAST).fit(Xs, NAMES[ys], Xt)
+    fitted = make("dann", random_state=0).fit(Xs, LABELS[ys], Xt)
     fitted.save_params(f_params=tmp_path / "model.pt")
-    dummy = skda.DANNClassifier(random_state=0, **FAST).fit(Xs[:, :5], ys % 2, Xt[:, :5])  # 2 classes, 5 features
+    dummy = make("dann", random_state=0).fit(Xs[:, :5], ys % 2, Xt[:, :5])  # 2 classes, 5 features
     dummy.load_params(f_params=tmp_path / "model.pt")
-    np.testing.assert_array_equal(dummy.classes_, NAMES)
+    np.testing.assert_array_equal(dummy.classes_, LABELS)
     assert dummy.input_shape_ == (8,) and dummy.n_features_in_ == 8
     np.testing.assert_array_equal(dummy.predict(Xt), fitted.predict(Xt))
 
 
 def test_the_params_file_loads_with_weights_only(small_task, tmp_path, monkeypatch):
     Xs, ys, Xt = _frames(small_task)
-    fitted = ESTIMATORS["madda"]().fit(Xs, ys, Xt)
+    fitted = make("madda", random_state=0).fit(Xs, ys, Xt)
     fitted.save_params(f_params=tmp_path / "model.pt")
     state = torch.load(tmp_path / "model.pt", weights_only=True)
     fitted_state = state.pop(FITTED_STATE_KEY)
@@ -102,23 +91,23 @@ def test_the_params_file_loads_with_weights_only(small_task, tmp_path, monkeypat
         return real_load(*args, **kwargs)
 
     monkeypatch.setattr(torch, "load", spy)
-    restored = ESTIMATORS["madda"]().load_params(f_params=tmp_path / "model.pt")
+    restored = make("madda", random_state=0).load_params(f_params=tmp_path / "model.pt")
     assert calls == [True]
     np.testing.assert_array_equal(restored.predict(Xt), fitted.predict(Xt))
 
 
 def test_bare_weights_or_another_class_are_refused(small_task, tmp_path):
     Xs, ys, Xt, _ = small_task
-    fitted = skda.DANNClassifier(random_state=0, **FAST).fit(Xs, ys, Xt)
+    fitted = make("dann", random_state=0).fit(Xs, ys, Xt)
     torch.save(fitted.module_.state_dict(), tmp_path / "bare.pt")
     with pytest.raises(NotFittedError, match="bare weights"):
-        skda.DANNClassifier(**FAST).load_params(f_params=tmp_path / "bare.pt")
+        make("dann").load_params(f_params=tmp_path / "bare.pt")
     fitted.load_params(f_params=tmp_path / "bare.pt")  # into a model fitted on the same problem: skorch's semantics
     fitted.save_params(f_params=tmp_path / "model.pt")
     with pytest.raises(ValueError, match="saved by a DANNClassifier, not a MLADAClassifier"):
-        skda.MLADAClassifier(**FAST).load_params(f_params=tmp_path / "model.pt")
+        make("mlada").load_params(f_params=tmp_path / "model.pt")
     # other network sizes: an error, and no half-loaded model that looks fitted
-    other = skda.DANNClassifier(**{**FAST, "module__hidden_sizes": (12,)})
+    other = make("dann", module__hidden_sizes=(12,))
     with pytest.raises(RuntimeError, match="size mismatch"):
         other.load_params(f_params=tmp_path / "model.pt")
     with pytest.raises(NotFittedError):
@@ -129,10 +118,10 @@ def test_checkpoint_loads_into_an_unfitted_estimator(small_task, tmp_path):
     Xs, ys, Xt, _ = small_task
     checkpoint = Checkpoint(monitor="valid_loss_best", dirname=str(tmp_path), f_optimizer=None, f_criterion=None)
     split = dict(train_split=ValidSplit(0.25, stratified=True))
-    fitted = skda.DANNClassifier(random_state=0, **{**FAST, "max_epochs": 4}, **split, callbacks=[checkpoint])
-    fitted.fit(Xs, NAMES[ys], Xt)
-    restored = skda.DANNClassifier(**FAST).load_params(checkpoint=checkpoint)
-    np.testing.assert_array_equal(restored.classes_, NAMES)
+    fitted = make("dann", random_state=0, max_epochs=4, **split, callbacks=[checkpoint])
+    fitted.fit(Xs, LABELS[ys], Xt)
+    restored = make("dann").load_params(checkpoint=checkpoint)
+    np.testing.assert_array_equal(restored.classes_, LABELS)
     assert len(restored.history) == 4  # the checkpoint's history
     fitted.load_params(checkpoint=checkpoint)
     np.testing.assert_array_equal(restored.predict_proba(Xt), fitted.predict_proba(Xt))
@@ -142,12 +131,12 @@ def test_madda_checkpoints_of_the_source_stage_are_refused(small_task, tmp_path)
     Xs, ys, Xt, _ = small_task
     every_epoch = Checkpoint(monitor=None, dirname=str(tmp_path), f_params="params_{last_epoch[epoch]}.pt",
                              f_optimizer=None, f_criterion=None, f_history=None)
-    fitted = skda.MADDAClassifier(random_state=0, **{**MADDA, "max_epochs": 2}, callbacks=[every_epoch])
+    fitted = make("madda", random_state=0, callbacks=[every_epoch])
     fitted.fit(Xs, ys, Xt)
     with pytest.raises(ValueError, match="source stage"):
-        skda.MADDAClassifier(**MADDA).load_params(f_params=tmp_path / "params_1.pt")
+        make("madda").load_params(f_params=tmp_path / "params_1.pt")
     # a target-stage checkpoint carries this fit's kNN index
-    last = skda.MADDAClassifier(**MADDA).load_params(f_params=tmp_path / "params_4.pt")
+    last = make("madda").load_params(f_params=tmp_path / "params_4.pt")
     np.testing.assert_array_equal(last.predict_proba(Xt), fitted.predict_proba(Xt))
 
 
@@ -160,7 +149,7 @@ def test_pickles_leave_out_the_optimizer_state_and_train_on_after_loading(name, 
     Xs, ys, Xt, _ = small_task
     wide = np.random.RandomState(0).randn(8, 2000).astype(np.float32)  # most weights in the first layer
     Xs, Xt = Xs @ wide, Xt @ wide
-    fitted = ESTIMATORS[name]().fit(Xs, ys, Xt)
+    fitted = make(name, random_state=0).fit(Xs, ys, Xt)
     weight_bytes = sum(p.numel() * p.element_size() for p in fitted.module_.parameters())
     blob = pickle.dumps(fitted)
     assert len(blob) < 1.2 * weight_bytes  # momentum / Adam moments would add 1x / 2x (MADDA: up to 3x)

@@ -2,8 +2,9 @@ import numpy as np
 import pytest
 
 import skda
+from skda.model_selection import pack_domains
 
-from .conftest import FAST
+from .registry import make
 
 matplotlib = pytest.importorskip("matplotlib")
 matplotlib.use("Agg")
@@ -13,7 +14,7 @@ from skda.plotting import plot_embedding, plot_training_curves  # noqa: E402
 @pytest.fixture(scope="module")
 def fitted(small_task):
     Xs, ys, Xt, _ = small_task
-    return skda.DANNClassifier(random_state=0, **FAST).fit(Xs, ys, Xt)
+    return make("dann", random_state=0).fit(Xs, ys, Xt)
 
 
 def test_training_curves_draw_the_history(fitted):
@@ -21,7 +22,7 @@ def test_training_curves_draw_the_history(fitted):
     assert [ax.get_title() for ax in axes] == ["label loss", "domain loss", "domain accuracy"]
     for ax, key in zip(axes, ["train_label_loss", "train_domain_loss", "train_domain_accuracy"]):
         x, y = ax.lines[0].get_data()
-        np.testing.assert_array_equal(x, np.arange(1, FAST["max_epochs"] + 1))
+        np.testing.assert_array_equal(x, np.arange(1, fitted.max_epochs + 1))
         np.testing.assert_allclose(y, fitted.history[:, key])
 
 
@@ -59,3 +60,23 @@ def test_embedding_errors(small_task, fitted):
 
     with pytest.raises(NotFittedError):
         plot_training_curves(skda.DANNClassifier())
+
+
+def test_training_curves_of_a_pipeline_on_a_grid_of_axes(small_task):
+    matplotlib = pytest.importorskip("matplotlib")
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from skda.plotting import plot_training_curves
+
+    Xs, ys, Xt, _ = small_task
+    X, y = pack_domains(Xs, ys, Xt)
+    pipe = make_pipeline(StandardScaler(), make("dann", random_state=0, device="cpu")).fit(X, y)
+    fig, grid = plt.subplots(2, 2)
+    keys = ["train_label_loss", "train_domain_loss", "train_domain_accuracy", "train_loss"]
+    axes = plot_training_curves(pipe, keys=keys, axes=grid)
+    assert len(axes) == 4
+    np.testing.assert_allclose(axes[3].lines[0].get_ydata(), pipe[-1].history[:, "train_loss"])
+    plt.close(fig)

@@ -5,7 +5,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sklearn.exceptions import NotFittedError
 
-import skda
+from .registry import NAMES, make
 
 DOCUMENTED = (ValueError, TypeError, NotFittedError, FloatingPointError)  # FloatingPointError: diverged
 
@@ -35,23 +35,16 @@ def problems(draw):
     return Xs, ys, Xt
 
 
-TINY = dict(max_epochs=1, batch_size=4, module__hidden_sizes=(4,), random_state=0)
-ESTIMATORS = {
-    "dann": lambda: skda.DANNClassifier(domain_hidden_sizes=(4,), **TINY),
-    "source-only": lambda: skda.SourceOnlyClassifier(**TINY),
-    "madda": lambda: skda.MADDAClassifier(source_epochs=1, embedding_dim=4, discriminator_hidden_sizes=(4,), **TINY),
-    "mlada": lambda: skda.MLADAClassifier(domain_hidden_sizes=(4,), metric_hidden=4, metric_dim=3, **TINY),
-    "ilada": lambda: skda.ILADAClassifier(domain_hidden_sizes=(4,), **TINY),
-    "active": lambda: skda.ActiveSelector(**TINY),
-}
+#: one epoch in batches of 4, so that the tiny problems still run several (and partial) batches
+TINY = dict(max_epochs=1, batch_size=4, random_state=0)
 
 
 @settings(max_examples=60, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
-@given(problems(), st.sampled_from(["three-array", "packed"]), st.sampled_from(sorted(ESTIMATORS)))
+@given(problems(), st.sampled_from(["three-array", "packed"]), st.sampled_from(sorted(NAMES)))
 def test_fit_predict_clean_or_documented_error(problem, form, name):
     Xs, ys, Xt = problem
     copies = [a.copy() for a in (Xs, ys, Xt)]
-    clf = ESTIMATORS[name]()
+    clf = make(name, **TINY)
     try:
         if form == "packed":
             marker = "?" if ys.dtype.kind == "U" else -1

@@ -9,7 +9,7 @@ import skda
 from skda.layers import GradientReversalLayer
 from skda.optim import annealed_learning_rate, grl_coefficient
 
-from .conftest import FAST
+from .registry import make
 
 
 @pytest.mark.parametrize("p", [0.0, 0.1, 0.37, 0.5, 1.0])
@@ -54,7 +54,7 @@ class RecordSchedule(Callback):
 def test_schedules_applied_every_step(small_task):
     Xs, ys, Xt, _ = small_task
     rec = RecordSchedule()
-    clf = skda.DANNClassifier(random_state=0, lr=0.05, adversarial_weight=0.5, callbacks=[rec], **FAST)
+    clf = make("dann", random_state=0, lr=0.05, adversarial_weight=0.5, callbacks=[rec])
     clf.fit(Xs, ys, Xt)
     steps = clf.n_steps_per_epoch_ * clf.max_epochs
     assert len(rec.rows) == steps
@@ -68,8 +68,44 @@ def test_schedules_applied_every_step(small_task):
 def test_schedules_are_tunable_and_can_be_disabled(small_task):
     Xs, ys, Xt, _ = small_task
     rec = RecordSchedule()
-    clf = skda.DANNClassifier(random_state=0, callbacks=[rec], callbacks__grl_schedule__gamma=None,
-                              callbacks__lr_annealing=None, lr=0.02, **FAST)
+    clf = make("dann", random_state=0, callbacks=[rec], callbacks__grl_schedule__gamma=None,
+               callbacks__lr_annealing=None, lr=0.02)
     clf.fit(Xs, ys, Xt)
     got = np.array(rec.rows)
     assert np.all(got[:, 1] == 1.0) and np.all(got[:, 2] == 0.02)
+
+
+class RecordLR(Callback):
+    def initialize(self):
+        self.lrs = []
+        return self
+
+    def on_batch_begin(self, net, training=None, **kwargs):
+        if training:
+            self.lrs.append(net.optimizer_.param_groups[0]["lr"])
+
+
+@pytest.mark.parametrize("how", ["partial_fit", "warm_start"])
+def test_a_learning_rate_set_between_fits_is_the_next_schedule_s_start(small_task, how):
+    Xs, ys, Xt, _ = small_task
+    recorder = RecordLR()
+    # the recorder runs after the schedule (callbacks added by the user come after the defaults)
+    clf = make("dann", random_state=0, device="cpu", callbacks=[("record", recorder)],
+               warm_start=how == "warm_start").fit(Xs, ys, Xt)
+    assert recorder.lrs[0] == pytest.approx(0.01)
+    clf.set_params(lr=0.5)
+    recorder.lrs.clear()
+    clf.partial_fit(Xs, ys, Xt) if how == "partial_fit" else clf.fit(Xs, ys, Xt)
+    assert recorder.lrs[0] == pytest.approx(0.5)  # was 0.01: the first fit's rate stuck
+    assert recorder.lrs[-1] < recorder.lrs[0]      # annealed from there
+    recorder.lrs.clear()
+    clf.partial_fit(Xs, ys, Xt)  # no change: the schedule restarts from 0.5 again
+    assert recorder.lrs[0] == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize("cls", [skda.DANNClassifier, skda.MLADAClassifier, skda.ILADAClassifier])
+def test_without_the_grl_schedule_the_reversal_holds_the_adversarial_weight(small_task, cls):
+    Xs, ys, Xt, _ = small_task
+    clf = make(cls, random_state=0, device="cpu", adversarial_weight=0.7, callbacks__grl_schedule=None,
+               max_epochs=1).fit(Xs, ys, Xt)
+    assert [layer.coefficient for layer in clf.gradient_reversal_layers_] == [0.7]  # was 0.0: no adaptation

@@ -14,14 +14,12 @@ from sklearn.model_selection import cross_val_predict as sk_cross_val_predict
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-import skda
 from skda import metrics
 from skda.metrics import density_ratio, iwcv_scorer, make_unsupervised_scorer
 from skda.model_selection import DomainStratifiedKFold, pack_domains
 
-from .conftest import FAST
+from .registry import make
 
-SOURCE_ONLY = {k: v for k, v in FAST.items() if k != "domain_hidden_sizes"}
 
 
 @pytest.fixture(scope="module")
@@ -31,11 +29,11 @@ def packed(small_task):
 
 
 def dann(**params):
-    return skda.DANNClassifier(**{**FAST, "random_state": 0, **params})
+    return make("dann", random_state=0, **params)
 
 
 # ---------------------------------------------------------------------------------------- row 2
-@pytest.mark.parametrize("make", [lambda: skda.SourceOnlyClassifier(**SOURCE_ONLY, random_state=0), dann],
+@pytest.mark.parametrize("make", [lambda: make("source-only", random_state=0), dann],
                          ids=["source-only", "dann"])
 def test_sklearn_cross_val_predict_proba_is_refused(packed, make):
     # before: SourceOnly returned (n, K + 1) columns (target rows trained as a class); DANN said "no target samples"

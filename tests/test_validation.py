@@ -3,11 +3,14 @@
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from torch import nn
 
 import skda
+from skda.model_selection import pack_domains
 from skda.params import UNCHECKED_PARAMETERS, check_parameters, parameter_constraints
+from skda.validation import unlabeled_mask
 
-from .conftest import FAST
+from .registry import CLASSES, make
 
 
 @pytest.fixture
@@ -16,7 +19,7 @@ def data(small_task):
 
 
 def fit(Xs, ys, Xt=None, **kw):
-    return skda.DANNClassifier(random_state=0, **{**FAST, **kw}).fit(Xs, ys, Xt)
+    return make("dann", random_state=0, **kw).fit(Xs, ys, Xt)
 
 
 def test_feature_count_mismatch(data):
@@ -83,8 +86,7 @@ def test_source_only_accepts_packed_and_plain(data):
 
 
 # ---------------------------------------------------------------- hyper-parameters (skda.params)
-ESTIMATORS = [skda.SourceOnlyClassifier, skda.DANNClassifier, skda.MADDAClassifier, skda.MLADAClassifier,
-              skda.ILADAClassifier, skda.ActiveSelector]
+ESTIMATORS = CLASSES
 NAN, INF = float("nan"), float("inf")
 #: parameter -> values that must be refused (wrong type, NaN, inf, negative, fractional count), for every
 #: estimator that has the parameter
@@ -163,8 +165,7 @@ def test_nan_or_inf_lr_is_refused(data, cls, lr):
 @pytest.mark.parametrize("cls", ESTIMATORS)
 def test_partial_fit_checks_parameters_set_after_fit(data, cls):
     Xs, ys, Xt, _ = data
-    kw = {k: v for k, v in FAST.items() if k in cls().get_params()}
-    clf = cls(device="cpu", random_state=0, **{**kw, "max_epochs": 1}).fit(Xs, ys, Xt)
+    clf = make(cls, device="cpu", random_state=0, max_epochs=1).fit(Xs, ys, Xt)
     before = clf.predict_proba(Xt)
     clf.set_params(lr=float("nan"))
     with pytest.raises(ValueError, match="'lr' parameter"):
@@ -207,3 +208,81 @@ def test_documented_edge_values_are_accepted(cls):
     params = cls().get_params()
     check_parameters(cls(**good, **{k: v for k, v in extra.items() if k in params}))
     check_parameters(cls(lr=np.float32(0.1), unlabeled_marker=None, device="cuda:1", random_state=3))
+
+
+@pytest.mark.parametrize("build", [
+    lambda ys, n: np.r_[ys, -np.ones(n, dtype=int)],          # numpy turns -1 into "-1"
+    lambda ys, n: np.array(list(ys) + [-1] * n),
+    lambda ys, n: np.r_[ys, -np.ones(n)],                    # "-1.0"
+])
+def test_a_marker_turned_into_text_by_numpy_raises_instead_of_becoming_a_class(small_task, build):
+    Xs, ys, Xt, _ = small_task
+    y = build(np.array(["cat", "dog", "emu"])[ys], len(Xt))
+    assert y.dtype.kind == "U"
+    X = np.vstack([Xs, Xt])
+    for est in (make("dann", random_state=0, device="cpu"),
+                skda.SourceOnlyClassifier(random_state=0, device="cpu", max_epochs=1)):
+        with pytest.raises(ValueError, match="numpy turns -1 into the text"):
+            est.fit(X, y)
+    # the documented ways out: pack_domains keeps the number; a marker spelled as in y; marker None
+    Xp, yp = pack_domains(Xs, np.array(["cat", "dog", "emu"])[ys], Xt)
+    fitted = make("dann", random_state=0, device="cpu", max_epochs=1).fit(Xp, yp)
+    assert fitted.classes_.tolist() == ["cat", "dog", "emu"]
+    marker = str(y[-1])
+    assert unlabeled_mask(y, marker).sum() == len(Xt)
+    assert not unlabeled_mask(y, None).any()
+
+
+def test_string_labels_without_a_spelled_marker_are_untouched():
+    assert not unlabeled_mask(np.array(["a", "-2"]), -1).any()
+    assert unlabeled_mask(np.array(["a", -1], dtype=object), -1).tolist() == [False, True]
+
+
+class InPlaceReLUFirst(nn.Module):
+    def __init__(self, n_features_in=8, hidden_sizes=(16,)):
+        super().__init__()
+        self.net = nn.Sequential(nn.ReLU(inplace=True), nn.Linear(n_features_in, hidden_sizes[0]), nn.ReLU())
+
+    def forward(self, x):
+        return self.net(x)
+
+
+def test_a_module_with_an_in_place_first_operation_leaves_the_caller_s_arrays_alone(small_task):
+    Xs, ys, Xt, _ = small_task
+    Xs, Xt = np.ascontiguousarray(Xs, dtype=np.float32), np.ascontiguousarray(Xt, dtype=np.float32)
+    xs_copy, xt_copy = Xs.copy(), Xt.copy()
+    assert (Xt < 0).any()
+    # fit ends with a prediction on Xt (collapse check)
+    clf = make("dann", random_state=0, device="cpu", module=InPlaceReLUFirst).fit(Xs, ys, Xt)
+    clf.predict(Xt)
+    clf.transform(Xs)
+    np.testing.assert_array_equal(Xs, xs_copy)
+    np.testing.assert_array_equal(Xt, xt_copy)
+
+
+@pytest.mark.parametrize("params,fit_params,match", [
+    ({"max_epochs": -1}, {},
+     r"'max_epochs' parameter of DANNClassifier must be an int in the range \[0, inf\)\. Got -1 "),
+    ({"max_epochs": 2.5}, {},
+     r"'max_epochs' parameter of DANNClassifier must be an int in the range \[0, inf\)\. Got 2.5"),
+    ({}, {"epochs": -2}, "epochs must be an integer >= 0, got -2"),
+])
+def test_negative_or_fractional_epochs_raise(small_task, params, fit_params, match):
+    Xs, ys, Xt, _ = small_task
+    with pytest.raises(ValueError, match=match):
+        make("dann", random_state=0, device="cpu", **params).fit(Xs, ys, Xt, **fit_params)
+    with pytest.raises(ValueError, match=r"'source_epochs' parameter of MADDAClassifier must be an int in"):
+        make("madda", source_epochs=-1).fit(Xs, ys, Xt)
+
+
+@pytest.mark.parametrize("cls,params,match", [
+    (skda.ILADAClassifier, {"n_neighbors": 0}, r"'n_neighbors' parameter of ILADAClassifier must be an int in"),
+    (skda.ILADAClassifier, {"base": "nope"}, "'base' parameter of ILADAClassifier must be a str among"),
+    (skda.MLADAClassifier, {"margin_mode": "bogus"}, "'margin_mode' parameter of MLADAClassifier must be a str among"),
+])
+def test_parameters_set_between_calls_are_checked_by_partial_fit(small_task, cls, params, match):
+    Xs, ys, Xt, _ = small_task
+    clf = make(cls, random_state=0, device="cpu", max_epochs=1).fit(Xs, ys, Xt)
+    clf.set_params(**params)
+    with pytest.raises(ValueError, match=match):
+        clf.partial_fit(Xs, ys, Xt)
