@@ -101,7 +101,6 @@ def test_keyboard_interrupt_leaves_a_usable_estimator(small_task):
     assert len(clf.history) == 2
     assert clf.predict_proba(Xt).shape == (len(Xt), 3) and np.isfinite(clf.predict_proba(Xt)).all()
     assert clf.training_run_ is None  # the training-only state was cleaned up
-    assert clf.batch_generator_ is None  # the training-only state was cleaned up
 
 
 class FakeTerminal:
