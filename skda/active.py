@@ -21,12 +21,12 @@ import numbers
 import numpy as np
 import scipy.sparse as sp
 import torch
-import torch.nn.functional as F
 from sklearn.utils import column_or_1d
 from sklearn.utils.multiclass import check_classification_targets
 
 from .engine import DomainAdaptationNet, PairedBatchSampler
 from .layers import ClassifierNetwork, MLPFeatureExtractor
+from .losses import NORM_EPS, adjusted_margin_loss, margin_loss, margin_space
 from .optim import LRAnnealing
 from .params import choices, real
 from .validation import check_features, is_int_at_least, numeric_labels, split_domains, unlabeled_mask
@@ -36,14 +36,12 @@ __all__ = [
     "STRATEGIES",
     "ActiveSelector",
     "active_learning_loop",
-    "adjusted_margin_loss",
     "badge_gradient_factors",
     "badge_select",
     "clue_select",
     "entropy_query_score",
     "gradient_consistency",
     "least_confidence_query_score",
-    "margin_loss",
     "margin_loss_logit_gradient",
     "margin_query_score",
     "sdm_g_query_score",
@@ -66,63 +64,6 @@ STRATEGIES = {
 }
 #: query kinds that select a diverse batch (the order is the selection order, not a score order)
 BATCH_QUERIES = ("clue", "badge")
-
-_NORM_EPS = 1e-12  # as torch.nn.functional.normalize
-
-
-# ---------------------------------------------------------------------------------------------- losses
-def _margin_space(logits: torch.Tensor, normalize: bool) -> torch.Tensor:
-    """The class scores c(g(x)) the margin terms see: the logits, L2-normalised over classes if asked."""
-    return F.normalize(logits, dim=1, eps=_NORM_EPS) if normalize else logits
-
-
-def _reduce(per_sample: torch.Tensor, reduction: str) -> torch.Tensor:
-    if reduction == "mean":
-        return per_sample.mean()
-    if reduction == "sum":
-        return per_sample.sum()
-    if reduction == "none":
-        return per_sample
-    raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}.")
-
-
-def _hinges(scores: torch.Tensor, labels: torch.Tensor, margin: float):
-    """``(h, z_y)``: ``h[n, i] = [m - z_y + z_i]_+`` for ``i != y`` (0 at ``i == y``), and ``z_y``."""
-    z_y = scores.gather(1, labels.view(-1, 1))
-    h = torch.relu(margin - z_y + scores)
-    h = h.scatter(1, labels.view(-1, 1), 0.0)
-    return h, z_y.squeeze(1)
-
-
-def margin_loss(logits: torch.Tensor, labels: torch.Tensor, margin: float = 1.0, normalize: bool = True,
-                reduction: str = "mean") -> torch.Tensor:
-    """Maximum-margin loss, Eq. 1 of Xie et al. (2022): ``L_m(x, y) = sum_{i != y} [m - z_y + z_i]_+``.
-
-    ``z`` are the class scores: the logits, L2-normalised over the classes when ``normalize`` (as in the
-    authors' code; the paper writes the raw classifier output). Sum over the classes, mean over the batch
-    (``reduction="none"`` returns one value per sample).
-    """
-    h, _ = _hinges(_margin_space(logits, normalize), labels, margin)
-    return _reduce(h.sum(dim=1), reduction)
-
-
-def adjusted_margin_loss(logits: torch.Tensor, labels: torch.Tensor, margin: float = 1.0, normalize: bool = True,
-                         reduction: str = "mean") -> torch.Tensor:
-    """Dynamically adjusted margin loss of SDM-A, Eq. 7 of Xie et al. (2022)::
-
-        L~_m(x, y) = sum_{i != y} alpha_i [m - z_y + z_i]_+  -  z_y,     alpha_i = 1 - (z_y - z_i) / m
-
-    The modulation factor ``alpha_i`` is kept, as the paper writes it (the authors' released code computes it
-    and then discards it), and differentiated like the rest of the formula: on an active hinge the term equals
-    ``[m - z_y + z_i]_+^2 / m``, whose gradient grows with the rectified margin. ``- z_y`` is the max-logit
-    regulariser. With ``normalize`` (default, as in the authors' code) ``z`` are the L2-normalised logits, so
-    ``z_y <= 1`` and the loss is bounded below; on raw logits the max-logit term is unbounded below.
-    """
-    z = _margin_space(logits, normalize)
-    h, z_y = _hinges(z, labels, margin)
-    alpha = 1.0 - (z_y.unsqueeze(1) - z) / margin
-    return _reduce((alpha * h).sum(dim=1) - z_y, reduction)
-
 
 # ---------------------------------------------------------------------------------------------- query scores
 def margin_query_score(probabilities: torch.Tensor) -> torch.Tensor:
@@ -151,12 +92,12 @@ def margin_loss_logit_gradient(logits: torch.Tensor, labels: torch.Tensor, margi
     ``y``; through the normalisation ``u = z / ||z||`` the Jacobian ``(I - u u^T) / ||z||`` applies.
     """
     labels = labels.view(-1, 1)
-    u = _margin_space(logits, normalize)
+    u = margin_space(logits, normalize)
     active = (margin - u.gather(1, labels) + u) > 0
     active = active.scatter(1, labels, False).to(logits.dtype)
     grad = active.scatter(1, labels, -active.sum(dim=1, keepdim=True))
     if normalize:
-        norm = logits.norm(dim=1, keepdim=True).clamp_min(_NORM_EPS)
+        norm = logits.norm(dim=1, keepdim=True).clamp_min(NORM_EPS)
         grad = (grad - u * (u * grad).sum(dim=1, keepdim=True)) / norm
     return grad
 
@@ -427,19 +368,22 @@ class ActiveSelector(DomainAdaptationNet):
         lambda of Eq. 8 (paper: 0.01).
     normalize_logits : bool, default True
         Compute the margin terms on L2-normalised logits (authors' code).
-    lr : float, default 0.01
-        Learning rate (paper: 0.01) of the optimiser (default SGD, momentum 0.9), annealed within each ``fit`` /
-        ``partial_fit`` call as in :class:`skda.SourceOnlyClassifier` (``lr_annealing`` callback; set
-        ``callbacks__lr_annealing=None`` for the paper's constant rate).
-    max_epochs : int, default 50
-        Epochs of ``fit``. An epoch is one pass over the larger of the labelled set and the target pool (the
-        engine's convention; the paper's epoch is a pass over the labelled set): with a cross-entropy strategy
-        and no labelled target sample, ``fit`` trains exactly as :class:`skda.SourceOnlyClassifier` (same seed,
-        same model). Unlabelled target samples never enter the loss.
-    batch_size : int, default 64
-        Labelled samples per step (paper: 72).
-    random_state : int, RandomState or None
-        Seeds initialisation, batch order and the ``"random"`` strategy.
+
+    Other Parameters
+    ----------------
+    **kwargs
+        The engine's parameters (:class:`skda.engine.DomainAdaptationNet`), here with this meaning:
+
+        - ``lr`` (default 0.01, the paper's): the optimiser's (default SGD, momentum 0.9) learning rate,
+          annealed within each ``fit`` / ``partial_fit`` call as in :class:`skda.SourceOnlyClassifier`
+          (``lr_annealing`` callback; ``callbacks__lr_annealing=None`` for the paper's constant rate);
+        - ``max_epochs`` (default 50): epochs of ``fit``. An epoch is one pass over the larger of the labelled set
+          and the target pool (the engine's convention; the paper's epoch is a pass over the labelled set): with
+          a cross-entropy strategy and no labelled target sample, ``fit`` trains exactly as
+          :class:`skda.SourceOnlyClassifier` (same seed, same model). Unlabelled target samples never enter the
+          loss;
+        - ``batch_size`` (default 64): labelled samples per step (paper: 72);
+        - ``random_state``: seeds initialisation, batch order and the ``"random"``, CLUE and BADGE draws.
 
     Attributes
     ----------

@@ -59,12 +59,16 @@ class DANNClassifier(DomainAdaptationNet):
         architecture ``x -> 1024 -> 1024``; the paper's MNIST net uses ``(100,)``).
     adversarial_weight : float, default 1.0
         Multiplies the scheduled GRL coefficient (the paper's lambda goes to 1).
-    lr : float, default 0.01 (mu_0 of Appendix C); optimizer : default SGD with momentum 0.9.
-    max_epochs : int, default 50; batch_size : int, default 64 (per domain).
+
+    Other Parameters
+    ----------------
+    **kwargs
+        The engine's parameters (:class:`skda.engine.DomainAdaptationNet`): ``lr`` (default 0.01, mu_0 of
+        Appendix C), ``optimizer`` (default SGD with momentum 0.9), ``max_epochs`` (default 50), ``batch_size``
+        (default 64, per domain), ...
 
     Notes
     -----
-    Other parameters: see :class:`skda.engine.DomainAdaptationNet`.
 
     Deviations from the paper: losses are batch means rather than sums; the label predictor is linear on
     the features (the paper's digit nets have more layers after the bottleneck - put them in ``module``).

@@ -12,6 +12,10 @@ import torch
 import torch.nn.functional as F
 
 __all__ = [
+    "NORM_EPS",
+    "adjusted_margin_loss",
+    "margin_loss",
+    "margin_space",
     "affinity_pseudo_labels",
     "batch_hard_triplet_loss",
     "batch_triplet_loss",
@@ -194,3 +198,60 @@ def multi_sample_contrastive_loss(similarity: torch.Tensor, source_labels: torch
     pos = (exp * positive).sum(dim=1)
     total = (exp * keep.unsqueeze(0)).sum(dim=1)
     return (total[valid].log() - pos[valid].log()).mean()
+
+
+# ---------------------------------------------------------------- SDM (Xie et al. 2022)
+NORM_EPS = 1e-12  # as torch.nn.functional.normalize
+
+
+def margin_space(logits: torch.Tensor, normalize: bool) -> torch.Tensor:
+    """The class scores c(g(x)) the margin terms see: the logits, L2-normalised over classes if asked."""
+    return F.normalize(logits, dim=1, eps=NORM_EPS) if normalize else logits
+
+
+def _reduce(per_sample: torch.Tensor, reduction: str) -> torch.Tensor:
+    if reduction == "mean":
+        return per_sample.mean()
+    if reduction == "sum":
+        return per_sample.sum()
+    if reduction == "none":
+        return per_sample
+    raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}.")
+
+
+def _hinges(scores: torch.Tensor, labels: torch.Tensor, margin: float):
+    """``(h, z_y)``: ``h[n, i] = [m - z_y + z_i]_+`` for ``i != y`` (0 at ``i == y``), and ``z_y``."""
+    z_y = scores.gather(1, labels.view(-1, 1))
+    h = torch.relu(margin - z_y + scores)
+    h = h.scatter(1, labels.view(-1, 1), 0.0)
+    return h, z_y.squeeze(1)
+
+
+def margin_loss(logits: torch.Tensor, labels: torch.Tensor, margin: float = 1.0, normalize: bool = True,
+                reduction: str = "mean") -> torch.Tensor:
+    """Maximum-margin loss, Eq. 1 of Xie et al. (2022): ``L_m(x, y) = sum_{i != y} [m - z_y + z_i]_+``.
+
+    ``z`` are the class scores: the logits, L2-normalised over the classes when ``normalize`` (as in the
+    authors' code; the paper writes the raw classifier output). Sum over the classes, mean over the batch
+    (``reduction="none"`` returns one value per sample).
+    """
+    h, _ = _hinges(margin_space(logits, normalize), labels, margin)
+    return _reduce(h.sum(dim=1), reduction)
+
+
+def adjusted_margin_loss(logits: torch.Tensor, labels: torch.Tensor, margin: float = 1.0, normalize: bool = True,
+                         reduction: str = "mean") -> torch.Tensor:
+    """Dynamically adjusted margin loss of SDM-A, Eq. 7 of Xie et al. (2022)::
+
+        L~_m(x, y) = sum_{i != y} alpha_i [m - z_y + z_i]_+  -  z_y,     alpha_i = 1 - (z_y - z_i) / m
+
+    The modulation factor ``alpha_i`` is kept, as the paper writes it (the authors' released code computes it
+    and then discards it), and differentiated like the rest of the formula: on an active hinge the term equals
+    ``[m - z_y + z_i]_+^2 / m``, whose gradient grows with the rectified margin. ``- z_y`` is the max-logit
+    regulariser. With ``normalize`` (default, as in the authors' code) ``z`` are the L2-normalised logits, so
+    ``z_y <= 1`` and the loss is bounded below; on raw logits the max-logit term is unbounded below.
+    """
+    z = margin_space(logits, normalize)
+    h, z_y = _hinges(z, labels, margin)
+    alpha = 1.0 - (z_y.unsqueeze(1) - z) / margin
+    return _reduce((alpha * h).sum(dim=1) - z_y, reduction)

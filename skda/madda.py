@@ -104,9 +104,8 @@ class MADDAClassifier(DomainAdaptationNet):
     discriminator_hidden_sizes : tuple, default (500, 500) (code: 500-500-2; here ONE output logit)
     discriminator_input : "embedding" (default) or "features"
         What D sees: the embeddings (output of the embedding head), as the authors' code does, or the
-        encoder features, as Eq. 3 of the paper writes. Deliberate deviation from the paper's text: on the
-        JDA USPS->MNIST files (seed 0, 30 + 30 epochs) adversarial-only adaptation reached 0.842 with the
-        code's choice and 0.495 with the paper's; the paper's figures were produced by the code.
+        encoder features, as Eq. 3 of the paper writes (a deliberate deviation from the paper's text: the paper's
+        figures were produced by the code; the comparison is in docs/results_details.md).
     margin : float, default 1.0 (triplet margin m, code)
     n_neighbors : int, default 2 (the paper leaves k open; the authors' code uses 2, ties to the lower label)
     adversarial, center_magnet : bool, default True - switch the two target-stage terms (paper's Table 3)
@@ -119,10 +118,8 @@ class MADDAClassifier(DomainAdaptationNet):
     target_lr_scale : float, default 0.2
         The target model's learning rate is ``lr * target_lr_scale`` (the source model and the
         discriminator use ``lr``): a two-time-scale update (Heusel et al. 2017), the "generator" moving
-        slower than the discriminator. Not in the paper (its code uses one rate). With one rate (1.0), the
-        target stage on the JDA USPS->MNIST files collapsed - every target embedding in one source cluster,
-        every prediction one class - in 3 of 4 target-stage seeds from one source model; with 0.2 none did.
-        The value was chosen on that task with its target labels in view (see docs/results_details.md).
+        slower than the discriminator. Not in the paper (its code uses one rate). The value was chosen on
+        USPS->MNIST with its target labels in view, after a collapse with one rate (docs/results_details.md).
 
     Notes
     -----
@@ -132,8 +129,7 @@ class MADDAClassifier(DomainAdaptationNet):
     in each epoch; we take one step on the weighted sum of both terms per batch (``center_weight``). D sees
     embeddings by default (``discriminator_input``). The target model learns 5x slower than D by default
     (``target_lr_scale``; the paper and its code use one rate). Losses are batch means. The
-    authors' KMeans centers and best-epoch-on-test selection are not reproduced (see the project's reference notes,
-    ``../shared/REFERENCE_NOTES.md`` beside the repository).
+    authors' KMeans centers and best-epoch-on-test selection are not reproduced (docs/results_details.md).
 
     Attributes
     ----------

@@ -12,10 +12,10 @@ from sklearn.exceptions import NotFittedError
 from torch import nn
 
 import skda
-from skda.active import (BATCH_QUERIES, CLUE_ITERATIONS, STRATEGIES, adjusted_margin_loss, badge_gradient_factors,
-                         badge_select, clue_select, entropy_query_score, gradient_consistency,
-                         least_confidence_query_score, margin_loss, margin_loss_logit_gradient, margin_query_score,
-                         sdm_g_query_score)
+from skda.active import (BATCH_QUERIES, CLUE_ITERATIONS, STRATEGIES, badge_gradient_factors, badge_select, clue_select,
+                         entropy_query_score, gradient_consistency, least_confidence_query_score,
+                         margin_loss_logit_gradient, margin_query_score, sdm_g_query_score)
+from skda.losses import adjusted_margin_loss, margin_loss
 
 from .registry import make
 
