@@ -232,14 +232,12 @@ class MADDAClassifier(DomainAdaptationNet):
                 finally:
                     net.start_target_stage()
                     self.centers_ = self._class_means(self._embed_source(X["source"]), y)
-            self.device_centers_ = torch.as_tensor(self.centers_, device=y.device)  # no host copy per step
+            # the centres on the device for this call's steps (no host copy per step)
+            self.training_run_.method_state["centers"] = torch.as_tensor(self.centers_, device=y.device)
             # the source model is frozen from here on: the kNN index of this fit's source rows is final now, so that
             # a model saved during the target stage (skorch's Checkpoint) carries it
             self._set_knn_index(X["source"], y)
-            try:
-                super().fit_loop(X, y, epochs=epochs, **fit_params)
-            finally:
-                del self.device_centers_
+            super().fit_loop(X, y, epochs=epochs, **fit_params)
         finally:
             self._set_knn_index(X["source"], y)
         return self
@@ -344,7 +342,7 @@ class MADDAClassifier(DomainAdaptationNet):
             loss = loss + adv_loss
         center_loss = torch.zeros((), device=xt.device)
         if self.center_magnet:
-            center_loss = center_magnet_loss(net.target_head(features), self.device_centers_)
+            center_loss = center_magnet_loss(net.target_head(features), self.training_run_.method_state["centers"])
             loss = loss + self.center_weight * center_loss
         self.target_optimizer_.zero_grad()
         if loss.requires_grad:

@@ -9,7 +9,7 @@ import os
 import sys
 import threading
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
@@ -90,6 +90,8 @@ class TrainingRun:
     total_steps: int = 1
     #: whether the network's output of this call's first training step was checked (``NetworkOutput``)
     output_checked: bool = False
+    #: what a method keeps for the steps of this call (M-ADDA: its class centres on the training device)
+    method_state: dict = field(default_factory=dict)
 
     @classmethod
     def start(cls, seed: int, device: torch.device, epochs: int | None = None) -> TrainingRun:
