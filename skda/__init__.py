@@ -22,6 +22,7 @@ _NAMES = {
     "ActiveSelector": "active",
     "active_learning_loop": "active",
     "DANNClassifier": "dann",
+    "DeepCORALClassifier": "coral",
     "SourceOnlyClassifier": "dann",
     "ClassBalancedBatchSampler": "engine",
     "DomainAdaptationNet": "engine",
@@ -62,6 +63,7 @@ def __dir__():
 if TYPE_CHECKING:  # what the lazy names are, for type checkers and documentation tools
     from . import callbacks, datasets, metrics, model_selection, plotting  # noqa: F401
     from .active import ActiveLearningRoundError, ActiveSelector, active_learning_loop  # noqa: F401
+    from .coral import DeepCORALClassifier  # noqa: F401
     from .dann import DANNClassifier, SourceOnlyClassifier  # noqa: F401
     from .engine import ClassBalancedBatchSampler, DomainAdaptationNet, PairedBatchSampler  # noqa: F401
     from .ilada import ILADAClassifier  # noqa: F401

@@ -39,6 +39,7 @@ ESTIMATORS = {
     "ilada": Tiny(skda.ILADAClassifier, DOMAIN, ("mu", [0.5, 0.75])),
     "ilada-cdan": Tiny(skda.ILADAClassifier, dict(DOMAIN, base="cdan"), ("msc_weight", [0.5, 1.0])),
     "active": Tiny(skda.ActiveSelector, {}, ("strategy", ["margin", "sdm-ag"])),
+    "deep-coral": Tiny(skda.DeepCORALClassifier, dict(lr=0.01), ("coral_weight", [0.5, 1.0])),
 }
 NAMES = list(ESTIMATORS)
 #: every estimator class, once (in ESTIMATORS' order)

@@ -1,0 +1,77 @@
+"""Deep CORAL (Sun & Saenko, ECCV 2016 workshops): align the second-order statistics of the source and target
+features inside the network."""
+
+from __future__ import annotations
+
+import torch
+
+from .engine import DomainAdaptationNet
+from .layers import ClassifierNetwork, MLPFeatureExtractor
+from .optim import LRAnnealing
+from .params import real
+
+__all__ = ["CORALNetwork", "DeepCORALClassifier", "coral_loss"]
+
+
+def coral_loss(source: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """The CORAL loss, Eq. 1 of the paper: ``||C_S - C_T||_F^2 / (4 d^2)`` where ``C_S``, ``C_T`` are the
+    (unbiased, ``n - 1``) covariance matrices of the source and target features (Eq. 2-3), ``d`` their
+    dimension."""
+    d = source.shape[1]
+
+    def covariance(x):
+        centred = x - x.mean(dim=0, keepdim=True)
+        return centred.T @ centred / (len(x) - 1)
+
+    return (covariance(source) - covariance(target)).pow(2).sum() / (4 * d * d)
+
+
+class CORALNetwork(ClassifierNetwork):
+    """G_f and the linear label classifier G_y; a paired batch goes through the network together and the output
+    holds the class scores of both domains for the CORAL term."""
+
+    def forward(self, source, target=None):
+        if target is None:
+            return super().forward(source)
+        logits = self.classify(self.features(torch.cat([source, target])))
+        n_source = len(source)
+        return {"source_logits": logits[:n_source], "target_logits": logits[n_source:], "n_source": n_source}
+
+
+class DeepCORALClassifier(DomainAdaptationNet):
+    """Deep CORAL: minimises ``CE(z_s, y_s) + coral_weight * CORAL(z_s, z_t)`` (Eq. 5 of the paper, one CORAL
+    term on the class scores z = G_y(G_f(x)) of both domains, the paper's fc8), with the engine's paired batches
+    and the learning-rate annealing of :class:`skda.DANNClassifier`.
+
+    Parameters
+    ----------
+    module : feature extractor class or instance, default MLPFeatureExtractor (hidden (256, 256))
+    coral_weight : float, default 1.0
+        lambda of Eq. 5 (the paper picks it so that both terms are of the same size at the end of training).
+
+    Notes
+    -----
+    Other parameters: see :class:`skda.engine.DomainAdaptationNet`. The covariance of a batch needs 2 rows of
+    each domain.
+    """
+
+    required_outputs = ("source_logits", "target_logits")
+    _parameter_constraints = {"coral_weight": [real(0)]}
+
+    def __init__(self, module=MLPFeatureExtractor, *, coral_weight=1.0, **kwargs):
+        super().__init__(module, **kwargs)
+        self._store_parameters(locals())
+
+    def get_default_callbacks(self):
+        return [*super().get_default_callbacks(), ("lr_annealing", LRAnnealing())]
+
+    def build_network(self, feature_extractor, n_features):
+        return CORALNetwork(feature_extractor, n_features, len(self.classes_))
+
+    def get_loss(self, y_pred, y_true, X=None, training=False):
+        label_loss = self.criterion_(y_pred["source_logits"], y_true)
+        if "target_logits" not in y_pred:
+            return label_loss
+        alignment = coral_loss(y_pred["source_logits"], y_pred["target_logits"])
+        self.log_metrics(label_loss=label_loss, coral_loss=alignment)
+        return label_loss + self.coral_weight * alignment
