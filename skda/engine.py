@@ -38,7 +38,7 @@ from .optim import MomentumSGD
 from .params import check_parameters, check_unused_skorch_parameters, choices, count, device_constraint, real
 from .persistence import (_COPYING, FITTED_STATE_KEY, _decode_value, _encode_value, _pop_params_file,
                           _without_state)
-from .runtime import TrainingRun, caller_stacklevel, resolve_device, same_value, seeded
+from .runtime import TrainingRun, caller_stacklevel, device_parameter_resolved, resolve_device, same_value, seeded
 from .sampling import ClassBalancedBatchSampler, PairedBatchSampler, split_validation
 from .validation import (check_features, check_sklearn_scoring, check_x_target_not_routed_past_pipeline,
                          is_int_at_least, numeric_labels, split_domains, unlabeled_mask)
@@ -331,11 +331,8 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
                 "classes, the input shape and everything predict needs. Or save and load the whole fitted estimator "
                 "with joblib.dump / joblib.load (or pickle).")
         self.device_ = resolve_device(self.device)
-        requested, self.device = self.device, self.device_
-        try:
+        with device_parameter_resolved(self, self.device_):
             super().initialize()
-        finally:
-            self.device = requested
         return self
 
     def __getstate__(self):
@@ -421,9 +418,7 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
         ``torch_load_kwargs`` says otherwise). A file of bare weights (safetensors, or from another source)
         loads only into a fitted estimator; an unfitted one raises ``NotFittedError``. Returns ``self``."""
         f_params = _pop_params_file(f_params, kwargs)
-        requested = self.device
-        self.device = getattr(self, "device_", None) or resolve_device(requested)
-        try:
+        with device_parameter_resolved(self, getattr(self, "device_", None) or resolve_device(self.device)):
             if checkpoint is not None:
                 files = self._checkpoint_files(checkpoint)
                 explicit = dict(f_params=f_params, f_optimizer=f_optimizer, f_criterion=f_criterion,
@@ -446,8 +441,6 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
             super().load_params(f_params=f_params, f_optimizer=f_optimizer, f_criterion=f_criterion,
                                 f_history=f_history, use_safetensors=use_safetensors, **kwargs)
             return self
-        finally:
-            self.device = requested
 
     def _checkpoint_files(self, checkpoint):
         """The files of skorch's ``Checkpoint`` (names formatted from its history, as skorch's ``load_params``
@@ -858,23 +851,27 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
     def log_metrics(self, **values):
         """Record per-batch scalars (0-d tensors, kept on the device) from ``get_loss``; they are copied to
         the host once per epoch and stored in the history as ``train_<name>`` (batch and epoch mean)."""
-        records = getattr(self, "batch_metrics_", None)
+        records = None if self.training_run_ is None else self.training_run_.batch_records
         if records is not None:
             records[-1].update({k: v.detach() for k, v in values.items()})
 
     def run_single_epoch(self, iterator, training, prefix, step_fn, **fit_params):
         if iterator is None:
             return
-        self.batch_metrics_ = records = []
+        run = self.training_run_
+        run.batch_records = records = []
         sizes = []
         for batch in iterator:
             self.notify("on_batch_begin", batch=batch, training=training)
             records.append({})
             step = step_fn(batch, **fit_params)
-            records[-1]["loss"] = step["loss"].detach()
+            records[-1]["loss"] = loss = step["loss"].detach()
+            # a callback's on_batch_end finds the batch loss where skorch puts it; a 0-d tensor on the device until
+            # the epoch ends (no host copy per step), then a float like every other history entry
+            self.history.record_batch(f"{prefix}_loss", loss)
             sizes.append(len(batch[1]))
             self.notify("on_batch_end", batch=batch, training=training, **step)
-        self.batch_metrics_ = None
+        run.batch_records = None
         self.history.record(prefix + "_batch_count", len(records))
         if not records:
             return

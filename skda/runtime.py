@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-__all__ = ["TrainingRun", "caller_stacklevel", "resolve_device", "same_value", "seeded"]
+__all__ = ["TrainingRun", "caller_stacklevel", "device_parameter_resolved", "resolve_device", "same_value", "seeded"]
 
 
 def resolve_device(device) -> torch.device:
@@ -92,6 +92,8 @@ class TrainingRun:
     output_checked: bool = False
     #: what a method keeps for the steps of this call (M-ADDA: its class centres on the training device)
     method_state: dict = field(default_factory=dict)
+    #: the running epoch's per-batch scalars (``log_metrics``), copied to the history when the epoch ends
+    batch_records: list | None = None
 
     @classmethod
     def start(cls, seed: int, device: torch.device, epochs: int | None = None) -> TrainingRun:
@@ -99,3 +101,15 @@ class TrainingRun:
         device_generator = (generator if device.type == "cpu"
                             else torch.Generator(device=device).manual_seed(seed))
         return cls(generator, device_generator, epochs)
+
+
+@contextmanager
+def device_parameter_resolved(net, device: torch.device):
+    """Inside, the net's ``device`` parameter holds the resolved ``device`` (skorch moves modules and loads
+    weights to ``net.device``, and knows no ``"auto"``); afterwards it holds what the user set again."""
+    requested = net.device
+    net.device = device
+    try:
+        yield
+    finally:
+        net.device = requested

@@ -166,3 +166,25 @@ def test_train_split_is_drawn_from_random_state_and_kept_across_partial_fit(smal
     held_out = a.valid_indices_.copy()
     a.partial_fit(Xs, ys, Xt)
     np.testing.assert_array_equal(a.valid_indices_, held_out)  # the held-out rows stay held out
+
+
+def test_on_batch_end_callbacks_find_the_batch_loss_in_the_history(small_task):
+    """skorch's convention: a callback reads the batch loss from net.history[-1, 'batches', -1, 'train_loss'] in
+    on_batch_end (skda keeps it a 0-d tensor until the epoch ends, then a float)."""
+    from skorch.callbacks import Callback
+
+    seen = []
+
+    class ReadBatchLoss(Callback):
+        def on_batch_end(self, net, training=False, loss=None, **kwargs):
+            if training:
+                recorded = net.history[-1, "batches", -1, "train_loss"]
+                seen.append((float(recorded), float(loss)))
+
+    Xs, ys, Xt, _ = small_task
+    clf = make("dann", random_state=0, callbacks=[ReadBatchLoss()]).fit(Xs, ys, Xt)
+    batches = [b for row in clf.history for b in row["batches"] if "train_loss" in b]
+    assert len(seen) == len(batches) > 0
+    assert all(recorded == loss for recorded, loss in seen)
+    assert [b["train_loss"] for b in batches] == [recorded for recorded, _ in seen]
+    assert all(isinstance(b["train_loss"], float) for b in batches)  # floats once the epoch is over
