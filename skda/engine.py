@@ -679,8 +679,8 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
 
         ``classes``: every class of the whole problem (needed on the first call when its labels do not hold
         them all, as in scikit-learn's incremental estimators); later calls may only repeat it. Each call runs
-        its own schedule: the GRL coefficient and the annealed learning rate restart from p = 0 (p = the
-        fraction of this call's steps), so repeated short calls are not one long ``fit``.
+        its own schedules (the annealed learning rate, DANN's reversal coefficient): they restart from p = 0
+        (p = the fraction of this call's steps), so repeated short calls are not one long ``fit``.
         """
         return self._partial_fit(X, y, X_target, classes=classes, **fit_params)
 
