@@ -27,7 +27,6 @@ from sklearn.utils.multiclass import check_classification_targets
 from .engine import DomainAdaptationNet, PairedBatchSampler
 from .layers import ClassifierNetwork, MLPFeatureExtractor
 from .losses import NORM_EPS, adjusted_margin_loss, margin_loss, margin_space
-from .optim import LRAnnealing
 from .params import choices, real
 from .validation import check_features, is_int_at_least, numeric_labels, split_domains, unlabeled_mask
 
@@ -439,9 +438,6 @@ class ActiveSelector(DomainAdaptationNet):
                  normalize_logits=True, **kwargs):
         super().__init__(module, **kwargs)
         self._store_parameters(locals())
-
-    def get_default_callbacks(self):
-        return [*super().get_default_callbacks(), ("lr_annealing", LRAnnealing())]
 
     def build_network(self, feature_extractor, n_features):
         return ClassifierNetwork(feature_extractor, n_features, len(self.classes_))

@@ -7,7 +7,6 @@ import torch
 
 from .engine import DomainAdaptationNet
 from .layers import ClassifierNetwork, MLPFeatureExtractor
-from .optim import LRAnnealing
 from .params import real
 
 __all__ = ["CORALNetwork", "DeepCORALClassifier", "coral_loss"]
@@ -61,9 +60,6 @@ class DeepCORALClassifier(DomainAdaptationNet):
     def __init__(self, module=MLPFeatureExtractor, *, coral_weight=1.0, **kwargs):
         super().__init__(module, **kwargs)
         self._store_parameters(locals())
-
-    def get_default_callbacks(self):
-        return [*super().get_default_callbacks(), ("lr_annealing", LRAnnealing())]
 
     def build_network(self, feature_extractor, n_features):
         return CORALNetwork(feature_extractor, n_features, len(self.classes_))

@@ -8,7 +8,7 @@ import torch
 from .engine import DomainAdaptationNet
 from .layers import ClassifierNetwork, DANNNetwork, MLPFeatureExtractor
 from .losses import domain_adversarial_loss
-from .optim import GRLCoefficientSchedule, LRAnnealing
+from .optim import GRLCoefficientSchedule
 from .params import real, sizes
 
 __all__ = ["DANNClassifier", "SourceOnlyClassifier"]
@@ -30,9 +30,6 @@ class SourceOnlyClassifier(DomainAdaptationNet):
     """
 
     requires_target = False
-
-    def get_default_callbacks(self):
-        return [*super().get_default_callbacks(), ("lr_annealing", LRAnnealing())]
 
     def build_network(self, feature_extractor, n_features):
         return ClassifierNetwork(feature_extractor, n_features, len(self.classes_))
@@ -87,8 +84,7 @@ class DANNClassifier(DomainAdaptationNet):
         self._store_parameters(locals())
 
     def get_default_callbacks(self):
-        return [*super().get_default_callbacks(), ("grl_schedule", GRLCoefficientSchedule()),
-                ("lr_annealing", LRAnnealing())]
+        return [*super().get_default_callbacks(), ("grl_schedule", GRLCoefficientSchedule())]
 
     # The adversarial family (DANN and its subclasses MLA-DA, ILA-DA) owns the gradient reversal layer: its
     # networks have one, ``gradient_reversal`` (between the features and the domain classifier).

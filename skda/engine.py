@@ -34,7 +34,7 @@ from skorch import NeuralNet
 from torch import nn
 
 from .layers import MLPFeatureExtractor, check_network_output
-from .optim import MomentumSGD
+from .optim import LRAnnealing, MomentumSGD
 from .params import check_parameters, check_unused_skorch_parameters, choices, count, device_constraint, real
 from .persistence import (_COPYING, FITTED_STATE_KEY, _decode_value, _encode_value, _pop_params_file,
                           _without_state)
@@ -167,6 +167,10 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
     #: The network methods predict / transform call, checked when the network is built.
     required_network_methods = ("features", "classify")
 
+    #: Whether a default ``lr_annealing`` callback anneals the learning rate within each fit (DANN's schedule,
+    #: :class:`skda.optim.LRAnnealing`; ``callbacks__lr_annealing=None`` turns it off).
+    anneals_learning_rate = True
+
     #: Whether fit needs target samples (False only for the source-only baseline).
     requires_target = True
     #: Whether ``predict_proba`` is the softmax of a label classifier's logits (``decision_function`` exists).
@@ -268,6 +272,10 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
         if changed:
             raise ValueError(f"{changed} changed since the network was built, so the fitted network cannot be "
                              "continued; fit from scratch (fit with warm_start=False) to build the new network.")
+
+    def get_default_callbacks(self):
+        callbacks = super().get_default_callbacks()
+        return [*callbacks, ("lr_annealing", LRAnnealing())] if self.anneals_learning_rate else callbacks
 
     def initialize_callbacks(self):
         """skorch's callbacks, refusing those that cannot work on skda's paired source/target tensors."""

@@ -147,6 +147,7 @@ class MADDAClassifier(DomainAdaptationNet):
     """
 
     predicts_from_logits = False  # kNN votes: no decision_function
+    anneals_learning_rate = False  # Adam at constant rates, as the authors' code
     required_outputs = ()  # its train_step reads the stage's embeddings itself
     required_network_methods = ("features", "embed_source", "embed_target")
     _parameter_constraints = {
