@@ -22,13 +22,12 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 from sklearn.utils import column_or_1d
-from sklearn.utils.multiclass import check_classification_targets
 
 from .engine import DomainAdaptationNet, PairedBatchSampler
 from .layers import ClassifierNetwork, MLPFeatureExtractor
 from .losses import NORM_EPS, adjusted_margin_loss, margin_loss, margin_space
 from .params import choices, real
-from .validation import check_features, is_int_at_least, numeric_labels, split_domains, unlabeled_mask
+from .validation import check_features, check_target_labels, is_int_at_least, split_domains, unlabeled_mask
 
 __all__ = [
     "ActiveLearningRoundError",
@@ -470,30 +469,7 @@ class ActiveSelector(DomainAdaptationNet):
         if Xt is None:
             raise ValueError("ActiveSelector needs the target pool: fit(Xs, ys, Xt, yt=None) with Xt the target "
                              f"samples, or the packed form with target rows labelled {self.unlabeled_marker!r}.")
-        yt = target_labels
-        if yt is None:
-            known = np.zeros(len(Xt), dtype=bool)
-            y_known = ys[:0]
-        else:
-            yt = column_or_1d(np.asarray(yt), warn=False)
-            if len(yt) != len(Xt):
-                raise ValueError(f"yt has {len(yt)} labels but the target pool Xt has {len(Xt)} rows; they must "
-                                 "have the same length (unknown labels marked "
-                                 f"{self.unlabeled_marker!r}).")
-            known = ~unlabeled_mask(yt, self.unlabeled_marker)
-            y_known = numeric_labels(yt[known])  # e.g. an object yt of ints with a string or None marker
-            if len(y_known) and _is_text(y_known) != _is_text(ys):
-                raise ValueError(f"yt holds {'text' if _is_text(y_known) else 'numeric'} labels but the source "
-                                 f"labels are {'text' if _is_text(ys) else 'numeric'}; the known target labels "
-                                 "must be spelled as the source labels.")
-            if len(y_known):
-                try:  # the same checks as the source labels (NaN, continuous values)
-                    check_classification_targets(y_known)
-                except ValueError as exc:
-                    raise ValueError(f"yt: {exc} Unknown target labels must be the unlabelled marker "
-                                     f"{self.unlabeled_marker!r} (not NaN).") from None
-            if ys.dtype.kind in "iu" and y_known.dtype.kind == "f" and np.all(np.mod(y_known, 1) == 0):
-                y_known = y_known.astype(ys.dtype)  # e.g. a float yt filled with -1.0 and integer labels
+        known, y_known = check_target_labels(target_labels, len(Xt), ys, self.unlabeled_marker)
         pool = np.array(Xt, dtype=np.float32, copy=True, order="C")
         # stored by ``_train``, once the engine's checks (feature count, classes, names) have passed: a call
         # that raises leaves the pool and the labelled mask of the previous fit

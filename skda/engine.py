@@ -40,8 +40,9 @@ from .persistence import (_COPYING, FITTED_STATE_KEY, _decode_value, _encode_val
                           _without_state)
 from .runtime import TrainingRun, caller_stacklevel, device_parameter_resolved, resolve_device, same_value, seeded
 from .sampling import ClassBalancedBatchSampler, PairedBatchSampler, split_validation
-from .validation import (check_features, check_sklearn_scoring, check_x_target_not_routed_past_pipeline,
-                         is_int_at_least, numeric_labels, split_domains, unlabeled_mask)
+from .validation import (check_features, check_sklearn_scoring, check_target_labels,
+                         check_x_target_not_routed_past_pipeline, is_int_at_least, numeric_labels, split_domains,
+                         unlabeled_mask)
 
 __all__ = ["FITTED_STATE_KEY", "ClassBalancedBatchSampler", "DomainAdaptationNet", "PairedBatchSampler",
            "resolve_device"]
@@ -583,13 +584,22 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
     def _validate_for_fit(self, X, y, X_target, min_classes=2, target_labels=None):
         """Validate the fit data; return ``(Xs, ys, Xt, state)``, where ``state`` (a dict) holds what a method
         validated beyond the arrays and receives back in ``_train`` (ActiveSelector: its pool and which rows of
-        it are labelled, from ``target_labels``), so that a call that fails later leaves the estimator as it was.
-        Labelled target rows (``target_labels``) are taken by ActiveSelector only, for now."""
-        if target_labels is not None:
-            raise TypeError(f"{type(self).__name__} does not take target labels.")
+        it are labelled), so that a call that fails later leaves the estimator as it was.
+
+        Labelled target rows (``target_labels``, the ``yt`` of ``fit``) join the labelled rows ``(Xs, ys)`` that
+        the supervised part of the method's objective sees; every target row stays in ``Xt`` for the adaptation
+        terms. ``state["n_labeled_target"]`` counts them."""
         Xs, ys, Xt = split_domains(X, y, X_target, unlabeled_marker=self.unlabeled_marker,
                                    require_target=self.requires_target, min_classes=min_classes)
-        return Xs, ys, Xt, {}
+        if target_labels is None:
+            return Xs, ys, Xt, {}
+        if Xt is None:
+            raise ValueError("yt labels target rows, but there is no target data: pass X_target (the rows yt "
+                             f"labels) or the packed form with target rows labelled {self.unlabeled_marker!r}.")
+        known, y_known = check_target_labels(target_labels, len(Xt), ys, self.unlabeled_marker)
+        if known.any():
+            Xs, ys = np.concatenate([Xs, Xt[known]]), np.concatenate([ys, y_known])
+        return Xs, ys, Xt, {"n_labeled_target": int(known.sum())}
 
     def _seed(self, offset=0):
         if self.random_state is None:
@@ -598,7 +608,7 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
             return int(self.random_state.randint(0, 2**31 - 1))
         return int(check_random_state(self.random_state).randint(0, 2**31 - 1)) + offset
 
-    def fit(self, X, y=None, X_target=None, **fit_params):
+    def fit(self, X, y=None, X_target=None, yt=None, **fit_params):
         """Fit on labelled source data and unlabelled target data.
 
         Either ``fit(Xs, ys, Xt)`` (three arrays) or the packed ``fit(X, y)`` where target rows have
@@ -606,8 +616,13 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
         domains. Re-initialises the network unless ``warm_start=True`` (then the classes and the sample shape
         must be those of the previous fit). A DataFrame's column names are kept in ``feature_names_in_`` and
         checked at predict time, as in scikit-learn.
+
+        ``yt`` (optional, one label per target row, unknown ones ``unlabeled_marker``): a few labelled target
+        rows. They join the labelled source rows in the method's supervised objective (cross-entropy; M-ADDA's
+        triplet stage and kNN index; ILA-DA's contrastive anchors), while every target row keeps feeding the
+        adaptation terms. A ``yt`` of unknown labels only gives the same model as no ``yt``.
         """
-        return self._fit(X, y, X_target, classes=None, **fit_params)
+        return self._fit(X, y, X_target, classes=None, target_labels=yt, **fit_params)
 
     def _fit(self, X, y, X_target, classes=None, target_labels=None, **fit_params):
         self._check_epochs(fit_params)
@@ -682,7 +697,7 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
         raise ``ValueError`` and a missing or unexpected set of names warns."""
         validate_data(self, X, y="no_validation", reset=reset, skip_check_array=True, ensure_2d=False)
 
-    def partial_fit(self, X, y=None, X_target=None, classes=None, **fit_params):
+    def partial_fit(self, X, y=None, X_target=None, yt=None, classes=None, **fit_params):
         """Train ``max_epochs`` more epochs without re-initialising (fits from scratch if not fitted).
 
         ``classes``: every class of the whole problem (needed on the first call when its labels do not hold
@@ -690,7 +705,7 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
         its own schedules (the annealed learning rate, DANN's reversal coefficient): they restart from p = 0
         (p = the fraction of this call's steps), so repeated short calls are not one long ``fit``.
         """
-        return self._partial_fit(X, y, X_target, classes=classes, **fit_params)
+        return self._partial_fit(X, y, X_target, classes=classes, target_labels=yt, **fit_params)
 
     def _partial_fit(self, X, y, X_target, classes=None, target_labels=None, **fit_params):
         if not self.__sklearn_is_fitted__():

@@ -16,7 +16,8 @@ import scipy.sparse as sp
 from sklearn.utils import check_array, column_or_1d
 from sklearn.utils.multiclass import check_classification_targets
 
-__all__ = ["check_features", "final_estimator", "numeric_labels", "split_domains", "unlabeled_mask"]
+__all__ = ["check_features", "check_target_labels", "final_estimator", "numeric_labels", "split_domains",
+           "unlabeled_mask"]
 
 #: Caller frames looked at by :func:`sklearn_callers` (each look is a dict lookup: microseconds in all).
 CALLER_FRAMES = 60
@@ -348,3 +349,36 @@ def check_sklearn_scoring(X, marker):
     n_rows = X.shape[0] if hasattr(X, "shape") else len(X)
     if y_true.ndim == 1 and len(y_true) == n_rows and unlabeled_mask(y_true, marker).any():
         raise ValueError(_label_blind_message([repr(found[_SCORER_SCORE].get("self"))], marker))
+
+
+def _is_text(labels) -> bool:
+    labels = np.asarray(labels)
+    return labels.dtype.kind in "US" or (labels.dtype.kind == "O" and any(isinstance(v, (str, bytes))
+                                                                         for v in labels))
+
+
+def check_target_labels(yt, n_target, ys, marker):
+    """Validate the target labels ``yt`` (one per target row; unknown ones the unlabelled ``marker``) against
+    the source labels ``ys``; return ``(known, y_known)``: the mask of the labelled target rows and their labels
+    (spelled as the source labels). ``yt=None``: no target row is labelled."""
+    if yt is None:
+        return np.zeros(n_target, dtype=bool), ys[:0]
+    yt = column_or_1d(np.asarray(yt), warn=False)
+    if len(yt) != n_target:
+        raise ValueError(f"yt has {len(yt)} labels but the target data Xt has {n_target} rows; they must have the "
+                         f"same length (unknown labels marked {marker!r}).")
+    known = ~unlabeled_mask(yt, marker)
+    y_known = numeric_labels(yt[known])  # e.g. an object yt of ints with a string or None marker
+    if len(y_known) and _is_text(y_known) != _is_text(ys):
+        raise ValueError(f"yt holds {'text' if _is_text(y_known) else 'numeric'} labels but the source labels are "
+                         f"{'text' if _is_text(ys) else 'numeric'}; the known target labels must be spelled as the "
+                         "source labels.")
+    if len(y_known):
+        try:  # the same checks as the source labels (NaN, continuous values)
+            check_classification_targets(y_known)
+        except ValueError as exc:
+            raise ValueError(f"yt: {exc} Unknown target labels must be the unlabelled marker {marker!r} "
+                             "(not NaN).") from None
+    if ys.dtype.kind in "iu" and y_known.dtype.kind == "f" and np.all(np.mod(y_known, 1) == 0):
+        y_known = y_known.astype(ys.dtype)  # e.g. a float yt filled with -1.0 and integer labels
+    return known, y_known

@@ -261,7 +261,7 @@ def test_input_errors(small_task):
     Xs, ys, Xt, yt = small_task
     with pytest.raises(ValueError, match="unknown strategy 'sdm-x'"):
         make("active", strategy="sdm-x").fit(Xs, ys, Xt)
-    with pytest.raises(ValueError, match="yt has 89 labels but the target pool Xt has 90 rows"):
+    with pytest.raises(ValueError, match="yt has 89 labels but the target data Xt has 90 rows"):
         make("active").fit(Xs, ys, Xt, yt[:89])
     with pytest.raises(ValueError, match="needs the target pool"):
         make("active").fit(Xs, ys)
