@@ -481,9 +481,18 @@ class ActiveSelector(DomainAdaptationNet):
         return np.concatenate([Xs, pool[known]]), np.concatenate([ys, y_known]), None, state
 
     def _train(self, Xs, ys, Xt, seed, state, **fit_params):
+        # the sampler reads the new pool during training; a training failure restores the previous one
+        previous = {name: self.__dict__[name] for name in ("pool_", "labeled_mask_", "n_labeled_target_")
+                    if name in self.__dict__}
         pool, known = state["pool"], state["known"]
         self.pool_, self.labeled_mask_, self.n_labeled_target_ = pool, known, int(known.sum())
-        return super()._train(Xs, ys, Xt, seed, state, **fit_params)
+        try:
+            return super()._train(Xs, ys, Xt, seed, state, **fit_params)
+        except BaseException:
+            for name in ("pool_", "labeled_mask_", "n_labeled_target_"):
+                self.__dict__.pop(name, None)
+            self.__dict__.update(previous)
+            raise
 
     def batch_sampler(self, ys, n_target, generator):
         """The engine's paired sampler with the epoch length of the labelled set vs the pool (one pass over the
@@ -503,9 +512,6 @@ class ActiveSelector(DomainAdaptationNet):
         return ce + extra
 
     # ------------------------------------------------------------------ query
-    def _budget_count(self, budget, n_unlabeled):
-        return _budget_count(budget, len(self.pool_), n_unlabeled)
-
     def _random_scores(self, n):
         rng = np.random.default_rng([self.query_seed_, int(self.labeled_mask_.sum()), n])
         return rng.random(n)
@@ -682,12 +688,6 @@ def _budget_count(budget, n_target, n_unlabeled, candidates=None):
         raise ValueError(f"budget {budget!r} asks for {count} samples but only {n_unlabeled} of the "
                          f"{n_target} target samples are unlabelled.")
     return count
-
-
-def _is_text(labels):
-    labels = np.asarray(labels)
-    return labels.dtype.kind in "US" or (labels.dtype.kind == "O" and any(isinstance(v, (str, bytes))
-                                                                         for v in labels))
 
 
 # ---------------------------------------------------------------------------------------------- protocol

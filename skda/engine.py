@@ -150,7 +150,8 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
     def initialized_(self):
         """skorch's flag, kept in the private ``_initialized`` so that ``__init__`` sets no public attribute but
         parameters. Absent until skorch's ``__init__`` sets it: skorch's ``__setattr__`` tells its own
-        ``__init__`` from later assignments by this attribute's absence."""
+        ``__init__`` from later assignments by this attribute's absence (``hasattr(self, 'initialized_')``,
+        skorch 1.x's NeuralNet.__setattr__)."""
         try:
             return self.__dict__["_initialized"]
         except KeyError:
@@ -165,7 +166,8 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
     #: The entries of the network's output (``skda.layers.NetworkOutput``) the method's loss reads from a paired
     #: batch, checked on the first training step of each fit.
     required_outputs = ("source_logits",)
-    #: The network methods predict / transform call, checked when the network is built.
+    #: The network's methods (and modules) the estimator calls, checked when the network is built: ``features`` and
+    #: ``classify`` for predict / transform; a method adds what its training uses (DANN: ``gradient_reversal``).
     required_network_methods = ("features", "classify")
 
     #: Whether a default ``lr_annealing`` callback anneals the learning rate within each fit (DANN's schedule,
@@ -229,17 +231,21 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
         """Set parameters (scikit-learn's ``set_params`` with skorch's routing of ``module__*``, ``optimizer__*``,
         ``callbacks__*``, ...).
 
-        On a fitted estimator, new ``module`` / ``module__*`` / ``criterion`` / ``criterion__*`` values are stored
-        and take effect when the next ``fit`` builds the network; until then the fitted network keeps predicting
-        (skorch would rebuild an untrained network at once while the estimator still counts as fitted).
-        ``partial_fit`` and ``warm_start`` fits refuse to continue a network built with other module values.
+        On a fitted estimator, new ``module`` / ``module__*`` / ``compile`` values are stored and take effect when
+        the next ``fit`` builds the network; until then the fitted network keeps predicting (skorch would rebuild
+        an untrained network at once while the estimator still counts as fitted). ``partial_fit`` and
+        ``warm_start`` fits refuse to continue a network built with other values. A new ``criterion`` (no learned
+        state) and a new callback list take effect at once.
         """
         params = dict(params)
         if "callbacks" in params and not any(k.startswith("callbacks__") for k in params):
-            # a new callback list is stored and built at the next fit (skorch would build it now, raising for a
-            # bad value inside set_params; the parameter checks before fit name it)
+            # a new callback list is stored (skorch would build it now, raising for a bad value inside set_params on
+            # an unfitted estimator; the parameter checks before fit name it); a fitted one rebuilds its callbacks
+            # now, since partial_fit and warm starts do not initialise again
             self.callbacks = params.pop("callbacks")
-        deferred = {k: v for k, v in params.items() if k.split("__", 1)[0] in ("module", "criterion", "compile")}
+            if self.__sklearn_is_fitted__():
+                self.initialize_callbacks()
+        deferred = {k: v for k, v in params.items() if k.split("__", 1)[0] in ("module", "compile")}
         super().set_params(**{k: v for k, v in params.items() if k not in deferred})
         if deferred and self.__sklearn_is_fitted__():
             self.initialized_ = False  # skorch then only stores the values (its documented uninitialised path)
@@ -259,8 +265,9 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
                 setattr(self, name, value)
 
     def _module_build_params(self) -> dict:
-        """The values the feature extractor is built from: ``module`` and the ``module__*`` parameters."""
-        return {"module": self.module, **{f"module__{k}": v for k, v in self.get_params_for("module").items()}}
+        """The values the network is built from: ``module``, the ``module__*`` parameters and ``compile``."""
+        return {"module": self.module, "compile": self.compile,
+                **{f"module__{k}": v for k, v in self.get_params_for("module").items()}}
 
     def _check_module_unchanged(self):
         """``partial_fit`` / ``warm_start`` continue the fitted network: refuse when ``module`` or a ``module__*``
@@ -297,7 +304,7 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
         return self
 
     @property
-    def _n_features_out(self):
+    def _n_features_out(self):  # scikit-learn's private hook of ClassNamePrefixFeaturesOutMixin (sklearn >= 1.2)
         """Width of ``transform``'s output (for ``get_feature_names_out``), found with one forward pass."""
         self._check_fitted()
         probe = torch.zeros((1, *self.input_shape_), dtype=torch.float32)
@@ -351,18 +358,24 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
         # unpickling work, restarting that state. No public skorch hook serves (``trim_for_prediction`` drops the
         # optimisers, and training with them); skorch's __getstate__ pickles ``self.__dict__``, so the optimisers
         # are swapped there for the time of the call.
+        # A pickle taken during training (e.g. Checkpoint(f_pickle=...)) does not carry the running fit's state.
         if getattr(_COPYING, "keep_optimizer_state", False):
-            return super().__getstate__()
+            return self._without_training_run(super().__getstate__())
         stateless = {key: _without_state(value) for key, value in self.__dict__.items()
                      if isinstance(value, torch.optim.Optimizer) and len(value.state)}
         if not stateless:
-            return super().__getstate__()
+            return self._without_training_run(super().__getstate__())
         kept = {key: self.__dict__[key] for key in stateless}
         self.__dict__.update(stateless)
         try:
-            return super().__getstate__()
+            return self._without_training_run(super().__getstate__())
         finally:
             self.__dict__.update(kept)
+
+    @staticmethod
+    def _without_training_run(state):
+        state.pop("training_run_", None)
+        return state
 
     def __deepcopy__(self, memo):
         # a copy in memory (copy.deepcopy) keeps the optimisers' state; only pickles leave it out
@@ -640,6 +653,8 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
         self._check_feature_names(X, reset=not keep_network)
         if hasattr(X_target, "columns"):
             self._check_feature_names(X_target, reset=False)
+        if not keep_network:  # from here on the previous fit is gone: until initialize() succeeds, not fitted
+            self.initialized_ = False
         self.classes_ = new_classes
         self.input_shape_ = tuple(Xs.shape[1:])
         self.n_features_in_ = int(Xs.shape[1])
@@ -691,7 +706,7 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
                              f"{tuple(self.input_shape_)}; this fit's samples have shape {tuple(input_shape)}. Set "
                              "warm_start=False to fit from scratch.")
 
-    def _check_feature_names(self, X, *, reset):
+    def _check_feature_names(self, X, *, reset):  # shadows BaseEstimator's private helper of this name (sklearn 1.6+)
         """scikit-learn's column-name bookkeeping: ``reset`` records a DataFrame's column names in
         ``feature_names_in_`` (removes it for other input); otherwise names that differ from the fitted ones
         raise ``ValueError`` and a missing or unexpected set of names warns."""
@@ -743,6 +758,9 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
         self.training_run_ = TrainingRun.start(seed, device, fit_params.get("epochs"))
         try:
             NeuralNet.partial_fit(self, data, torch.as_tensor(ys, dtype=torch.long, device=device), **fit_params)
+        except FloatingPointError:  # a diverged loss: the weights cannot be trusted, also after a partial_fit
+            self.initialized_ = False
+            raise
         finally:
             self.training_run_ = None
         self._check_finite_weights()
@@ -873,7 +891,8 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
 
     def log_metrics(self, **values):
         """Record per-batch scalars (0-d tensors, kept on the device) from ``get_loss``; they are copied to
-        the host once per epoch and stored in the history as ``train_<name>`` (batch and epoch mean)."""
+        the host once per epoch and stored in the history as ``<prefix>_<name>`` (``train_`` or ``valid_``; batch
+        and epoch mean)."""
         records = None if self.training_run_ is None else self.training_run_.batch_records
         if records is not None:
             records[-1].update({k: v.detach() for k, v in values.items()})
@@ -884,17 +903,25 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
         run = self.training_run_
         run.batch_records = records = []
         sizes = []
-        for batch in iterator:
-            self.notify("on_batch_begin", batch=batch, training=training)
-            records.append({})
-            step = step_fn(batch, **fit_params)
-            records[-1]["loss"] = loss = step["loss"].detach()
-            # a callback's on_batch_end finds the batch loss where skorch puts it; a 0-d tensor on the device until
-            # the epoch ends (no host copy per step), then a float like every other history entry
-            self.history.record_batch(f"{prefix}_loss", loss)
-            sizes.append(len(batch[1]))
-            self.notify("on_batch_end", batch=batch, training=training, **step)
-        run.batch_records = None
+        loss_key = f"{prefix}_loss"
+        try:
+            for batch in iterator:
+                self.notify("on_batch_begin", batch=batch, training=training)
+                records.append({})
+                step = step_fn(batch, **fit_params)
+                records[-1]["loss"] = loss = step["loss"].detach()
+                # a callback's on_batch_end finds the batch loss where skorch puts it; a 0-d tensor on the device
+                # until the epoch ends (no host copy per step), then a float like every other history entry
+                self.history.record_batch(loss_key, loss)
+                sizes.append(len(batch[1]))
+                self.notify("on_batch_end", batch=batch, training=training, **step)
+        except BaseException:
+            for entry in self.history[-1]["batches"]:  # a failed epoch leaves plain numbers in the history too
+                if isinstance(entry.get(loss_key), torch.Tensor):
+                    entry[loss_key] = float(entry[loss_key])
+            raise
+        finally:
+            run.batch_records = None
         self.history.record(prefix + "_batch_count", len(records))
         if not records:
             return

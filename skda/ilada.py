@@ -77,7 +77,6 @@ class ILADAClassifier(DANNClassifier):
         self._store_parameters(locals())
 
     def build_network(self, feature_extractor, n_features):
-        self._check_params()
         network = CDANNetwork if self.base == "cdan" else DANNNetwork
         return network(feature_extractor, n_features, len(self.classes_), self.domain_hidden_sizes)
 

@@ -226,6 +226,7 @@ class MADDAClassifier(DomainAdaptationNet):
         # An interruption (skorch's EarlyStopping raises KeyboardInterrupt, as does Ctrl-C) still leaves a usable
         # model: an interrupted source stage still starts the target stage (target encoder = source encoder) and
         # the kNN index is always rebuilt from this fit's source rows; skorch then ends the fit.
+        indexed = False
         try:
             if net.stage == "source":
                 try:
@@ -238,9 +239,11 @@ class MADDAClassifier(DomainAdaptationNet):
             # the source model is frozen from here on: the kNN index of this fit's source rows is final now, so that
             # a model saved during the target stage (skorch's Checkpoint) carries it
             self._set_knn_index(X["source"], y)
+            indexed = True
             super().fit_loop(X, y, epochs=epochs, **fit_params)
         finally:
-            self._set_knn_index(X["source"], y)
+            if not indexed:  # an interrupted source stage: index what the source model has learnt
+                self._set_knn_index(X["source"], y)
         return self
 
     def _set_knn_index(self, xs, y):

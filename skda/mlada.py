@@ -100,7 +100,6 @@ class MLADAClassifier(DANNClassifier):
         self._store_parameters(locals())
 
     def build_network(self, feature_extractor, n_features):
-        self._check_params()
         return MLADANetwork(feature_extractor, n_features, len(self.classes_), self.domain_hidden_sizes,
                             self.metric_hidden, self.metric_dim, self.classifier_hidden,
                             self.classifier_dropout)

@@ -29,6 +29,8 @@ from numbers import Integral, Real
 
 import numpy as np
 import torch
+# scikit-learn's private parameter-validation module (the one its own estimators use; checked with 1.6-1.9): there is
+# no public API for constraint tables
 from sklearn.utils._param_validation import Interval, Options, StrOptions, validate_parameter_constraints
 
 __all__ = ["UNCHECKED_PARAMETERS", "Predicate", "check_parameters", "check_unused_skorch_parameters", "choices",

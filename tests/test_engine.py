@@ -348,3 +348,64 @@ def test_a_cpu_fit_seeds_no_gpu_generator(small_task, monkeypatch):
     assert calls == []
     np.testing.assert_array_equal(a, b)  # still seeded: same seed, same model
     assert torch.equal(torch.random.get_rng_state(), before)  # the caller's CPU stream is untouched
+
+
+# ------------------------------------------------------------------ state after changes and failures
+def test_new_callbacks_and_criterion_take_effect_in_partial_fit(small_task):
+    calls = []
+
+    class Count(Callback):
+        def on_epoch_end(self, net, **kwargs):
+            calls.append(1)
+
+    Xs, ys, Xt, _ = small_task
+    clf = make("dann").fit(Xs, ys, Xt)
+    clf.set_params(callbacks=[Count()], criterion__weight=torch.tensor([1.0, 2.0, 3.0]))
+    clf.partial_fit(Xs, ys, Xt, epochs=2)
+    assert len(calls) == 2
+    assert torch.equal(clf.criterion_.weight, torch.tensor([1.0, 2.0, 3.0]))
+
+
+def test_a_diverged_partial_fit_leaves_the_estimator_unfitted(small_task):
+    from sklearn.exceptions import NotFittedError
+
+    Xs, ys, Xt, _ = small_task
+    clf = make("dann").fit(Xs, ys, Xt)
+    clf.set_params(lr=1e8)
+    with pytest.raises(FloatingPointError):
+        clf.partial_fit(Xs * 1e3, ys, Xt * 1e3, epochs=5)
+    with pytest.raises(NotFittedError):
+        clf.predict(Xt)
+
+
+def test_a_refit_that_cannot_build_its_network_leaves_the_estimator_unfitted(small_task):
+    from sklearn.exceptions import NotFittedError
+
+    Xs, ys, Xt, _ = small_task
+    clf = skda.DANNClassifier(module=skda.MLPFeatureExtractor(8, (16,)), domain_hidden_sizes=(8,), max_epochs=2,
+                              random_state=0, device="cpu").fit(Xs, ys, Xt)
+    with pytest.raises(ValueError, match="feature extractor failed"):
+        clf.fit(Xs[:, :3], ys, Xt[:, :3])  # the module instance takes 8 features
+    with pytest.raises(NotFittedError):
+        clf.predict(Xt)
+
+
+PICKLES = []
+
+
+class PickleAtEpochEnd(Callback):
+    def on_epoch_end(self, net, **kwargs):
+        import pickle
+
+        PICKLES.append(pickle.dumps(net))
+
+
+def test_a_pickle_taken_during_training_carries_no_running_state(small_task):
+    import pickle
+
+    Xs, ys, Xt, _ = small_task
+    PICKLES.clear()
+    make("dann", callbacks=[PickleAtEpochEnd()]).fit(Xs, ys, Xt)
+    pickles = list(PICKLES)
+    restored = pickle.loads(pickles[0])
+    assert restored.training_run_ is None and restored.planned_epochs() == restored.max_epochs
