@@ -22,6 +22,11 @@ def digits_shift():
 @pytest.fixture(scope="session")
 def small_task():
     """A tiny, easy 3-class problem with a mean shift between domains (fast to fit)."""
+    return make_small_task()
+
+
+def make_small_task():
+    """``(Xs, ys, Xt, yt)``: 120 source and 90 target rows of 8 features, 3 classes, target shifted by 0.5."""
     rng = np.random.RandomState(0)
     centers = rng.randn(3, 8).astype(np.float32) * 3
     ys = np.repeat(np.arange(3), 40)

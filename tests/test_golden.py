@@ -44,12 +44,9 @@ def estimators():
 
 
 def tasks():
-    rng = np.random.RandomState(0)
-    centers = rng.randn(3, 8).astype(np.float32) * 3
-    ys = np.repeat(np.arange(3), 40)
-    Xs = centers[ys] + rng.randn(len(ys), 8).astype(np.float32)
-    yt = np.repeat(np.arange(3), 30)
-    Xt = centers[yt] + 0.5 + rng.randn(len(yt), 8).astype(np.float32)
+    from .conftest import make_small_task
+
+    Xs, ys, Xt, _ = make_small_task()
     yield "blobs", (Xs, ys, Xt)
     from skda.datasets import make_digits_shift
 
