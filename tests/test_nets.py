@@ -110,7 +110,8 @@ def test_clear_errors(tmp_path):
                                          r"Did you mean 'resnet18'"):
         TorchvisionBackbone("resnet19")
     with pytest.raises(ValueError, match=r"'ResNet50_Weights.IMAGENET1K_V1' do not belong to the architecture "
-                                         r"'resnet18': the weights of 'resnet18' are \['ResNet18_Weights.IMAGENET1K_V1'\]"):
+                                         r"'resnet18': the weights of 'resnet18' are "
+                                         r"\['ResNet18_Weights.IMAGENET1K_V1'\]"):
         TorchvisionBackbone("resnet18", weights="ResNet50_Weights.IMAGENET1K_V1")
     with pytest.raises(ValueError, match="'IMAGENET1K_V9' are not weights of 'resnet18'"):
         TorchvisionBackbone("resnet18", weights="IMAGENET1K_V9")
