@@ -17,6 +17,7 @@ A method (DANN, ...) is a subclass that provides
 from __future__ import annotations
 
 import copy
+import fnmatch
 import inspect
 import warnings
 from types import MappingProxyType
@@ -130,6 +131,14 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
         ``EarlyStopping`` / ``Checkpoint`` (``callbacks=[EarlyStopping(patience=5)]``).
     verbose : int, default 0
         1 prints skorch's per-epoch table; see also :class:`skda.callbacks.TrainingProgress`.
+    backbone_lr_scale : float >= 0, default 1.0
+        The feature extractor's learning rate is ``lr * backbone_lr_scale``, the rest of the network's (label
+        classifier, domain classifier, ...) ``lr``: the papers fine-tune a pretrained backbone at 0.1 (0: frozen).
+        A shorthand for ``optimizer__param_groups=[("feature_extractor.*", {"lr_scale": 0.1})]`` (patterns
+        ``backbone_parameters``); groups of ``optimizer__param_groups`` take precedence. A group may give
+        ``"lr_scale"`` (its rate is the optimiser's ``lr`` times it; it follows ``set_params(lr=...)``) or, as
+        in skorch, an absolute ``"lr"``. Every schedule (the default annealing, skorch's ``LRScheduler``) scales
+        each group from its own base rate.
     **kwargs
         skorch-routed parameters: ``module__*``, ``optimizer__*``, ``criterion__*``, ``callbacks__*``.
 
@@ -173,6 +182,9 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
     #: Whether a default ``lr_annealing`` callback anneals the learning rate within each fit (DANN's schedule,
     #: :class:`skda.optim.LRAnnealing`; ``callbacks__lr_annealing=None`` turns it off).
     anneals_learning_rate = True
+    #: Name patterns (``fnmatch``, on ``module_.named_parameters()``) of the feature extractor's parameters in the
+    #: method's network: the parameters ``backbone_lr_scale`` scales.
+    backbone_parameters = ("feature_extractor.*",)
 
     #: Whether fit needs target samples (False only for the source-only baseline).
     requires_target = True
@@ -196,15 +208,17 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
         "callbacks": [None, list, choices("disable")],  # skorch checks the items
         "compile": ["boolean"],
         "torch_load_kwargs": [None, dict],
+        "backbone_lr_scale": [real(0)],
     }
 
     def __init__(self, module=MLPFeatureExtractor, *, criterion=nn.CrossEntropyLoss, optimizer=MomentumSGD,
                  lr=0.01, max_epochs=50, batch_size=64, device="auto", random_state=None, unlabeled_marker=-1,
-                 train_split=None, verbose=0, **kwargs):
+                 train_split=None, verbose=0, backbone_lr_scale=1.0, **kwargs):
         super().__init__(module, criterion=criterion, optimizer=optimizer, lr=lr, max_epochs=max_epochs,
                          batch_size=batch_size, device=device, train_split=train_split, verbose=verbose, **kwargs)
         self.random_state = random_state
         self.unlabeled_marker = unlabeled_marker
+        self.backbone_lr_scale = backbone_lr_scale
         # skorch's __init__ sets these two to their empty values; the class defaults below hold them instead, so
         # that __init__ stores parameters only (scikit-learn's convention); skorch assigns instance values when
         # it initialises the net
@@ -236,8 +250,21 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
         an untrained network at once while the estimator still counts as fitted). ``partial_fit`` and
         ``warm_start`` fits refuse to continue a network built with other values. A new ``criterion`` (no learned
         state) and a new callback list take effect at once.
+
+        Learning rates: a new ``lr`` (or ``optimizer__lr``) on a fitted estimator sets every parameter group that
+        has an ``lr_scale`` (the groups of ``backbone_lr_scale`` and the rest of the network) to the new rate
+        times its scale, in every optimiser (skorch alone writes the one rate into every group of
+        ``optimizer_``); a new ``optimizer__param_groups`` or ``backbone_lr_scale`` rebuilds the optimisers at
+        once (their state, e.g. momentum, restarts), so that ``partial_fit`` and warm starts use it.
         """
         params = dict(params)
+        regroup = {k: params.pop(k) for k in ("optimizer__param_groups", "backbone_lr_scale") if k in params}
+        for key, value in regroup.items():
+            # stored, not sent through skorch: on a fitted net skorch takes ``optimizer__param_groups`` for an option
+            # of every existing group (its virtual ``optimizer__*`` setter) and never stores the new value
+            setattr(self, key, value)
+            if "__" in key:
+                self._params_to_validate = {*self._params_to_validate, key}
         if "callbacks" in params and not any(k.startswith("callbacks__") for k in params):
             # a new callback list is stored (skorch would build it now, raising for a bad value inside set_params on
             # an unfitted estimator; the parameter checks before fit name it); a fitted one rebuilds its callbacks
@@ -255,7 +282,52 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
                 self.initialized_ = True
         elif deferred:
             super().set_params(**deferred)
+        if self.__sklearn_is_fitted__() and regroup:
+            self.initialize_optimizer()
+        elif self.__sklearn_is_fitted__() and ("lr" in params or "optimizer__lr" in params):
+            self._rescale_param_groups(params.get("optimizer__lr", params.get("lr")))
         return self
+
+    def _rescale_param_groups(self, lr):
+        """Set every optimiser group that has an ``lr_scale`` to ``lr * lr_scale``."""
+        for name in self._optimizers:
+            for group in getattr(self, name + "_").param_groups:
+                if "lr_scale" in group:
+                    group["lr"] = lr * group["lr_scale"]
+
+    def get_params_for_optimizer(self, prefix, named_parameters):
+        """skorch's hook that turns ``<prefix>__*`` parameters into an optimiser's arguments ``(groups,), kwargs``,
+        with skorch's ``param_groups`` rule (a list of ``(name pattern, options)``; the first pattern that
+        matches a parameter's name takes it; the unmatched parameters form the last group) and two additions:
+        a group's options may give ``"lr_scale"`` instead of ``"lr"`` (its rate: the optimiser's ``lr`` times
+        it), and ``backbone_lr_scale != 1`` appends ``(pattern, {"lr_scale": backbone_lr_scale})`` for each of
+        ``backbone_parameters``. Every group without an absolute ``"lr"`` records its ``lr_scale`` (1 for the
+        unmatched parameters), which ``set_params(lr=...)`` reads."""
+        kwargs = self.get_params_for(prefix)
+        specs = list(kwargs.pop("param_groups", None) or [])
+        if self.backbone_lr_scale != 1:
+            specs += [(pattern, {"lr_scale": self.backbone_lr_scale}) for pattern in self.backbone_parameters]
+        lr = kwargs.setdefault("lr", self.lr)
+        remaining = list(named_parameters)
+        groups = []
+        for spec in specs:
+            if not (isinstance(spec, (tuple, list)) and len(spec) == 2 and isinstance(spec[1], dict)):
+                raise ValueError(f"{prefix}__param_groups takes (name pattern, options dict) pairs, got {spec!r}.")
+            pattern, options = spec
+            if "lr" in options and "lr_scale" in options:
+                raise ValueError(f"{prefix}__param_groups: the group {pattern!r} gives both 'lr' and 'lr_scale'; "
+                                 "give one (lr_scale: a factor of the optimiser's lr).")
+            taken = [p for name, p in remaining if fnmatch.fnmatchcase(name, pattern)]
+            if not taken:
+                continue
+            remaining = [(name, p) for name, p in remaining if not fnmatch.fnmatchcase(name, pattern)]
+            group = {"params": taken, **options}
+            if "lr_scale" in group:
+                group["lr"] = lr * group["lr_scale"]
+            groups.append(group)
+        if remaining:
+            groups.append({"params": [p for _, p in remaining], "lr_scale": 1.0})
+        return (groups,), kwargs
 
     def _store_parameters(self, arguments: dict):
         """Store a subclass's ``__init__`` arguments (its ``locals()``) unchanged as attributes, scikit-learn's

@@ -117,9 +117,10 @@ class MADDAClassifier(DomainAdaptationNet):
         the three parts (source model, target model, discriminator) each get their own optimiser.
     target_lr_scale : float, default 0.2
         The target model's learning rate is ``lr * target_lr_scale`` (the source model and the
-        discriminator use ``lr``): a two-time-scale update (Heusel et al. 2017), the "generator" moving
-        slower than the discriminator. Not in the paper (its code uses one rate). The value was chosen on
-        USPS->MNIST with its target labels in view, after a collapse with one rate (docs/results_details.md).
+        discriminator use ``lr``; ``backbone_lr_scale`` multiplies both encoders' rates on top): a two-time-scale
+        update (Heusel et al. 2017), the "generator" moving slower than the discriminator. Not in the paper
+        (its code uses one rate). The value was chosen on USPS->MNIST with its target labels in view, after a
+        collapse with one rate (docs/results_details.md).
 
     Notes
     -----
@@ -148,6 +149,7 @@ class MADDAClassifier(DomainAdaptationNet):
 
     predicts_from_logits = False  # kNN votes: no decision_function
     anneals_learning_rate = False  # Adam at constant rates, as the authors' code
+    backbone_parameters = ("source_encoder.*", "target_encoder.*")  # the feature extractor and its target copy
     required_outputs = ()  # its train_step reads the stage's embeddings itself
     required_network_methods = ("features", "embed_source", "embed_target")
     _parameter_constraints = {
@@ -176,15 +178,27 @@ class MADDAClassifier(DomainAdaptationNet):
 
     def initialize_optimizer(self, *args, **kwargs):
         """One optimiser per part: ``optimizer_`` (source model, stage 1), ``target_optimizer_`` and
-        ``discriminator_optimizer_`` (stage 2), all of class ``optimizer`` with the ``optimizer__*`` args; the
-        target model's learning rate is scaled by ``target_lr_scale``."""
-        kw = {"lr": self.lr, **self.get_params_for("optimizer")}
+        ``discriminator_optimizer_`` (stage 2), all of class ``optimizer``, each built by
+        :meth:`get_params_for_optimizer` from the ``optimizer__*`` parameters and that part's named parameters
+        (names as in ``module_``: ``source_encoder.*``, ``target_head.*``, ``discriminator.*``; so
+        ``optimizer__param_groups`` and ``backbone_lr_scale`` apply to whichever part a pattern matches). Every
+        group of the target model's optimiser has its rate (and ``lr_scale``) multiplied by ``target_lr_scale``."""
         net = self.module_
-        self.optimizer_ = self.optimizer([*net.source_encoder.parameters(), *net.source_head.parameters()], **kw)
-        self.target_optimizer_ = self.optimizer(
-            [*net.target_encoder.parameters(), *net.target_head.parameters()],
-            **{**kw, "lr": kw["lr"] * self.target_lr_scale})
-        self.discriminator_optimizer_ = self.optimizer(net.discriminator.parameters(), **kw)
+
+        def build(parts, scale=1.0):
+            named = [(f"{part}.{name}", p) for part in parts for name, p in getattr(net, part).named_parameters()]
+            (groups,), kw = self.get_params_for_optimizer("optimizer", named)
+            if scale != 1.0:
+                kw["lr"] = kw["lr"] * scale
+                for group in groups:
+                    for key in ("lr", "lr_scale"):
+                        if key in group:
+                            group[key] = group[key] * scale
+            return self.optimizer(groups, **kw)
+
+        self.optimizer_ = build(("source_encoder", "source_head"))
+        self.target_optimizer_ = build(("target_encoder", "target_head"), self.target_lr_scale)
+        self.discriminator_optimizer_ = build(("discriminator",))
         return self
 
     # ---------------------------------------------------------------- persistence

@@ -1,0 +1,176 @@
+"""Per-group learning rates: ``backbone_lr_scale``, ``optimizer__param_groups`` with ``lr_scale`` or an absolute
+``lr``, and schedules that scale every group from its own base rate, in every estimator."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from skorch.callbacks import Callback, LRScheduler
+from torch.optim.lr_scheduler import StepLR
+
+from skda.optim import annealed_learning_rate
+
+from .registry import NAMES, make
+
+
+class RecordGroupRates(Callback):
+    """At every training step: the progress p and every group's rate, per optimiser."""
+
+    def initialize(self):
+        self.rows = []
+        return self
+
+    def on_batch_end(self, net, batch=None, training=None, **kwargs):
+        if training:
+            self.rows.append((net.training_progress_, {
+                name: [g["lr"] for g in getattr(net, name + "_").param_groups] for name in net._optimizers}))
+
+
+def backbone_parameters(clf):
+    """The ids of the parameters of the method's feature extractor(s)."""
+    net = clf.module_
+    parts = ["source_encoder", "target_encoder"] if hasattr(net, "source_encoder") else ["feature_extractor"]
+    return {id(p) for part in parts for p in getattr(net, part).parameters()}
+
+
+def groups_by_role(optimizer, backbone_ids):
+    """{"backbone": group, "rest": group} of an optimiser built with backbone_lr_scale (each group holds one role)."""
+    out = {}
+    for group in optimizer.param_groups:
+        roles = {id(p) in backbone_ids for p in group["params"]}
+        assert len(roles) == 1, "a group mixes backbone and head parameters"
+        out["backbone" if roles.pop() else "rest"] = group
+    return out
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_backbone_lr_scale_in_every_estimator(small_task, name):
+    """backbone_lr_scale=0.1: the feature extractor's group runs at 0.1 x the heads' rate at every step, each group
+    annealed from its own base rate (lr_p = base / (1 + 10 p) ** 0.75, the default schedule); M-ADDA's three
+    optimisers (constant rates) hold: source model lr / 0.1 lr, target model 0.2 lr / 0.02 lr, discriminator lr."""
+    Xs, ys, Xt, _ = small_task
+    lr = 0.02
+    rec = RecordGroupRates()
+    clf = make(name, random_state=0, lr=lr, backbone_lr_scale=0.1, callbacks=[rec]).fit(Xs, ys, Xt)
+    backbone = backbone_parameters(clf)
+    if name == "madda":
+        expected = {"optimizer": {"backbone": lr * 0.1, "rest": lr},
+                    "target_optimizer": {"backbone": lr * 0.2 * 0.1, "rest": lr * 0.2},
+                    "discriminator_optimizer": {"rest": lr}}
+        steps = clf.n_steps_per_epoch_ * (clf.source_epochs + clf.max_epochs)
+    else:
+        expected = {"optimizer": {"backbone": lr * 0.1, "rest": lr}}
+        steps = clf.n_steps_per_epoch_ * clf.max_epochs
+    assert sorted(clf._optimizers) == sorted(expected)
+    assert len(rec.rows) == steps
+    for optimizer_name, roles in expected.items():
+        groups = groups_by_role(getattr(clf, optimizer_name + "_"), backbone)
+        assert sorted(groups) == sorted(roles)
+        # the rates after the last step
+        factor = 1.0 if name == "madda" else annealed_learning_rate((steps - 1) / steps, 1.0)
+        for role, base in roles.items():
+            assert groups[role]["lr"] == pytest.approx(base * factor, rel=1e-12), (optimizer_name, role)
+    # and at every step: the groups keep their ratio (the schedule scales each from its own base)
+    for p, rates in rec.rows:
+        for optimizer_name, roles in expected.items():
+            groups = groups_by_role(getattr(clf, optimizer_name + "_"), backbone)
+            order = [next(role for role, g in groups.items() if g is group)
+                     for group in getattr(clf, optimizer_name + "_").param_groups]
+            factor = 1.0 if name == "madda" else annealed_learning_rate(p, 1.0)
+            for role, rate in zip(order, rates[optimizer_name]):
+                assert rate == pytest.approx(roles[role] * factor, rel=1e-12)
+
+
+def test_param_groups_lr_scale_and_absolute_lr(small_task):
+    """optimizer__param_groups: a group with lr_scale runs at lr x scale, one with an absolute lr at that rate, the
+    rest at lr; the annealing scales each from its own base; user groups take precedence over backbone_lr_scale."""
+    Xs, ys, Xt, _ = small_task
+    clf = make("dann", random_state=0, lr=0.04, backbone_lr_scale=0.1, module__hidden_sizes=(16, 16),
+               optimizer__param_groups=[
+        ("domain_classifier.*", {"lr": 0.003}), ("feature_extractor.0.*", {"lr_scale": 0.5})]).fit(Xs, ys, Xt)
+    steps = clf.n_steps_per_epoch_ * clf.max_epochs
+    factor = annealed_learning_rate((steps - 1) / steps, 1.0)
+    net = clf.module_
+    groups = clf.optimizer_.param_groups
+    assert [len(g["params"]) for g in groups] == [
+        len(list(net.domain_classifier.parameters())), 2, len(list(net.feature_extractor.parameters())) - 2,
+        len(list(net.label_classifier.parameters()))]
+    assert {id(p) for p in groups[1]["params"]} == {id(p) for p in net.feature_extractor[0].parameters()}
+    expected = [0.003, 0.04 * 0.5, 0.04 * 0.1, 0.04]
+    assert [g["lr"] for g in groups] == pytest.approx([e * factor for e in expected], rel=1e-12)
+
+
+def test_torch_scheduler_scales_each_group(small_task):
+    """skorch's LRScheduler (a torch schedule) in place of the annealing: each group from its own base rate."""
+    Xs, ys, Xt, _ = small_task
+    clf = make("dann", random_state=0, lr=0.08, backbone_lr_scale=0.25, callbacks__lr_annealing=None,
+               callbacks=[LRScheduler(policy=StepLR, step_size=1, gamma=0.5)]).fit(Xs, ys, Xt)
+    groups = groups_by_role(clf.optimizer_, backbone_parameters(clf))
+    assert groups["backbone"]["lr"] == pytest.approx(0.08 * 0.25 * 0.5 ** clf.max_epochs)
+    assert groups["rest"]["lr"] == pytest.approx(0.08 * 0.5 ** clf.max_epochs)
+
+
+class SnapshotAtStart(Callback):
+    def on_train_begin(self, net, **kwargs):
+        self.state = {k: v.clone() for k, v in net.module_.state_dict().items()}
+
+
+def test_zero_scale_freezes_the_feature_extractor(small_task):
+    """backbone_lr_scale=0: the feature extractor's weights do not move (SGD at rate 0), the heads' do."""
+    Xs, ys, Xt, _ = small_task
+    start = SnapshotAtStart()
+    clf = make("dann", random_state=0, backbone_lr_scale=0.0, callbacks=[start]).fit(Xs, ys, Xt)
+    after = clf.module_.state_dict()
+    for name, value in start.state.items():
+        if name.startswith("feature_extractor."):
+            assert torch.equal(after[name], value), name
+        else:
+            assert not torch.equal(after[name], value), name
+
+
+def test_new_lr_on_a_fitted_estimator_keeps_the_group_ratios(small_task):
+    """set_params(lr=...) between fits: every scaled group, in every optimiser, gets the new rate times its scale
+    (skorch alone writes one rate into every group), and partial_fit anneals each from there."""
+    Xs, ys, Xt, _ = small_task
+    clf = make("dann", random_state=0, lr=0.02, backbone_lr_scale=0.1).fit(Xs, ys, Xt)
+    rec = RecordGroupRates()
+    clf.set_params(lr=0.05, callbacks=[rec])
+    groups = groups_by_role(clf.optimizer_, backbone_parameters(clf))
+    assert (groups["backbone"]["lr"], groups["rest"]["lr"]) == pytest.approx((0.005, 0.05))
+    clf.partial_fit(Xs, ys, Xt)
+    first_p, first = rec.rows[0]
+    assert first_p == 0.0
+    order = ["backbone" if g is groups["backbone"] else "rest" for g in clf.optimizer_.param_groups]
+    assert dict(zip(order, first["optimizer"])) == pytest.approx({"backbone": 0.005, "rest": 0.05})
+
+    madda = make("madda", random_state=0, lr=1e-3, backbone_lr_scale=0.1).fit(Xs, ys, Xt)
+    madda.set_params(lr=2e-3)
+    backbone = backbone_parameters(madda)
+    for name, scale in [("optimizer", 1.0), ("target_optimizer", 0.2), ("discriminator_optimizer", 1.0)]:
+        for role, group in groups_by_role(getattr(madda, name + "_"), backbone).items():
+            assert group["lr"] == pytest.approx(2e-3 * scale * (0.1 if role == "backbone" else 1.0))
+
+
+def test_new_groups_on_a_fitted_estimator_rebuild_the_optimiser(small_task):
+    Xs, ys, Xt, _ = small_task
+    clf = make("dann", random_state=0, lr=0.02).fit(Xs, ys, Xt)
+    assert len(clf.optimizer_.param_groups) == 1
+    clf.set_params(backbone_lr_scale=0.5)
+    groups = groups_by_role(clf.optimizer_, backbone_parameters(clf))
+    assert (groups["backbone"]["lr"], groups["rest"]["lr"]) == pytest.approx((0.01, 0.02))
+    clf.set_params(optimizer__param_groups=[("label_classifier.*", {"lr": 0.1})])
+    assert clf.optimizer__param_groups == [("label_classifier.*", {"lr": 0.1})]
+    assert [g["lr"] for g in clf.optimizer_.param_groups] == pytest.approx([0.1, 0.01, 0.02])
+    clf.partial_fit(Xs, ys, Xt)  # trains with them
+
+
+def test_bad_groups(small_task):
+    Xs, ys, Xt, _ = small_task
+    with pytest.raises(ValueError, match="gives both 'lr' and 'lr_scale'"):
+        make("dann", optimizer__param_groups=[("feature_extractor.*", {"lr": 0.1, "lr_scale": 0.1})]).fit(Xs, ys, Xt)
+    with pytest.raises(ValueError, match=r"takes \(name pattern, options dict\) pairs"):
+        make("dann", optimizer__param_groups=["feature_extractor.*"]).fit(Xs, ys, Xt)
+    with pytest.raises(ValueError, match="'backbone_lr_scale' parameter of DANNClassifier must be"):
+        make("dann", backbone_lr_scale=-0.1).fit(Xs, ys, Xt)
+    assert np.isfinite(make("dann", backbone_lr_scale=1.0).fit(Xs, ys, Xt).predict_proba(Xt)).all()
