@@ -27,12 +27,14 @@ _NAMES = {
     "ClassBalancedBatchSampler": "engine",
     "DomainAdaptationNet": "engine",
     "PairedBatchSampler": "engine",
+    "ImageFeatures": "features",
     "ILADAClassifier": "ilada",
     "GradientReversalLayer": "layers",
     "LeNetFeatureExtractor": "layers",
     "MLPFeatureExtractor": "layers",
     "MADDAClassifier": "madda",
     "MLADAClassifier": "mlada",
+    "TorchvisionBackbone": "nets",
     "AdversarialAdam": "optim",
     "GRLCoefficientSchedule": "optim",
     "LRAnnealing": "optim",
@@ -40,7 +42,7 @@ _NAMES = {
     "annealed_learning_rate": "optim",
     "grl_coefficient": "optim",
 }
-_SUBMODULES = ("callbacks", "datasets", "metrics", "model_selection", "plotting")
+_SUBMODULES = ("callbacks", "datasets", "features", "metrics", "model_selection", "nets", "plotting")
 
 __all__ = sorted([*_NAMES, *_SUBMODULES, "__version__"])
 
@@ -61,14 +63,16 @@ def __dir__():
 
 
 if TYPE_CHECKING:  # what the lazy names are, for type checkers and documentation tools
-    from . import callbacks, datasets, metrics, model_selection, plotting  # noqa: F401
+    from . import callbacks, datasets, features, metrics, model_selection, nets, plotting  # noqa: F401
     from .active import ActiveLearningRoundError, ActiveSelector, active_learning_loop  # noqa: F401
     from .coral import DeepCORALClassifier  # noqa: F401
     from .dann import DANNClassifier, SourceOnlyClassifier  # noqa: F401
     from .engine import ClassBalancedBatchSampler, DomainAdaptationNet, PairedBatchSampler  # noqa: F401
+    from .features import ImageFeatures  # noqa: F401
     from .ilada import ILADAClassifier  # noqa: F401
     from .layers import GradientReversalLayer, LeNetFeatureExtractor, MLPFeatureExtractor  # noqa: F401
     from .madda import MADDAClassifier  # noqa: F401
     from .mlada import MLADAClassifier  # noqa: F401
+    from .nets import TorchvisionBackbone  # noqa: F401
     from .optim import (AdversarialAdam, GRLCoefficientSchedule, LRAnnealing, MomentumSGD,  # noqa: F401
                         annealed_learning_rate, grl_coefficient)

@@ -43,7 +43,8 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["DEFAULT_DATA_HOME", "list_tasks", "load_task", "make_digits_shift", "resolve_data_home"]
+__all__ = ["DEFAULT_DATA_HOME", "IMAGE_EXTENSIONS", "list_tasks", "load_image_folder", "load_task", "make_digits_shift",
+           "resolve_data_home"]
 
 _OFFICE = {"amazon": "amazon", "caltech": "Caltech10", "dslr": "dslr", "webcam": "webcam"}
 _REVIEWS = {"books": "books", "dvd": "dvd", "electronics": "elec", "kitchen": "kitchen"}
@@ -206,3 +207,72 @@ def load_task(name: str, data_home: str | os.PathLike | None = None, *, preproce
     else:
         raise ValueError(f"unknown task {name!r}; known tasks: {', '.join(list_tasks())}.")
     return Xs.astype(np.float32), ys, Xt.astype(np.float32), yt
+
+
+#: the file endings (lower case) :func:`load_image_folder` takes for images: torchvision's ``ImageFolder`` list
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
+
+
+def load_image_folder(root: str | os.PathLike, *, check: bool = True,
+                      extensions: tuple[str, ...] = IMAGE_EXTENSIONS) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Read the ImageFolder layout, ``root/<class name>/**/<image>``, in which Office-31 and Office-Home are
+    distributed (one folder per domain): returns ``(paths, labels, class_names)``.
+
+    ``class_names`` are the sub-folders of ``root``, sorted by name; ``labels[i]`` (int64) indexes them;
+    ``paths`` (an array of str) lists, class by class, the files under each class folder (sub-folders included)
+    whose name ends with one of ``extensions`` (case-insensitive), sorted: the order and labels of
+    ``torchvision.datasets.ImageFolder``. Other files are skipped. ``paths`` goes straight into
+    :class:`skda.features.ImageFeatures` (or, where an estimator takes file paths, into ``fit``).
+
+    ``check=True`` (default) opens every image with Pillow and checks its header and structure
+    (``PIL.Image.verify``, which reads the file but does not decode the pixels: a few ms per image), and
+    raises ``ValueError`` naming the files that are not readable images; ``check=False`` skips this (for large
+    folders; a bad file is then named when it is decoded).
+
+    Raises ``FileNotFoundError`` for a missing ``root``, ``NotADirectoryError`` for a file, ``ValueError`` for a
+    folder without class folders or with a class folder that holds no image.
+    """
+    root = Path(root)
+    if not root.exists():
+        raise FileNotFoundError(f"load_image_folder: no folder {str(root)!r}.")
+    if not root.is_dir():
+        raise NotADirectoryError(f"load_image_folder: {str(root)!r} is a file, not a folder of class folders.")
+    class_names = sorted(entry.name for entry in os.scandir(root) if entry.is_dir())
+    if not class_names:
+        raise ValueError(f"load_image_folder: {str(root)!r} holds no class folder; the layout is "
+                         "root/<class name>/<image files>.")
+    endings = tuple(e.lower() for e in extensions)
+    paths, labels, empty = [], [], []
+    for label, name in enumerate(class_names):
+        found = [os.path.join(folder, file) for folder, _, files in sorted(os.walk(root / name, followlinks=True))
+                 for file in sorted(files) if file.lower().endswith(endings)]
+        if not found:
+            empty.append(name)
+        paths += found
+        labels += [label] * len(found)
+    if empty:
+        raise ValueError(f"load_image_folder: the class folders {empty} of {str(root)!r} hold no image file (endings "
+                         f"{list(endings)}).")
+    if check:
+        _check_images_readable(paths)
+    return np.array(paths, dtype=str), np.array(labels, dtype=np.int64), class_names
+
+
+def _check_images_readable(paths) -> None:
+    try:
+        from PIL import Image  # a torchvision dependency
+    except ImportError as exc:  # pragma: no cover - installed with torchvision
+        raise ImportError("load_image_folder(check=True) opens the images with Pillow: pip install skda[vision] "
+                          "(or check=False).") from exc
+
+    bad = []
+    for path in paths:
+        try:
+            with Image.open(path) as image:
+                image.verify()
+        except Exception as exc:  # noqa: BLE001 - any failure means the file is not a readable image
+            bad.append(f"{path} ({type(exc).__name__}: {exc})")
+    if bad:
+        shown = "; ".join(bad[:10])
+        raise ValueError(f"load_image_folder: {len(bad)} of {len(paths)} files are not readable images: {shown}"
+                         f"{' ...' if len(bad) > 10 else ''}. Remove or replace them (check=False skips this check).")

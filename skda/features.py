@@ -1,0 +1,230 @@
+"""Image features from a torchvision backbone, as a scikit-learn transformer: the "precomputed features" workflow.
+
+    make_pipeline(ImageFeatures("resnet50", weights="DEFAULT", preprocess="weights"), StandardScaler(),
+                  skda.DANNClassifier())
+
+torchvision is an optional dependency (``pip install skda[vision]``), imported when the transformer is fitted.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
+from sklearn.exceptions import NotFittedError
+from sklearn.utils import TransformerTags
+
+from .nets import TorchvisionBackbone, _is_state_dict_path, import_torchvision, resolve_torchvision_weights
+from .params import check_parameters, choices, count, device_constraint
+from .runtime import resolve_device
+
+__all__ = ["ImageFeatures", "decode_images"]
+
+
+def _is_path_array(X) -> bool:
+    return X.ndim == 1 and (X.dtype.kind in "US" or (X.dtype.kind == "O" and len(X) and isinstance(X[0], str)))
+
+
+def decode_images(paths, in_channels: int = 3) -> list[torch.Tensor]:
+    """Decode image files with ``torchvision.io.decode_image`` into uint8 tensors ``(in_channels, H, W)`` (grey for
+    one channel, RGB for three; EXIF orientation applied). A file that cannot be read or decoded raises
+    ``ValueError`` naming it."""
+    io = import_torchvision().io
+    modes = {1: io.ImageReadMode.GRAY, 3: io.ImageReadMode.RGB}
+    if in_channels not in modes:
+        raise ValueError(f"image files decode to 1 (grey) or 3 (RGB) channels; in_channels={in_channels}.")
+    images = []
+    with warnings.catch_warnings():
+        # torchvision 0.29 announces that its decoders move to TorchCodec, once per call: not the user's concern
+        warnings.filterwarnings("ignore", message="The image decoding and encoding capabilities",
+                                category=DeprecationWarning)
+        for path in paths:
+            try:
+                images.append(io.decode_image(str(path), mode=modes[in_channels], apply_exif_orientation=True))
+            except (RuntimeError, OSError, ValueError) as exc:
+                raise ValueError(f"cannot read the image file {str(path)!r}: {exc}") from exc
+    return images
+
+
+class ImageFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+    """Features of images from a torchvision classification backbone (its classifier removed): a scikit-learn
+    transformer for the precomputed-feature workflow.
+
+    ``transform`` takes images ``(n, H, W)`` or ``(n, C, H, W)`` (channels first; uint8, scaled to [0, 1], or
+    float, taken as they are) or a 1-D array of image file paths (decoded with ``torchvision.io``, grey or RGB as
+    ``in_channels`` says), and returns ``(n, d)`` float32 features (resnet18: 512, resnet50: 2048), computed in
+    batches of ``batch_size`` without gradient, in eval mode, on ``device``. ``fit`` learns nothing: it builds
+    the backbone (checking ``name`` and ``weights``, loading the weights), so a bad name fails at fit.
+
+    Parameters
+    ----------
+    name : str
+        A torchvision classification architecture (see :class:`skda.nets.TorchvisionBackbone`).
+    weights : None, str or path, default None
+        As :class:`skda.nets.TorchvisionBackbone`: a torchvision weights name (``"DEFAULT"``,
+        ``"ResNet50_Weights.IMAGENET1K_V2"``; read from ``$TORCH_HOME/hub/checkpoints``, downloaded there when
+        online), a path to a ``state_dict`` file, or None (random initialisation, seeded by ``random_state``).
+    in_channels : int, default 3
+        Channels of the images (1 for grey: the first convolution sums the RGB kernels).
+    batch_size : int, default 64
+        Images per forward pass (memory is bounded by one batch, plus the output).
+    device : "auto", "cpu", "cuda", torch.device, default "auto"
+        "auto": CUDA when available. The resolved device is ``device_``.
+    preprocess : None, callable or "weights", default None
+        Applied to every batch of float images in [0, 1] (uint8 input) before the backbone: a callable such as
+        ``torchvision.transforms.v2.Compose([Resize(224), Normalize(mean, std)])``; ``"weights"``: the weights'
+        own preprocessing (``weights.transforms()``: resize, centre crop, ImageNet normalisation). Image files are
+        preprocessed one by one (so files of different sizes can be resized to one); arrays a batch at a time.
+        None: nothing (the images must have one size).
+    random_state : int >= 0 or None, default 0
+        Seeds the random initialisation when ``weights=None`` (without touching the global torch generator), so
+        that the transformer gives the same features after pickling or cloning (None: 0; an int, not a
+        ``RandomState``, because an unpickled transformer rebuilds its backbone and must draw the same weights).
+
+    Attributes
+    ----------
+    device_, n_features_out_ (d), backbone_ (the :class:`~skda.nets.TorchvisionBackbone`, in eval mode; pickles
+    leave it out and rebuild it on first use, so cached pipeline steps stay small).
+
+    Notes
+    -----
+    With ``Pipeline(memory=...)`` the features of the training rows are computed once per distinct training set
+    (e.g. once per fold in a ``GridSearchCV`` over the later steps); the features of the rows that are scored or
+    predicted are computed at each ``transform``.
+    """
+
+    _parameter_constraints = {  # weights are checked when the backbone is built
+        "name": [str],
+        "in_channels": [count(1)],
+        "batch_size": [count(1)],
+        "device": [device_constraint()],
+        "preprocess": [None, callable, choices("weights")],
+        "random_state": [None, count(0)],
+    }
+
+    def __init__(self, name, weights=None, in_channels=3, batch_size=64, device="auto", preprocess=None,
+                 random_state=0):
+        self.name = name
+        self.weights = weights
+        self.in_channels = in_channels
+        self.batch_size = batch_size
+        self.device = device
+        self.preprocess = preprocess
+        self.random_state = random_state
+
+    # ------------------------------------------------------------------ building
+    def _build(self):
+        if self.preprocess == "weights" and (self.weights is None or _is_state_dict_path(self.weights)):
+            raise ValueError("preprocess='weights' uses the preprocessing of torchvision weights: give weights as a "
+                             f"torchvision weights name (e.g. 'DEFAULT'), not {self.weights!r}; or pass a callable.")
+        seed = 0 if self.random_state is None else self.random_state
+        device = resolve_device(self.device)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(int(seed))
+            backbone = TorchvisionBackbone(self.name, weights=self.weights, in_channels=self.in_channels)
+        return backbone.eval().to(device), device
+
+    def _preprocessor(self):
+        if self.preprocess == "weights":
+            return resolve_torchvision_weights(self.name, self.weights).transforms()
+        return self.preprocess
+
+    def fit(self, X=None, y=None):
+        """Build the backbone (load its weights); ``X`` and ``y`` are ignored. Returns ``self``."""
+        check_parameters(self)
+        self.backbone_, self.device_ = self._build()
+        self.n_features_out_ = int(self.backbone_.out_features)
+        return self
+
+    @property
+    def _n_features_out(self):  # scikit-learn's hook of ClassNamePrefixFeaturesOutMixin
+        return self.n_features_out_
+
+    def _backbone(self):
+        if "n_features_out_" not in self.__dict__:
+            raise NotFittedError(f"This {type(self).__name__} instance is not fitted yet. Call 'fit' first (it "
+                                 "builds the backbone).")
+        if self.__dict__.get("backbone_") is None:  # unpickled: rebuilt from the parameters
+            self.backbone_, self.device_ = self._build()
+        return self.backbone_
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state.pop("backbone_", None)
+        return state
+
+    def __sklearn_is_fitted__(self):
+        return "n_features_out_" in self.__dict__
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags = TransformerTags(preserves_dtype=[])
+        tags.input_tags.two_d_array = False
+        tags.input_tags.three_d_array = True
+        tags.input_tags.string = True
+        tags.requires_fit = True
+        return tags
+
+    # ------------------------------------------------------------------ transform
+    def _check_images(self, X):
+        """Return ``("paths", X)`` or ``("images", X)`` with X an array (n, C, H, W) of uint8 or float."""
+        if hasattr(X, "to_numpy"):
+            X = X.to_numpy()
+        X = np.asarray(X)
+        if X.ndim == 1:
+            if not _is_path_array(X):
+                raise ValueError(f"a 1-D X must hold image file paths (str), got dtype {X.dtype}.")
+            return "paths", X
+        if X.ndim == 3:
+            X = X[:, None]
+        if X.ndim != 4:
+            raise ValueError(f"ImageFeatures takes images (n, H, W) or (n, C, H, W) or a 1-D array of image file "
+                             f"paths, got shape {X.shape}; reshape flat rows to images first.")
+        if X.shape[1] != self.in_channels:
+            raise ValueError(f"the images have {X.shape[1]} channels (axis 1, channels first), the backbone takes "
+                             f"in_channels={self.in_channels}; for channels-last images use X.transpose(0, 3, 1, 2).")
+        if not (X.dtype == np.uint8 or X.dtype.kind == "f"):
+            raise ValueError(f"images must be uint8 (0-255) or float, got dtype {X.dtype}.")
+        if len(X) == 0:
+            raise ValueError("X holds no image.")
+        return "images", X
+
+    def transform(self, X):
+        """Features ``(n, n_features_out_)`` float32 of the images or image files ``X``."""
+        network = self._backbone()
+        kind, X = self._check_images(X)
+        preprocess = self._preprocessor()
+        device = self.device_
+        out = np.empty((len(X), self.n_features_out_), dtype=np.float32)
+        with torch.inference_mode():
+            for start in range(0, len(X), self.batch_size):
+                chunk = X[start:start + self.batch_size]
+                if kind == "paths":
+                    images = [_to_float(image) for image in decode_images(chunk, self.in_channels)]
+                    if preprocess is not None:
+                        images = [preprocess(image) for image in images]
+                    shapes = {tuple(image.shape) for image in images}
+                    if len(shapes) > 1:
+                        raise ValueError(f"the image files have different sizes {sorted(shapes)[:3]}: give a "
+                                         "preprocess that resizes them to one (e.g. torchvision.transforms.v2."
+                                         "Resize((224, 224))).")
+                    batch = torch.stack(images).to(device)
+                else:
+                    batch = _to_float(torch.from_numpy(np.ascontiguousarray(chunk)).to(device))
+                    if preprocess is not None:
+                        batch = preprocess(batch)
+                out[start:start + len(chunk)] = self._forward(network, batch).float().cpu().numpy()
+        return out
+
+    def _forward(self, network, batch):
+        """The backbone on one preprocessed batch (a hook for subclasses, e.g. to count calls)."""
+        return network(batch)
+
+
+def _to_float(images: torch.Tensor) -> torch.Tensor:
+    """uint8 images scaled to [0, 1] float32; float images as float32 (never in place: the caller's data stay)."""
+    if images.dtype == torch.uint8:
+        return images.to(torch.float32) / 255.0
+    return images.to(torch.float32)

@@ -1,0 +1,224 @@
+"""skda.features.ImageFeatures (images or files -> backbone features) and skda.datasets.load_image_folder."""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pytest
+import torch
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+import skda
+from skda.datasets import load_image_folder
+
+torchvision = pytest.importorskip("torchvision")
+from torchvision.io import write_png  # noqa: E402
+
+from skda.features import ImageFeatures  # noqa: E402
+from skda.nets import TorchvisionBackbone  # noqa: E402
+
+# torchvision 0.29 deprecates its image encoders (write_png here) in favour of TorchCodec
+pytestmark = pytest.mark.filterwarnings("ignore:The image decoding and encoding capabilities:DeprecationWarning")
+
+
+def grey_images(n=10, size=16, seed=0):
+    rng = np.random.RandomState(seed)
+    return rng.randint(0, 256, size=(n, size, size), dtype=np.uint8)
+
+
+def test_features_equal_the_backbone_on_scaled_images():
+    """uint8 images -> /255 -> the backbone (eval mode, random init seeded by random_state), float32, batched."""
+    X = grey_images(10)
+    features = ImageFeatures("resnet18", in_channels=1, batch_size=4, device="cpu").fit(X)
+    out = features.transform(X)
+    assert out.dtype == np.float32 and out.shape == (10, 512) and features.n_features_out_ == 512
+    torch.manual_seed(0)
+    reference = TorchvisionBackbone("resnet18", in_channels=1).eval()
+    with torch.no_grad():
+        expected = reference(torch.from_numpy(X[:, None]).float() / 255).numpy()
+    np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-5)
+    # float images are taken as they are; (n, 1, H, W) and (n, H, W) agree; the caller's array is unchanged
+    before = X.copy()
+    np.testing.assert_allclose(features.transform(X[:, None].astype(np.float32) / 255), out, rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(X, before)
+    assert list(features.get_feature_names_out()[:2]) == ["imagefeatures0", "imagefeatures1"]
+
+
+def test_pickle_clone_and_seed():
+    """A pickled transformer leaves the backbone out and rebuilds the same one; clone keeps the parameters;
+    another random_state draws other weights; the global torch generator is not touched."""
+    X = grey_images(4)
+    features = ImageFeatures("resnet18", in_channels=1, device="cpu").fit(X)
+    state = torch.random.get_rng_state()
+    out = features.transform(X)
+    blob = pickle.dumps(features)
+    assert len(blob) < 10_000  # no weights inside
+    np.testing.assert_array_equal(pickle.loads(blob).transform(X), out)
+    np.testing.assert_array_equal(clone(features).fit(X).transform(X), out)
+    assert not np.allclose(clone(features).set_params(random_state=1).fit(X).transform(X), out)
+    assert torch.equal(torch.random.get_rng_state(), state)
+
+
+def test_preprocess_and_weights(tmp_path, monkeypatch):
+    """preprocess is applied to each float batch; 'weights' uses the weights' own transforms (resize, crop,
+    normalise), here with weights from a pre-populated hub cache."""
+    X = grey_images(3, size=20)
+    rgb = np.repeat(X[:, None], 3, axis=1)
+    plain = ImageFeatures("resnet18", device="cpu").fit(rgb)
+    doubled = ImageFeatures("resnet18", device="cpu", preprocess=lambda batch: batch * 2).fit(rgb)
+    np.testing.assert_allclose(doubled.transform(rgb), plain.transform(rgb.astype(np.float32) * 2 / 255),
+                               rtol=1e-5, atol=1e-5)
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    weights = torchvision.models.ResNet18_Weights.IMAGENET1K_V1
+    (tmp_path / "hub" / "checkpoints").mkdir(parents=True)
+    torch.manual_seed(0)
+    full = torchvision.models.resnet18().eval()
+    torch.save(full.state_dict(), tmp_path / "hub" / "checkpoints" / weights.url.rsplit("/", 1)[-1])
+    pretrained = ImageFeatures("resnet18", weights="DEFAULT", preprocess="weights", device="cpu").fit(rgb)
+    with torch.no_grad():
+        batch = weights.transforms()(torch.from_numpy(rgb).float() / 255)
+        assert batch.shape == (3, 3, 224, 224)
+        torch.testing.assert_close(full.fc(torch.from_numpy(pretrained.transform(rgb))), full(batch),
+                                   rtol=1e-4, atol=1e-4)
+    with pytest.raises(ValueError, match="preprocess='weights' uses the preprocessing of torchvision weights"):
+        ImageFeatures("resnet18", preprocess="weights").fit(rgb)
+    with pytest.raises(ValueError, match="'preprocess' parameter of ImageFeatures must be"):
+        ImageFeatures("resnet18", preprocess="imagenet").fit(rgb)
+
+
+def test_image_files(tmp_path):
+    """A 1-D array of paths: decoded with torchvision.io (grey or RGB as in_channels says), same features as the
+    array; files of several sizes need a resizing preprocess; an unreadable file is named."""
+    X = grey_images(5)
+    paths = []
+    for i, image in enumerate(X):
+        paths.append(str(tmp_path / f"{i}.png"))
+        write_png(torch.from_numpy(image[None]), paths[-1])
+    grey = ImageFeatures("resnet18", in_channels=1, batch_size=2, device="cpu").fit(paths)
+    np.testing.assert_allclose(grey.transform(np.array(paths)), grey.transform(X), rtol=1e-5, atol=1e-5)
+    rgb = ImageFeatures("resnet18", device="cpu").fit(paths)
+    np.testing.assert_allclose(rgb.transform(paths), rgb.transform(np.repeat(X[:, None], 3, axis=1)),
+                               rtol=1e-5, atol=1e-5)
+    write_png(torch.zeros((1, 24, 24), dtype=torch.uint8), str(tmp_path / "big.png"))
+    with pytest.raises(ValueError, match="different sizes"):
+        grey.transform([paths[0], str(tmp_path / "big.png")])
+    from torchvision.transforms import v2
+
+    resize = v2.Resize((16, 16), antialias=True)
+    resized = ImageFeatures("resnet18", in_channels=1, preprocess=resize, device="cpu").fit(paths)
+    assert resized.transform([paths[0], str(tmp_path / "big.png")]).shape == (2, 512)
+    (tmp_path / "broken.png").write_bytes(b"not an image")
+    with pytest.raises(ValueError, match=r"cannot read the image file '.*broken\.png'"):
+        grey.transform([paths[0], str(tmp_path / "broken.png")])
+
+
+def test_bad_input():
+    features = ImageFeatures("resnet18", in_channels=1, device="cpu")
+    with pytest.raises(NotFittedError):
+        features.transform(grey_images(2))
+    features.fit()
+    with pytest.raises(ValueError, match=r"got shape \(2, 256\); reshape flat rows"):
+        features.transform(grey_images(2).reshape(2, -1))
+    with pytest.raises(ValueError, match=r"the images have 3 channels .* in_channels=1; for channels-last"):
+        features.transform(np.zeros((2, 3, 16, 16), np.float32))
+    with pytest.raises(ValueError, match="images must be uint8"):
+        features.transform(np.zeros((2, 16, 16), np.int64))
+    with pytest.raises(ValueError, match="must hold image file paths"):
+        features.transform(np.zeros(3))
+    with pytest.raises(ValueError, match="'resnet19' is not a torchvision classification architecture"):
+        ImageFeatures("resnet19").fit()
+    with pytest.raises(ValueError, match="'batch_size' parameter of ImageFeatures must be"):
+        ImageFeatures("resnet18", batch_size=0).fit()
+
+
+class CountingFeatures(ImageFeatures):
+    """Counts its fits (module level: the count survives joblib's memory, which skips cached calls)."""
+
+    fits = []
+
+    def fit(self, X=None, y=None):
+        CountingFeatures.fits.append(len(X))
+        return super().fit(X, y)
+
+
+def test_cached_pipeline_computes_features_once_per_fold(tmp_path):
+    """In a Pipeline with memory inside GridSearchCV over a later step, the image features of each fold's training
+    rows are computed once (not once per candidate), and the search's result is the uncached one's."""
+    X = grey_images(12)
+    y = np.arange(12) % 2
+    CountingFeatures.fits.clear()
+
+    def search(memory):
+        pipe = Pipeline([("features", CountingFeatures("resnet18", in_channels=1, device="cpu")),
+                         ("scale", StandardScaler()), ("clf", LogisticRegression(max_iter=200))], memory=memory)
+        return GridSearchCV(pipe, {"clf__C": [0.1, 1.0, 10.0]}, cv=2, n_jobs=1).fit(X, y)
+
+    cached = search(str(tmp_path / "cache"))
+    assert CountingFeatures.fits == [6, 6, 12]  # 2 folds, then the refit on all rows
+    CountingFeatures.fits.clear()
+    uncached = search(None)
+    assert len(CountingFeatures.fits) == 3 * 2 + 1
+    np.testing.assert_array_equal(cached.cv_results_["mean_test_score"], uncached.cv_results_["mean_test_score"])
+
+
+def test_one_line_pipeline_with_dann():
+    """make_pipeline(ImageFeatures, StandardScaler, DANN) in the packed form (target rows labelled -1)."""
+    Xs, Xt = grey_images(8, seed=1), grey_images(8, seed=2)
+    X = np.concatenate([Xs, Xt])
+    y = np.concatenate([np.arange(8) % 2, np.full(8, -1)])
+    pipe = make_pipeline(ImageFeatures("resnet18", in_channels=1, device="cpu"), StandardScaler(),
+                         skda.DANNClassifier(module__hidden_sizes=(8,), domain_hidden_sizes=(8,), max_epochs=2,
+                                             batch_size=4, random_state=0))
+    assert pipe.fit(X, y).predict(Xt).shape == (8,)
+
+
+def write_folder(root, layout):
+    for name, count in layout.items():
+        (root / name).mkdir(parents=True, exist_ok=True)
+        for i in range(count):
+            write_png(torch.full((1, 4, 4), i, dtype=torch.uint8), str(root / name / f"{i}.png"))
+
+
+def test_load_image_folder(tmp_path):
+    """Classes sorted by name, files sorted within each class (sub-folders included), other files skipped: the
+    order and labels of torchvision's ImageFolder."""
+    write_folder(tmp_path / "office", {"mug": 2, "bike": 3, "laptop": 1})
+    (tmp_path / "office" / "bike" / "notes.txt").write_text("not an image")
+    (tmp_path / "office" / "mug" / "more").mkdir()
+    write_png(torch.zeros((3, 4, 4), dtype=torch.uint8), str(tmp_path / "office" / "mug" / "more" / "a.PNG"))
+    paths, labels, names = load_image_folder(tmp_path / "office")
+    assert names == ["bike", "laptop", "mug"]
+    assert labels.dtype == np.int64 and labels.tolist() == [0, 0, 0, 1, 2, 2, 2]
+    assert paths.dtype.kind == "U"
+    reference = torchvision.datasets.ImageFolder(str(tmp_path / "office"))
+    assert reference.classes == names
+    assert [(p, c) for p, c in reference.samples] == list(zip(paths.tolist(), labels.tolist()))
+    features = ImageFeatures("resnet18", device="cpu").fit(paths)
+    assert features.transform(paths).shape == (7, 512)
+
+
+def test_load_image_folder_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no folder"):
+        load_image_folder(tmp_path / "missing")
+    (tmp_path / "file.png").write_bytes(b"x")
+    with pytest.raises(NotADirectoryError, match="is a file"):
+        load_image_folder(tmp_path / "file.png")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="holds no class folder"):
+        load_image_folder(tmp_path / "empty")
+    write_folder(tmp_path / "data", {"cat": 1})
+    (tmp_path / "data" / "dog").mkdir()
+    with pytest.raises(ValueError, match=r"the class folders \['dog'\] .* hold no image file"):
+        load_image_folder(tmp_path / "data")
+    write_folder(tmp_path / "data", {"dog": 1})
+    (tmp_path / "data" / "dog" / "broken.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
+    with pytest.raises(ValueError, match=r"1 of 3 files are not readable images: .*dog/broken\.jpg"):
+        load_image_folder(tmp_path / "data")
+    paths, labels, _ = load_image_folder(tmp_path / "data", check=False)
+    assert len(paths) == 3
