@@ -25,7 +25,7 @@ def import_torchvision():
     """``torchvision``, or an ``ImportError`` that says how to install it."""
     try:
         import torchvision
-    except ImportError as exc:  # pragma: no cover - torchvision is installed wherever the tests run
+    except ImportError as exc:
         raise ImportError("image backbones and image features need torchvision: pip install skda[vision] "
                           "(or pip install torchvision, the build that matches your torch).") from exc
     return torchvision

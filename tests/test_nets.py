@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import sys
 import urllib.request
 
 import numpy as np
@@ -211,3 +212,18 @@ def test_flat_rows_with_image_shape_in_a_pipeline():
     with pytest.raises(ValueError, match="do not make images of shape"):
         skda.DANNClassifier(module=TorchvisionBackbone, module__name="resnet18", module__in_channels=1,
                             module__image_shape=(1, 8, 8), max_epochs=1).fit(X, y)
+
+
+def test_without_torchvision_every_image_feature_says_how_to_install(monkeypatch, tmp_path):
+    """torchvision stays optional for users: without it, each image feature fails with the install command."""
+    from skda.features import ImageFeatures, decode_images
+    from skda.nets import classification_architectures
+
+    monkeypatch.setitem(sys.modules, "torchvision", None)  # `import torchvision` raises ImportError
+    calls = [lambda: TorchvisionBackbone("resnet18"), lambda: ImageFeatures("resnet18").fit(),
+             classification_architectures, lambda: decode_images([str(tmp_path / "a.png")]),
+             lambda: skda.DANNClassifier(module=TorchvisionBackbone, module__name="resnet18", max_epochs=1).fit(
+                 *tiny_images()[:2], tiny_images()[2])]
+    for call in calls:
+        with pytest.raises(ImportError, match=r"pip install skda\[vision\]"):
+            call()
