@@ -73,10 +73,11 @@ class GRLCoefficientSchedule(Callback):
 
 class LRAnnealing(Callback):
     """Before each training step, set every optimiser parameter group's learning rate to
-    ``annealed_learning_rate(p, lr0, alpha, beta)`` (Appendix C), where ``lr0`` is the group's
-    learning rate when the optimiser was created (``net.lr`` unless set per group), or the rate set since the
-    last step (``set_params(lr=...)`` between fits, which skorch writes into the groups): a new ``lr0`` for the
-    next ``fit`` / ``partial_fit``."""
+    ``annealed_learning_rate(p, lr0, alpha, beta)`` (Appendix C), where ``lr0`` is the group's own
+    learning rate when the optimiser was created (``net.lr`` unless set per group: ``backbone_lr_scale``,
+    ``optimizer__param_groups``), or the rate set since the last step (``set_params(lr=...)`` between fits,
+    which the estimator writes into the groups, times each group's ``lr_scale``): a new ``lr0`` for the next
+    ``fit`` / ``partial_fit``. Groups keep their ratios at every step."""
 
     def __init__(self, alpha: float = 10.0, beta: float = 0.75):
         self.alpha = alpha
