@@ -222,3 +222,12 @@ def test_load_image_folder_errors(tmp_path):
         load_image_folder(tmp_path / "data")
     paths, labels, _ = load_image_folder(tmp_path / "data", check=False)
     assert len(paths) == 3
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_features_match_the_cpu():
+    X = grey_images(6)
+    on_cpu = ImageFeatures("resnet18", in_channels=1, device="cpu").fit(X).transform(X)
+    auto = ImageFeatures("resnet18", in_channels=1).fit(X)
+    assert auto.device_.type == "cuda"
+    np.testing.assert_allclose(auto.transform(X), on_cpu, rtol=1e-2, atol=1e-2)  # cuDNN may use TF32

@@ -227,3 +227,17 @@ def test_without_torchvision_every_image_feature_says_how_to_install(monkeypatch
     for call in calls:
         with pytest.raises(ImportError, match=r"pip install skda\[vision\]"):
             call()
+
+
+def test_saved_and_pickled_estimator_with_a_backbone(tmp_path):
+    """save_params / load_params into an unfitted estimator and pickling keep a backbone estimator's predictions."""
+    import pickle
+
+    Xs, ys, Xt = tiny_images()
+    if engine_refuses_images():
+        pytest.skip(f"the engine refuses 4-D image input: {engine_refuses_images()}")
+    clf = backbone_estimator("dann").fit(Xs, ys, Xt)
+    clf.save_params(f_params=tmp_path / "params.pt")
+    restored = backbone_estimator("dann").load_params(f_params=tmp_path / "params.pt")
+    np.testing.assert_array_equal(restored.predict_proba(Xt), clf.predict_proba(Xt))
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps(clf)).predict_proba(Xt), clf.predict_proba(Xt))
