@@ -235,21 +235,35 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
             return
         super().__setattr__(name, value)
 
-    def __sklearn_clone__(self):
-        # scikit-learn's clone clones every parameter that has a ``get_params`` attribute by calling
-        # ``get_params(deep=False)``; torchvision's transforms have a static ``get_params`` of their own (their random
-        # draw), so cloning an estimator holding one would fail. The transforms are deep-copied instead (what clone
-        # does with any other object), around scikit-learn's own clone of the rest (its public hook for this).
-        transforms = {name: getattr(self, name) for name in ("augment", "preprocess")}
-        if all(value is None for value in transforms.values()):
-            return super().__sklearn_clone__()
+    @contextlib.contextmanager
+    def _transforms_hidden(self):
+        """Inside, ``augment`` and ``preprocess`` read None; yields their values. scikit-learn's ``get_params(deep=True)``
+        and ``clone`` call ``get_params`` on every parameter value that has one, and torchvision's transforms have a
+        static ``get_params`` of another meaning (their random draw), which fails so; around those two calls the
+        transforms are set aside and put back (the estimator is otherwise unchanged)."""
+        transforms = {name: self.__dict__.get(name) for name in ("augment", "preprocess")}
         try:
             for name in transforms:
                 object.__setattr__(self, name, None)
-            new = super().__sklearn_clone__()
+            yield transforms
         finally:
             for name, value in transforms.items():
                 object.__setattr__(self, name, value)
+
+    def get_params(self, deep=True):
+        if not deep or (self.__dict__.get("augment") is None and self.__dict__.get("preprocess") is None):
+            return super().get_params(deep=deep)
+        with self._transforms_hidden() as transforms:
+            params = super().get_params(deep=deep)
+        return {**params, **transforms}
+
+    def __sklearn_clone__(self):
+        # scikit-learn's own clone (its public hook), with the transforms deep-copied as clone copies any object
+        # without scikit-learn's get_params (see _transforms_hidden)
+        if self.__dict__.get("augment") is None and self.__dict__.get("preprocess") is None:
+            return super().__sklearn_clone__()
+        with self._transforms_hidden() as transforms:
+            new = super().__sklearn_clone__()
         for name, value in transforms.items():
             object.__setattr__(new, name, copy.deepcopy(value))
         return new
@@ -854,10 +868,12 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
         # classes_ are known since the first call: a chunk may hold one class
         Xs, ys, Xt, state = self._validate_for_fit(X, y, X_target, min_classes=1, target_labels=target_labels)
         self._check_feature_names(X, reset=False)
-        input_kind, input_shape, network_shape = self._describe_input(Xs)
-        if input_shape != tuple(self.input_shape_) or network_shape != self._network_input_shape():
-            raise ValueError(f"X has sample shape {input_shape}, but this estimator was fitted on samples of shape "
-                             f"{tuple(self.input_shape_)}.")
+        if getattr(self, "input_kind_", "rows") != "paths":
+            check_features(Xs, name="X", input_shape=self.input_shape_, estimator_name=type(self).__name__)
+        _, _, network_shape = self._describe_input(Xs)
+        if network_shape != self._network_input_shape():
+            raise ValueError(f"X gives network inputs of shape {network_shape}, but this estimator's network takes "
+                             f"{self._network_input_shape()}.")
         if classes is not None and not np.array_equal(np.unique(np.asarray(classes)), self.classes_):
             raise ValueError(f"classes={np.unique(np.asarray(classes)).tolist()} differs from the classes of the "
                              f"first fit {self.classes_.tolist()}; they cannot change between partial_fit calls.")

@@ -114,8 +114,8 @@ def _stack(images, paths):
 
 
 class _Pipeline:
-    """The per-batch work of a row source on the training device: float conversion, ``preprocess`` (on the
-    batch), ``augment`` (on each image, training batches only), channels-last on CUDA for 4-D batches."""
+    """The per-batch work of a row source on the training device: float conversion, ``augment`` (on each image,
+    training batches only), ``preprocess`` (on the batch), channels-last on CUDA for 4-D batches."""
 
     def __init__(self, device, preprocess=None, augment=None):
         self.device = device
@@ -125,10 +125,10 @@ class _Pipeline:
     def finish(self, batch: torch.Tensor, train: bool, converted=False) -> torch.Tensor:
         if not converted:
             batch = images_as_float(batch)
-            if self.preprocess is not None:
-                batch = self.preprocess(batch)
             if train and self.augment is not None:
                 batch = torch.stack([self.augment(image) for image in batch])
+            if self.preprocess is not None:
+                batch = self.preprocess(batch)
         if self.device.type == "cuda" and batch.ndim == 4:
             batch = batch.contiguous(memory_format=torch.channels_last)
         return batch
@@ -202,7 +202,7 @@ class _IndexedArray(torch.utils.data.Dataset):
 
 class _DecodedFiles(torch.utils.data.Dataset):
     """A ``DataLoader`` dataset whose items are whole batches of decoded image files: item ``(idx_s, idx_t)``
-    -> the float images of both domains, preprocessed and (training) augmented in the worker."""
+    -> the float images of both domains, (training) augmented and preprocessed, one by one, in the worker."""
 
     def __init__(self, source, target, preprocess, augment, train):
         self.source, self.target = source, target
@@ -212,10 +212,10 @@ class _DecodedFiles(torch.utils.data.Dataset):
         out = []
         for path in paths:
             image = images_as_float(decode_image_file(path).unsqueeze(0))[0]
-            if self.preprocess is not None:
-                image = self.preprocess(image)
             if self.train and self.augment is not None:
                 image = self.augment(image)
+            if self.preprocess is not None:
+                image = self.preprocess(image)
             out.append(image)
         return _stack(out, paths)
 

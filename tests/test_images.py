@@ -246,3 +246,19 @@ def test_cuda_channels_last_and_bfloat16(images):
     assert conv.weight.is_contiguous(memory_format=torch.channels_last)
     host = make("dann", device="cuda", data_placement="host").fit(Xs, ys, Xt)
     assert host.predict(Xt).shape == (len(Xt),)
+
+
+def test_transforms_as_parameters_work_with_scikit_learn_tools(images):
+    """torchvision transforms have a static get_params of their own: get_params(deep=True), clone, set_params and a
+    search over another parameter keep working, and the estimator keeps its transform objects."""
+    Xs, ys, Xt, _ = images
+    augment, resize = v2.RandomAffine(degrees=5), v2.Resize((10, 10), antialias=True)
+    clf = make("dann", augment=augment, preprocess=resize, max_epochs=1)
+    params = clf.get_params(deep=True)
+    assert params["augment"] is augment and params["preprocess"] is resize and clf.augment is augment
+    copy = clone(clf)
+    assert isinstance(copy.augment, v2.RandomAffine) and copy.augment is not augment
+    copy.set_params(augment=None)
+    assert copy.augment is None and clf.augment is augment
+    X, y = pack_domains(Xs, ys, Xt)
+    GridSearchCV(clf, {"lr": [0.01, 0.02]}, cv=DomainStratifiedKFold(2), scoring=labelled_scorer("accuracy")).fit(X, y)
