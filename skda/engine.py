@@ -648,8 +648,8 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
             raise TypeError(f"{type(self).__name__}.build_network returned a {type(network).__name__} without "
                             f"{missing}, which the estimator calls (predict / transform: features and classify; see "
                             "skda.layers.NetworkOutput).")
-        if getattr(self, "device_", None) is not None and self.device_.type == "cuda" and probe.ndim == 4:
-            network = network.to(memory_format=torch.channels_last)  # CNNs on images run faster so on CUDA
+        if probe.ndim == 4:  # image batches are channels-last (skda.images): convolutions run faster so
+            network = network.to(memory_format=torch.channels_last)
         self.module_ = network
         self.module_params_ = self._module_build_params()
         return self

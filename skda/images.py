@@ -79,9 +79,11 @@ def images_as_float(batch: torch.Tensor) -> torch.Tensor:
     a grey batch ``(n, H, W)`` gets its channel axis ``(n, 1, H, W)``."""
     if batch.ndim == 3:
         batch = batch.unsqueeze(1)
-    # a fresh tensor with the standard strides: how the rows were gathered (on the device, on the host, by a
-    # worker) leaves other strides on size-1 axes, and CPU kernels pick their summation order by strides
-    out = torch.empty(batch.shape, dtype=torch.float32, device=batch.device).copy_(batch)
+    # a fresh tensor in one memory format (channels-last for image batches): how the rows were gathered (on the
+    # device, on the host, by a worker) leaves other strides on size-1 axes, and kernels pick their summation
+    # order and speed by strides
+    layout = torch.channels_last if batch.ndim == 4 else torch.contiguous_format
+    out = torch.empty(batch.shape, dtype=torch.float32, device=batch.device, memory_format=layout).copy_(batch)
     return out.div_(255.0) if batch.dtype == torch.uint8 else out
 
 
@@ -115,7 +117,7 @@ def _stack(images, paths):
 
 class _Pipeline:
     """The per-batch work of a row source on the training device: float conversion, ``augment`` (on each image,
-    training batches only), ``preprocess`` (on the batch), channels-last on CUDA for 4-D batches."""
+    training batches only), ``preprocess`` (on the batch), channels-last memory format for 4-D batches."""
 
     def __init__(self, device, preprocess=None, augment=None):
         self.device = device
@@ -129,7 +131,7 @@ class _Pipeline:
                 batch = torch.stack([self.augment(image) for image in batch])
             if self.preprocess is not None:
                 batch = self.preprocess(batch)
-        if self.device.type == "cuda" and batch.ndim == 4:
+        if batch.ndim == 4:
             batch = batch.contiguous(memory_format=torch.channels_last)
         return batch
 

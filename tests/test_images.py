@@ -176,6 +176,8 @@ def test_preprocess_is_applied_in_training_and_prediction(images):
     clf = make("dann", preprocess=resize).fit(Xs, ys, Xt)
     assert clf.input_shape_ == (1, 8, 8) and clf.network_input_shape_ == (1, 12, 12)
     assert clf.module_.feature_extractor.image_shape == (1, 12, 12)  # LeNet sized for the network's input
+    # image networks and batches are channels-last (faster convolutions, docs/images.md)
+    assert clf.module_.feature_extractor.conv[0].weight.is_contiguous(memory_format=torch.channels_last)
     # prediction preprocesses too: the same as a model given the resized images themselves, without preprocess
     resized = resize(torch.from_numpy(Xs / np.float32(255))).numpy()
     plain = make("dann").fit(resized, ys, resize(torch.from_numpy(Xt / np.float32(255))).numpy())
