@@ -104,7 +104,8 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
     module : nn.Module class or instance, default :class:`skda.layers.MLPFeatureExtractor`
         The feature extractor G_f. A class is instantiated at fit with the ``module__*`` parameters; if
         its constructor has an ``n_features_in`` argument that was not set, it receives the number of
-        input values per sample. An instance is deep-copied at fit (your object is never trained in place). Its
+        input values per sample (as the network sees it); for images, an unset ``image_shape`` argument receives
+        the network's sample shape ``(C, H, W)``. An instance is deep-copied at fit (your object is never trained in place). Its
         output is flattened; its size is found with one forward pass.
     criterion : loss class, default ``nn.CrossEntropyLoss``
         The label loss on source samples (takes logits and integer labels).
@@ -132,12 +133,37 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
         ``EarlyStopping`` / ``Checkpoint`` (``callbacks=[EarlyStopping(patience=5)]``).
     verbose : int, default 0
         1 prints skorch's per-epoch table; see also :class:`skda.callbacks.TrainingProgress`.
+    data_placement : "auto", "device" or "host", default "auto"
+        Where the training data live (docs/images.md). "device": the whole arrays on the training device, batches
+        gathered by index there (uint8 images stay uint8). "host": the arrays stay in host memory; each paired
+        batch is gathered there (by ``DataLoader`` workers when ``num_workers > 0``), pinned and copied to CUDA
+        without blocking. "auto": "host" for image files and for arrays that take more than a quarter of a CUDA
+        device's memory (``skda.images.DEVICE_MEMORY_SHARE``), else "device" (always on the CPU). Both draw the
+        same paired index batches: without augmentation they give the same model for the same seed. Resolved in
+        ``data_placement_``. Prediction always reads images and files chunk by chunk from the host.
+    num_workers : int, default 0
+        ``DataLoader`` worker processes for host batches and image files (decoding, augmentation and preprocessing
+        of files run in them); 0: in the calling process.
+    preprocess : callable or None, default None
+        A deterministic transform applied in training and prediction alike (e.g. ``v2.Resize((28, 28))``,
+        ``v2.Normalize(...)``): to each batch ``(n, C, H, W)`` of image arrays on the device, to each decoded image
+        of files; after ``augment``.
+    augment : callable or None, default None
+        A (random) transform applied to each training image (``(C, H, W)``, float) of both domains, every step,
+        before ``preprocess`` (e.g. a ``torchvision.transforms.v2`` transform); never at prediction. Its random
+        draws come from torch's generator, seeded by ``random_state`` (same seed, same model on CPU).
+    precision : "float32" or "bfloat16", default "float32"
+        "bfloat16" runs training steps and prediction under ``torch.autocast`` with bfloat16 (for CUDA GPUs with
+        bfloat16 units; allowed on the CPU, where it is usually slower). Outputs stay float32 / float64.
     **kwargs
         skorch-routed parameters: ``module__*``, ``optimizer__*``, ``criterion__*``, ``callbacks__*``.
 
     Attributes
     ----------
-    classes_, n_features_in_, input_shape_, device_, module_, optimizer_, history_ (skorch ``history``),
+    classes_, n_features_in_ (flat rows: the number of columns; images and files: the values of one sample),
+    input_shape_ (one sample as given; files: one decoded, preprocessed image), input_kind_ ("rows", "images" or
+    "paths"), network_input_shape_ (one sample as the network sees it), data_placement_, device_, module_,
+    optimizer_, history_ (skorch ``history``),
     training_progress_ (fraction of the current fit's steps done: the ``p`` of the schedules),
     target_class_shares_ (after a fit with target rows: the share of them predicted as each class; when one
     class takes 99% or more of at least 10 rows, ``fit`` warns with a ``ConvergenceWarning`` that the

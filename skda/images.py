@@ -44,7 +44,7 @@ def require_torchvision(what: str):
     """Import torchvision, or raise ``ImportError`` saying which feature needs it and how to install it."""
     try:
         import torchvision
-    except ImportError as exc:  # pragma: no cover - torchvision is installed in CI
+    except ImportError as exc:
         raise ImportError(f"{what} needs torchvision: {_VISION_HINT}.") from exc
     return torchvision
 

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import pytest
 import torch
@@ -15,8 +17,12 @@ from skda import engine
 from skda.metrics import labelled_scorer
 from skda.model_selection import DomainStratifiedKFold, pack_domains
 
-v2 = pytest.importorskip("torchvision.transforms.v2")
-torchvision_io = pytest.importorskip("torchvision.io")
+try:  # torchvision (skda[vision]) for transforms and files; the array tests run without it
+    import torchvision.io as torchvision_io
+    from torchvision.transforms import v2
+except ImportError:  # pragma: no cover - CI installs it
+    torchvision_io = v2 = None
+needs_torchvision = pytest.mark.skipif(v2 is None, reason="needs torchvision (pip install skda[vision])")
 
 CNN = dict(module=skda.LeNetFeatureExtractor, module__channels=(4, 8), module__out_features=16, batch_size=16,
            max_epochs=2, random_state=0)
@@ -111,6 +117,7 @@ def image_files(images, tmp_path_factory):
     return _write_pngs(folder / "s", Xs), ys, _write_pngs(folder / "t", Xt), yt
 
 
+@needs_torchvision
 def test_image_files_give_the_model_of_the_decoded_array(images, image_files):
     Xs, ys, Xt, _ = images
     Ps, _, Pt, _ = image_files
@@ -125,6 +132,7 @@ def test_image_files_give_the_model_of_the_decoded_array(images, image_files):
     np.testing.assert_array_equal(workers.predict_proba(Pt), arrays.predict_proba(Xt))
 
 
+@needs_torchvision
 def test_image_files_in_the_packed_form_and_a_search(image_files):
     Ps, ys, Pt, yt = image_files
     X, y = pack_domains(Ps, ys, Pt)
@@ -135,6 +143,7 @@ def test_image_files_in_the_packed_form_and_a_search(image_files):
     assert 0 <= search.best_estimator_.score(Pt, yt) <= 1
 
 
+@needs_torchvision
 def test_active_selector_queries_a_pool_of_files(image_files):
     Ps, ys, Pt, _ = image_files
     selector = make("active").fit(Ps, ys, Pt)
@@ -147,6 +156,7 @@ def test_active_selector_queries_a_pool_of_files(image_files):
                                np.sort(scores)[::-1][:2])
 
 
+@needs_torchvision
 def test_file_errors_name_the_file_and_the_fix(image_files, tmp_path):
     Ps, ys, Pt, _ = image_files
     broken = tmp_path / "broken.png"
@@ -170,6 +180,7 @@ def test_bad_image_parameters_are_refused_by_name(images, param, value):
         make("dann", **{param: value}).fit(Xs, ys, Xt)
 
 
+@needs_torchvision
 def test_preprocess_is_applied_in_training_and_prediction(images):
     Xs, ys, Xt, _ = images
     resize = v2.Resize((12, 12), antialias=True)
@@ -186,6 +197,7 @@ def test_preprocess_is_applied_in_training_and_prediction(images):
                                rtol=1e-5, atol=1e-6)
 
 
+@needs_torchvision
 def test_augmentation_is_seeded_and_changes_the_training(images, image_files):
     Xs, ys, Xt, _ = images
     augment = v2.RandomAffine(degrees=15, translate=(0.15, 0.15))
@@ -250,6 +262,7 @@ def test_cuda_channels_last_and_bfloat16(images):
     assert host.predict(Xt).shape == (len(Xt),)
 
 
+@needs_torchvision
 def test_transforms_as_parameters_work_with_scikit_learn_tools(images):
     """torchvision transforms have a static get_params of their own: get_params(deep=True), clone, set_params and a
     search over another parameter keep working, and the estimator keeps its transform objects."""
@@ -264,3 +277,13 @@ def test_transforms_as_parameters_work_with_scikit_learn_tools(images):
     assert copy.augment is None and clf.augment is augment
     X, y = pack_domains(Xs, ys, Xt)
     GridSearchCV(clf, {"lr": [0.01, 0.02]}, cv=DomainStratifiedKFold(2), scoring=labelled_scorer("accuracy")).fit(X, y)
+
+
+def test_image_files_without_torchvision_name_the_install_command(images, monkeypatch):
+    Xs, ys, Xt, _ = images
+    monkeypatch.setitem(sys.modules, "torchvision", None)  # import torchvision now raises ImportError
+    paths = np.array([f"/nonexistent/{i}.png" for i in range(len(ys))])
+    with pytest.raises(ImportError, match=r"pip install skda\[vision\]"):
+        make("dann").fit(paths, ys, paths[:10])
+    # image arrays need no torchvision
+    assert make("dann", max_epochs=1).fit(Xs, ys, Xt).predict(Xt).shape == (len(Xt),)
