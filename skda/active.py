@@ -24,10 +24,11 @@ import torch
 from sklearn.utils import column_or_1d
 
 from .engine import DomainAdaptationNet, PairedBatchSampler
+from .images import RowSource, is_path_array
 from .layers import ClassifierNetwork, MLPFeatureExtractor
 from .losses import NORM_EPS, adjusted_margin_loss, margin_loss, margin_space
 from .params import choices, real
-from .validation import check_features, check_target_labels, is_int_at_least, split_domains, unlabeled_mask
+from .validation import check_target_labels, is_int_at_least, split_domains, unlabeled_mask
 
 __all__ = [
     "ActiveLearningRoundError",
@@ -470,7 +471,7 @@ class ActiveSelector(DomainAdaptationNet):
             raise ValueError("ActiveSelector needs the target pool: fit(Xs, ys, Xt, yt=None) with Xt the target "
                              f"samples, or the packed form with target rows labelled {self.unlabeled_marker!r}.")
         known, y_known = check_target_labels(target_labels, len(Xt), ys, self.unlabeled_marker)
-        pool = np.array(Xt, dtype=np.float32, copy=True, order="C")
+        pool = np.array(Xt, copy=True, order="C")  # float32 rows, uint8 / float32 images or file paths
         # stored by ``_train``, once the engine's checks (feature count, classes, names) have passed: a call
         # that raises leaves the pool and the labelled mask of the previous fit
         state = {"pool": pool, "known": known}
@@ -569,8 +570,7 @@ class ActiveSelector(DomainAdaptationNet):
         embedding, ``||p - onehot(argmax p)|| ||h||``."""
         self._check_fitted()
         self._check_feature_names(X, reset=False)
-        X = check_features(X, name="X", input_shape=self.input_shape_, estimator_name=type(self).__name__)
-        return self._score_tensor(torch.from_numpy(X))
+        return self._score_tensor(self._prediction_rows(X))
 
     def _candidate_indices(self, candidates):
         """Validated pool indices (sorted) of index / mask candidates."""
@@ -619,21 +619,23 @@ class ActiveSelector(DomainAdaptationNet):
         candidates: of ``candidates``)."""
         self._check_fitted()
         _, kind = _check_strategy(self.strategy)
-        pool = torch.from_numpy(self.pool_)
+        pool = self._validated_prediction_rows(self.pool_)
         if candidates is None or (not sp.issparse(candidates) and not hasattr(candidates, "iloc")
-                                  and np.ndim(candidates) == 1):
+                                  and np.ndim(candidates) == 1 and not is_path_array(candidates)):
             unlabelled = np.flatnonzero(~self.labeled_mask_)
             index = unlabelled if candidates is None else self._candidate_indices(candidates)
             what = None if candidates is None else f"but only {len(index)} candidates were given"
             count = _budget_count(budget, len(self.pool_), len(index), what)
-            X = pool if len(index) == len(self.pool_) else pool[torch.from_numpy(index)]
+            if len(index) == len(self.pool_):
+                X = pool
+            else:
+                X = pool.subset(index) if isinstance(pool, RowSource) else pool[torch.from_numpy(index)]
         else:
             if np.ndim(candidates) == 0:
                 raise ValueError("candidates must be None, a 1-D array of indices into pool_ (or a boolean mask), "
                                  f"or a 2-D array of new samples; got {candidates!r}.")
             self._check_feature_names(candidates, reset=False)
-            X = torch.from_numpy(check_features(candidates, name="candidates", input_shape=self.input_shape_,
-                                                estimator_name=type(self).__name__))
+            X = self._prediction_rows(candidates, name="candidates")
             index = unlabelled = None
             count = _budget_count(budget, len(X), len(X), f"but only {len(X)} candidate samples were given")
         if kind in BATCH_QUERIES:

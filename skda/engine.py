@@ -16,6 +16,7 @@ A method (DANN, ...) is a subclass that provides
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import fnmatch
 import inspect
@@ -34,6 +35,7 @@ from sklearn.utils.validation import validate_data
 from skorch import NeuralNet
 from torch import nn
 
+from .images import RowSource, device_fits, make_row_source
 from .layers import MLPFeatureExtractor, check_network_output
 from .optim import LRAnnealing, MomentumSGD
 from .params import check_parameters, check_unused_skorch_parameters, choices, count, device_constraint, real
@@ -103,7 +105,8 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
     module : nn.Module class or instance, default :class:`skda.layers.MLPFeatureExtractor`
         The feature extractor G_f. A class is instantiated at fit with the ``module__*`` parameters; if
         its constructor has an ``n_features_in`` argument that was not set, it receives the number of
-        input values per sample. An instance is deep-copied at fit (your object is never trained in place). Its
+        input values per sample (as the network sees it); for images, an unset ``image_shape`` argument receives
+        the network's sample shape ``(C, H, W)``. An instance is deep-copied at fit (your object is never trained in place). Its
         output is flattened; its size is found with one forward pass.
     criterion : loss class, default ``nn.CrossEntropyLoss``
         The label loss on source samples (takes logits and integer labels).
@@ -139,12 +142,37 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
         ``"lr_scale"`` (its rate is the optimiser's ``lr`` times it; it follows ``set_params(lr=...)``) or, as
         in skorch, an absolute ``"lr"``. Every schedule (the default annealing, skorch's ``LRScheduler``) scales
         each group from its own base rate.
+    data_placement : "auto", "device" or "host", default "auto"
+        Where the training data live (docs/images.md). "device": the whole arrays on the training device, batches
+        gathered by index there (uint8 images stay uint8). "host": the arrays stay in host memory; each paired
+        batch is gathered there (by ``DataLoader`` workers when ``num_workers > 0``), pinned and copied to CUDA
+        without blocking. "auto": "host" for image files and for arrays that take more than a quarter of a CUDA
+        device's memory (``skda.images.DEVICE_MEMORY_SHARE``), else "device" (always on the CPU). Both draw the
+        same paired index batches: without augmentation they give the same model for the same seed. Resolved in
+        ``data_placement_``. Prediction always reads images and files chunk by chunk from the host.
+    num_workers : int, default 0
+        ``DataLoader`` worker processes for host batches and image files (decoding, augmentation and preprocessing
+        of files run in them); 0: in the calling process.
+    preprocess : callable or None, default None
+        A deterministic transform applied in training and prediction alike (e.g. ``v2.Resize((28, 28))``,
+        ``v2.Normalize(...)``): to each batch ``(n, C, H, W)`` of image arrays on the device, to each decoded image
+        of files; after ``augment``.
+    augment : callable or None, default None
+        A (random) transform applied to each training image (``(C, H, W)``, float) of both domains, every step,
+        before ``preprocess`` (e.g. a ``torchvision.transforms.v2`` transform); never at prediction. Its random
+        draws come from torch's generator, seeded by ``random_state`` (same seed, same model on CPU).
+    precision : "float32" or "bfloat16", default "float32"
+        "bfloat16" runs training steps and prediction under ``torch.autocast`` with bfloat16 (for CUDA GPUs with
+        bfloat16 units; allowed on the CPU, where it is usually slower). Outputs stay float32 / float64.
     **kwargs
         skorch-routed parameters: ``module__*``, ``optimizer__*``, ``criterion__*``, ``callbacks__*``.
 
     Attributes
     ----------
-    classes_, n_features_in_, input_shape_, device_, module_, optimizer_, history_ (skorch ``history``),
+    classes_, n_features_in_ (flat rows: the number of columns; images and files: the values of one sample),
+    input_shape_ (one sample as given; files: one decoded, preprocessed image), input_kind_ ("rows", "images" or
+    "paths"), network_input_shape_ (one sample as the network sees it), data_placement_, device_, module_,
+    optimizer_, history_ (skorch ``history``),
     training_progress_ (fraction of the current fit's steps done: the ``p`` of the schedules),
     target_class_shares_ (after a fit with target rows: the share of them predicted as each class; when one
     class takes 99% or more of at least 10 rows, ``fit`` warns with a ``ConvergenceWarning`` that the
@@ -209,16 +237,27 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
         "compile": ["boolean"],
         "torch_load_kwargs": [None, dict],
         "backbone_lr_scale": [real(0)],
+        "data_placement": [choices("auto", "device", "host")],
+        "num_workers": [count(0)],
+        "preprocess": [None, callable],
+        "augment": [None, callable],
+        "precision": [choices("float32", "bfloat16")],
     }
 
     def __init__(self, module=MLPFeatureExtractor, *, criterion=nn.CrossEntropyLoss, optimizer=MomentumSGD,
                  lr=0.01, max_epochs=50, batch_size=64, device="auto", random_state=None, unlabeled_marker=-1,
-                 train_split=None, verbose=0, backbone_lr_scale=1.0, **kwargs):
+                 train_split=None, verbose=0, backbone_lr_scale=1.0, data_placement="auto", num_workers=0,
+                 preprocess=None, augment=None, precision="float32", **kwargs):
         super().__init__(module, criterion=criterion, optimizer=optimizer, lr=lr, max_epochs=max_epochs,
                          batch_size=batch_size, device=device, train_split=train_split, verbose=verbose, **kwargs)
         self.random_state = random_state
         self.unlabeled_marker = unlabeled_marker
         self.backbone_lr_scale = backbone_lr_scale
+        self.data_placement = data_placement
+        self.num_workers = num_workers
+        self.preprocess = preprocess
+        self.augment = augment
+        self.precision = precision
         # skorch's __init__ sets these two to their empty values; the class defaults below hold them instead, so
         # that __init__ stores parameters only (scikit-learn's convention); skorch assigns instance values when
         # it initialises the net
@@ -227,6 +266,48 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
                 del self.__dict__[name]
 
     # ------------------------------------------------------------------ sklearn plumbing
+    def __setattr__(self, name, value):
+        # ``augment`` / ``preprocess`` may hold torchvision transforms, which are ``nn.Module`` instances: skorch's
+        # ``__setattr__`` would refuse them outside ``initialize`` (or register them as networks to train and move
+        # to the device). They are plain parameters, applied to batches; stored as such.
+        if name in ("augment", "preprocess"):
+            object.__setattr__(self, name, value)
+            return
+        super().__setattr__(name, value)
+
+    @contextlib.contextmanager
+    def _transforms_hidden(self):
+        """Inside, ``augment`` and ``preprocess`` read None; yields their values. scikit-learn's ``get_params(deep=True)``
+        and ``clone`` call ``get_params`` on every parameter value that has one, and torchvision's transforms have a
+        static ``get_params`` of another meaning (their random draw), which fails so; around those two calls the
+        transforms are set aside and put back (the estimator is otherwise unchanged)."""
+        transforms = {name: self.__dict__.get(name) for name in ("augment", "preprocess")}
+        try:
+            for name in transforms:
+                object.__setattr__(self, name, None)
+            yield transforms
+        finally:
+            for name, value in transforms.items():
+                object.__setattr__(self, name, value)
+
+    def get_params(self, deep=True):
+        if not deep or (self.__dict__.get("augment") is None and self.__dict__.get("preprocess") is None):
+            return super().get_params(deep=deep)
+        with self._transforms_hidden() as transforms:
+            params = super().get_params(deep=deep)
+        return {**params, **transforms}
+
+    def __sklearn_clone__(self):
+        # scikit-learn's own clone (its public hook), with the transforms deep-copied as clone copies any object
+        # without scikit-learn's get_params (see _transforms_hidden)
+        if self.__dict__.get("augment") is None and self.__dict__.get("preprocess") is None:
+            return super().__sklearn_clone__()
+        with self._transforms_hidden() as transforms:
+            new = super().__sklearn_clone__()
+        for name, value in transforms.items():
+            object.__setattr__(new, name, copy.deepcopy(value))
+        return new
+
     def _get_param_names(self):
         # skorch lists every instance attribute not ending in "_" as a parameter (its override of scikit-learn's
         # private method, the one place parameters are listed; there is no public hook): private bookkeeping
@@ -379,8 +460,19 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
     def _n_features_out(self):  # scikit-learn's private hook of ClassNamePrefixFeaturesOutMixin (sklearn >= 1.2)
         """Width of ``transform``'s output (for ``get_feature_names_out``), found with one forward pass."""
         self._check_fitted()
-        probe = torch.zeros((1, *self.input_shape_), dtype=torch.float32)
+        probe = torch.zeros((1, *self._network_input_shape()), dtype=torch.float32)
         return int(self.apply_in_chunks(probe, self._feature_map).shape[1])
+
+    def _network_input_shape(self) -> tuple:
+        """The shape of one sample as the network sees it (images: float ``(C, H, W)`` after ``preprocess``)."""
+        shape = self.__dict__.get("network_input_shape_")
+        return tuple(self.input_shape_ if shape is None else shape)
+
+    def _autocast(self):
+        """The ``precision`` context of the forward passes: bfloat16 autocast on ``device_``'s type, or none."""
+        if self.precision == "bfloat16":
+            return torch.autocast(self.device_.type, dtype=torch.bfloat16)
+        return contextlib.nullcontext()
 
     def _feature_map(self, x):
         """What ``transform`` computes on a batch: the learned features G_f(x)."""
@@ -479,7 +571,8 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
     #: Fitted attributes that ``save_params(f_params=...)`` stores beside the weights (those present) and
     #: ``load_params`` restores (those absent from the file are removed): everything predict / transform /
     #: score need besides the network. Methods with more fitted state extend it.
-    fitted_attributes = ("classes_", "input_shape_", "n_features_in_", "feature_names_in_", "target_class_shares_")
+    fitted_attributes = ("classes_", "input_shape_", "n_features_in_", "feature_names_in_", "target_class_shares_",
+                         "network_input_shape_", "input_kind_")
 
     def save_params(self, f_params=None, f_optimizer=None, f_criterion=None, f_history=None, use_safetensors=False,
                     **kwargs):
@@ -621,8 +714,15 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
             accepts_size = "n_features_in" in inspect.signature(self.module).parameters
         except (TypeError, ValueError):  # pragma: no cover - builtins without signature
             accepts_size = False
+        shape = self._network_input_shape()
         if accepts_size and "n_features_in" not in kwargs:
-            kwargs["n_features_in"] = int(np.prod(self.input_shape_))
+            kwargs["n_features_in"] = int(np.prod(shape))
+        try:
+            accepts_image_shape = "image_shape" in inspect.signature(self.module).parameters
+        except (TypeError, ValueError):  # pragma: no cover - builtins without signature
+            accepts_image_shape = False
+        if accepts_image_shape and "image_shape" not in kwargs and len(shape) == 3:
+            kwargs["image_shape"] = shape  # images: e.g. LeNetFeatureExtractor sized for them
         return self.module(**kwargs)
 
     def initialize_module(self):
@@ -631,7 +731,7 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
             was_training = features.training
             features.eval()
             param = next(features.parameters(), None)  # probe where the module lives (an instance may be on CUDA)
-            probe = torch.zeros((2, *self.input_shape_), dtype=torch.float32,
+            probe = torch.zeros((2, *self._network_input_shape()), dtype=torch.float32,
                                 device=param.device if param is not None else "cpu")
             try:
                 n_features = int(features(probe).flatten(1).shape[1])
@@ -646,6 +746,8 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
             raise TypeError(f"{type(self).__name__}.build_network returned a {type(network).__name__} without "
                             f"{missing}, which the estimator calls (predict / transform: features and classify; see "
                             "skda.layers.NetworkOutput).")
+        if probe.ndim == 4:  # image batches are channels-last (skda.images): convolutions run faster so
+            network = network.to(memory_format=torch.channels_last)
         self.module_ = network
         self.module_params_ = self._module_build_params()
         return self
@@ -719,8 +821,9 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
                                                    target_labels=target_labels)
         new_classes = np.unique(ys) if classes is None else _check_declared_classes(classes, ys)
         keep_network = bool(self.warm_start and getattr(self, "initialized_", False) and self.__sklearn_is_fitted__())
+        input_kind, input_shape, network_shape = self._describe_input(Xs)
         if keep_network:
-            self._check_same_problem(new_classes, Xs.shape[1:])
+            self._check_same_problem(new_classes, input_shape)
             self._check_module_unchanged()
         self._check_feature_names(X, reset=not keep_network)
         if hasattr(X_target, "columns"):
@@ -728,8 +831,10 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
         if not keep_network:  # from here on the previous fit is gone: until initialize() succeeds, not fitted
             self.initialized_ = False
         self.classes_ = new_classes
-        self.input_shape_ = tuple(Xs.shape[1:])
-        self.n_features_in_ = int(Xs.shape[1])
+        self.input_kind_ = input_kind
+        self.input_shape_ = input_shape
+        self.network_input_shape_ = network_shape
+        self.n_features_in_ = int(Xs.shape[1]) if input_kind == "rows" else int(np.prod(input_shape))
         y_encoded = np.searchsorted(self.classes_, ys)
         seed = self._seed()
         with seeded(seed, resolve_device(self.device)):
@@ -742,6 +847,63 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
                     self.initialized_ = False
                 raise
         return self
+
+    def _describe_input(self, X):
+        """``(input_kind_, input_shape_, network_input_shape_)`` of validated fit data: "rows" (2-D or > 4-D
+        arrays), "images" (3-D / 4-D arrays) or "paths" (image files; their input shape is the network's: one
+        decoded, preprocessed image); the network's sample shape is found by converting (and preprocessing) the
+        first sample as training does."""
+        kind = "paths" if X.dtype == object else "images" if X.ndim in (3, 4) else "rows"
+        if kind == "rows" and self.preprocess is None:
+            return kind, tuple(X.shape[1:]), tuple(X.shape[1:])
+        first = make_row_source(X[:1], device=torch.device("cpu"), placement="host", preprocess=self.preprocess)
+        network_shape = tuple(first.take(torch.arange(1), train=False).shape[1:])
+        return kind, network_shape if kind == "paths" else tuple(X.shape[1:]), network_shape
+
+    def _placement(self, Xs, Xt) -> str:
+        """``data_placement`` resolved for the training arrays: "device" or "host" (see the class docstring)."""
+        paths = Xs.dtype == object
+        if self.data_placement == "device":
+            if paths:
+                raise ValueError("data_placement='device' cannot hold image files: they are decoded batch by batch "
+                                 "by DataLoader workers. Use data_placement='auto' or 'host', or pass the decoded "
+                                 "images as an array.")
+            return "device"
+        if paths or self.data_placement == "host":
+            return "host"
+        nbytes = Xs.nbytes + (0 if Xt is None else Xt.nbytes)
+        return "device" if device_fits(nbytes, self.device_) else "host"
+
+    def _training_rows(self, X, placement):
+        """The training data ``X`` (validated) as the training loop reads it: a tensor on ``device_`` (flat rows on
+        the device without preprocessing or augmentation: batches gathered by index, as always), else a
+        :class:`skda.images.RowSource`."""
+        if (placement == "device" and X.dtype != object and X.ndim not in (3, 4) and self.preprocess is None
+                and self.augment is None):
+            return torch.as_tensor(X, device=self.device_)
+        return make_row_source(X, device=self.device_, placement=placement, preprocess=self.preprocess,
+                               augment=self.augment, num_workers=self.num_workers)
+
+    def _prediction_rows(self, X, name="X"):
+        """Validate ``X`` for prediction against the fitted input; return what ``apply_in_chunks`` reads."""
+        check_shape = None if getattr(self, "input_kind_", "rows") == "paths" else self.input_shape_
+        X = check_features(X, name=name, input_shape=check_shape, estimator_name=type(self).__name__)
+        return self._validated_prediction_rows(X, name)
+
+    def _validated_prediction_rows(self, X, name="X"):
+        """Validated data as ``apply_in_chunks`` reads it: flat rows without ``preprocess`` as a CPU tensor (moved
+        chunk by chunk, as always); images and files as a host :class:`skda.images.RowSource` (converted,
+        preprocessed, decoded chunk by chunk: memory bounded by the chunk)."""
+        if X.dtype != object and X.ndim not in (3, 4) and self.preprocess is None:
+            if tuple(X.shape[1:]) != self._network_input_shape():
+                raise ValueError(f"{name} has sample shape {tuple(X.shape[1:])}, but this estimator's network takes "
+                                 f"samples of shape {self._network_input_shape()}.")
+            with warnings.catch_warnings():
+                # a read-only array (e.g. from pandas) is only read: chunks are copied before any module sees them
+                warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+                return torch.from_numpy(X)
+        return make_row_source(X, device=self.device_, placement="host", preprocess=self.preprocess,
+                               num_workers=self.num_workers)
 
     def _check_params(self):
         """Check the hyper-parameters against ``_parameter_constraints`` merged along the MRO
@@ -804,7 +966,12 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
         # classes_ are known since the first call: a chunk may hold one class
         Xs, ys, Xt, state = self._validate_for_fit(X, y, X_target, min_classes=1, target_labels=target_labels)
         self._check_feature_names(X, reset=False)
-        check_features(Xs, name="X", input_shape=self.input_shape_, estimator_name=type(self).__name__)
+        if getattr(self, "input_kind_", "rows") != "paths":
+            check_features(Xs, name="X", input_shape=self.input_shape_, estimator_name=type(self).__name__)
+        _, _, network_shape = self._describe_input(Xs)
+        if network_shape != self._network_input_shape():
+            raise ValueError(f"X gives network inputs of shape {network_shape}, but this estimator's network takes "
+                             f"{self._network_input_shape()}.")
         if classes is not None and not np.array_equal(np.unique(np.asarray(classes)), self.classes_):
             raise ValueError(f"classes={np.unique(np.asarray(classes)).tolist()} differs from the classes of the "
                              f"first fit {self.classes_.tolist()}; they cannot change between partial_fit calls.")
@@ -822,11 +989,15 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
         """Train on validated arrays (``ys`` encoded) from ``seed``; ``state`` is what ``_validate_for_fit``
         returned beside them."""
         device = self.device_
-        data = {"source": torch.as_tensor(Xs, device=device),
-                "target": None if Xt is None else torch.as_tensor(Xt, device=device)}
+        self.data_placement_ = placement = self._placement(Xs, Xt)
+        data = {"source": self._training_rows(Xs, placement),
+                "target": None if Xt is None else self._training_rows(Xt, placement)}
         if self.train_split is not None:
             data["valid"], ys = self._split_validation(Xs, ys, data["source"], device)
-            data["source"] = data["source"][torch.as_tensor(self.train_indices_, device=device)]
+            if isinstance(data["source"], RowSource):
+                data["source"] = data["source"].subset(self.train_indices_)
+            else:
+                data["source"] = data["source"][torch.as_tensor(self.train_indices_, device=device)]
         self.training_run_ = TrainingRun.start(seed, device, fit_params.get("epochs"))
         try:
             NeuralNet.partial_fit(self, data, torch.as_tensor(ys, dtype=torch.long, device=device), **fit_params)
@@ -885,7 +1056,8 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
         train_idx, valid_idx = split_validation(self.train_split, Xs, ys, self._seed() % 2**32, self.classes_)
         self.train_indices_, self.valid_indices_ = train_idx, valid_idx
         valid_idx_t = torch.as_tensor(valid_idx, device=device)
-        return (xs[valid_idx_t], torch.as_tensor(ys[valid_idx], dtype=torch.long, device=device)), ys[train_idx]
+        valid_rows = xs.subset(valid_idx) if isinstance(xs, RowSource) else xs[valid_idx_t]
+        return (valid_rows, torch.as_tensor(ys[valid_idx], dtype=torch.long, device=device)), ys[train_idx]
 
     def validation_step(self, batch, **fit_params):
         """Loss (the method's label loss, no adaptation term) and accuracy on a held-out source batch."""
@@ -921,6 +1093,15 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
         self.training_progress_ = 0.0
 
         def batches():
+            if isinstance(xs, RowSource):  # images, files, host data: batches from the same index pairs
+                pairs = list(sampler)
+                run.loaders_started += 1
+                streamed = xs.paired_batches(pairs, xt, seed=run.seed * 1_000_003 + run.loaders_started)
+                for (idx_s, _), (batch_s, batch_t) in zip(pairs, streamed):
+                    self.training_progress_ = run.step / run.total_steps
+                    yield {"source": batch_s, "target": batch_t}, y[idx_s]
+                    run.step += 1
+                return
             for idx_s, idx_t in sampler:
                 self.training_progress_ = run.step / run.total_steps
                 inputs = {"source": xs[idx_s], "target": None if xt is None else xt[idx_t]}
@@ -931,6 +1112,10 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
 
         def valid_batches():
             xv, yv = valid
+            if isinstance(xv, RowSource):
+                for start, x in xv.chunks(PREDICT_CHUNK_ROWS):
+                    yield {"source": x, "target": None}, yv[start:start + len(x)]
+                return
             for start in range(0, len(yv), PREDICT_CHUNK_ROWS):
                 chunk = slice(start, start + PREDICT_CHUNK_ROWS)
                 yield {"source": xv[chunk], "target": None}, yv[chunk]
@@ -980,7 +1165,8 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
             for batch in iterator:
                 self.notify("on_batch_begin", batch=batch, training=training)
                 records.append({})
-                step = step_fn(batch, **fit_params)
+                with self._autocast():
+                    step = step_fn(batch, **fit_params)
                 records[-1]["loss"] = loss = step["loss"].detach()
                 # a callback's on_batch_end finds the batch loss where skorch puts it; a 0-d tensor on the device
                 # until the epoch ends (no host copy per step), then a float like every other history entry
@@ -1042,12 +1228,7 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
         self._check_fitted()
         check_sklearn_scoring(X, self.unlabeled_marker)  # refuse a scikit-learn scorer given packed labels
         self._check_feature_names(X, reset=False)
-        X = check_features(X, name="X", input_shape=self.input_shape_, estimator_name=type(self).__name__)
-        with warnings.catch_warnings():
-            # a read-only array (e.g. from pandas) is only read: chunks are copied before any module sees them
-            warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
-            X = torch.from_numpy(X)
-        return self.apply_in_chunks(X, fn, to_numpy=to_numpy)
+        return self.apply_in_chunks(self._prediction_rows(X), fn, to_numpy=to_numpy)
 
     def apply_in_chunks(self, X: torch.Tensor, fn, *, to_numpy=False):
         """``fn`` over ``PREDICT_CHUNK_ROWS``-row chunks of the tensor ``X`` (moved chunk by chunk to
@@ -1060,19 +1241,31 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
         On the CPU each chunk is a copy: ``X`` may share memory with the caller's array (``torch.from_numpy``),
         and a module with an in-place first operation (e.g. ``nn.ReLU(inplace=True)``) would change it."""
         self._set_training(False)
-        copy_chunks = self.device_.type == "cpu" and X.device.type == "cpu"
+        if isinstance(X, RowSource):  # fresh tensors on the device, converted (and preprocessed) chunk by chunk
+            copy_chunks = False
+            chunks = X.chunks(PREDICT_CHUNK_ROWS) if len(X) else [
+                (0, torch.zeros((0, *self._network_input_shape()), device=self.device_))]
+        else:
+            copy_chunks = self.device_.type == "cpu" and X.device.type == "cpu"
+            chunks = ((start, X[start:start + PREDICT_CHUNK_ROWS].to(self.device_, non_blocking=True))
+                      for start in range(0, max(len(X), 1), PREDICT_CHUNK_ROWS))
+        network_shape = self._network_input_shape()
 
-        def chunk(start):
-            x = X[start:start + PREDICT_CHUNK_ROWS].to(self.device_, non_blocking=True)
+        def padded(x):
             if 0 < len(x) < MIN_CHUNK_ROWS:
                 return torch.cat([x, x[:1].expand(MIN_CHUNK_ROWS - len(x), *x.shape[1:])])
             return x.clone() if copy_chunks else x
 
         out = None
-        with torch.no_grad():
-            for start in range(0, max(len(X), 1), PREDICT_CHUNK_ROWS):
-                rows = min(PREDICT_CHUNK_ROWS, len(X) - start)
-                part = fn(chunk(start))[:max(rows, 0)]
+        with torch.no_grad(), self._autocast():
+            for start, x in chunks:
+                if isinstance(X, RowSource) and tuple(x.shape[1:]) != network_shape:
+                    raise ValueError(f"X gives network inputs of shape {tuple(x.shape[1:])} (after conversion and "
+                                     f"preprocess), but this estimator's network takes {network_shape}.")
+                rows = len(x)
+                part = fn(padded(x))[:rows]
+                if part.dtype in (torch.bfloat16, torch.float16):  # precision="bfloat16": results in float32
+                    part = part.float()
                 if to_numpy:
                     part = part.cpu().numpy()
                 if out is None:

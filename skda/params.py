@@ -44,8 +44,8 @@ UNCHECKED_PARAMETERS = ("iterator_train", "iterator_valid", "dataset", "predict_
 
 #: why each unused skorch parameter has no effect in skda, and what to use instead
 _UNUSED_SKORCH = {
-    "iterator_train": "skda draws paired source/target batches by index from tensors (no DataLoader); set "
-                      "batch_size, or a method's batch_sampler",
+    "iterator_train": "skda draws paired source/target index batches itself (images and files stream through its "
+                      "own DataLoader); set batch_size, data_placement, num_workers, or a method's batch_sampler",
     "iterator_valid": "the source validation split (train_split) is scored in chunks from tensors (no DataLoader)",
     "dataset": "skda validates X itself and trains on tensors (no skorch Dataset)",
     "predict_nonlinearity": "predict_proba is the softmax of the label classifier (M-ADDA: its kNN vote shares)",

@@ -94,13 +94,17 @@ class TrainingRun:
     method_state: dict = field(default_factory=dict)
     #: the running epoch's per-batch scalars (``log_metrics``), copied to the history when the epoch ends
     batch_records: list | None = None
+    #: the seed of this call (streamed batches seed their ``DataLoader`` workers from it and ``loaders_started``)
+    seed: int = 0
+    #: the streamed epochs started in this call (a ``DataLoader`` each)
+    loaders_started: int = 0
 
     @classmethod
     def start(cls, seed: int, device: torch.device, epochs: int | None = None) -> TrainingRun:
         generator = torch.Generator().manual_seed(seed)
         device_generator = (generator if device.type == "cpu"
                             else torch.Generator(device=device).manual_seed(seed))
-        return cls(generator, device_generator, epochs)
+        return cls(generator, device_generator, epochs, seed=seed)
 
 
 @contextmanager

@@ -16,6 +16,8 @@ import scipy.sparse as sp
 from sklearn.utils import check_array, column_or_1d
 from sklearn.utils.multiclass import check_classification_targets
 
+from .images import check_image_input
+
 __all__ = ["check_features", "check_target_labels", "final_estimator", "numeric_labels", "split_domains",
            "unlabeled_mask"]
 
@@ -40,7 +42,10 @@ def check_features(X, *, name="X", input_shape=None, estimator_name="this estima
     - sparse input is densified when it has at most ``MAX_DENSIFIED_CELLS`` cells, else ``ValueError``;
     - NaN / inf, empty arrays, object or string features raise ``ValueError``;
     - arrays of any rank >= 2 are accepted (images for a custom module); ``input_shape`` (the shape of
-      one sample seen at fit) is enforced when given.
+      one sample seen at fit) is enforced when given;
+    - images ``(n, H, W)`` / ``(n, C, H, W)`` of dtype uint8 are returned as uint8 (converted to float in
+      [0, 1] batch by batch, :mod:`skda.images`); a 1-D array or list of file paths is returned as a 1-D object
+      array of path strings (decoded batch by batch; ``input_shape`` is not checked here for them).
     """
     if sp.issparse(X):
         n_cells = int(np.prod(X.shape))
@@ -50,7 +55,14 @@ def check_features(X, *, name="X", input_shape=None, estimator_name="this estima
                 f"tensors and densifies sparse input only up to {MAX_DENSIFIED_CELLS} cells. Reduce the "
                 "dimension first (e.g. TruncatedSVD).")
         X = X.toarray()
+    paths = check_image_input(X, name=name)
+    if paths is not None:  # image files: decoded batch by batch (skda.images); shapes are checked then
+        return paths
     arr = X if hasattr(X, "iloc") else np.asarray(X)  # pandas goes to check_array as is
+    if not hasattr(arr, "iloc") and arr.ndim in (3, 4) and arr.dtype == np.uint8:
+        # uint8 images stay uint8 (a quarter of the memory); each batch becomes float32 in [0, 1] (skda.images)
+        X = check_array(arr, dtype=None, order="C", allow_nd=True, ensure_min_samples=1, input_name=name)
+        return _check_input_shape(X, name, input_shape, estimator_name)
     if not hasattr(arr, "iloc") and arr.dtype.kind in "OUSV":
         try:
             arr = np.asarray(arr, dtype=np.float64)
@@ -64,6 +76,10 @@ def check_features(X, *, name="X", input_shape=None, estimator_name="this estima
         raise ValueError(f"{name} must be at least 2-D, got shape {X.shape}.")
     if X.shape[1] == 0:
         raise ValueError(f"{name} has 0 features (shape {X.shape}).")
+    return _check_input_shape(X, name, input_shape, estimator_name)
+
+
+def _check_input_shape(X, name, input_shape, estimator_name):
     if input_shape is not None and tuple(X.shape[1:]) != tuple(input_shape):
         if len(input_shape) == 1 and X.ndim == 2:
             raise ValueError(
@@ -73,6 +89,10 @@ def check_features(X, *, name="X", input_shape=None, estimator_name="this estima
             f"{name} has sample shape {tuple(X.shape[1:])}, but this estimator was fitted on samples of shape "
             f"{tuple(input_shape)}.")
     return X
+
+
+def _uint8_images_as_float(images):
+    return images.astype(np.float32) / np.float32(255) if images.dtype == np.uint8 else images
 
 
 def unlabeled_mask(y, marker):
@@ -204,10 +224,17 @@ def split_domains(X, y, X_target=None, *, unlabeled_marker=-1, require_target=Tr
                 "is a real class, set unlabeled_marker=None (or another value).")
         Xs, ys = X, y
         Xt = check_features(X_target, name="X_target")
+        if (Xs.dtype == object) != (Xt.dtype == object):
+            raise ValueError("X and X_target must both be image file paths or both arrays; got "
+                             f"{'paths' if Xs.dtype == object else 'an array'} and "
+                             f"{'paths' if Xt.dtype == object else 'an array'}.")
         if Xt.shape[1:] != Xs.shape[1:]:
             raise ValueError(
                 f"X_target has sample shape {Xt.shape[1:]} but X has {Xs.shape[1:]}: source and target must have "
                 "the same features.")
+        if Xs.dtype != Xt.dtype and np.uint8 in (Xs.dtype, Xt.dtype):
+            # uint8 images with float images: both as float32, the uint8 ones in [0, 1] as the engine reads them
+            Xs, Xt = (_uint8_images_as_float(a) for a in (Xs, Xt))
     else:
         if is_target.all():
             raise ValueError(

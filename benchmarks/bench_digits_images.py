@@ -1,0 +1,115 @@
+"""Digits as images (issue 18's bar): the JDA MNIST/USPS pixels as 16x16 grey images, resized to 28x28 by
+``preprocess`` (torchvision v2), streamed from host memory (``data_placement="host"``), with and without one
+augmentation, through a LeNet-style CNN taking (1, 28, 28) images.
+
+    OMP_NUM_THREADS=1 python benchmarks/bench_digits_images.py --methods dann --seeds 0 1 2
+    OMP_NUM_THREADS=1 python benchmarks/bench_digits_images.py --methods dann madda ilada --write docs/results_digits_images.md
+
+Configuration (fixed a priori, before any run; no target label is used except to report accuracy):
+
+- data: ``load_task(task, preprocess=False)`` (pixels in [0, 1]) reshaped to ``(n, 1, 16, 16)``;
+- ``preprocess``: ``v2.Resize((28, 28))`` then per-image standardisation (each image minus its mean, divided by its
+  standard deviation: the per-image step of ``load_task``'s digits preprocessing, label-free);
+- ``augment`` (chosen a priori, the usual small geometric jitter for digits; not tuned on anything):
+  ``v2.RandomAffine(degrees=10, translate=(0.1, 0.1), scale=(0.9, 1.1))`` on each 16x16 training image of both
+  domains, before ``preprocess`` (the area it uncovers is filled with 0, the background of the raw pixels);
+- network: ``skda.LeNetFeatureExtractor`` (conv32-pool-conv64-pool-fc128, sized for 28x28 from the data);
+- methods: the digits configuration of ``benchmarks/config.py`` (30 epochs; M-ADDA 30 + 30; ILA-DA MSC weight 2).
+
+Prints one line per run, then a markdown table (mean ± std over seeds).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+import numpy as np
+import torch
+from config import make_estimator
+from torchvision.transforms import v2
+
+from skda.datasets import load_task
+
+TASKS = ("mnist->usps", "usps->mnist")
+
+
+class PerImageStandardize(torch.nn.Module):
+    """Each image minus its mean, divided by its standard deviation (over its pixels); deterministic."""
+
+    def forward(self, x):
+        dims = tuple(range(x.ndim - 3, x.ndim))
+        mean = x.mean(dim=dims, keepdim=True)
+        std = x.std(dim=dims, keepdim=True).clamp_min(1e-6)
+        return (x - mean) / std
+
+
+def preprocess():
+    return v2.Compose([v2.Resize((28, 28), antialias=True), PerImageStandardize()])
+
+
+def augmentation():
+    return v2.RandomAffine(degrees=10, translate=(0.1, 0.1), scale=(0.9, 1.1))
+
+
+def images(task):
+    Xs, ys, Xt, yt = load_task(task, preprocess=False)
+    return Xs.reshape(-1, 1, 16, 16), ys, Xt.reshape(-1, 1, 16, 16), yt
+
+
+def run(methods, seeds, variants, epochs=None):
+    scores = {}
+    for task in TASKS:
+        Xs, ys, Xt, yt = images(task)
+        for seed in seeds:
+            for method in methods:
+                for variant in variants:
+                    torch.set_num_threads(1)
+                    est = make_estimator(method, "digits", seed)
+                    est.set_params(preprocess=preprocess(), data_placement="host",
+                                   augment=augmentation() if variant == "augmented" else None)
+                    if epochs is not None:
+                        est.set_params(max_epochs=epochs)
+                        if "source_epochs" in est.get_params():
+                            est.set_params(source_epochs=epochs)
+                    start = time.perf_counter()
+                    acc = est.fit(Xs, ys, Xt).score(Xt, yt)
+                    scores.setdefault((method, variant, task), []).append(acc)
+                    print(f"{task:12s} seed {seed} {method:6s} {variant:10s} target acc {acc:.4f} "
+                          f"({time.perf_counter() - start:.0f}s)", flush=True)
+    return scores
+
+
+def table(scores, seeds):
+    rows = list(dict.fromkeys((m, v) for m, v, _ in scores))
+    lines = ["| method | augmentation | " + " | ".join(TASKS) + " |", "|---|---|" + "---|" * len(TASKS)]
+    for method, variant in rows:
+        cells = []
+        for task in TASKS:
+            acc = np.array(scores.get((method, variant, task), []))
+            cells.append(f"{acc.mean():.3f} ± {acc.std():.3f} (n={len(acc)})" if len(acc) else "-")
+        lines.append(f"| {method} | {variant} | " + " | ".join(cells) + " |")
+    command = "OMP_NUM_THREADS=1 python benchmarks/bench_digits_images.py " + " ".join(sys.argv[1:])
+    return (f"Target accuracy, mean ± std over seeds {list(seeds)}. Produced by `{command}`.\n\n"
+            + "\n".join(lines) + "\n")
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--methods", nargs="+", default=["dann"], choices=["dann", "madda", "ilada", "source-only"])
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--variants", nargs="+", default=["augmented", "plain"], choices=["augmented", "plain"])
+    ap.add_argument("--epochs", type=int, default=None, help="override the configuration's epochs (smoke runs)")
+    ap.add_argument("--write", default=None, help="also write the markdown table to this file")
+    args = ap.parse_args(argv)
+    scores = run(args.methods, args.seeds, args.variants, args.epochs)
+    text = table(scores, args.seeds)
+    print(text)
+    if args.write:
+        with open(args.write, "w") as fh:
+            fh.write(text)
+
+
+if __name__ == "__main__":
+    main()

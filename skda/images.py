@@ -1,0 +1,337 @@
+"""Image input and the batch sources of the engine: image arrays, image files, streamed batches.
+
+Flat 2-D rows never come here: the engine trains on them as before (whole tensors on the device, batches
+gathered by index). Images come as
+
+- arrays ``(n, H, W)`` (grey, one channel added: the network sees ``(n, 1, H, W)``) or ``(n, C, H, W)``, of
+  dtype uint8 (converted batch by batch to float32 in [0, 1], ``x / 255``) or any other numeric dtype (used
+  as float32, values unchanged);
+- a 1-D array (or list) of image file paths, decoded with ``torchvision.io.decode_image`` (grey images have
+  one channel, colour images three; uint8 pixels to [0, 1] as above).
+
+A :class:`RowSource` hands the engine the network's input batches of such data: ``take(indices)`` for the
+training steps (the paired index batches of the engine's sampler), ``chunks()`` for prediction. Where the
+rows live is the estimator's ``data_placement``:
+
+- :class:`DeviceRows`: the whole array on the training device (uint8 stays uint8 there), batches gathered by
+  index on the device;
+- :class:`HostRows`: the array stays in host memory; each batch is gathered on the host (by ``DataLoader``
+  workers when ``num_workers > 0``), pinned and copied to a CUDA device without blocking;
+- :class:`FileRows`: image files decoded (and preprocessed, augmented) by ``DataLoader`` workers.
+
+Both the device and the host paths convert and preprocess a batch with the same operations on the training
+device, so without augmentation they give the same batches, hence the same model for the same seed.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+
+import numpy as np
+import torch
+
+__all__ = ["DeviceRows", "FileRows", "HostRows", "RowSource", "check_image_input", "decode_image_file",
+           "device_fits", "is_path_array", "require_torchvision"]
+
+#: ``data_placement="auto"`` keeps arrays on a CUDA device when they take at most this share of its memory
+DEVICE_MEMORY_SHARE = 0.25
+
+_VISION_HINT = "pip install skda[vision] (or pip install torchvision)"
+
+
+def require_torchvision(what: str):
+    """Import torchvision, or raise ``ImportError`` saying which feature needs it and how to install it."""
+    try:
+        import torchvision
+    except ImportError as exc:
+        raise ImportError(f"{what} needs torchvision: {_VISION_HINT}.") from exc
+    return torchvision
+
+
+def is_path_array(X) -> bool:
+    """Whether ``X`` is a 1-D sequence of file paths (text or ``os.PathLike``), the image-file input form."""
+    if hasattr(X, "iloc") or hasattr(X, "toarray"):
+        return False
+    if isinstance(X, (list, tuple)):
+        return len(X) > 0 and all(isinstance(v, (str, os.PathLike)) for v in X)
+    if not isinstance(X, np.ndarray) or X.ndim != 1:
+        return False
+    if X.dtype.kind in "US":
+        return True
+    return X.dtype.kind == "O" and len(X) > 0 and all(isinstance(v, (str, os.PathLike)) for v in X)
+
+
+def check_image_input(X, name="X"):
+    """Validate image input; returns a 1-D object array of path strings, or the image array itself (uint8
+    kept as uint8, other numeric dtypes as float32; NaN / inf refused). ``None`` when ``X`` is not image input
+    (flat rows and other arrays go through :func:`skda.validation.check_features`'s usual path)."""
+    if is_path_array(X):
+        paths = np.array([os.fspath(v) if not isinstance(v, bytes) else v.decode() for v in X], dtype=object)
+        if len(paths) == 0:
+            raise ValueError(f"{name} is an empty list of image paths.")
+        return paths
+    return None
+
+
+def images_as_float(batch: torch.Tensor) -> torch.Tensor:
+    """A batch of images as the network sees it, a new tensor: uint8 -> float32 in [0, 1]; other dtypes float32;
+    a grey batch ``(n, H, W)`` gets its channel axis ``(n, 1, H, W)``."""
+    if batch.ndim == 3:
+        batch = batch.unsqueeze(1)
+    # a fresh tensor in one memory format (channels-last for image batches): how the rows were gathered (on the
+    # device, on the host, by a worker) leaves other strides on size-1 axes, and kernels pick their summation
+    # order and speed by strides
+    layout = torch.channels_last if batch.ndim == 4 else torch.contiguous_format
+    out = torch.empty(batch.shape, dtype=torch.float32, device=batch.device, memory_format=layout).copy_(batch)
+    return out.div_(255.0) if batch.dtype == torch.uint8 else out
+
+
+def decode_image_file(path: str) -> torch.Tensor:
+    """One image file as a uint8 tensor ``(C, H, W)`` (``torchvision.io.decode_image``: grey C=1, colour C=3,
+    with alpha C=4); an unreadable file raises ``ValueError`` naming it."""
+    io = require_torchvision("Reading image files").io
+    try:
+        return io.decode_image(path)
+    except Exception as exc:  # noqa: BLE001 - torchvision raises RuntimeError / OSError / ValueError by format
+        raise ValueError(f"cannot read the image file {path!r}: {exc}") from exc
+
+
+def device_fits(nbytes: int, device: torch.device) -> bool:
+    """``data_placement="auto"``'s rule for arrays: always on the CPU (the arrays are in host memory already);
+    on CUDA when they take at most ``DEVICE_MEMORY_SHARE`` of the device's total memory."""
+    if device.type != "cuda":
+        return True
+    index = torch.cuda.current_device() if device.index is None else device.index
+    return nbytes <= DEVICE_MEMORY_SHARE * torch.cuda.get_device_properties(index).total_memory
+
+
+def _stack(images, paths):
+    shapes = {tuple(im.shape) for im in images}
+    if len(shapes) > 1:
+        raise ValueError(f"the images {list(paths)[:4]} ... decode to different shapes {sorted(shapes)}; give a "
+                         "preprocess that makes them one shape (e.g. torchvision.transforms.v2.Compose([v2.RGB(), "
+                         "v2.Resize((224, 224))])).")
+    return torch.stack(images)
+
+
+class _Pipeline:
+    """The per-batch work of a row source on the training device: float conversion, ``augment`` (on each image,
+    training batches only), ``preprocess`` (on the batch), channels-last memory format for 4-D batches."""
+
+    def __init__(self, device, preprocess=None, augment=None):
+        self.device = device
+        self.preprocess = preprocess
+        self.augment = augment
+
+    def finish(self, batch: torch.Tensor, train: bool, converted=False) -> torch.Tensor:
+        if not converted:
+            batch = images_as_float(batch)
+            if train and self.augment is not None:
+                batch = torch.stack([self.augment(image) for image in batch])
+            if self.preprocess is not None:
+                batch = self.preprocess(batch)
+        if batch.ndim == 4:
+            batch = batch.contiguous(memory_format=torch.channels_last)
+        return batch
+
+
+class RowSource:
+    """Rows of image data the engine reads batches from (see the module docstring)."""
+
+    #: whether the decoding, preprocessing and augmentation run on the host (files) rather than the device
+    converted_on_host = False
+
+    def __init__(self, n_rows: int, pipeline: _Pipeline, num_workers: int = 0):
+        self.n_rows = int(n_rows)
+        self.pipeline = pipeline
+        self.num_workers = int(num_workers)
+
+    def __len__(self):
+        return self.n_rows
+
+    @property
+    def device(self):
+        return self.pipeline.device
+
+    def take(self, indices: torch.Tensor, train: bool = True) -> torch.Tensor:
+        """The network's input batch of the rows ``indices``, on the device."""
+        raise NotImplementedError
+
+    def paired_batches(self, pairs, target: RowSource | None, seed: int):
+        """``(source batch, target batch or None)`` on the device for each ``(idx_s, idx_t)`` of ``pairs`` (the
+        index batches of one epoch, in order)."""
+        for idx_s, idx_t in pairs:
+            yield self.take(idx_s), None if target is None else target.take(idx_t)
+
+    def chunks(self, chunk_rows: int):
+        """``(start, batch)``: the rows in order, ``chunk_rows`` at a time, as fresh tensors on the device (not
+        sharing memory with the caller's data), without augmentation."""
+        for start in range(0, self.n_rows, chunk_rows):
+            yield start, self.take(torch.arange(start, min(start + chunk_rows, self.n_rows)), train=False)
+
+    def subset(self, indices) -> RowSource:
+        raise NotImplementedError
+
+
+class DeviceRows(RowSource):
+    """The whole array as a tensor on the device; batches gathered by index there."""
+
+    def __init__(self, tensor: torch.Tensor, pipeline: _Pipeline):
+        super().__init__(len(tensor), pipeline)
+        self.tensor = tensor
+
+    def take(self, indices, train=True):
+        return self.pipeline.finish(self.tensor[indices.to(self.tensor.device)], train)
+
+    def subset(self, indices):
+        return DeviceRows(self.tensor[torch.as_tensor(indices, device=self.tensor.device)], self.pipeline)
+
+
+class _IndexedArray(torch.utils.data.Dataset):
+    """A ``DataLoader`` dataset whose items are whole batches: item ``(idx_s, idx_t)`` (CPU index tensors) ->
+    the rows of the source and target arrays (``None`` for a missing target)."""
+
+    def __init__(self, source: np.ndarray, target: np.ndarray | None):
+        self.source, self.target = source, target
+
+    def __getitem__(self, pair):
+        idx_s, idx_t = pair
+        xs = torch.from_numpy(self.source[idx_s.numpy()])
+        xt = None if self.target is None or idx_t is None else torch.from_numpy(self.target[idx_t.numpy()])
+        return xs, xt
+
+
+class _DecodedFiles(torch.utils.data.Dataset):
+    """A ``DataLoader`` dataset whose items are whole batches of decoded image files: item ``(idx_s, idx_t)``
+    -> the float images of both domains, (training) augmented and preprocessed, one by one, in the worker."""
+
+    def __init__(self, source, target, preprocess, augment, train):
+        self.source, self.target = source, target
+        self.preprocess, self.augment, self.train = preprocess, augment, train
+
+    def images(self, paths):
+        out = []
+        for path in paths:
+            image = images_as_float(decode_image_file(path).unsqueeze(0))[0]
+            if self.train and self.augment is not None:
+                image = self.augment(image)
+            if self.preprocess is not None:
+                image = self.preprocess(image)
+            out.append(image)
+        return _stack(out, paths)
+
+    def __getitem__(self, pair):
+        idx_s, idx_t = pair
+        xs = self.images(self.source[idx_s.numpy()])
+        xt = None if self.target is None or idx_t is None else self.images(self.target[idx_t.numpy()])
+        return xs, xt
+
+
+def _loader(dataset, items, num_workers, device, seed):
+    """A ``DataLoader`` over ``items`` (each one whole batch), in order, pinned for CUDA. Its own generator
+    seeds the workers (torch's global generator is not drawn from, so the training's random numbers do not
+    depend on the placement)."""
+    return torch.utils.data.DataLoader(
+        dataset, sampler=items, batch_size=None, num_workers=num_workers, pin_memory=device.type == "cuda",
+        generator=torch.Generator().manual_seed(int(seed) % 2**63))
+
+
+class HostRows(RowSource):
+    """The array stays in host memory; batches are gathered there (in ``DataLoader`` workers when
+    ``num_workers > 0``), pinned and copied to a CUDA device without blocking, converted on the device."""
+
+    def __init__(self, array: np.ndarray, pipeline: _Pipeline, num_workers: int = 0):
+        super().__init__(len(array), pipeline, num_workers)
+        self.array = array
+
+    def _to_device(self, batch):
+        if self.device.type == "cuda":
+            return batch.pin_memory().to(self.device, non_blocking=True)
+        return batch
+
+    def take(self, indices, train=True):
+        return self.pipeline.finish(self._to_device(torch.from_numpy(self.array[indices.cpu().numpy()])), train)
+
+    def paired_batches(self, pairs, target, seed):
+        pairs = [(s.cpu(), None if t is None else t.cpu()) for s, t in pairs]
+        dataset = _IndexedArray(self.array, None if target is None else target.array)
+        for xs, xt in _loader(dataset, pairs, self.num_workers, self.device, seed):
+            xs = self.pipeline.finish(xs.to(self.device, non_blocking=True), True)
+            if xt is not None:
+                xt = target.pipeline.finish(xt.to(self.device, non_blocking=True), True)
+            yield xs, xt
+
+    def chunks(self, chunk_rows):
+        for start in range(0, self.n_rows, chunk_rows):
+            batch = torch.from_numpy(np.array(self.array[start:start + chunk_rows]))  # a copy, never the caller's
+            yield start, self.pipeline.finish(self._to_device(batch), False)
+
+    def subset(self, indices):
+        return HostRows(self.array[np.asarray(indices)], self.pipeline, self.num_workers)
+
+
+class FileRows(RowSource):
+    """Image files, decoded, converted to float, preprocessed (per image) and augmented (per image, training)
+    by ``DataLoader`` workers (``num_workers``; 0: in the calling process); batches pinned and copied to a CUDA
+    device without blocking."""
+
+    converted_on_host = True
+
+    def __init__(self, paths: np.ndarray, pipeline: _Pipeline, num_workers: int = 0):
+        require_torchvision("Image file input")
+        super().__init__(len(paths), pipeline, num_workers)
+        self.paths = paths
+
+    def _dataset(self, target, train):
+        p = self.pipeline
+        return _DecodedFiles(self.paths, None if target is None else target.paths, p.preprocess, p.augment, train)
+
+    def _finish(self, batch):
+        return self.pipeline.finish(batch.to(self.device, non_blocking=True), False, converted=True)
+
+    def take(self, indices, train=True):
+        xs, _ = self._dataset(None, train)[(indices.cpu(), None)]
+        return self._finish(xs)
+
+    def paired_batches(self, pairs, target, seed):
+        pairs = [(s.cpu(), None if t is None else t.cpu()) for s, t in pairs]
+        for xs, xt in _loader(self._dataset(target, True), pairs, self.num_workers, self.device, seed):
+            yield self._finish(xs), None if xt is None else self._finish(xt)
+
+    def chunks(self, chunk_rows):
+        items = [(torch.arange(s, min(s + chunk_rows, self.n_rows)), None) for s in range(0, self.n_rows, chunk_rows)]
+        loader = _loader(self._dataset(None, False), items, self.num_workers, self.device, 0)
+        for (idx, _), (xs, _) in zip(items, loader):
+            yield int(idx[0]), self._finish(xs)
+
+    def subset(self, indices):
+        return FileRows(self.paths[np.asarray(indices)], self.pipeline, self.num_workers)
+
+
+def make_row_source(X, *, device, placement, preprocess=None, augment=None, num_workers=0) -> RowSource:
+    """The :class:`RowSource` of validated image input ``X`` (an image array or a path array) for
+    ``placement`` "device" or "host" (already resolved)."""
+    pipeline = _Pipeline(device, preprocess, augment)
+    if X.dtype == object:
+        return FileRows(X, pipeline, num_workers)
+    if placement == "device":
+        with _readonly_ok():
+            return DeviceRows(torch.as_tensor(X, device=device), pipeline)
+    return HostRows(X, pipeline, num_workers)
+
+
+class _readonly_ok:
+    """Silence torch's warning for a read-only numpy array: the rows are only read (batches are copies)."""
+
+    def __enter__(self):
+        import warnings
+        self._ctx = warnings.catch_warnings()
+        self._ctx.__enter__()
+        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+
+    def __exit__(self, *exc):
+        return self._ctx.__exit__(*exc)
+
+
+Transform = Callable[[torch.Tensor], torch.Tensor]

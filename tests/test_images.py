@@ -1,0 +1,289 @@
+"""Image input (arrays and files), streamed batches, augmentation, preprocessing and precision (issue 18 items
+1, 2, 3, 7). Tiny: 8x8 images, a few dozen rows, a two-layer CNN, 1-2 epochs."""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pytest
+import torch
+from sklearn.base import clone
+from sklearn.model_selection import GridSearchCV
+from sklearn.utils._param_validation import InvalidParameterError
+
+import skda
+from skda import engine
+from skda.metrics import labelled_scorer
+from skda.model_selection import DomainStratifiedKFold, pack_domains
+
+try:  # torchvision (skda[vision]) for transforms and files; the array tests run without it
+    import torchvision.io as torchvision_io
+    from torchvision.transforms import v2
+except ImportError:  # pragma: no cover - CI installs it
+    torchvision_io = v2 = None
+needs_torchvision = pytest.mark.skipif(v2 is None, reason="needs torchvision (pip install skda[vision])")
+
+CNN = dict(module=skda.LeNetFeatureExtractor, module__channels=(4, 8), module__out_features=16, batch_size=16,
+           max_epochs=2, random_state=0)
+METHOD = {
+    "dann": (skda.DANNClassifier, dict(domain_hidden_sizes=(8,))),
+    "madda": (skda.MADDAClassifier, dict(source_epochs=1, max_epochs=1, embedding_dim=8,
+                                         discriminator_hidden_sizes=(8,), lr=1e-3)),
+    "active": (skda.ActiveSelector, dict(strategy="sdm-ag")),
+    "ilada": (skda.ILADAClassifier, dict(domain_hidden_sizes=(8,))),
+}
+
+
+def make(name, **overrides):
+    cls, params = METHOD[name]
+    return cls(**{**CNN, **params, **overrides})
+
+
+@pytest.fixture(scope="module")
+def images():
+    """``(Xs, ys, Xt, yt)``: 48 source and 36 target uint8 grey 8x8 images, 3 classes (a bright bar per class:
+    row, column, diagonal), the target brighter and noisier."""
+    rng = np.random.RandomState(0)
+    patterns = np.zeros((3, 8, 8), dtype=np.float32)
+    patterns[0, 3:5, :] = 1
+    patterns[1, :, 3:5] = 1
+    patterns[2][np.eye(8, dtype=bool)] = 1
+
+    def draw(n, shift, noise):
+        y = np.arange(n) % 3
+        x = 160 * patterns[y] + shift + noise * rng.rand(n, 8, 8) * 60
+        return np.clip(x, 0, 255).astype(np.uint8)[:, None], y
+
+    Xs, ys = draw(48, 20, 1.0)
+    Xt, yt = draw(36, 50, 1.5)
+    return Xs, ys, Xt, yt
+
+
+def test_uint8_images_are_read_as_floats_in_unit_range(images):
+    Xs, ys, Xt, _ = images
+    uint8 = make("dann").fit(Xs, ys, Xt)
+    floats = make("dann").fit(Xs / np.float32(255), ys, Xt / np.float32(255))
+    np.testing.assert_array_equal(uint8.predict_proba(Xt), floats.predict_proba(Xt / np.float32(255)))
+    # grey images without a channel axis: the network sees (n, 1, H, W), the same model
+    grey = make("dann").fit(Xs[:, 0], ys, Xt[:, 0])
+    np.testing.assert_array_equal(grey.predict_proba(Xt[:, 0]), uint8.predict_proba(Xt))
+    assert uint8.input_shape_ == (1, 8, 8) and grey.input_shape_ == (8, 8)
+    assert grey.network_input_shape_ == (1, 8, 8) and grey.n_features_in_ == 64 and grey.input_kind_ == "images"
+    with pytest.raises(ValueError, match="shape"):
+        grey.predict(Xt)  # (n, 1, 8, 8) is not the (8, 8) samples of the fit
+    # the user's arrays are never modified
+    assert Xs.dtype == np.uint8 and Xs.max() > 1
+
+
+@pytest.mark.parametrize("name", ["dann", "madda", "active", "ilada"])
+def test_streamed_and_device_paths_give_identical_predictions(images, name, monkeypatch):
+    Xs, ys, Xt, _ = images
+    monkeypatch.setattr(engine, "PREDICT_CHUNK_ROWS", 10)  # several prediction chunks, a padded last one
+    device = make(name, data_placement="device").fit(Xs, ys, Xt)
+    host = make(name, data_placement="host").fit(Xs, ys, Xt)
+    assert device.data_placement_ == "device" and host.data_placement_ == "host"
+    np.testing.assert_array_equal(device.predict_proba(Xt), host.predict_proba(Xt))
+    np.testing.assert_array_equal(device.transform(Xs), host.transform(Xs))
+    assert [h["train_loss"] for h in device.history] == [h["train_loss"] for h in host.history]
+    if name == "active":
+        np.testing.assert_array_equal(device.query(5), host.query(5))
+
+
+def test_flat_rows_streamed_from_host_give_the_model_of_the_device_path(small_task):
+    Xs, ys, Xt, _ = small_task
+    params = dict(max_epochs=2, module__hidden_sizes=(8,), domain_hidden_sizes=(8,), random_state=0)
+    device = skda.DANNClassifier(**params).fit(Xs, ys, Xt)
+    host = skda.DANNClassifier(**params, data_placement="host").fit(Xs, ys, Xt)
+    np.testing.assert_array_equal(device.predict_proba(Xt), host.predict_proba(Xt))
+    assert device.data_placement_ == "device" and device.input_kind_ == "rows"
+
+
+def _write_pngs(folder, images):
+    paths = []
+    for i, image in enumerate(images):
+        path = folder / f"{i:03d}.png"
+        torchvision_io.write_png(torch.from_numpy(np.ascontiguousarray(image)), str(path))
+        paths.append(str(path))
+    return np.array(paths)
+
+
+@pytest.fixture(scope="module")
+def image_files(images, tmp_path_factory):
+    Xs, ys, Xt, yt = images
+    folder = tmp_path_factory.mktemp("png")
+    (folder / "s").mkdir()
+    (folder / "t").mkdir()
+    return _write_pngs(folder / "s", Xs), ys, _write_pngs(folder / "t", Xt), yt
+
+
+@needs_torchvision
+def test_image_files_give_the_model_of_the_decoded_array(images, image_files):
+    Xs, ys, Xt, _ = images
+    Ps, _, Pt, _ = image_files
+    arrays = make("dann").fit(Xs, ys, Xt)
+    files = make("dann").fit(Ps, ys, list(Pt))  # a list of paths works too
+    assert files.input_kind_ == "paths" and files.input_shape_ == (1, 8, 8) and files.data_placement_ == "host"
+    np.testing.assert_array_equal(files.predict_proba(Pt), arrays.predict_proba(Xt))
+    # a model fitted on files predicts decoded arrays, and the other way round
+    np.testing.assert_array_equal(files.predict_proba(Xt), arrays.predict_proba(Pt))
+    # DataLoader workers decode the same images
+    workers = make("dann", num_workers=1).fit(Ps, ys, Pt)
+    np.testing.assert_array_equal(workers.predict_proba(Pt), arrays.predict_proba(Xt))
+
+
+@needs_torchvision
+def test_image_files_in_the_packed_form_and_a_search(image_files):
+    Ps, ys, Pt, yt = image_files
+    X, y = pack_domains(Ps, ys, Pt)
+    search = GridSearchCV(make("dann", max_epochs=1), {"lr": [0.01, 0.02]}, cv=DomainStratifiedKFold(2),
+                          scoring=labelled_scorer("accuracy"))
+    search.fit(X, y)
+    assert search.best_estimator_.predict(Pt).shape == (len(Pt),)
+    assert 0 <= search.best_estimator_.score(Pt, yt) <= 1
+
+
+@needs_torchvision
+def test_active_selector_queries_a_pool_of_files(image_files):
+    Ps, ys, Pt, _ = image_files
+    selector = make("active").fit(Ps, ys, Pt)
+    picked = selector.query(4)
+    assert len(set(picked.tolist())) == 4 and selector.pool_.dtype == object
+    among = selector.query(4, candidates=np.arange(10))
+    assert set(among.tolist()) <= set(range(10)) and len(set(among.tolist())) == 4
+    scores = selector.informativeness(Pt[:6])
+    np.testing.assert_allclose(selector.query(2, candidates=Pt[:6], return_scores=True)[1],
+                               np.sort(scores)[::-1][:2])
+
+
+@needs_torchvision
+def test_file_errors_name_the_file_and_the_fix(image_files, tmp_path):
+    Ps, ys, Pt, _ = image_files
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"not an image")
+    with pytest.raises(ValueError, match="broken.png"):
+        make("dann").fit(np.r_[Ps[:-1], [str(broken)]], ys, Pt)
+    big = _write_pngs(tmp_path, np.zeros((1, 1, 10, 10), dtype=np.uint8))
+    with pytest.raises(ValueError, match="different shapes.*preprocess"):
+        make("dann").fit(np.r_[Ps[:-1], big], ys, Pt)
+    with pytest.raises(ValueError, match="data_placement='device' cannot hold image files"):
+        make("dann", data_placement="device").fit(Ps, ys, Pt)
+    with pytest.raises(ValueError, match="both be image file paths or both arrays"):
+        make("dann").fit(Ps, ys, np.zeros((len(Pt), 1, 8, 8), dtype=np.uint8))
+
+
+@pytest.mark.parametrize("param,value", [("data_placement", "gpu"), ("num_workers", -1), ("augment", 3),
+                                         ("preprocess", "resize"), ("precision", "float16")])
+def test_bad_image_parameters_are_refused_by_name(images, param, value):
+    Xs, ys, Xt, _ = images
+    with pytest.raises(InvalidParameterError, match=param):
+        make("dann", **{param: value}).fit(Xs, ys, Xt)
+
+
+@needs_torchvision
+def test_preprocess_is_applied_in_training_and_prediction(images):
+    Xs, ys, Xt, _ = images
+    resize = v2.Resize((12, 12), antialias=True)
+    clf = make("dann", preprocess=resize).fit(Xs, ys, Xt)
+    assert clf.input_shape_ == (1, 8, 8) and clf.network_input_shape_ == (1, 12, 12)
+    assert clf.module_.feature_extractor.image_shape == (1, 12, 12)  # LeNet sized for the network's input
+    # image networks and batches are channels-last (faster convolutions, docs/images.md)
+    assert clf.module_.feature_extractor.conv[0].weight.is_contiguous(memory_format=torch.channels_last)
+    # prediction preprocesses too: the same as a model given the resized images themselves, without preprocess
+    resized = resize(torch.from_numpy(Xs / np.float32(255))).numpy()
+    plain = make("dann").fit(resized, ys, resize(torch.from_numpy(Xt / np.float32(255))).numpy())
+    np.testing.assert_allclose(clf.predict_proba(Xt),
+                               plain.predict_proba(resize(torch.from_numpy(Xt / np.float32(255))).numpy()),
+                               rtol=1e-5, atol=1e-6)
+
+
+@needs_torchvision
+def test_augmentation_is_seeded_and_changes_the_training(images, image_files):
+    Xs, ys, Xt, _ = images
+    augment = v2.RandomAffine(degrees=15, translate=(0.15, 0.15))
+    first = make("dann", augment=augment).fit(Xs, ys, Xt)
+    again = clone(make("dann", augment=augment)).fit(Xs, ys, Xt)  # clone copies the transform
+    plain = make("dann").fit(Xs, ys, Xt)
+    np.testing.assert_array_equal(first.predict_proba(Xt), again.predict_proba(Xt))
+    assert not np.array_equal(first.predict_proba(Xt), plain.predict_proba(Xt))
+    # host placement and files (augmented in the workers) are repeatable too
+    Ps, _, Pt, _ = image_files
+    for params in (dict(data_placement="host"), dict(num_workers=1)):
+        X, T = (Ps, Pt) if "num_workers" in params else (Xs, Xt)
+        a = make("dann", augment=augment, **params).fit(X, ys, T)
+        b = make("dann", augment=augment, **params).fit(X, ys, T)
+        np.testing.assert_array_equal(a.predict_proba(T), b.predict_proba(T))
+
+
+def test_augmentation_draws_per_image(images):
+    """Each image of a batch gets its own random transform (a v2 transform on a whole batch tensor draws one)."""
+    Xs, ys, Xt, _ = images
+    seen = []
+
+    def record(image):
+        seen.append(image.shape)
+        return image
+
+    make("dann", augment=record, max_epochs=1).fit(Xs, ys, Xt)
+    assert seen and all(shape == (1, 8, 8) for shape in seen)
+    assert len(seen) == 2 * 48  # one epoch: 48 source and 48 (recycled) target images
+
+
+def test_bfloat16_autocast_on_cpu_trains_and_predicts_float(images):
+    Xs, ys, Xt, yt = images
+    clf = make("dann", precision="bfloat16", max_epochs=3).fit(Xs, ys, Xt)
+    proba = clf.predict_proba(Xt)
+    assert proba.dtype == np.float64 and np.allclose(proba.sum(1), 1)
+    assert clf.transform(Xt).dtype == np.float32
+    madda = make("madda", precision="bfloat16").fit(Xs, ys, Xt)
+    assert madda.predict(Xt).shape == (len(Xt),)
+
+
+def test_images_with_train_split_and_persistence(images, tmp_path):
+    from skorch.dataset import ValidSplit
+
+    Xs, ys, Xt, _ = images
+    device = make("dann", train_split=ValidSplit(4, stratified=True), data_placement="device").fit(Xs, ys, Xt)
+    host = make("dann", train_split=ValidSplit(4, stratified=True), data_placement="host").fit(Xs, ys, Xt)
+    assert device.history[-1]["valid_accuracy"] == host.history[-1]["valid_accuracy"]
+    device.save_params(f_params=tmp_path / "p.pt")
+    loaded = make("dann", train_split=ValidSplit(4, stratified=True)).load_params(f_params=tmp_path / "p.pt")
+    assert loaded.network_input_shape_ == (1, 8, 8) and loaded.input_kind_ == "images"
+    np.testing.assert_array_equal(loaded.predict_proba(Xt), device.predict_proba(Xt))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_channels_last_and_bfloat16(images):
+    Xs, ys, Xt, yt = images
+    clf = make("dann", device="cuda", precision="bfloat16").fit(Xs, ys, Xt)
+    conv = clf.module_.feature_extractor.conv[0]
+    assert conv.weight.is_contiguous(memory_format=torch.channels_last)
+    host = make("dann", device="cuda", data_placement="host").fit(Xs, ys, Xt)
+    assert host.predict(Xt).shape == (len(Xt),)
+
+
+@needs_torchvision
+def test_transforms_as_parameters_work_with_scikit_learn_tools(images):
+    """torchvision transforms have a static get_params of their own: get_params(deep=True), clone, set_params and a
+    search over another parameter keep working, and the estimator keeps its transform objects."""
+    Xs, ys, Xt, _ = images
+    augment, resize = v2.RandomAffine(degrees=5), v2.Resize((10, 10), antialias=True)
+    clf = make("dann", augment=augment, preprocess=resize, max_epochs=1)
+    params = clf.get_params(deep=True)
+    assert params["augment"] is augment and params["preprocess"] is resize and clf.augment is augment
+    copy = clone(clf)
+    assert isinstance(copy.augment, v2.RandomAffine) and copy.augment is not augment
+    copy.set_params(augment=None)
+    assert copy.augment is None and clf.augment is augment
+    X, y = pack_domains(Xs, ys, Xt)
+    GridSearchCV(clf, {"lr": [0.01, 0.02]}, cv=DomainStratifiedKFold(2), scoring=labelled_scorer("accuracy")).fit(X, y)
+
+
+def test_image_files_without_torchvision_name_the_install_command(images, monkeypatch):
+    Xs, ys, Xt, _ = images
+    monkeypatch.setitem(sys.modules, "torchvision", None)  # import torchvision now raises ImportError
+    paths = np.array([f"/nonexistent/{i}.png" for i in range(len(ys))])
+    with pytest.raises(ImportError, match=r"pip install skda\[vision\]"):
+        make("dann").fit(paths, ys, paths[:10])
+    # image arrays need no torchvision
+    assert make("dann", max_epochs=1).fit(Xs, ys, Xt).predict(Xt).shape == (len(Xt),)
