@@ -37,10 +37,11 @@ _NAMES = {
     "GRLCoefficientSchedule": "optim",
     "LRAnnealing": "optim",
     "MomentumSGD": "optim",
+    "SourceClassifier": "preprocessing",
     "annealed_learning_rate": "optim",
     "grl_coefficient": "optim",
 }
-_SUBMODULES = ("callbacks", "datasets", "metrics", "model_selection", "plotting")
+_SUBMODULES = ("callbacks", "datasets", "metrics", "model_selection", "plotting", "preprocessing")
 
 __all__ = sorted([*_NAMES, *_SUBMODULES, "__version__"])
 
@@ -61,7 +62,7 @@ def __dir__():
 
 
 if TYPE_CHECKING:  # what the lazy names are, for type checkers and documentation tools
-    from . import callbacks, datasets, metrics, model_selection, plotting  # noqa: F401
+    from . import callbacks, datasets, metrics, model_selection, plotting, preprocessing  # noqa: F401
     from .active import ActiveLearningRoundError, ActiveSelector, active_learning_loop  # noqa: F401
     from .coral import DeepCORALClassifier  # noqa: F401
     from .dann import DANNClassifier, SourceOnlyClassifier  # noqa: F401
@@ -72,3 +73,4 @@ if TYPE_CHECKING:  # what the lazy names are, for type checkers and documentatio
     from .mlada import MLADAClassifier  # noqa: F401
     from .optim import (AdversarialAdam, GRLCoefficientSchedule, LRAnnealing, MomentumSGD,  # noqa: F401
                         annealed_learning_rate, grl_coefficient)
+    from .preprocessing import SourceClassifier  # noqa: F401
