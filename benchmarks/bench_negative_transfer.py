@@ -52,13 +52,34 @@ def run_one(family, task, method, seed):
     start = time.perf_counter()
     report = check_negative_transfer(adapted, source_only, Xs_val, ys_val, Xt, warn=False, random_state=seed)
     check_seconds = time.perf_counter() - start
-    return {
+    return {**_exploratory(adapted, source_only, Xs_val, ys_val, Xt, seed),
         "family": family, "task": task, "method": method, "seed": seed,
         "target_accuracy": {"adapted": float(adapted.score(Xt, yt)), "source_only": float(source_only.score(Xt, yt))},
         "source_accuracy": report.source_accuracy, "iwcv_accuracy": report.iwcv_accuracy,
         "effective_sample_size": report.effective_sample_size, "target_agreement": report.target_agreement,
         "seconds": {"adapted": adapted_seconds, "source_only": source_only_seconds, "check": check_seconds},
     }
+
+
+def _exploratory(adapted, source_only, Xs_val, ys_val, Xt, seed):
+    """Other label-free statistics of both models, recorded to compare criteria (not used by the default signal):
+    held-out source log loss, DEV (learned features), target entropy and SND, and the total-variation distance
+    of each model's predicted target class histogram from the source class prior."""
+    from skda.metrics import deep_embedded_validation, density_ratio, negative_entropy, soft_neighborhood_density
+
+    prior = np.bincount(np.searchsorted(adapted.classes_, ys_val), minlength=len(adapted.classes_)) / len(ys_val)
+    out = {key: {} for key in ("source_log_loss", "dev", "target_entropy", "target_snd", "target_prior_tv")}
+    for name, model in (("adapted", adapted), ("source_only", source_only)):
+        P_val, P_t = model.predict_proba(Xs_val), model.predict_proba(Xt)
+        index = np.searchsorted(model.classes_, ys_val)
+        out["source_log_loss"][name] = float(-np.log(np.clip(P_val[np.arange(len(index)), index], 1e-6, 1)).mean())
+        weights = density_ratio(model.transform(Xs_val), model.transform(Xt), random_state=seed)
+        out["dev"][name] = deep_embedded_validation(index, P_val, weights)
+        out["target_entropy"][name] = -negative_entropy(P_t)
+        out["target_snd"][name] = soft_neighborhood_density(P_t)
+        histogram = np.bincount(P_t.argmax(axis=1), minlength=P_t.shape[1]) / len(P_t)
+        out["target_prior_tv"][name] = float(0.5 * np.abs(histogram - prior).sum())
+    return out
 
 
 def cache_path(cache, family, task, method, seed):
