@@ -87,6 +87,8 @@ def cache_path(cache, family, task, method, seed):
 
 
 def flags(run, criterion, tolerance=TOLERANCE):
+    if 1.0 - run["target_agreement"] <= tolerance:  # the check's bound: accuracies cannot differ by > tolerance
+        return False
     iwcv = run["iwcv_accuracy"]["source_only"] - run["iwcv_accuracy"]["adapted"] > tolerance
     source = run["source_accuracy"]["source_only"] - run["source_accuracy"]["adapted"] > tolerance
     return {"iwcv": iwcv, "source": source, "either": iwcv or source}[criterion]

@@ -96,3 +96,14 @@ def test_bad_data():
         check_negative_transfer(object(), RuleClassifier(), Xs, ys, Xt)
     with pytest.raises(ValueError, match="NaN"):
         check_negative_transfer(RuleClassifier(), RuleClassifier(), np.where(Xs > 2, np.nan, Xs), ys, Xt)
+
+
+def test_no_flag_when_the_models_agree_on_almost_every_target_row():
+    """Two models that disagree on at most ``tolerance`` of the target rows cannot differ by more in accuracy."""
+    Xs, ys, Xt, _ = _shifted_task()
+    # flipped only at the very top of x_1: few target rows differ, but the weighted source rows there do
+    adapted = RuleClassifier(flip_above=float(np.quantile(Xt[:, 1], 0.995)))
+    report = check_negative_transfer(adapted, RuleClassifier(), Xs, ys, Xt, criterion="either", tolerance=0.01,
+                                     warn=False)
+    assert 1 - report.target_agreement <= 0.01 and not report.flagged
+    assert report.iwcv_drop > 0 or report.source_drop > 0  # a criterion alone would have had something to show
