@@ -87,11 +87,25 @@ def cache_path(cache, family, task, method, seed):
 
 
 def flags(run, criterion, tolerance=TOLERANCE):
-    if 1.0 - run["target_agreement"] <= tolerance:  # the check's bound: accuracies cannot differ by > tolerance
+    if not _gate(run, tolerance):  # the check's bound: the accuracies cannot differ by more than tolerance
         return False
     iwcv = run["iwcv_accuracy"]["source_only"] - run["iwcv_accuracy"]["adapted"] > tolerance
     source = run["source_accuracy"]["source_only"] - run["source_accuracy"]["adapted"] > tolerance
     return {"iwcv": iwcv, "source": source, "either": iwcv or source}[criterion]
+
+
+#: statistic -> (label, sign): the adapted model is worse when sign * (adapted - source_only) > 0
+EXPLORATORY = {
+    "source_log_loss": ("held-out source log loss (higher)", 1),
+    "dev": ("DEV, learned features (lower)", -1),
+    "target_entropy": ("target mean entropy (higher)", 1),
+    "target_snd": ("target SND (lower)", -1),
+    "target_prior_tv": ("predicted target classes vs source prior, total variation (higher)", 1),
+}
+
+
+def _gate(run, tolerance=TOLERANCE):
+    return 1.0 - run["target_agreement"] > tolerance
 
 
 def truly_negative(run, tolerance=TOLERANCE):
@@ -142,7 +156,19 @@ def report(runs, methods, seeds):
                       f"Per run ({len(mine)} runs): {run_summary}.", "", *per_run, "",
                       f"Per pair ({len(by_pair)} pairs; flagged by most seeds; truth on the seed mean): "
                       f"{pair_summary}.", "", *per_pair, ""]
-        lines += ["### Per pair", "", "| family | task | target: adapted - source-only | IWCV: adapted - source-only "
+        lines += ["### Other label-free statistics", "",
+                  "Recorded in the same runs, not used by the check: each flags (behind the same agreement bound) "
+                  "when the adapted model is worse on it than source-only, in the direction its paper gives, with no "
+                  "threshold (nothing tuned). Per run:", "",
+                  "| statistic (worse when) | flags truly negative | flags the others |", "|---|---|---|"]
+        for key, (label, sign) in EXPLORATORY.items():
+            cases = [(_gate(r) and sign * (r[key]["adapted"] - r[key]["source_only"]) > 0, truly_negative(r))
+                     for r in mine if key in r]
+            tp = sum(f and t for f, t in cases)
+            fp = sum(f and not t for f, t in cases)
+            positives = sum(t for _, t in cases)
+            lines.append(f"| {label} | {tp}/{positives} | {fp}/{len(cases) - positives} |")
+        lines += ["", "### Per pair", "", "| family | task | target: adapted - source-only | IWCV: adapted - source-only "
                   "| held-out source: adapted - source-only | target agreement | IWCV effective rows | flags "
                   "(iwcv / source) |", "|---|---|---|---|---|---|---|---|"]
         for (family, task), group in by_pair.items():
@@ -154,6 +180,19 @@ def report(runs, methods, seeds):
                 f"{mean_diff('source_accuracy'):+.3f} | {np.mean([g['target_agreement'] for g in group]):.3f} | "
                 f"{np.mean([g['effective_sample_size'] for g in group]):.0f} | "
                 f"{sum(flags(g, 'iwcv') for g in group)} / {sum(flags(g, 'source') for g in group)} of {len(group)} |")
+        null = [(a["target_accuracy"]["source_only"] < b["target_accuracy"]["source_only"] - TOLERANCE)
+                for group in by_pair.values() for a in group for b in group if a is not b]
+        negatives = sum(truly_negative(r) for r in mine)
+        lines += ["", f"How noisy the truth is: {negatives} of {len(mine)} runs are truly negative; among the "
+                  f"source-only models alone, one seed's model is more than 1 point below another seed's "
+                  f"(different 80% source split and initialisation) in {sum(null)} of {len(null)} ordered pairs of "
+                  "seeds of the same task.", ""]
+        for family in dict.fromkeys(r["family"] for r in mine):
+            fam = [r for r in mine if r["family"] == family]
+            diffs = [r["target_accuracy"]["adapted"] - r["target_accuracy"]["source_only"] for r in fam]
+            lines.append(f"- {family}: {sum(truly_negative(r) for r in fam)} of {len(fam)} runs truly negative; "
+                         f"adapted - source-only target accuracy {np.mean(diffs):+.3f} on average "
+                         f"(min {min(diffs):+.3f}, max {max(diffs):+.3f}); iwcv flags {sum(flags(r, 'iwcv') for r in fam)}.")
         seconds = {k: np.median([r["seconds"][k] for r in mine]) for k in ("adapted", "source_only", "check")}
         lines += ["", f"Median seconds per run: adapted fit {seconds['adapted']:.1f}, source-only fit "
                   f"{seconds['source_only']:.1f}, the check itself {seconds['check']:.2f} (CPU, one thread).", ""]

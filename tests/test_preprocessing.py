@@ -154,3 +154,19 @@ def test_sklearn_checks(estimator, check):
 def test_lazy_names():
     assert skda.SourceClassifier is SourceClassifier
     assert skda.preprocessing.CORAL is CORAL
+
+
+def test_user_guide_coral_example_runs():
+    """The user guide's CORAL block runs; on the digits shift both linear baselines clear a floor."""
+    import re
+    from pathlib import Path
+
+    guide = (Path(__file__).parent.parent / "docs" / "index.md").read_text()
+    section = guide[guide.index("## Linear baselines"):]
+    section = section[:section.index("\n## ", 1)]
+    (block,) = re.findall(r"```python\n(.*?)```", section, flags=re.S)
+    namespace = {}
+    exec(compile(block, "docs/index.md Linear baselines block", "exec"), namespace)
+    Xt, yt = namespace["Xt"], namespace["yt"]
+    assert namespace["coral"].score(Xt, yt) > 0.5 and namespace["source_lr"].score(Xt, yt) > 0.5
+    assert list(namespace["coral"].classes_) == list(range(10))
