@@ -19,17 +19,17 @@ import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
-from sklearn.base import clone
+from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin, clone
 from sklearn.model_selection import BaseCrossValidator
 from sklearn.utils import _safe_indexing, check_random_state, column_or_1d, indexable
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.parallel import Parallel, delayed
-from sklearn.utils.validation import _num_samples
+from sklearn.utils.validation import _num_samples, check_is_fitted
 
 from .validation import check_features, final_estimator, is_int_at_least, numeric_labels, unlabeled_mask
 
-__all__ = ["DomainStratifiedKFold", "NegativeTransferReport", "NegativeTransferWarning", "check_negative_transfer",
-           "cross_val_predict", "pack_domains"]
+__all__ = ["AdaptationCheck", "DomainStratifiedKFold", "NegativeTransferReport", "NegativeTransferWarning",
+           "check_negative_transfer", "cross_val_predict", "pack_domains", "source_only_twin"]
 
 
 def _marker_fits(marker, dtype) -> bool:
@@ -407,3 +407,116 @@ def check_negative_transfer(adapted, source_only, X, y, X_target=None, *, criter
             "model, or a weaker adaptation (e.g. a smaller adversarial weight).", NegativeTransferWarning,
             stacklevel=2)
     return report
+
+
+def source_only_twin(estimator):
+    """A :class:`skda.SourceOnlyClassifier` with the engine parameters of the skda ``estimator`` (network and its
+    ``module__*`` settings, optimiser, learning rate, epochs, batch size, seed, device, ...): the same network
+    trained on the source only. Parameters of the adaptation (e.g. ``adversarial_weight``) and settings of
+    callbacks the source-only model does not have (e.g. ``callbacks__grl_schedule__*``) are left out."""
+    from .dann import SourceOnlyClassifier
+    from .engine import DomainAdaptationNet
+
+    if not isinstance(estimator, DomainAdaptationNet):
+        raise TypeError(f"source_only_twin needs a skda estimator, got {type(estimator).__name__}; pass the "
+                        "source-only model yourself (source_only=...).")
+    plain = set(SourceOnlyClassifier().get_params(deep=False))
+    callbacks = {name for name, _ in SourceOnlyClassifier().get_default_callbacks()}
+    routed = ("module__", "optimizer__", "criterion__", "iterator_train__", "iterator_valid__", "dataset__")
+
+    def shared(key):
+        if key in plain or key.startswith(routed):
+            return True
+        return key.startswith("callbacks__") and key.split("__")[1] in callbacks
+
+    return SourceOnlyClassifier(**{k: v for k, v in estimator.get_params(deep=False).items() if shared(k)})
+
+
+class AdaptationCheck(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
+    """Fit an adapted model and its source-only twin on part of the source, run :func:`check_negative_transfer` on
+    the held-out rest, and predict with the adapted model (or, with ``fallback=True``, with the source-only model
+    when the check flags).
+
+    Opt-in: it costs one source-only fit besides the adapted one, and both models see ``1 - validation_fraction``
+    of the source rows (no refit on all of them). How often the check is right on the tabular benchmarks:
+    docs/results_negative_transfer.md.
+
+    Parameters
+    ----------
+    estimator : skda estimator
+        The adapted model (cloned: ``adapted_``).
+    source_only : estimator, optional
+        The model without adaptation (cloned: ``source_only_``); default :func:`source_only_twin` of
+        ``estimator``.
+    validation_fraction : float, default 0.2
+        Share of the source rows held out (stratified) for the check.
+    criterion, tolerance : see :func:`check_negative_transfer`.
+    fallback : bool, default False
+        Predict with the source-only model when the check flags.
+    random_state : int or None
+        Seeds the held-out split and the density-ratio folds.
+
+    Attributes
+    ----------
+    adapted_, source_only_ : the fitted models
+    report_ : NegativeTransferReport
+    best_estimator_ : the model that predicts (``source_only_`` if ``fallback`` and flagged, else ``adapted_``)
+    classes_ : ndarray
+    """
+
+    def __init__(self, estimator, *, source_only=None, validation_fraction=0.2, criterion="iwcv", tolerance=0.01,
+                 fallback=False, random_state=None):
+        self.estimator = estimator
+        self.source_only = source_only
+        self.validation_fraction = validation_fraction
+        self.criterion = criterion
+        self.tolerance = tolerance
+        self.fallback = fallback
+        self.random_state = random_state
+
+    def fit(self, X, y, X_target=None):
+        """Split the source rows, fit both models on the rest (with every target row), check, choose."""
+        from sklearn.model_selection import train_test_split
+
+        from .validation import split_domains
+
+        if not (isinstance(self.validation_fraction, numbers.Real) and 0 < self.validation_fraction < 1):
+            raise ValueError(f"validation_fraction must be in (0, 1), got {self.validation_fraction!r}.")
+        marker = getattr(self.estimator, "unlabeled_marker", -1)
+        Xs, ys, Xt = split_domains(X, y, X_target, unlabeled_marker=marker)
+        seed = self.random_state if self.random_state is None or isinstance(self.random_state, numbers.Integral) \
+            else check_random_state(self.random_state).randint(2 ** 31 - 1)
+        try:
+            Xs_fit, Xs_val, ys_fit, ys_val = train_test_split(Xs, ys, test_size=self.validation_fraction,
+                                                              stratify=ys, random_state=seed)
+        except ValueError as exc:
+            raise ValueError(f"AdaptationCheck could not hold out a stratified {self.validation_fraction:g} of the "
+                             f"source rows ({exc}); every class needs at least 2 source rows.") from None
+        template = source_only_twin(self.estimator) if self.source_only is None else self.source_only
+        self.adapted_ = clone(self.estimator).fit(Xs_fit, ys_fit, Xt)
+        self.source_only_ = clone(template).fit(Xs_fit, ys_fit, Xt)
+        self.report_ = check_negative_transfer(self.adapted_, self.source_only_, Xs_val, ys_val, Xt,
+                                               criterion=self.criterion, tolerance=self.tolerance,
+                                               unlabeled_marker=marker, random_state=0 if seed is None else seed)
+        self.best_estimator_ = self.source_only_ if self.fallback and self.report_.flagged else self.adapted_
+        self.classes_ = self.best_estimator_.classes_
+        if Xs.ndim == 2:
+            self.n_features_in_ = Xs.shape[1]
+        return self
+
+    def predict(self, X):
+        check_is_fitted(self, "best_estimator_")
+        return self.best_estimator_.predict(X)
+
+    def predict_proba(self, X):
+        check_is_fitted(self, "best_estimator_")
+        return self.best_estimator_.predict_proba(X)
+
+    def transform(self, X):
+        check_is_fitted(self, "best_estimator_")
+        return self.best_estimator_.transform(X)
+
+    def score(self, X, y, sample_weight=None):
+        """The chosen model's ``score`` (for skda estimators: accuracy on the labelled rows of packed data)."""
+        check_is_fitted(self, "best_estimator_")
+        return self.best_estimator_.score(X, y, sample_weight=sample_weight)

@@ -107,3 +107,61 @@ def test_no_flag_when_the_models_agree_on_almost_every_target_row():
                                      warn=False)
     assert 1 - report.target_agreement <= 0.01 and not report.flagged
     assert report.iwcv_drop > 0 or report.source_drop > 0  # a criterion alone would have had something to show
+
+
+class RuleEstimator(RuleClassifier):
+    """RuleClassifier with a fit that learns nothing (for AdaptationCheck): its rule is its 'trained' model."""
+
+    def fit(self, X, y, X_target=None):
+        self.fitted_rows_ = len(X)
+        return self
+
+
+def test_adaptation_check_falls_back_to_source_only_when_flagged():
+    from skda.model_selection import AdaptationCheck
+
+    Xs, ys, Xt, yt = _shifted_task()
+    check = AdaptationCheck(RuleEstimator(flip_above=1.0), source_only=RuleEstimator(), fallback=True,
+                            random_state=0)
+    with pytest.warns(NegativeTransferWarning):
+        check.fit(Xs, ys, Xt)
+    assert check.report_.flagged and check.best_estimator_ is check.source_only_
+    assert check.adapted_.fitted_rows_ == check.source_only_.fitted_rows_ == 320  # 80% of the 400 source rows
+    np.testing.assert_array_equal(check.predict(Xt), RuleEstimator().predict(Xt))
+    assert check.score(Xt, yt) == 1.0
+    # without fallback the adapted model predicts, flagged or not; a model that helps is kept and not flagged
+    with pytest.warns(NegativeTransferWarning):
+        kept = AdaptationCheck(RuleEstimator(flip_above=1.0), source_only=RuleEstimator(), random_state=0)
+        kept.fit(Xs, ys, Xt)
+    assert kept.best_estimator_ is kept.adapted_
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", NegativeTransferWarning)
+        helps = AdaptationCheck(RuleEstimator(), source_only=RuleEstimator(flip_above=1.0), fallback=True,
+                                random_state=0).fit(*pack_domains(Xs, ys, Xt))
+    assert not helps.report_.flagged and helps.best_estimator_ is helps.adapted_
+
+
+def test_adaptation_check_with_a_real_dann_and_its_source_only_twin(small_task):
+    import skda
+    from skda.model_selection import AdaptationCheck, source_only_twin
+
+    Xs, ys, Xt, yt = small_task
+    dann = skda.DANNClassifier(module__hidden_sizes=(16,), domain_hidden_sizes=(8,), max_epochs=3, batch_size=16,
+                               lr=0.05, adversarial_weight=0.5, callbacks__grl_schedule__gamma=5.0,
+                               random_state=0, device="cpu")
+    twin = source_only_twin(dann)
+    assert type(twin) is skda.SourceOnlyClassifier
+    params = twin.get_params(deep=False)
+    assert params["module__hidden_sizes"] == (16,) and params["lr"] == 0.05 and params["max_epochs"] == 3
+    assert "adversarial_weight" not in params and "callbacks__grl_schedule__gamma" not in params
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NegativeTransferWarning)
+        check = AdaptationCheck(dann, random_state=0).fit(Xs, ys, Xt)
+    assert isinstance(check.source_only_, skda.SourceOnlyClassifier)
+    assert isinstance(check.report_, NegativeTransferReport) and 0 <= check.report_.target_agreement <= 1
+    np.testing.assert_array_equal(check.predict(Xt), check.best_estimator_.predict(Xt))
+    assert check.predict_proba(Xt).shape == (len(Xt), 3) and list(check.classes_) == [0, 1, 2]
+    with pytest.raises(ValueError, match="validation_fraction"):
+        AdaptationCheck(dann, validation_fraction=1.0).fit(Xs, ys, Xt)
+    with pytest.raises(TypeError, match="pass the source-only model yourself"):
+        source_only_twin(RuleEstimator())
