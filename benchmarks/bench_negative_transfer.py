@@ -136,11 +136,30 @@ def report(runs, methods, seeds):
              "the two. Criteria and tolerance were fixed before this measurement; the target labels are used only "
              "for the truth column (adapted target accuracy more than 1 point below source-only's, for the same "
              "two models, fitted on 80% of the source).", ""]
+    pooled = [r for r in runs if r["method"] in methods]
+    if len({r["method"] for r in pooled}) > 1:
+        lines += ["## All methods pooled", "", "| criterion | per run | per pair |", "|---|---|---|"]
+        for criterion in CRITERIA:
+            _, run_summary = confusion([(flags(r, criterion), truly_negative(r)) for r in pooled])
+            groups = {}
+            for r in pooled:
+                groups.setdefault((r["method"], r["family"], r["task"]), []).append(r)
+            _, pair_summary = confusion([
+                (sum(flags(g, criterion) for g in group) * 2 > len(group),
+                 np.mean([g["target_accuracy"]["source_only"] - g["target_accuracy"]["adapted"] for g in group])
+                 > TOLERANCE) for group in groups.values()])
+            lines.append(f"| `{criterion}`{' (default)' if criterion == 'iwcv' else ''} | {run_summary} | "
+                         f"{pair_summary} |")
+        lines.append("")
     for method in methods:
         mine = [r for r in runs if r["method"] == method]
         if not mine:
             continue
-        lines += [f"## {method}", ""]
+        present = {family: sorted({r["seed"] for r in mine if r["family"] == family})
+                   for family in dict.fromkeys(r["family"] for r in mine)}
+        lines += [f"## {method}", "", f"{len(mine)} runs: " + "; ".join(
+            f"{family} {len({r['task'] for r in mine if r['family'] == family})} pairs, seeds {seeds_}"
+            for family, seeds_ in present.items()) + ".", ""]
         by_pair = {}
         for r in mine:
             by_pair.setdefault((r["family"], r["task"]), []).append(r)
