@@ -61,7 +61,8 @@ def table(scores, methods, seeds):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--family", required=True, choices=list(FAMILIES))
-    ap.add_argument("--methods", nargs="+", default=["source-only", "dann", "mlada", "madda"], choices=[*METHODS, *BASELINES])
+    ap.add_argument("--methods", nargs="+", default=["source-only", "dann", "mlada", "madda"],
+                    choices=[*METHODS, *BASELINES])
     ap.add_argument("--tasks", nargs="+", default=None, help="a subset of the family's tasks")
     ap.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS))
     ap.add_argument("--write", default=None, help="also write the markdown table to this file")

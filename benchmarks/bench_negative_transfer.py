@@ -187,11 +187,12 @@ def report(runs, methods, seeds):
             fp = sum(f and not t for f, t in cases)
             positives = sum(t for _, t in cases)
             lines.append(f"| {label} | {tp}/{positives} | {fp}/{len(cases) - positives} |")
-        lines += ["", "### Per pair", "", "| family | task | target: adapted - source-only | IWCV: adapted - source-only "
+        lines += ["", "### Per pair", "",
+                  "| family | task | target: adapted - source-only | IWCV: adapted - source-only "
                   "| held-out source: adapted - source-only | target agreement | IWCV effective rows | flags "
                   "(iwcv / source) |", "|---|---|---|---|---|---|---|---|"]
         for (family, task), group in by_pair.items():
-            def mean_diff(key):
+            def mean_diff(key, group=group):
                 return np.mean([g[key]["adapted"] - g[key]["source_only"] for g in group])
 
             lines.append(
@@ -211,7 +212,8 @@ def report(runs, methods, seeds):
             diffs = [r["target_accuracy"]["adapted"] - r["target_accuracy"]["source_only"] for r in fam]
             lines.append(f"- {family}: {sum(truly_negative(r) for r in fam)} of {len(fam)} runs truly negative; "
                          f"adapted - source-only target accuracy {np.mean(diffs):+.3f} on average "
-                         f"(min {min(diffs):+.3f}, max {max(diffs):+.3f}); iwcv flags {sum(flags(r, 'iwcv') for r in fam)}.")
+                         f"(min {min(diffs):+.3f}, max {max(diffs):+.3f}); "
+                         f"iwcv flags {sum(flags(r, 'iwcv') for r in fam)}.")
         seconds = {k: np.median([r["seconds"][k] for r in mine]) for k in ("adapted", "source_only", "check")}
         lines += ["", f"Median seconds per run: adapted fit {seconds['adapted']:.1f}, source-only fit "
                   f"{seconds['source_only']:.1f}, the check itself {seconds['check']:.2f} (CPU, one thread).", ""]
