@@ -13,7 +13,9 @@ source-only model's (both the models the signal judged). Confusion tables per cr
 (a pair is truly negative when its mean over seeds is; it is flagged when most of its seeds are).
 
 One process, one torch thread; each run is cached as JSON in ``--cache`` (default
-``.negative_transfer_cache/``), so an interrupted run resumes. The report goes to ``--write`` (default
+``.negative_transfer_cache/``), so an interrupted run resumes; the cache does not know the configuration, so
+after a change of defaults use a fresh ``--cache`` (or delete it). The flags are recomputed from the cached
+figures with the check's own rule (``NegativeTransferReport.fired``). The report goes to ``--write`` (default
 ``docs/results_negative_transfer.md``).
 """
 
@@ -87,11 +89,13 @@ def cache_path(cache, family, task, method, seed):
 
 
 def flags(run, criterion, tolerance=TOLERANCE):
-    if not _gate(run, tolerance):  # the check's bound: the accuracies cannot differ by more than tolerance
-        return False
-    iwcv = run["iwcv_accuracy"]["source_only"] - run["iwcv_accuracy"]["adapted"] > tolerance
-    source = run["source_accuracy"]["source_only"] - run["source_accuracy"]["adapted"] > tolerance
-    return {"iwcv": iwcv, "source": source, "either": iwcv or source}[criterion]
+    """Whether the check flags this cached run under ``criterion`` (the check's own rule,
+    ``NegativeTransferReport.fired``, on the cached figures)."""
+    from skda.model_selection import NegativeTransferReport
+
+    report = NegativeTransferReport(flagged=False, source_accuracy=run["source_accuracy"],
+                                    iwcv_accuracy=run["iwcv_accuracy"], target_agreement=run["target_agreement"])
+    return bool(report.fired(criterion, tolerance))
 
 
 #: statistic -> (label, sign): the adapted model is worse when sign * (adapted - source_only) > 0

@@ -279,6 +279,20 @@ class NegativeTransferReport:
         """Source-only's held-out source accuracy minus the adapted model's."""
         return self.source_accuracy["source_only"] - self.source_accuracy["adapted"]
 
+    def fired(self, criterion=None, tolerance=None):
+        """The criteria of ``criterion`` (default: the report's) that fire at ``tolerance`` (default: the
+        report's), as a list of names (``"iwcv"``, ``"source"``); empty when the two models agree on more than
+        ``1 - tolerance`` of the target rows (their target accuracies cannot differ by more than ``tolerance``)."""
+        criterion = self.criterion if criterion is None else criterion
+        tolerance = self.tolerance if tolerance is None else tolerance
+        if criterion not in NEGATIVE_TRANSFER_CRITERIA:
+            raise ValueError(f"criterion must be one of {NEGATIVE_TRANSFER_CRITERIA}, got {criterion!r}.")
+        if 1.0 - self.target_agreement <= tolerance:
+            return []
+        drops = {"iwcv": self.iwcv_drop, "source": self.source_drop}
+        used = ("iwcv", "source") if criterion == "either" else (criterion,)
+        return [name for name in used if drops[name] > tolerance]
+
 
 def check_negative_transfer(adapted, source_only, X, y, X_target=None, *, criterion="iwcv", tolerance=0.01,
                             unlabeled_marker="auto", random_state=0, warn=True):
@@ -384,21 +398,13 @@ def check_negative_transfer(adapted, source_only, X, y, X_target=None, *, criter
     report = NegativeTransferReport(flagged=False, criterion=criterion, tolerance=float(tolerance),
                                     source_accuracy=source_accuracy, iwcv_accuracy=iwcv_accuracy,
                                     effective_sample_size=ess, target_agreement=agreement)
-    fired = {
-        "iwcv": report.iwcv_drop > tolerance,
-        "source": report.source_drop > tolerance,
-    }
     words = {
         "iwcv": f"importance-weighted source accuracy {iwcv_accuracy['adapted']:.3f} vs source-only "
                 f"{iwcv_accuracy['source_only']:.3f} (effective sample size {ess:.0f} rows)",
         "source": f"held-out source accuracy {source_accuracy['adapted']:.3f} vs source-only "
                   f"{source_accuracy['source_only']:.3f} ({len(ys)} rows)",
     }
-    used = ("iwcv", "source") if criterion == "either" else (criterion,)
-    # Models that disagree on at most ``tolerance`` of the target rows cannot differ by more than ``tolerance`` in
-    # target accuracy, whatever the labels: no flag then (a bound, not a tuned threshold).
-    can_differ = 1.0 - agreement > tolerance
-    report.reasons = [words[c] for c in used if fired[c]] if can_differ else []
+    report.reasons = [words[name] for name in report.fired()]
     report.flagged = bool(report.reasons)
     if report.flagged and warn:
         warnings.warn(

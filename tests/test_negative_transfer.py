@@ -165,3 +165,13 @@ def test_adaptation_check_with_a_real_dann_and_its_source_only_twin(small_task):
         AdaptationCheck(dann, validation_fraction=1.0).fit(Xs, ys, Xt)
     with pytest.raises(TypeError, match="pass the source-only model yourself"):
         source_only_twin(RuleEstimator())
+
+
+def test_report_fired_recomputes_the_flag_for_any_criterion():
+    Xs, ys, Xt, _ = _shifted_task()
+    report = check_negative_transfer(RuleClassifier(flip_above=1.0), RuleClassifier(), Xs, ys, Xt, warn=False)
+    assert report.fired() == ["iwcv"] and report.flagged
+    assert report.fired("either") == ["iwcv", "source"]
+    assert report.fired("source", tolerance=report.source_drop + 0.01) == []
+    with pytest.raises(ValueError, match="criterion"):
+        report.fired("dev")
