@@ -6,6 +6,7 @@ in ``benchmarks/config.py``.
     python benchmarks/bench_accuracy.py --family digits                     # source-only, DANN, MLA-DA, M-ADDA; 3 seeds
     python benchmarks/bench_accuracy.py --family office_caltech --methods dann mlada --seeds 0
     python benchmarks/bench_accuracy.py --family digits --write docs/results_digits.md
+    python benchmarks/bench_accuracy.py --family amazon_reviews --methods "logreg (source)" "coral + logreg" --seeds 0
 
 Prints one line per run, then a markdown table (mean ± std over seeds, paper figures in brackets).
 """
@@ -17,9 +18,11 @@ import sys
 import time
 
 import numpy as np
-from config import FAMILIES, METHODS, PAPER, SEEDS, make_estimator
+from config import BASELINES, FAMILIES, METHODS, PAPER, SEEDS, make_baseline, make_estimator
 
 from skda.datasets import list_tasks, load_task
+from skda.model_selection import pack_domains
+
 
 def run(family, methods, seeds, tasks=None):
     scores = {}
@@ -28,7 +31,10 @@ def run(family, methods, seeds, tasks=None):
         for seed in seeds:
             for method in methods:
                 start = time.perf_counter()
-                acc = make_estimator(method, family, seed).fit(Xs, ys, Xt).score(Xt, yt)
+                if method in BASELINES:  # linear baselines: a pipeline fitted on packed data (deterministic)
+                    acc = make_baseline(method).fit(*pack_domains(Xs, ys, Xt)).score(Xt, yt)
+                else:
+                    acc = make_estimator(method, family, seed).fit(Xs, ys, Xt).score(Xt, yt)
                 scores.setdefault((method, task), []).append(acc)
                 print(f"{task:22s} seed {seed} {method:24s} target acc {acc:.4f} "
                       f"({time.perf_counter() - start:.0f}s)", flush=True)
@@ -55,7 +61,8 @@ def table(scores, methods, seeds):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--family", required=True, choices=list(FAMILIES))
-    ap.add_argument("--methods", nargs="+", default=["source-only", "dann", "mlada", "madda"], choices=list(METHODS))
+    ap.add_argument("--methods", nargs="+", default=["source-only", "dann", "mlada", "madda"],
+                    choices=[*METHODS, *BASELINES])
     ap.add_argument("--tasks", nargs="+", default=None, help="a subset of the family's tasks")
     ap.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS))
     ap.add_argument("--write", default=None, help="also write the markdown table to this file")

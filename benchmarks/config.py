@@ -104,6 +104,30 @@ def make_estimator(method, family, seed):
     return cls(**config["common"], **epochs, **params, random_state=seed)
 
 
+#: Linear baselines (rows of every accuracy benchmark): scikit-learn's LogisticRegression with its defaults except
+#: ``max_iter=1000`` (the default 100 stops before convergence on some SURF pairs), fitted on the source rows,
+#: after a StandardScaler fitted on both domains' rows (on top of the loaders' per-domain preprocessing);
+#: "coral + logreg" puts skda.preprocessing.CORAL (regularization 1, the paper's) between the two. Both are
+#: deterministic (lbfgs), so every seed gives the same figure.
+BASELINES = ("logreg (source)", "coral + logreg")
+
+
+def make_baseline(method):
+    """The pipeline of a ``BASELINES`` row, to be fitted on packed data (``pack_domains(Xs, ys, Xt)``)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from skda.preprocessing import CORAL
+
+    classifier = skda.SourceClassifier(LogisticRegression(max_iter=1000))
+    if method == "logreg (source)":
+        return make_pipeline(StandardScaler(), classifier)
+    if method == "coral + logreg":
+        return make_pipeline(StandardScaler(), CORAL(), classifier)
+    raise ValueError(f"unknown baseline {method!r}; expected one of {BASELINES}.")
+
+
 #: active protocol per family: the selector's parameters, its warm-up epochs, the budget of one round
 ACTIVE_FAMILIES = {
     "digits": {"common": {"module": skda.LeNetFeatureExtractor}, "warmup_epochs": 20, "budget": 0.01},

@@ -17,6 +17,8 @@ view):
 - the accuracy methods (source-only, DANN, M-ADDA, ILA-DA, MLA-DA) use the per-family configuration
   (``config.make_estimator``: digits: LeNet-style CNN, 30 epochs; Office-Caltech: MLP, 50 epochs; Amazon: MLP,
   30 epochs; on the two tabular families the DANN-based methods use a 256-unit domain classifier);
+- the linear baselines ``logreg (source)`` and ``coral + logreg`` (``config.make_baseline``: StandardScaler on both
+  domains, [CORAL,] LogisticRegression(max_iter=1000) on the source rows; deterministic) are fitted on packed data;
 - SDM runs its active protocol (``config.ACTIVE_FAMILIES``, as ``bench_active.py``: warm-up, 5 rounds of query ->
   oracle -> 2 epochs; digits 1% per round, the other families 2%) for SDM-AG and its margin baseline (rows
   ``sdm-ag (active)``, ``margin (active)``): these use target labels as the oracle, so they are not comparable
@@ -34,12 +36,14 @@ import time
 from pathlib import Path
 
 import numpy as np
-from config import PAPER, PAPER_FAMILY, REPO, SEEDS
+from config import BASELINES, PAPER, PAPER_FAMILY, REPO, SEEDS
 
 FAMILIES = ("digits", "office_caltech", "amazon_reviews")
 ACCURACY_METHODS = ("source-only", "dann", "madda", "ilada", "mlada")
+ADAPTATION_METHODS = ("dann", "madda", "ilada", "mlada")
+BASELINE_METHODS = BASELINES
 ACTIVE_METHODS = ("margin (active)", "sdm-ag (active)")
-METHODS = ACCURACY_METHODS + ACTIVE_METHODS
+METHODS = ACCURACY_METHODS + BASELINE_METHODS + ACTIVE_METHODS
 
 
 def run_one(family, task, method, seed):
@@ -47,10 +51,11 @@ def run_one(family, task, method, seed):
     import torch
 
     torch.set_num_threads(1)
-    from config import ACTIVE_DEFAULT, ACTIVE_FAMILIES, ROUND_EPOCHS, ROUNDS, make_estimator
+    from config import ACTIVE_DEFAULT, ACTIVE_FAMILIES, ROUND_EPOCHS, ROUNDS, make_baseline, make_estimator
 
     import skda
     from skda.datasets import load_task
+    from skda.model_selection import pack_domains
 
     start = time.perf_counter()
     Xs, ys, Xt, yt = load_task(task)
@@ -61,6 +66,8 @@ def run_one(family, task, method, seed):
         curve = skda.active_learning_loop(selector, Xs, ys, Xt, yt, rounds=ROUNDS, budget=config["budget"],
                                           round_epochs=ROUND_EPOCHS)
         acc = float(curve[-1])
+    elif method in BASELINE_METHODS:  # deterministic: the seed changes nothing
+        acc = float(make_baseline(method).fit(*pack_domains(Xs, ys, Xt)).score(Xt, yt))
     else:
         acc = float(make_estimator(method, family, seed).fit(Xs, ys, Xt).score(Xt, yt))
     return {"family": family, "task": task, "method": method, "seed": seed, "accuracy": acc,
@@ -166,8 +173,14 @@ def report(done, families, methods, seeds, plots_dir):
         summary[family] = means
         base = means.get("source-only")
         if base is not None:
-            below = [m for m in ("dann", "madda", "ilada", "mlada") if means.get(m) is not None and means[m] <= base]
+            below = [m for m in ADAPTATION_METHODS if means.get(m) is not None and means[m] <= base]
             lines += ["", (f"Adaptation methods whose family mean is not above source-only ({base:.3f}): "
+                           + (", ".join(below) if below else "none") + ".")]
+        for baseline in BASELINE_METHODS:
+            if means.get(baseline) is None:
+                continue
+            below = [m for m in ADAPTATION_METHODS if means.get(m) is not None and means[m] < means[baseline]]
+            lines += ["", (f"Adaptation methods whose family mean is below {baseline} ({means[baseline]:.3f}): "
                            + (", ".join(below) if below else "none") + ".")]
         plot = plot_family(done, family, tasks, methods, seeds, plots_dir)
         if plot:

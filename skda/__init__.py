@@ -39,10 +39,11 @@ _NAMES = {
     "GRLCoefficientSchedule": "optim",
     "LRAnnealing": "optim",
     "MomentumSGD": "optim",
+    "SourceClassifier": "preprocessing",
     "annealed_learning_rate": "optim",
     "grl_coefficient": "optim",
 }
-_SUBMODULES = ("callbacks", "datasets", "features", "metrics", "model_selection", "nets", "plotting")
+_SUBMODULES = ("callbacks", "datasets", "features", "metrics", "model_selection", "nets", "plotting", "preprocessing")
 
 __all__ = sorted([*_NAMES, *_SUBMODULES, "__version__"])
 
@@ -63,7 +64,7 @@ def __dir__():
 
 
 if TYPE_CHECKING:  # what the lazy names are, for type checkers and documentation tools
-    from . import callbacks, datasets, features, metrics, model_selection, nets, plotting  # noqa: F401
+    from . import callbacks, datasets, features, metrics, model_selection, nets, plotting, preprocessing  # noqa: F401
     from .active import ActiveLearningRoundError, ActiveSelector, active_learning_loop  # noqa: F401
     from .coral import DeepCORALClassifier  # noqa: F401
     from .dann import DANNClassifier, SourceOnlyClassifier  # noqa: F401
@@ -76,3 +77,4 @@ if TYPE_CHECKING:  # what the lazy names are, for type checkers and documentatio
     from .nets import TorchvisionBackbone  # noqa: F401
     from .optim import (AdversarialAdam, GRLCoefficientSchedule, LRAnnealing, MomentumSGD,  # noqa: F401
                         annealed_learning_rate, grl_coefficient)
+    from .preprocessing import SourceClassifier  # noqa: F401

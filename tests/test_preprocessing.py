@@ -1,0 +1,172 @@
+"""skda.preprocessing: CORAL (Sun, Feng & Saenko 2016, Algorithm 1) and SourceClassifier on packed data."""
+
+import numpy as np
+import pytest
+import scipy.linalg
+from sklearn.base import clone
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+import skda
+from skda.model_selection import pack_domains
+from skda.preprocessing import CORAL, SourceClassifier
+
+
+def _domains(seed=0, n_source=60, n_target=50, n_features=4):
+    rng = np.random.default_rng(seed)
+    Xs = rng.normal(size=(n_source, n_features)) @ rng.normal(size=(n_features, n_features))
+    Xt = rng.normal(size=(n_target, n_features)) @ rng.normal(size=(n_features, n_features)) + 0.5
+    ys = (Xs[:, 0] + 0.3 * rng.normal(size=n_source) > 0).astype(int)
+    return Xs, ys, Xt
+
+
+def _by_hand(Xs, Xt, lam=1.0):
+    """Algorithm 1 of the paper, with scipy's matrix square root."""
+    Cs = np.cov(Xs, rowvar=False) + lam * np.eye(Xs.shape[1])
+    Ct = np.cov(Xt, rowvar=False) + lam * np.eye(Xs.shape[1])
+    return Xs @ np.linalg.inv(scipy.linalg.sqrtm(Cs)).real @ scipy.linalg.sqrtm(Ct).real
+
+
+@pytest.mark.parametrize("lam", [1.0, 0.1])
+def test_coral_recolours_source_rows_exactly_and_passes_target_rows(lam):
+    Xs, ys, Xt = _domains()
+    X, y = pack_domains(Xs, ys, Xt)
+    rows = np.random.default_rng(1).permutation(len(X))  # the two domains interleaved
+    out = CORAL(regularization=lam).fit_transform(X[rows], y[rows])
+    source = y[rows] != -1
+    expected = np.empty_like(out)
+    expected[source] = _by_hand(Xs, Xt, lam)[rows[source]]
+    expected[~source] = X[rows][~source]
+    np.testing.assert_allclose(out, expected, rtol=1e-9, atol=1e-9)
+    np.testing.assert_array_equal(out[~source], X[rows][~source])
+
+
+def test_coral_three_array_form_and_transform_rules():
+    Xs, ys, Xt = _domains()
+    coral = CORAL()
+    out = coral.fit_transform(Xs, ys, X_target=Xt)
+    np.testing.assert_allclose(out, _by_hand(Xs, Xt), rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(coral.transform_source(Xs), out, rtol=1e-12)
+    np.testing.assert_array_equal(coral.transform(Xt), Xt)  # new data is target data: unchanged
+    assert coral.transform(Xt) is not Xt
+    # ys is optional in the three-array form; the matrix only depends on the domains
+    np.testing.assert_allclose(CORAL().fit(Xs, X_target=Xt).transform_matrix_, coral.transform_matrix_)
+    # the re-coloured regularised source covariance is the regularised target covariance: A^T C_s A = C_t
+    Cs = np.cov(Xs, rowvar=False) + np.eye(4)
+    A = coral.transform_matrix_
+    np.testing.assert_allclose(A.T @ Cs @ A, np.cov(Xt, rowvar=False) + np.eye(4), rtol=1e-8, atol=1e-8)
+
+
+def test_coral_does_not_modify_its_input():
+    Xs, ys, Xt = _domains()
+    X, y = pack_domains(Xs, ys, Xt)
+    before = X.copy()
+    CORAL().fit_transform(X, y)
+    np.testing.assert_array_equal(X, before)
+
+
+def test_pipeline_coral_logreg_equals_doing_it_by_hand():
+    Xs, ys, Xt = _domains(n_features=5)
+    X, y = pack_domains(Xs, ys, Xt)
+    pipe = make_pipeline(StandardScaler(), CORAL(), SourceClassifier(LogisticRegression())).fit(X, y)
+
+    scaler = StandardScaler().fit(X)  # fitted on both domains
+    Zs, Zt = scaler.transform(Xs), scaler.transform(Xt)
+    by_hand = LogisticRegression().fit(_by_hand(Zs, Zt), ys)
+    np.testing.assert_array_equal(pipe.predict(Xt), by_hand.predict(Zt))
+    np.testing.assert_allclose(pipe.predict_proba(Xt), by_hand.predict_proba(Zt), rtol=1e-6)
+    np.testing.assert_allclose(pipe[-1].estimator_.coef_, by_hand.coef_, rtol=1e-6)
+    assert list(pipe.classes_) == [0, 1]  # the marker is not a class
+
+
+def test_source_classifier_drops_target_rows_and_sample_weights_with_them():
+    Xs, ys, Xt = _domains()
+    X, y = pack_domains(Xs, ys, Xt)
+    weights = np.r_[np.linspace(0.5, 2, len(Xs)), np.full(len(Xt), 100.0)]
+    clf = SourceClassifier(LogisticRegression()).fit(X, y, sample_weight=weights)
+    plain = LogisticRegression().fit(Xs, ys, sample_weight=weights[:len(Xs)])
+    np.testing.assert_allclose(clf.estimator_.coef_, plain.coef_, rtol=1e-6)
+    assert list(clf.classes_) == [0, 1] and clf.n_features_in_ == 4
+    assert clf.score(X, y) == plain.score(Xs, ys)  # scores the labelled rows only
+    # a string marker and string labels
+    y_text = np.where(y == -1, "unknown", np.where(y == 1, "pos", "neg")).astype(object)
+    clf_text = SourceClassifier(LogisticRegression(), unlabeled_marker="unknown").fit(X, y_text)
+    assert set(clf_text.classes_) == {"neg", "pos"}
+    assert clf.get_params()["estimator__C"] == 1.0 and clone(clf).estimator is not clf.estimator
+
+
+def test_source_classifier_exposes_only_the_methods_of_its_estimator():
+    from sklearn.svm import LinearSVC
+
+    Xs, ys, Xt = _domains()
+    X, y = pack_domains(Xs, ys, Xt)
+    svc = SourceClassifier(LinearSVC()).fit(X, y)
+    assert hasattr(svc, "decision_function") and not hasattr(svc, "predict_proba")
+
+
+@pytest.mark.parametrize("make_data,message", [
+    (lambda Xs, ys, Xt: (Xs, ys), "at least 2 target rows"),
+    (lambda Xs, ys, Xt: pack_domains(Xs[:1], ys[:1], Xt), "at least 2 source rows"),
+    (lambda Xs, ys, Xt: (Xs, None), "needs to know the target rows"),
+    (lambda Xs, ys, Xt: (np.where(np.arange(len(Xs))[:, None] == 3, np.nan, Xs), np.r_[ys[:-5], [-1] * 5]), "NaN"),
+])
+def test_coral_errors(make_data, message):
+    Xs, ys, Xt = _domains()
+    with pytest.raises(ValueError, match=message):
+        CORAL().fit(*make_data(Xs, ys, Xt))
+
+
+def test_coral_more_errors():
+    Xs, ys, Xt = _domains()
+    X, y = pack_domains(Xs, ys, Xt)
+    with pytest.raises(ValueError, match="X_target was also given"):
+        CORAL().fit(X, y, X_target=Xt)
+    with pytest.raises(ValueError, match="same features"):
+        CORAL().fit(Xs, ys, X_target=Xt[:, :3])
+    with pytest.raises(ValueError, match="regularization"):
+        CORAL(regularization=0).fit(X, y)
+    fitted = CORAL().fit(X, y)
+    with pytest.raises(ValueError, match="features"):
+        fitted.transform(Xt[:, :3])
+    with pytest.raises(ValueError, match="no labelled source row"):
+        SourceClassifier(LogisticRegression()).fit(Xt, np.full(len(Xt), -1))
+
+
+class _SourceAsTargetCORAL(CORAL):
+    """For scikit-learn's checks (fully labelled data): with no target rows, the source doubles as the target,
+    which makes the transform the identity, as ``transform`` is."""
+
+    def _split(self, X, y, X_target):
+        if X_target is None:
+            X = self._check_X(X, "X", reset=True)
+            return X, X, None
+        return super()._split(X, y, X_target)
+
+
+@parametrize_with_checks([_SourceAsTargetCORAL(unlabeled_marker=None),
+                          SourceClassifier(LogisticRegression(), unlabeled_marker=None)])
+def test_sklearn_checks(estimator, check):
+    check(estimator)
+
+
+def test_lazy_names():
+    assert skda.SourceClassifier is SourceClassifier
+    assert skda.preprocessing.CORAL is CORAL
+
+
+def test_user_guide_coral_example_runs():
+    """The user guide's CORAL block runs; on the digits shift both linear baselines clear a floor."""
+    import re
+    from pathlib import Path
+
+    guide = (Path(__file__).parent.parent / "docs" / "index.md").read_text()
+    section = guide[guide.index("## Linear baselines"):]
+    section = section[:section.index("\n## ", 1)]
+    (block,) = re.findall(r"```python\n(.*?)```", section, flags=re.S)
+    namespace = {}
+    exec(compile(block, "docs/index.md Linear baselines block", "exec"), namespace)
+    Xt, yt = namespace["Xt"], namespace["yt"]
+    assert namespace["coral"].score(Xt, yt) > 0.5 and namespace["source_lr"].score(Xt, yt) > 0.5
+    assert list(namespace["coral"].classes_) == list(range(10))
