@@ -265,7 +265,7 @@ def madda_source_stage(seeds, cache):
     variants = {"source-only (defaults)": None, **MADDA_SOURCE_STAGE}
     print("\n| source stage | source-valid acc (4 SURF domains) | target acc (12 SURF pairs) |\n|---|---|---|")
     for name, params in variants.items():
-        def make(seed):
+        def make(seed, params=params):
             if params is None:
                 return skda.SourceOnlyClassifier(random_state=seed, device="cpu")
             return skda.MADDAClassifier(random_state=seed, device="cpu", **base, **params)

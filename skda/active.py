@@ -357,7 +357,8 @@ class ActiveSelector(DomainAdaptationNet):
     Parameters
     ----------
     module : nn.Module class or instance, default MLPFeatureExtractor
-        The feature extractor (default hidden sizes (256, 256)).
+        The feature extractor (default ``hidden_sizes="auto"``: one hidden layer of
+        ``clip(n_features // 4, 32, 256)`` units).
     strategy : str, default "sdm-ag"
         One of ``STRATEGIES`` (table above). May be changed with ``set_params`` after ``fit``: ``query`` uses
         the current value.
@@ -381,8 +382,8 @@ class ActiveSelector(DomainAdaptationNet):
           and the target pool (the engine's convention; the paper's epoch is a pass over the labelled set): with
           a cross-entropy strategy and no labelled target sample, ``fit`` trains exactly as
           :class:`skda.SourceOnlyClassifier` given the same ``optimizer``, ``lr`` and ``max_epochs`` (same seed,
-          same model; SourceOnlyClassifier's own defaults are the tabular recipe, Adam 1e-3 for 500 steps). Unlabelled target samples never enter the
-          loss;
+          same model; SourceOnlyClassifier's own defaults are the tabular recipe, Adam 1e-3 for 500 steps).
+          Unlabelled target samples never enter the loss;
         - ``batch_size`` (default 64): labelled samples per step (paper: 72);
         - ``random_state``: seeds initialisation, batch order and the ``"random"``, CLUE and BADGE draws.
 

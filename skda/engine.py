@@ -56,7 +56,8 @@ MIN_CHUNK_ROWS = 8
 #: ``fit`` warns when this share (or more) of the training target rows is predicted as one class
 COLLAPSE_SHARE = 0.99
 #: Optimisation steps of a fit (or a ``partial_fit`` call) when ``max_epochs="auto"`` (the default): the epochs are
-#: ``ceil(AUTO_STEPS / steps per epoch)``. Chosen on source validation accuracy alone (docs/results_tabular_defaults.md):
+#: ``ceil(AUTO_STEPS / steps per epoch)``. Chosen on source validation accuracy alone
+#: (docs/results_tabular_defaults.md):
 #: a fixed number of steps rather than of epochs, since an epoch is one pass over the larger domain and small
 #: sources would get few steps.
 AUTO_STEPS = 500

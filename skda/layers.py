@@ -8,9 +8,9 @@ from typing import TypedDict
 import torch
 from torch import nn
 
-__all__ = ["MLP", "auto_hidden_sizes", "auto_domain_hidden_sizes", "CDANNetwork", "ClassifierNetwork", "DANNNetwork", "GradientReversal", "GradientReversalLayer",
+__all__ = ["MLP", "CDANNetwork", "ClassifierNetwork", "DANNNetwork", "GradientReversal", "GradientReversalLayer",
            "LeNetFeatureExtractor", "MLPFeatureExtractor", "NetworkOutput", "check_network_output",
-           "conditional_adversarial_input"]
+           "auto_domain_hidden_sizes", "auto_hidden_sizes", "conditional_adversarial_input"]
 
 
 class GradientReversal(torch.autograd.Function):

@@ -395,9 +395,10 @@ def test_active_learning_loop_keeps_finished_rounds_when_a_later_round_fails(sma
 
 @pytest.mark.slow
 def test_sdm_ag_two_rounds_beat_source_only_on_real_office_caltech():
-    """dslr->webcam SURF (157 source, 295 target rows), the benchmark's Office configuration (default MLP, 50
-    warm-up epochs, rounds of 2% with 2 epochs each; source-only with the active protocol's SGD 0.01), seed 0: two rounds (12 target labels) lift SDM-AG well
-    above the no-query source-only model (benchmark: about +0.10). A few seconds on CPU."""
+    """dslr->webcam SURF (157 source, 295 target rows), the benchmark's Office configuration (MLP 256-256, 50
+    warm-up epochs, rounds of 2% with 2 epochs each; source-only with the active protocol's SGD 0.01), seed 0: two
+    rounds (12 target labels) lift SDM-AG well above the no-query source-only model (benchmark: about +0.10). A
+    few seconds on CPU."""
     from skda.datasets import load_task
 
     Xs, ys, Xt, yt = load_task("dslr->webcam")
