@@ -72,8 +72,10 @@ def bare_torch(Xs, ys, Xt, *, hidden, domain_hidden, batch_size, epochs, lr, dev
 
 
 def skda_fit(Xs, ys, Xt, *, hidden, domain_hidden, batch_size, epochs, lr, device, seed):
+    # the bare loop's optimiser (SGD, momentum 0.9), not the estimators' default Adam
     return skda.DANNClassifier(module__hidden_sizes=hidden, domain_hidden_sizes=domain_hidden, batch_size=batch_size,
-                               max_epochs=epochs, lr=lr, device=device, random_state=seed).fit(Xs, ys, Xt)
+                               max_epochs=epochs, lr=lr, device=device, random_state=seed,
+                               optimizer=skda.optim.MomentumSGD).fit(Xs, ys, Xt)
 
 
 def best_time(fn, repeats, **kw):

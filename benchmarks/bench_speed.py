@@ -3,6 +3,7 @@
     python benchmarks/bench_speed.py                       # full: ~10 min on 2 CPU cores
     python benchmarks/bench_speed.py --quick               # ~2 min: smaller sizes, one repeat
     python benchmarks/bench_speed.py --write docs/results_speed.md
+    python benchmarks/bench_speed.py --sections tabular        # only the DANN-family / source-only fit-time ratio
 
 Sections (each prints a markdown table; prediction runs first so that its peak-memory baseline is not raised
 by the training sections):
@@ -12,7 +13,11 @@ by the training sections):
 2. **Scaling**: seconds per epoch of ``DANNClassifier`` (default MLP 256-256, 256 features, 10 classes) as the
    rows per domain grow (1k ... 200k), with the bare loop's time for the same epoch and the cost per 1k rows
    relative to the smallest size: a flat column means the cost grows linearly.
-3. **Prediction**: M-ADDA's kNN rule (20k queries x 20k source embeddings, 256-d, k = 2) and one
+3. **Tabular defaults**: default fit time of each DANN-family estimator (DANN, ILA-DA, MLA-DA) divided by
+   SourceOnlyClassifier's default fit time (issue 21's bar: at most 2), on one pair of each tabular family
+   (the largest: amazon->caltech, 958 + 1123 SURF rows; books->dvd, 2000 + 1999 review rows), median of
+   ``--repeats`` fits each (needs the shared data; the section is skipped without it).
+4. **Prediction**: M-ADDA's kNN rule (20k queries x 20k source embeddings, 256-d, k = 2) and one
    ``ActiveSelector.query`` over a 100k x 256 pool (forward pass included), each with the peak extra resident
    memory of the process and the ratio against the bare floor (a top-k over the same distance matrix; the
    pool copied from host memory to the device, as ``query`` must, and a bare forward pass + softmax over it).
@@ -117,11 +122,47 @@ def prediction(device, repeats, queries=20_000, keys=20_000, pool=100_000):
     return lines
 
 
+TABULAR_PAIRS = ("amazon->caltech", "books->dvd")
+
+
+def tabular_defaults(device, repeats):
+    """Median default fit time of the DANN family / SourceOnlyClassifier's, one line per pair and estimator."""
+    import os
+    import statistics
+
+    os.environ.setdefault("SKDA_DATA", str(Path(__file__).resolve().parent.parent.parent / "shared" / "data"))
+    from skda.datasets import load_task
+
+    lines = []
+    for task in TABULAR_PAIRS:
+        try:
+            Xs, ys, Xt, _ = load_task(task)
+        except (FileNotFoundError, OSError) as exc:  # no shared data here
+            return [f"| {device} | {task} | skipped: {exc} | | |"]
+        times = {}
+        for cls in (skda.SourceOnlyClassifier, skda.DANNClassifier, skda.ILADAClassifier, skda.MLADAClassifier):
+            runs = []
+            for seed in range(max(repeats, 3)):
+                est = cls(random_state=seed, device=str(device))
+                start = time.perf_counter()
+                est.fit(Xs, ys, Xt)
+                if device.type == "cuda":
+                    torch.cuda.synchronize()
+                runs.append(time.perf_counter() - start)
+            times[cls.__name__] = statistics.median(runs)
+        base = times["SourceOnlyClassifier"]
+        for name, seconds in times.items():
+            lines.append(f"| {device} | {task} | {name} | {seconds:.2f} | **{seconds / base:.2f}** |")
+    return lines
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="smaller sizes, one repeat")
     ap.add_argument("--device", default="all", choices=["all", "cpu", "cuda"])
     ap.add_argument("--write", default=None)
+    ap.add_argument("--sections", nargs="+", default=None, choices=["prediction", "tabular", "engine", "scaling"],
+                    help="run only these sections (default: all)")
     args = ap.parse_args(argv)
     devices = [torch.device("cpu")]
     if args.device in ("all", "cuda") and torch.cuda.is_available():
@@ -135,6 +176,9 @@ def main(argv=None):
         ("Prediction: kNN rule and active query",
          "| device | work | floor (s) | skda (s) | ratio | peak extra RSS (MB) |\n|---|---|---|---|---|---|",
          lambda d: prediction(d, repeats)),
+        ("Tabular defaults: fit time / SourceOnlyClassifier's (median of %d fits)" % max(repeats, 3),
+         "| device | pair | estimator | fit (s) | ratio to source-only |\n|---|---|---|---|---|",
+         lambda d: tabular_defaults(d, repeats)),
         ("Engine overhead (DANN fit vs bare torch loop, best of %d)" % repeats,
          "| device | rows | epochs | bare torch (s) | skda (s) | ratio |\n|---|---|---|---|---|---|",
          lambda d: engine_overhead(d, rows, epochs, repeats)),
@@ -145,6 +189,8 @@ def main(argv=None):
     ]
     out = [f"Produced by `python benchmarks/bench_speed.py{' --quick' if args.quick else ''}`; "
            f"torch threads: {torch.get_num_threads()}.\n"]
+    keys = ["prediction", "tabular", "engine", "scaling"]
+    sections = [section for key, section in zip(keys, sections) if args.sections is None or key in args.sections]
     for title, header, run in sections:
         lines = [line for d in devices for line in run(d)]
         text = f"## {title}\n\n{header}\n" + "\n".join(lines) + "\n"

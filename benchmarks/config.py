@@ -17,9 +17,12 @@ the authors' value in one of their scripts, default 1; how both were chosen: doc
   classifier (256 units) instead of the default 1024-1024, for CPU cost (not chosen on target accuracy; the DANN
   paper itself uses a shallow domain classifier for its tabular Amazon experiments).
 
-Every other setting is the estimator's default (DANN: SGD momentum 0.9, lr 0.01 annealed as in its
-Appendix C, GRL schedule Eq. 14, domain classifier 1024-1024-1, 64 + 64 per step; M-ADDA: Adam 1e-4,
-margin 1, k = 2, center weight 1/3; MLA-DA: DANN's settings plus gamma 0.08, lambda 0.1, alpha_0 5,
+These configurations pin the estimators' former defaults (``FORMER_DEFAULTS``, ``FORMER_MADDA``): the defaults
+became a tabular recipe (Adam 1e-3, 500 steps, sizes from the data; docs/results_tabular_defaults.md, issue 21),
+and the figures of docs/results.md were measured with these settings. Every other setting is the estimator's
+default (DANN: SGD momentum 0.9, lr 0.01 annealed as in its Appendix C, GRL schedule Eq. 14, domain classifier
+1024-1024-1, 64 + 64 per step; M-ADDA: Adam 1e-4, embedding 256, discriminator 500-500, margin 1, k = 2, center
+weight 1/3; MLA-DA: DANN's settings plus gamma 0.08, lambda 0.1, alpha_0 5,
 mu = number of classes; ILA-DA: DANN's settings plus MSC weight 1, k = 3, mu = 0.75 (its paper's digits
 setting), class-balanced source batches, MSC after 10% of the steps). Variants for ablations: ``mlada-*``
 (no triplet, no entropy, constant margin; ``mlada-paper-head``: the paper's 2-layer width-1000 label classifier,
@@ -37,6 +40,7 @@ import os
 from pathlib import Path
 
 import skda
+import skda.optim
 
 REPO = Path(__file__).resolve().parent.parent
 # The benchmark files of a source checkout live beside it (../shared/data) unless SKDA_DATA says otherwise (skda
@@ -46,15 +50,24 @@ DOCS = REPO / "docs"
 #: seeds every accuracy benchmark runs by default
 SEEDS = (0, 1, 2)
 
+#: the engine's defaults before the tabular recipe (issue 21): SGD with momentum 0.9 at 0.01, the MLP 256-256
+FORMER_DEFAULTS = {"optimizer": skda.optim.MomentumSGD, "lr": 0.01}
+FORMER_MLP = {"module__hidden_sizes": (256, 256)}
+#: M-ADDA's and the DANN family's former sizes (Adam 1e-4 is M-ADDA's own former rate)
+FORMER_MADDA = {"lr": 1e-4, "embedding_dim": 256, "discriminator_hidden_sizes": (500, 500)}
+FORMER_DANN_FAMILY = {"domain_hidden_sizes": (1024, 1024)}
+FORMER_MLADA = {"metric_hidden": 1024, "metric_dim": 1000}
+
 #: per family: parameters of every method, the number of epochs, ILA-DA's and the DANN family's own settings
 FAMILIES = {
     # ILA-DA: MSC weight 2 (the authors' value in one of their scripts) instead of the default 1 - chosen with the
     # digits target labels in view (see the module docstring)
-    "digits": {"common": {"module": skda.LeNetFeatureExtractor}, "epochs": 30, "ilada": {"msc_weight": 2.0}},
+    "digits": {"common": {"module": skda.LeNetFeatureExtractor}, "epochs": 30, "ilada": {"msc_weight": 2.0},
+               "dann_family": FORMER_DANN_FAMILY},
     # ILA-DA's Office setting from its paper (Table 2: k = 5, mu = 0.67)
-    "office_caltech": {"common": {}, "epochs": 50, "ilada": {"n_neighbors": 5, "mu": 0.67},
+    "office_caltech": {"common": FORMER_MLP, "epochs": 50, "ilada": {"n_neighbors": 5, "mu": 0.67},
                        "dann_family": {"domain_hidden_sizes": (256,)}},
-    "amazon_reviews": {"common": {}, "epochs": 30, "dann_family": {"domain_hidden_sizes": (256,)}},
+    "amazon_reviews": {"common": FORMER_MLP, "epochs": 30, "dann_family": {"domain_hidden_sizes": (256,)}},
 }
 METHODS = {
     "source-only": (skda.SourceOnlyClassifier, {}),
@@ -97,8 +110,13 @@ def make_estimator(method, family, seed):
     epochs = {"max_epochs": config["epochs"]}
     if cls is skda.MADDAClassifier:
         epochs["source_epochs"] = config["epochs"]
+        params = {**FORMER_MADDA, **params}
+    else:
+        params = {**FORMER_DEFAULTS, **params}
     if cls is skda.ILADAClassifier:
         params = {**config.get("ilada", {}), **params}
+    if cls is skda.MLADAClassifier:
+        params = {**FORMER_MLADA, **params}
     if issubclass(cls, skda.DANNClassifier):  # DANN, ILA-DA, MLA-DA
         params = {**config.get("dann_family", {}), **params}
     return cls(**config["common"], **epochs, **params, random_state=seed)
@@ -131,8 +149,8 @@ def make_baseline(method):
 #: active protocol per family: the selector's parameters, its warm-up epochs, the budget of one round
 ACTIVE_FAMILIES = {
     "digits": {"common": {"module": skda.LeNetFeatureExtractor}, "warmup_epochs": 20, "budget": 0.01},
-    "office_caltech": {"common": {}, "warmup_epochs": 50, "budget": 0.02},
+    "office_caltech": {"common": FORMER_MLP, "warmup_epochs": 50, "budget": 0.02},
 }
-ACTIVE_DEFAULT = {"common": {}, "warmup_epochs": 30, "budget": 0.02}
+ACTIVE_DEFAULT = {"common": FORMER_MLP, "warmup_epochs": 30, "budget": 0.02}
 ROUNDS = 5
 ROUND_EPOCHS = 2

@@ -26,6 +26,7 @@ from sklearn.utils import column_or_1d
 from .engine import DomainAdaptationNet, PairedBatchSampler
 from .images import RowSource, is_path_array
 from .layers import ClassifierNetwork, MLPFeatureExtractor
+from .optim import MomentumSGD
 from .losses import NORM_EPS, adjusted_margin_loss, margin_loss, margin_space
 from .params import choices, real
 from .validation import check_target_labels, is_int_at_least, split_domains, unlabeled_mask
@@ -357,7 +358,8 @@ class ActiveSelector(DomainAdaptationNet):
     Parameters
     ----------
     module : nn.Module class or instance, default MLPFeatureExtractor
-        The feature extractor (default hidden sizes (256, 256)).
+        The feature extractor (default ``hidden_sizes="auto"``: one hidden layer of
+        ``clip(n_features // 4, 32, 256)`` units).
     strategy : str, default "sdm-ag"
         One of ``STRATEGIES`` (table above). May be changed with ``set_params`` after ``fit``: ``query`` uses
         the current value.
@@ -373,14 +375,16 @@ class ActiveSelector(DomainAdaptationNet):
     **kwargs
         The engine's parameters (:class:`skda.engine.DomainAdaptationNet`), here with this meaning:
 
-        - ``lr`` (default 0.01, the paper's): the optimiser's (default SGD, momentum 0.9) learning rate,
+        - ``lr`` (default 0.01, the paper's): the optimiser's (``optimizer``, default SGD with momentum 0.9,
+          :class:`skda.optim.MomentumSGD`) learning rate,
           annealed within each ``fit`` / ``partial_fit`` call as in :class:`skda.SourceOnlyClassifier`
           (``lr_annealing`` callback; ``callbacks__lr_annealing=None`` for the paper's constant rate);
         - ``max_epochs`` (default 50): epochs of ``fit``. An epoch is one pass over the larger of the labelled set
           and the target pool (the engine's convention; the paper's epoch is a pass over the labelled set): with
           a cross-entropy strategy and no labelled target sample, ``fit`` trains exactly as
-          :class:`skda.SourceOnlyClassifier` (same seed, same model). Unlabelled target samples never enter the
-          loss;
+          :class:`skda.SourceOnlyClassifier` given the same ``optimizer``, ``lr`` and ``max_epochs`` (same seed,
+          same model; SourceOnlyClassifier's own defaults are the tabular recipe, Adam 1e-3 for 500 steps).
+          Unlabelled target samples never enter the loss;
         - ``batch_size`` (default 64): labelled samples per step (paper: 72);
         - ``random_state``: seeds initialisation, batch order and the ``"random"``, CLUE and BADGE draws.
 
@@ -435,8 +439,10 @@ class ActiveSelector(DomainAdaptationNet):
     }
 
     def __init__(self, module=MLPFeatureExtractor, *, strategy="sdm-ag", margin=1.0, gradient_weight=0.01,
-                 normalize_logits=True, **kwargs):
-        super().__init__(module, **kwargs)
+                 normalize_logits=True, optimizer=MomentumSGD, lr=0.01, max_epochs=50, **kwargs):
+        # the active protocol keeps SGD 0.01 and counted epochs (its rounds are epochs of partial_fit), not the
+        # tabular recipe of the other estimators (Adam 1e-3, max_epochs="auto")
+        super().__init__(module, optimizer=optimizer, lr=lr, max_epochs=max_epochs, **kwargs)
         self._store_parameters(locals())
 
     def build_network(self, feature_extractor, n_features):

@@ -44,7 +44,7 @@ class DeepCORALClassifier(DomainAdaptationNet):
 
     Parameters
     ----------
-    module : feature extractor class or instance, default MLPFeatureExtractor (hidden (256, 256))
+    module : feature extractor class or instance, default MLPFeatureExtractor (``hidden_sizes="auto"``)
     coral_weight : float, default 1.0
         lambda of Eq. 5 (the paper picks it so that both terms are of the same size at the end of training).
 

@@ -9,7 +9,7 @@ from .engine import DomainAdaptationNet
 from .layers import ClassifierNetwork, DANNNetwork, MLPFeatureExtractor
 from .losses import domain_adversarial_loss
 from .optim import GRLCoefficientSchedule
-from .params import real, sizes
+from .params import choices, real, sizes
 
 __all__ = ["DANNClassifier", "SourceOnlyClassifier"]
 
@@ -50,18 +50,22 @@ class DANNClassifier(DomainAdaptationNet):
 
     Parameters
     ----------
-    module : feature extractor class or instance, default MLPFeatureExtractor (hidden (256, 256))
-    domain_hidden_sizes : tuple of int, default (1024, 1024)
-        Hidden layers of the domain classifier, which ends in ONE logit (paper, Appendix B, Office
-        architecture ``x -> 1024 -> 1024``; the paper's MNIST net uses ``(100,)``).
+    module : feature extractor class or instance, default MLPFeatureExtractor (``hidden_sizes="auto"``: one hidden
+        layer of ``clip(n_features_in // 4, 32, 256)`` units)
+    domain_hidden_sizes : tuple of int or "auto", default "auto"
+        Hidden layers of the domain classifier, which ends in ONE logit. ``"auto"``: one hidden layer as wide as
+        the features (:func:`skda.layers.auto_domain_hidden_sizes`), so that a DANN fit costs at most about twice
+        a source-only fit (docs/results_tabular_defaults.md). The paper's Office architecture is
+        ``(1024, 1024)`` (Appendix B), its MNIST net ``(100,)``.
     adversarial_weight : float, default 1.0
         Multiplies the scheduled GRL coefficient (the paper's lambda goes to 1).
 
     Other Parameters
     ----------------
     **kwargs
-        The engine's parameters (:class:`skda.engine.DomainAdaptationNet`): ``lr`` (default 0.01, mu_0 of
-        Appendix C), ``optimizer`` (default SGD with momentum 0.9), ``max_epochs`` (default 50), ``batch_size``
+        The engine's parameters (:class:`skda.engine.DomainAdaptationNet`): ``optimizer`` (default Adam; the
+        paper's SGD with momentum 0.9 is :class:`skda.optim.MomentumSGD`), ``lr`` (default 1e-3, annealed as in
+        Appendix C; the paper: 0.01 with SGD), ``max_epochs`` (default "auto": 500 steps), ``batch_size``
         (default 64, per domain), ...
 
     Notes
@@ -74,11 +78,11 @@ class DANNClassifier(DomainAdaptationNet):
     required_outputs = ("source_logits", "domain_logits", "n_source")
     required_network_methods = ("features", "classify", "gradient_reversal")
     _parameter_constraints = {
-        "domain_hidden_sizes": [sizes()],
+        "domain_hidden_sizes": [sizes(), choices("auto")],
         "adversarial_weight": [real(0)],
     }
 
-    def __init__(self, module=MLPFeatureExtractor, *, domain_hidden_sizes=(1024, 1024), adversarial_weight=1.0,
+    def __init__(self, module=MLPFeatureExtractor, *, domain_hidden_sizes="auto", adversarial_weight=1.0,
                  **kwargs):
         super().__init__(module, **kwargs)
         self._store_parameters(locals())

@@ -37,7 +37,7 @@ from torch import nn
 
 from .images import RowSource, device_fits, make_row_source
 from .layers import MLPFeatureExtractor, check_network_output
-from .optim import LRAnnealing, MomentumSGD
+from .optim import LRAnnealing
 from .params import check_parameters, check_unused_skorch_parameters, choices, count, device_constraint, real
 from .persistence import (_COPYING, FITTED_STATE_KEY, _decode_value, _encode_value, _pop_params_file,
                           _without_state)
@@ -58,6 +58,17 @@ PREDICT_CHUNK_ROWS = 1024
 MIN_CHUNK_ROWS = 8
 #: ``fit`` warns when this share (or more) of the training target rows is predicted as one class
 COLLAPSE_SHARE = 0.99
+#: Optimisation steps of a fit (or a ``partial_fit`` call) when ``max_epochs="auto"`` (the default): the epochs are
+#: ``ceil(AUTO_STEPS / steps per epoch)``. Chosen on source validation accuracy alone
+#: (docs/results_tabular_defaults.md):
+#: a fixed number of steps rather than of epochs, since an epoch is one pass over the larger domain and small
+#: sources would get few steps.
+AUTO_STEPS = 500
+
+
+def auto_epochs(steps_per_epoch: int, steps: int = AUTO_STEPS) -> int:
+    """The epochs of a ``max_epochs="auto"`` fit: ``ceil(steps / steps_per_epoch)``, at least 1."""
+    return max(1, -(-int(steps) // max(1, int(steps_per_epoch))))
 
 
 def _declare_inherited_parameters(cls):
@@ -100,6 +111,11 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
 
     Not used directly: see :class:`skda.DANNClassifier` and :class:`skda.SourceOnlyClassifier`.
 
+    The defaults are a recipe for tabular data (Adam 1e-3 annealed, 500 optimisation steps, the MLP's
+    ``hidden_sizes="auto"``), chosen on source validation accuracy alone, without any target row or label
+    (docs/index.md, "Default recipe"; docs/results_tabular_defaults.md). Image-like data (e.g. LeNet on digits)
+    use documented configurations (benchmarks/config.py).
+
     Parameters
     ----------
     module : nn.Module class or instance, default :class:`skda.layers.MLPFeatureExtractor`
@@ -110,11 +126,14 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
         output is flattened; its size is found with one forward pass.
     criterion : loss class, default ``nn.CrossEntropyLoss``
         The label loss on source samples (takes logits and integer labels).
-    optimizer : optimiser class, default :class:`skda.optim.MomentumSGD` (SGD, momentum 0.9)
-    lr : float, default 0.01
-        A finite number >= 0 (0 leaves the weights unchanged: accepted, e.g. to test a pipeline).
-    max_epochs : int
-        Epochs; an epoch is one pass over the larger of the two domains.
+    optimizer : optimiser class, default ``torch.optim.Adam``
+        (:class:`skda.optim.MomentumSGD` is the DANN paper's SGD with momentum 0.9.)
+    lr : float, default 1e-3
+        A finite number >= 0 (0 leaves the weights unchanged: accepted, e.g. to test a pipeline). Annealed within
+        each fit (``lr_annealing``).
+    max_epochs : int or "auto", default "auto"
+        Epochs; an epoch is one pass over the larger of the two domains. ``"auto"``: ``AUTO_STEPS`` (500)
+        optimisation steps per fit (or ``partial_fit`` call), i.e. ``ceil(500 / steps per epoch)`` epochs.
     batch_size : int, default 64
         Samples *per domain* in each step (a step sees ``batch_size`` source and ``batch_size`` target
         samples).
@@ -225,7 +244,7 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
         "criterion": [callable],
         "optimizer": [callable],
         "lr": [real(0)],
-        "max_epochs": [count(0)],
+        "max_epochs": [count(0), choices("auto")],
         "batch_size": [count(1)],
         "device": [device_constraint()],
         "random_state": ["random_state"],
@@ -244,8 +263,8 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
         "precision": [choices("float32", "bfloat16")],
     }
 
-    def __init__(self, module=MLPFeatureExtractor, *, criterion=nn.CrossEntropyLoss, optimizer=MomentumSGD,
-                 lr=0.01, max_epochs=50, batch_size=64, device="auto", random_state=None, unlabeled_marker=-1,
+    def __init__(self, module=MLPFeatureExtractor, *, criterion=nn.CrossEntropyLoss, optimizer=torch.optim.Adam,
+                 lr=1e-3, max_epochs="auto", batch_size=64, device="auto", random_state=None, unlabeled_marker=-1,
                  train_split=None, verbose=0, backbone_lr_scale=1.0, data_placement="auto", num_workers=0,
                  preprocess=None, augment=None, precision="float32", **kwargs):
         super().__init__(module, criterion=criterion, optimizer=optimizer, lr=lr, max_epochs=max_epochs,
@@ -998,6 +1017,8 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
                 data["source"] = data["source"].subset(self.train_indices_)
             else:
                 data["source"] = data["source"][torch.as_tensor(self.train_indices_, device=device)]
+        if fit_params.get("epochs") is None and self.max_epochs == "auto":
+            fit_params = {**fit_params, "epochs": self.auto_epochs(ys, len(data["source"]) if Xt is None else len(Xt))}
         self.training_run_ = TrainingRun.start(seed, device, fit_params.get("epochs"))
         try:
             NeuralNet.partial_fit(self, data, torch.as_tensor(ys, dtype=torch.long, device=device), **fit_params)
@@ -1009,6 +1030,12 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
         self._check_finite_weights()
         if data["target"] is not None:
             self._check_target_collapse(data["target"])
+
+    def auto_epochs(self, ys, n_target: int) -> int:
+        """The epochs of a ``max_epochs="auto"`` call: ``AUTO_STEPS`` steps of this estimator's batch sampler on
+        ``len(ys)`` labelled rows and ``n_target`` target rows."""
+        sampler = self.batch_sampler(torch.as_tensor(ys, dtype=torch.long), n_target, torch.Generator())
+        return auto_epochs(len(sampler))
 
     def _check_finite_weights(self):
         """After training: NaN or infinite weights (a diverged fit, e.g. a learning rate too large) make the
@@ -1074,6 +1101,8 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
         """Epochs the running (or next) fit will take: ``partial_fit(..., epochs=k)``'s ``k``, else
         ``max_epochs`` (for progress displays)."""
         requested = None if self.training_run_ is None else self.training_run_.epochs
+        if requested is None and self.max_epochs == "auto":
+            raise ValueError("max_epochs='auto' is resolved when the fit starts (from the data's size).")
         return self.max_epochs if requested is None else int(requested)
 
     def batch_sampler(self, ys: torch.Tensor, n_target: int, generator: torch.Generator) -> PairedBatchSampler:

@@ -31,12 +31,14 @@ class MLADANetwork(DANNNetwork):
     ``classifier_hidden`` is None.
     """
 
-    def __init__(self, feature_extractor, n_features, n_classes, domain_hidden_sizes=(1024, 1024),
-                 metric_hidden=1024, metric_dim=1000, classifier_hidden=None, classifier_dropout=0.5):
+    def __init__(self, feature_extractor, n_features, n_classes, domain_hidden_sizes="auto",
+                 metric_hidden="auto", metric_dim="auto", classifier_hidden=None, classifier_dropout=0.5):
         super().__init__(feature_extractor, n_features, n_classes, domain_hidden_sizes)
         if classifier_hidden is not None:
             self.label_classifier = two_layer_classifier(n_features, n_classes, classifier_hidden,
                                                          classifier_dropout)
+        metric_hidden = n_features if metric_hidden == "auto" else metric_hidden
+        metric_dim = n_features if metric_dim == "auto" else metric_dim
         self.metric_generator = MLP(n_features, (metric_hidden,), out_features=metric_dim)
 
     def forward(self, source, target=None):
@@ -64,7 +66,8 @@ class MLADAClassifier(DANNClassifier):
     gamma : float, default 0.08 (triplet weight); entropy_weight : float, default 0.1 (the paper's lambda)
     margin : float, default 5.0 (alpha_0); margin_scale : float or None, default None (mu = number of classes)
     margin_mode : "dynamic" (default), "dynamic-sum" or "constant"
-    metric_hidden, metric_dim : int, default 1024, 1000 (G: 2 layers, 1000-d output as in the code)
+    metric_hidden, metric_dim : int or "auto", default "auto" (G: 2 layers; "auto": as wide as the features, for
+        the cost of a fit, see docs/results_tabular_defaults.md; the authors' code: 1024 and a 1000-d output)
     classifier_hidden : int or None, default None
         None: the label classifier C is DANN's linear head. An int: the paper's C (Sec. 4.3, "2-layer neural
         networks with width 1000"; the authors' code: ``Linear - BatchNorm1d - ReLU - Dropout - Linear``) with
@@ -87,14 +90,14 @@ class MLADAClassifier(DANNClassifier):
         "margin": [real(0)],
         "margin_scale": [None, real(0)],
         "margin_mode": [choices(*MARGIN_MODES)],
-        "metric_hidden": [count(1)],
-        "metric_dim": [count(1)],
+        "metric_hidden": [count(1), choices("auto")],
+        "metric_dim": [count(1), choices("auto")],
         "classifier_hidden": [None, count(1)],
         "classifier_dropout": [real(0, 1, closed="left")],
     }
 
     def __init__(self, module=MLPFeatureExtractor, *, gamma=0.08, entropy_weight=0.1, margin=5.0, margin_scale=None,
-                 margin_mode="dynamic", metric_hidden=1024, metric_dim=1000, classifier_hidden=None,
+                 margin_mode="dynamic", metric_hidden="auto", metric_dim="auto", classifier_hidden=None,
                  classifier_dropout=0.5, **kwargs):
         super().__init__(module, **kwargs)
         self._store_parameters(locals())

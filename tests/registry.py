@@ -15,9 +15,12 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import skda
+import skda.optim
 
-#: the network and training size every tiny configuration starts from (a method's line may change them)
-NETWORK = dict(max_epochs=3, batch_size=32, module__hidden_sizes=(16,))
+#: the network and training size every tiny configuration starts from (a method's line may change them); the
+#: tiny configurations train with SGD (momentum 0.9) at 0.01, the engine's default before the tabular recipe
+#: (Adam 1e-3): tests that make training diverge with a huge learning rate need a plain gradient step
+NETWORK = dict(max_epochs=3, batch_size=32, module__hidden_sizes=(16,), optimizer=skda.optim.MomentumSGD, lr=0.01)
 #: the domain classifier of the gradient-reversal methods
 DOMAIN = dict(domain_hidden_sizes=(16,))
 
@@ -34,7 +37,8 @@ ESTIMATORS = {
     "source-only": Tiny(skda.SourceOnlyClassifier, {}, ("lr", [0.01, 0.05])),
     "dann": Tiny(skda.DANNClassifier, DOMAIN, ("adversarial_weight", [0.5, 1.0])),
     "madda": Tiny(skda.MADDAClassifier, dict(max_epochs=2, source_epochs=2, embedding_dim=8,
-                                             discriminator_hidden_sizes=(8,)), ("n_neighbors", [1, 3])),
+                                             discriminator_hidden_sizes=(8,), optimizer=skda.optim.AdversarialAdam,
+                                             lr=1e-4), ("n_neighbors", [1, 3])),
     "mlada": Tiny(skda.MLADAClassifier, dict(DOMAIN, metric_hidden=8, metric_dim=4), ("gamma", [0.0, 0.08])),
     "ilada": Tiny(skda.ILADAClassifier, DOMAIN, ("mu", [0.5, 0.75])),
     "ilada-cdan": Tiny(skda.ILADAClassifier, dict(DOMAIN, base="cdan"), ("msc_weight", [0.5, 1.0])),

@@ -15,6 +15,7 @@ from sklearn.preprocessing import StandardScaler
 from torch import nn
 
 import skda
+import skda.optim
 from skda.engine import PairedBatchSampler
 from skda.model_selection import pack_domains
 
@@ -135,8 +136,8 @@ def test_minus_one_rows_of_a_plain_supervised_problem_are_target_rows_as_documen
 
 def test_get_params_set_params_clone_route_nested_parts(small_task):
     Xs, ys, Xt, _ = small_task
-    clf = skda.DANNClassifier(module__hidden_sizes=(16,), optimizer__momentum=0.5, domain_hidden_sizes=(7,),
-                              callbacks__grl_schedule__gamma=5.0)
+    clf = skda.DANNClassifier(module__hidden_sizes=(16,), optimizer=skda.optim.MomentumSGD, optimizer__momentum=0.5,
+                              domain_hidden_sizes=(7,), callbacks__grl_schedule__gamma=5.0)
     params = clf.get_params()
     assert params["module__hidden_sizes"] == (16,)
     assert params["optimizer__momentum"] == 0.5

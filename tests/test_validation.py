@@ -266,9 +266,11 @@ def test_a_module_with_an_in_place_first_operation_leaves_the_caller_s_arrays_al
 
 @pytest.mark.parametrize("params,fit_params,match", [
     ({"max_epochs": -1}, {},
-     r"'max_epochs' parameter of DANNClassifier must be an int in the range \[0, inf\)\. Got -1 "),
+     r"'max_epochs' parameter of DANNClassifier must be an int in the range \[0, inf\) or a str among "
+     r"\{'auto'\}\. Got -1 "),
     ({"max_epochs": 2.5}, {},
-     r"'max_epochs' parameter of DANNClassifier must be an int in the range \[0, inf\)\. Got 2.5"),
+     r"'max_epochs' parameter of DANNClassifier must be an int in the range \[0, inf\) or a str among "
+     r"\{'auto'\}\. Got 2.5"),
     ({}, {"epochs": -2}, "epochs must be an integer >= 0, got -2"),
 ])
 def test_negative_or_fractional_epochs_raise(small_task, params, fit_params, match):
