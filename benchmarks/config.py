@@ -86,6 +86,7 @@ METHODS = {
     "madda-adversarial-only": (skda.MADDAClassifier, {"center_magnet": False}),
     # the source stage alone (triplet embedding + kNN rule, target model = source model): no adaptation
     "madda-no-adaptation": (skda.MADDAClassifier, {"adversarial": False, "center_magnet": False}),
+    "coral": (skda.DeepCORALClassifier, {}),
 }
 #: Paper figures (target accuracy) where a paper reports the task. M-ADDA (Tables 1 and 3) uses its own
 #: 2000/1800 sampling of MNIST/USPS, close to but not the same as the JDA files; its DANN row is the

@@ -10,7 +10,8 @@ and is unit-tested against a direct numpy computation in ``tests/test_active.py`
 - :func:`entropy_query_score`, :func:`least_confidence_query_score` (baselines).
 
 :class:`ActiveSelector` trains on the labelled set (source + the target samples labelled so far) and
-answers ``query(budget)``; :func:`active_learning_loop` runs the query -> label -> train protocol.
+answers ``query(budget)``; :func:`active_learning_loop` runs the query -> label -> train protocol and, given a
+``learner`` (any skda estimator or a Pipeline ending in one), trains it on the labels bought (:func:`fit_learner`).
 """
 
 from __future__ import annotations
@@ -29,13 +30,15 @@ from .layers import ClassifierNetwork, MLPFeatureExtractor
 from .optim import MomentumSGD
 from .losses import NORM_EPS, adjusted_margin_loss, margin_loss, margin_space
 from .params import choices, real
-from .validation import check_target_labels, is_int_at_least, split_domains, unlabeled_mask
+from .validation import (check_target_labels, final_estimator, is_int_at_least, split_domains,
+                         unlabeled_mask)
 
 __all__ = [
     "ActiveLearningRoundError",
     "STRATEGIES",
     "ActiveSelector",
     "active_learning_loop",
+    "fit_learner",
     "badge_gradient_factors",
     "badge_select",
     "clue_select",
@@ -449,21 +452,25 @@ class ActiveSelector(DomainAdaptationNet):
         return ClassifierNetwork(feature_extractor, n_features, len(self.classes_))
 
     # ------------------------------------------------------------------ fit
-    def fit(self, X, y=None, X_target=None, yt=None, classes=None, **fit_params):
+    def fit(self, X, y=None, X_target=None, yt=None, classes=None, *, sample_domain=None, **fit_params):
         """Fit on the labelled set: ``(X, y)`` (source) plus the rows of ``X_target`` whose ``yt`` is not the
         unlabelled marker. ``X_target`` becomes the query pool ``pool_``. ``classes``: every class the target may
-        reveal (needed when the source lacks some, so that later rounds may label them), as in ``partial_fit``."""
+        reveal (needed when the source lacks some, so that later rounds may label them), as in ``partial_fit``.
+        ``sample_domain``: the packed form with a domain per row, as in :meth:`skda.DANNClassifier.fit` (the pool
+        is then the rows with a negative domain)."""
         _check_strategy(self.strategy)
-        self._fit(X, y, X_target, classes=classes, target_labels=yt, **fit_params)
+        self._fit(X, y, X_target, classes=classes, target_labels=yt, sample_domain=sample_domain, **fit_params)
         self.query_seed_ = self._seed(offset=1)
         return self
 
-    def partial_fit(self, X, y=None, X_target=None, yt=None, classes=None, **fit_params):
+    def partial_fit(self, X, y=None, X_target=None, yt=None, classes=None, *, sample_domain=None, **fit_params):
         """Continue training (``epochs=k`` fit parameter, default ``max_epochs``) on the labelled set built from
-        the new ``yt``, without re-initialising; fits from scratch if not fitted."""
+        the new ``yt`` (or the packed form with ``sample_domain``), without re-initialising; fits from scratch if
+        not fitted."""
         _check_strategy(self.strategy)
         first_fit = not self.__sklearn_is_fitted__()
-        self._partial_fit(X, y, X_target, classes=classes, target_labels=yt, **fit_params)
+        self._partial_fit(X, y, X_target, classes=classes, target_labels=yt, sample_domain=sample_domain,
+                          **fit_params)
         if first_fit:
             self.query_seed_ = self._seed(offset=1)
         return self
@@ -707,6 +714,61 @@ def _unknown_labels(yt, marker):
     return labels
 
 
+def _check_learner(learner):
+    """``learner``: an skda estimator or a scikit-learn Pipeline whose last step is one, with an unlabelled marker."""
+    final = final_estimator(learner)
+    if not isinstance(final, DomainAdaptationNet):
+        raise TypeError(f"learner must be an skda estimator (e.g. skda.DANNClassifier) or a Pipeline ending in one, "
+                        f"got {type(learner).__name__}" + ("" if final is learner else
+                                                           f" ending in {type(final).__name__}") + ".")
+    if final.unlabeled_marker is None:
+        raise ValueError("the learner marks the target labels not bought with its unlabeled_marker, and None marks "
+                         "none; set its unlabeled_marker to e.g. -1 or '?'.")
+    return final
+
+
+def _sample_domain_route(pipeline):
+    """The fit-parameter name that reaches a Pipeline's final estimator with metadata routing off:
+    ``step__sample_domain`` (``outer__inner__sample_domain`` for nested pipelines)."""
+    names = []
+    while hasattr(pipeline, "steps"):
+        name, pipeline = pipeline.steps[-1]
+        names.append(name)
+    return "__".join([*names, "sample_domain"])
+
+
+def fit_learner(learner, Xs, ys, Xt, yt):
+    """Fit ``learner`` (an skda estimator, or a scikit-learn Pipeline ending in one) from scratch on the labelled
+    source ``(Xs, ys)`` and the target pool ``Xt`` with the labels bought so far ``yt`` (one per row of ``Xt``,
+    unknown ones the learner's ``unlabeled_marker``). Returns the fitted learner.
+
+    An estimator is fitted in the three-array form ``learner.fit(Xs, ys, Xt, yt)``. A Pipeline is fitted in the
+    packed form, so that every step sees both domains: ``X = [Xs; Xt]``, ``y = [ys; yt]``, ``sample_domain`` 1 for
+    the source rows and -1 for the target rows, handed to the final estimator as scikit-learn routes fit
+    parameters: ``pipe.fit(X, y, sample_domain=...)`` when metadata routing is on
+    (``sklearn.set_config(enable_metadata_routing=True)``; the final estimator must then request it:
+    ``set_fit_request(sample_domain=True)``, else scikit-learn raises), else ``pipe.fit(X, y,
+    <last step>__sample_domain=...)``."""
+    _check_learner(learner)
+    if not hasattr(learner, "steps"):
+        return learner.fit(Xs, ys, Xt, yt)
+    import sklearn
+
+    if hasattr(Xs, "iloc") or hasattr(Xt, "iloc"):
+        import pandas as pd
+
+        X = pd.concat([pd.DataFrame(Xs), pd.DataFrame(Xt)], ignore_index=True)
+    else:
+        X = np.concatenate([np.asarray(Xs), np.asarray(Xt)])
+    ys, yt = np.asarray(ys), np.asarray(yt)
+    y = np.concatenate([ys, yt]) if ys.dtype.kind == yt.dtype.kind else np.concatenate(
+        [ys.astype(object), yt.astype(object)])
+    domains = np.concatenate([np.ones(len(ys), dtype=np.int64), np.full(len(yt), -1, dtype=np.int64)])
+    if sklearn.get_config().get("enable_metadata_routing", False):
+        return learner.fit(X, y, sample_domain=domains)
+    return learner.fit(X, y, **{_sample_domain_route(learner): domains})
+
+
 class ActiveLearningRoundError(RuntimeError):
     """A round of :func:`active_learning_loop` failed. The rounds finished before it are kept: ``accuracies``
     (index 0 the initial fit, index r round r) and ``labels`` (the target labels revealed so far, unknown ones
@@ -722,13 +784,16 @@ class ActiveLearningRoundError(RuntimeError):
 
 
 def active_learning_loop(selector, Xs, ys, Xt, yt, *, rounds=5, budget=0.01, round_epochs=2, yt_initial=None,
-                         fit_initial=True, classes=None):
+                         fit_initial=True, classes=None, learner=None):
     """Run the active domain adaptation protocol with an oracle and return the target accuracy per round.
 
     1. ``selector.fit(Xs, ys, Xt, yt_initial)`` (skipped with ``fit_initial=False``: the selector is then already
        fitted on this ``Xt``, e.g. a copy of a shared warm-up model);
     2. ``rounds`` times: ``idx = selector.query(budget)``; the oracle reveals ``yt[idx]``;
-       ``selector.partial_fit(Xs, ys, Xt, labels_so_far, epochs=round_epochs)`` (warm start).
+       ``selector.partial_fit(Xs, ys, Xt, labels_so_far, epochs=round_epochs)`` (warm start);
+    3. with a ``learner``: after the last round, ``fit_learner(learner, Xs, ys, Xt, labels_bought)``: the learner
+       is fitted from scratch on the source and every target label bought (those of ``yt_initial`` included),
+       the other target rows unlabelled. The selector chooses; the learner is the model you keep.
 
     The paper's protocol is 5 rounds of 1% of the target (``rounds=5, budget=0.01``), queried every 2 epochs.
     The budget is checked before any training: ``rounds`` queries of ``budget`` must fit in the target samples
@@ -759,6 +824,9 @@ def active_learning_loop(selector, Xs, ys, Xt, yt, *, rounds=5, budget=0.01, rou
     classes : array-like or None
         Every class the oracle may reveal, passed to the initial fit. Needed when the target holds a class the
         source lacks (otherwise the round that reveals it fails).
+    learner : skda estimator, Pipeline ending in one, or None
+        Fitted in place after the last round (see :func:`fit_learner`: three arrays for an estimator, the packed
+        form with ``sample_domain`` for a Pipeline). Checked before any training.
 
     Raises
     ------
@@ -768,11 +836,12 @@ def active_learning_loop(selector, Xs, ys, Xt, yt, *, rounds=5, budget=0.01, rou
     Returns
     -------
     ndarray of shape (rounds + 1,): accuracy on ALL the target samples (labelled ones included, as in the
-    paper) after the initial fit (index 0, no query yet) and after each round (index r). The labels queried
-    are ``selector.labeled_mask_``.
+    paper) after the initial fit (index 0, no query yet) and after each round (index r), of the selector's own
+    model (score the learner yourself). The labels queried are ``selector.labeled_mask_``.
     """
     if not hasattr(selector, "query") or not hasattr(selector, "partial_fit"):
         raise TypeError(f"selector must be an ActiveSelector (query + partial_fit), got {type(selector).__name__}.")
+    learner_marker = None if learner is None else _check_learner(learner).unlabeled_marker
     if not is_int_at_least(rounds, 0):
         raise ValueError(f"rounds must be an int >= 0, got {rounds!r}.")
     if not is_int_at_least(round_epochs, 1):
@@ -825,4 +894,9 @@ def active_learning_loop(selector, Xs, ys, Xt, yt, *, rounds=5, budget=0.01, rou
                 accuracies=np.asarray(accuracies), labels=labels) from exc
         labels = revealed
         accuracies.append(selector.score(Xt, yt))
+    if learner is not None:
+        bought = ~unlabeled_mask(labels, marker)
+        learner_labels = _unknown_labels(yt, learner_marker)
+        learner_labels[bought] = yt[bought]
+        fit_learner(learner, Xs, ys, Xt, learner_labels)
     return np.asarray(accuracies)

@@ -45,7 +45,7 @@ from .runtime import TrainingRun, caller_stacklevel, device_parameter_resolved, 
 from .sampling import ClassBalancedBatchSampler, PairedBatchSampler, split_validation
 from .validation import (check_features, check_sklearn_scoring, check_target_labels,
                          check_x_target_not_routed_past_pipeline, is_int_at_least, numeric_labels, split_domains,
-                         unlabeled_mask)
+                         split_sample_domain, unlabeled_mask)
 
 __all__ = ["FITTED_STATE_KEY", "ClassBalancedBatchSampler", "DomainAdaptationNet", "PairedBatchSampler",
            "resolve_device"]
@@ -814,7 +814,7 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
             return int(self.random_state.randint(0, 2**31 - 1))
         return int(check_random_state(self.random_state).randint(0, 2**31 - 1)) + offset
 
-    def fit(self, X, y=None, X_target=None, yt=None, **fit_params):
+    def fit(self, X, y=None, X_target=None, yt=None, *, sample_domain=None, **fit_params):
         """Fit on labelled source data and unlabelled target data.
 
         Either ``fit(Xs, ys, Xt)`` (three arrays) or the packed ``fit(X, y)`` where target rows have
@@ -827,13 +827,23 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
         rows. They join the labelled source rows in the method's supervised objective (cross-entropy; M-ADDA's
         triplet stage and kNN index; ILA-DA's contrastive anchors), while every target row keeps feeding the
         adaptation terms. A ``yt`` of unknown labels only gives the same model as no ``yt``.
-        """
-        return self._fit(X, y, X_target, classes=None, target_labels=yt, **fit_params)
 
-    def _fit(self, X, y, X_target, classes=None, target_labels=None, **fit_params):
+        ``sample_domain`` (packed form only, skada's convention): one integer per row of ``X``, positive for a
+        source row, negative for a target row. Then a target row's ``y`` is its label if known, else
+        ``unlabeled_marker``: ``fit(X, y, sample_domain=d)`` is ``fit(X[d > 0], y[d > 0], X[d < 0], y[d < 0])``.
+        Under scikit-learn's metadata routing (``sklearn.set_config(enable_metadata_routing=True)``) a
+        ``Pipeline`` or a search passes it to this estimator once requested: ``set_fit_request(sample_domain=True)``;
+        a search splits it with the rows of each fold.
+        """
+        return self._fit(X, y, X_target, classes=None, target_labels=yt, sample_domain=sample_domain, **fit_params)
+
+    def _fit(self, X, y, X_target, classes=None, target_labels=None, sample_domain=None, **fit_params):
         self._check_epochs(fit_params)
         self._check_params()
         check_x_target_not_routed_past_pipeline(type(self).__name__, X_target)
+        if sample_domain is not None:
+            X, y, X_target, target_labels = split_sample_domain(X, y, sample_domain, self.unlabeled_marker,
+                                                                X_target=X_target, yt=target_labels)
         # partial_fit's first call with declared classes may hold fewer than two of them (scikit-learn's
         # incremental convention); a plain fit must see two classes
         Xs, ys, Xt, state = self._validate_for_fit(X, y, X_target, min_classes=2 if classes is None else 1,
@@ -932,8 +942,8 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
         check_unused_skorch_parameters(self)
 
     def _check_epochs(self, fit_params):
-        """The only fit parameter is ``epochs``, an integer >= 0 (0: no training step); others (e.g.
-        ``sample_weight``) raise ``TypeError``. ``max_epochs`` and the other epoch parameters are in
+        """The only fit parameter besides ``yt`` and ``sample_domain`` (named in the signatures) is ``epochs``, an
+        integer >= 0 (0: no training step); others (e.g. ``sample_weight``) raise ``TypeError``. ``max_epochs`` and the other epoch parameters are in
         ``_parameter_constraints``."""
         unknown = sorted(set(fit_params) - {"epochs"})
         if "sample_weight" in unknown:
@@ -942,8 +952,8 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
                 "same in skda's losses. Resample the source rows by weight instead, or weight the classes with "
                 "criterion__weight=torch.tensor([...]) (one weight per class, in the order of classes_).")
         if unknown:
-            raise TypeError(f"{type(self).__name__}.fit got unexpected fit parameter(s) {unknown}; the only fit "
-                            "parameter is epochs (partial_fit).")
+            raise TypeError(f"{type(self).__name__}.fit got unexpected fit parameter(s) {unknown}; the fit "
+                            "parameters are yt, sample_domain and epochs (partial_fit).")
         value = fit_params.get("epochs")
         if value is not None and not is_int_at_least(value, 0):
             raise ValueError(f"epochs must be an integer >= 0, got {value!r}.")
@@ -965,23 +975,29 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
         raise ``ValueError`` and a missing or unexpected set of names warns."""
         validate_data(self, X, y="no_validation", reset=reset, skip_check_array=True, ensure_2d=False)
 
-    def partial_fit(self, X, y=None, X_target=None, yt=None, classes=None, **fit_params):
+    def partial_fit(self, X, y=None, X_target=None, yt=None, classes=None, *, sample_domain=None, **fit_params):
         """Train ``max_epochs`` more epochs without re-initialising (fits from scratch if not fitted).
 
         ``classes``: every class of the whole problem (needed on the first call when its labels do not hold
         them all, as in scikit-learn's incremental estimators); later calls may only repeat it. Each call runs
         its own schedules (the annealed learning rate, DANN's reversal coefficient): they restart from p = 0
-        (p = the fraction of this call's steps), so repeated short calls are not one long ``fit``.
+        (p = the fraction of this call's steps), so repeated short calls are not one long ``fit``. ``yt`` and
+        ``sample_domain``: as in ``fit``.
         """
-        return self._partial_fit(X, y, X_target, classes=classes, target_labels=yt, **fit_params)
+        return self._partial_fit(X, y, X_target, classes=classes, target_labels=yt, sample_domain=sample_domain,
+                                 **fit_params)
 
-    def _partial_fit(self, X, y, X_target, classes=None, target_labels=None, **fit_params):
+    def _partial_fit(self, X, y, X_target, classes=None, target_labels=None, sample_domain=None, **fit_params):
         if not self.__sklearn_is_fitted__():
-            return self._fit(X, y, X_target, classes=classes, target_labels=target_labels, **fit_params)
+            return self._fit(X, y, X_target, classes=classes, target_labels=target_labels,
+                             sample_domain=sample_domain, **fit_params)
         self._check_epochs(fit_params)
         self._check_params()
         self._check_module_unchanged()
         check_x_target_not_routed_past_pipeline(type(self).__name__, X_target)
+        if sample_domain is not None:
+            X, y, X_target, target_labels = split_sample_domain(X, y, sample_domain, self.unlabeled_marker,
+                                                                X_target=X_target, yt=target_labels)
         # classes_ are known since the first call: a chunk may hold one class
         Xs, ys, Xt, state = self._validate_for_fit(X, y, X_target, min_classes=1, target_labels=target_labels)
         self._check_feature_names(X, reset=False)

@@ -19,7 +19,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from .images import check_image_input
 
 __all__ = ["check_features", "check_target_labels", "final_estimator", "numeric_labels", "split_domains",
-           "unlabeled_mask"]
+           "split_sample_domain", "unlabeled_mask"]
 
 #: Caller frames looked at by :func:`sklearn_callers` (each look is a dict lookup: microseconds in all).
 CALLER_FRAMES = 60
@@ -260,6 +260,62 @@ def split_domains(X, y, X_target=None, *, unlabeled_marker=-1, require_target=Tr
             "no target samples: pass X_target, or use the packed form with target rows labelled "
             f"{unlabeled_marker!r} (unlabeled_marker).")
     return Xs, ys, Xt
+
+
+def split_sample_domain(X, y, sample_domain, marker, *, X_target=None, yt=None):
+    """The packed form with a domain per row, ``fit(X, y, sample_domain=...)``, as the three-array form: return
+    ``(Xs, ys, Xt, yt)``.
+
+    ``sample_domain`` follows skada's convention: one integer per row of ``X``, positive for a source row, negative
+    for a target row (0 is refused; several positive or several negative values are pooled into one source and one
+    target domain: skda adapts one source to one target). Source rows must be labelled; a target row's ``y`` is its
+    label if known, else the unlabelled ``marker`` (so ``yt`` is the ``y`` of the target rows, and target rows may
+    carry real labels, which the packed form without ``sample_domain`` cannot express). Rows keep their order. A
+    DataFrame ``X`` is split with ``iloc`` (its column names reach the estimator); other input is validated by
+    :func:`check_features` first. ``Xt`` and ``yt`` are None when no row is a target row.
+    """
+    if X_target is not None or yt is not None:
+        raise ValueError("sample_domain describes the packed form fit(X, y, sample_domain=...), where X holds the "
+                         "source and the target rows; do not pass X_target or yt with it (the target rows and their "
+                         "labels are the rows of X and y whose sample_domain is negative).")
+    if not hasattr(X, "iloc"):
+        X = check_features(X, name="X")
+    n_rows = X.shape[0]
+    domains = np.asarray(sample_domain)
+    if domains.ndim != 1:
+        domains = column_or_1d(domains, warn=False) if domains.ndim == 2 and 1 in domains.shape else domains
+    if domains.ndim != 1:
+        raise ValueError(f"sample_domain must be 1-D (one domain per row of X), got shape {domains.shape}.")
+    if len(domains) != n_rows:
+        raise ValueError(f"sample_domain has {len(domains)} entries but X has {n_rows} rows; give one domain per "
+                         "row (positive: source, negative: target).")
+    integral = domains.dtype.kind in "iu" or (
+        domains.dtype.kind == "f" and np.all(np.isfinite(domains)) and np.all(np.mod(domains, 1) == 0))
+    if not integral:
+        shown = np.unique(domains.astype(str) if domains.dtype.kind == "O" else domains)[:5].tolist()
+        raise ValueError(f"sample_domain must hold integers, positive for source rows and negative for target rows "
+                         f"(skada's convention), got dtype {domains.dtype} with values {shown}.")
+    zero = np.flatnonzero(domains == 0)
+    if len(zero):
+        raise ValueError(f"sample_domain is 0 at rows {zero[:5].tolist()}{' ...' if len(zero) > 5 else ''}; 0 is no "
+                         "domain: positive values mark source rows, negative values target rows.")
+    source = domains > 0
+    if not source.any():
+        raise ValueError("sample_domain marks no source row (no positive value): skda estimators learn from labelled "
+                         "source rows.")
+    y = _check_labels(y, n_rows, "y")
+    unlabelled_source = np.flatnonzero(source & unlabeled_mask(y, marker))
+    if len(unlabelled_source):
+        raise ValueError(f"rows {unlabelled_source[:5].tolist()}{' ...' if len(unlabelled_source) > 5 else ''} are "
+                         f"source rows (sample_domain > 0) labelled with the unlabelled marker {marker!r}; every "
+                         "source row needs its label (only target rows may be unlabelled).")
+
+    def rows(mask):
+        return X.iloc[np.flatnonzero(mask)] if hasattr(X, "iloc") else X[mask]
+
+    if source.all():
+        return rows(source), y[source], None, None
+    return rows(source), y[source], rows(~source), y[~source]
 
 
 # ------------------------------------------------------------- scikit-learn tools that lose the marker

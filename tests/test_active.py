@@ -668,3 +668,72 @@ def test_active_learning_loop_refuses_a_marker_that_marks_nothing(small_task):
     Xs, ys, Xt, yt = small_task
     with pytest.raises(ValueError, match="None marks none"):
         skda.active_learning_loop(make("active", unlabeled_marker=None), Xs, ys, Xt, yt)
+
+
+# ------------------------------------------------------------------ active DA with any learner
+def _bought_labels(selector, yt, marker=-1):
+    labels = np.full(len(yt), marker, dtype=object if isinstance(marker, str) else yt.dtype)
+    labels[selector.labeled_mask_] = yt[selector.labeled_mask_]
+    return labels
+
+
+def test_learner_is_fitted_on_the_labels_the_selector_bought(small_task):
+    Xs, ys, Xt, yt = small_task
+    plain = make("active", random_state=0)
+    expected = skda.active_learning_loop(plain, Xs, ys, Xt, yt, rounds=2, budget=5, round_epochs=1)
+    selector, learner = make("active", random_state=0), make("ilada", random_state=0)
+    accuracies = skda.active_learning_loop(selector, Xs, ys, Xt, yt, rounds=2, budget=5, round_epochs=1,
+                                           learner=learner)
+    # the selector's own model and its queries are those of the loop without a learner
+    np.testing.assert_array_equal(accuracies, expected)
+    np.testing.assert_array_equal(selector.labeled_mask_, plain.labeled_mask_)
+    assert selector.labeled_mask_.sum() == 10
+    direct = make("ilada", random_state=0).fit(Xs, ys, Xt, _bought_labels(selector, yt))
+    np.testing.assert_array_equal(learner.predict_proba(Xt), direct.predict_proba(Xt))
+
+
+def test_learner_uses_its_own_unlabelled_marker(small_task):
+    Xs, ys, Xt, yt = small_task
+    selector, learner = make("active", random_state=0), make("dann", random_state=0, unlabeled_marker="?")
+    skda.active_learning_loop(selector, Xs, ys, Xt, yt, rounds=1, budget=6, round_epochs=1, learner=learner)
+    direct = make("dann", random_state=0, unlabeled_marker="?").fit(Xs, ys, Xt, _bought_labels(selector, yt, "?"))
+    np.testing.assert_array_equal(learner.predict_proba(Xt), direct.predict_proba(Xt))
+
+
+@pytest.mark.parametrize("routing", [False, True])
+def test_pipeline_learner_is_fitted_in_the_packed_form_with_sample_domain(small_task, routing):
+    import sklearn
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    Xs, ys, Xt, yt = small_task
+    with sklearn.config_context(enable_metadata_routing=routing):
+        final = make("dann", random_state=0)
+        if routing:
+            final.set_fit_request(sample_domain=True)
+        # nested: the routing-off parameter name goes down both pipelines
+        pipe = make_pipeline(StandardScaler(), make_pipeline(StandardScaler(), final))
+        selector = make("active", random_state=0)
+        skda.active_learning_loop(selector, Xs, ys, Xt, yt, rounds=1, budget=6, round_epochs=1, learner=pipe)
+    X = np.vstack([Xs, Xt])
+    scaled = StandardScaler().fit_transform(StandardScaler().fit_transform(X))
+    direct = make("dann", random_state=0).fit(scaled[:len(Xs)], ys, scaled[len(Xs):], _bought_labels(selector, yt))
+    np.testing.assert_array_equal(pipe.predict_proba(Xt), direct.predict_proba(scaled[len(Xs):]))
+
+
+def test_bad_learners_are_refused_before_any_training(small_task):
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    Xs, ys, Xt, yt = small_task
+    selector = make("active", random_state=0)
+    with pytest.raises(TypeError, match="learner must be an skda estimator .* got LogisticRegression"):
+        skda.active_learning_loop(selector, Xs, ys, Xt, yt, rounds=1, budget=5, learner=LogisticRegression())
+    with pytest.raises(TypeError, match="got Pipeline ending in LogisticRegression"):
+        skda.active_learning_loop(selector, Xs, ys, Xt, yt, rounds=1, budget=5,
+                                  learner=make_pipeline(StandardScaler(), LogisticRegression()))
+    with pytest.raises(ValueError, match="the learner marks the target labels not bought"):
+        skda.active_learning_loop(selector, Xs, ys, Xt, yt, rounds=1, budget=5,
+                                  learner=make("dann", unlabeled_marker=None))
+    assert not selector.__sklearn_is_fitted__()

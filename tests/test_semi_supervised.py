@@ -78,3 +78,106 @@ def test_five_percent_labelled_target_rows_help_dann_on_the_digits_shift(digits_
     plain = skda.DANNClassifier(**params).fit(Xs, ys, Xt).score(Xt[rest], yt[rest])
     semi = skda.DANNClassifier(**params).fit(Xs, ys, Xt, labels).score(Xt[rest], yt[rest])
     assert semi >= plain + 0.03, (plain, semi)
+
+
+# ------------------------------------------------------------------ packed form with sample_domain
+def _packed(Xs, ys, Xt, labels):
+    """``(X, y, sample_domain)``: source rows then target rows, skada's convention (1 source, -2 target)."""
+    return (np.vstack([Xs, Xt]), np.concatenate([ys, labels]),
+            np.concatenate([np.ones(len(Xs), dtype=int), np.full(len(Xt), -2)]))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_sample_domain_gives_the_three_array_fit_with_yt(small_task, name):
+    Xs, ys, Xt, yt = small_task
+    labels, _ = _labels(yt, 0.2)
+    X, y, domains = _packed(Xs, ys, Xt, labels)
+    direct = make(name, random_state=0, device="cpu").fit(Xs, ys, Xt, labels)
+    packed = make(name, random_state=0, device="cpu").fit(X, y, sample_domain=domains)
+    np.testing.assert_array_equal(packed.predict_proba(Xt), direct.predict_proba(Xt))
+    # partial_fit takes it too, continuing as the three-array partial_fit does
+    direct.partial_fit(Xs, ys, Xt, labels)
+    packed.partial_fit(X, y, sample_domain=domains)
+    np.testing.assert_array_equal(packed.predict_proba(Xt), direct.predict_proba(Xt))
+
+
+def test_sample_domain_pools_domains_and_keeps_dataframe_columns(small_task):
+    pd = pytest.importorskip("pandas")
+    Xs, ys, Xt, yt = small_task
+    labels, _ = _labels(yt, 0.2)
+    X, y, domains = _packed(Xs, ys, Xt, labels)
+    domains[:10], domains[-10:] = 3, -1  # two source ids and two target ids: pooled, rows keep their order
+    frame = pd.DataFrame(X, columns=[f"f{i}" for i in range(X.shape[1])])
+    packed = make("dann", random_state=0, device="cpu").fit(frame, y, sample_domain=domains)
+    direct = make("dann", random_state=0, device="cpu").fit(Xs, ys, Xt, labels)
+    assert packed.feature_names_in_.tolist() == list(frame.columns)
+    np.testing.assert_array_equal(packed.predict_proba(frame.iloc[len(Xs):]), direct.predict_proba(Xt))
+
+
+def test_bad_sample_domain_is_refused_clearly(small_task):
+    Xs, ys, Xt, yt = small_task
+    X, y, domains = _packed(Xs, ys, Xt, np.full(len(Xt), -1))
+    with pytest.raises(ValueError, match="sample_domain has 10 entries but X has 210 rows"):
+        make("dann").fit(X, y, sample_domain=domains[:10])
+    with pytest.raises(ValueError, match="sample_domain is 0 at rows \\[0\\]"):
+        make("dann").fit(X, y, sample_domain=np.r_[0, domains[1:]])
+    with pytest.raises(ValueError, match="sample_domain must hold integers"):
+        make("dann").fit(X, y, sample_domain=np.where(domains > 0, "source", "target"))
+    with pytest.raises(ValueError, match="sample_domain must hold integers"):
+        make("dann").fit(X, y, sample_domain=domains * 0.5)
+    with pytest.raises(ValueError, match="marks no source row"):
+        make("dann").fit(X, y, sample_domain=-np.abs(domains))
+    with pytest.raises(ValueError, match="are source rows \\(sample_domain > 0\\) labelled with the unlabelled"):
+        make("dann").fit(X, np.r_[-1, y[1:]], sample_domain=domains)
+    with pytest.raises(ValueError, match="do not pass X_target or yt with it"):
+        make("dann").fit(Xs, ys, Xt, sample_domain=np.ones(len(Xs), dtype=int))
+    with pytest.raises(ValueError, match="no target samples"):
+        make("dann").fit(Xs, ys, sample_domain=np.ones(len(Xs), dtype=int))
+
+
+def test_sample_domain_routed_through_pipeline_and_grid_search(small_task):
+    """With scikit-learn's metadata routing on and the request set, a Pipeline and GridSearchCV hand
+    sample_domain to the estimator (split per fold by the search): the refitted best model equals the direct
+    three-array fit with yt on the scaled data."""
+    import sklearn
+    from sklearn.model_selection import GridSearchCV, KFold
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    Xs, ys, Xt, yt = small_task
+    labels, _ = _labels(yt, 0.2)
+    X, y, domains = _packed(Xs, ys, Xt, labels)
+    scaler = StandardScaler().fit(X)
+    direct = make("dann", random_state=0, device="cpu", max_epochs=2).fit(
+        scaler.transform(Xs), ys, scaler.transform(Xt), labels)
+    with sklearn.config_context(enable_metadata_routing=True):
+        estimator = make("dann", random_state=0, device="cpu").set_fit_request(sample_domain=True)
+        pipe = make_pipeline(StandardScaler(), estimator)
+        # every fold holds both domains (shuffled folds); error_score="raise": a fold's misrouted sample_domain
+        # (wrong length) would fail the search
+        search = GridSearchCV(pipe, {"dannclassifier__max_epochs": [1, 2]}, cv=KFold(3, shuffle=True, random_state=0),
+                              error_score="raise").fit(X, y, sample_domain=domains)
+        refit = search.best_estimator_ if search.best_params_["dannclassifier__max_epochs"] == 2 else \
+            sklearn.base.clone(pipe).set_params(dannclassifier__max_epochs=2).fit(X, y, sample_domain=domains)
+        np.testing.assert_array_equal(refit.predict_proba(Xt), direct.predict_proba(scaler.transform(Xt)))
+        # the request is needed: scikit-learn's own error otherwise
+        with pytest.raises(Exception, match="sample_domain"):
+            make_pipeline(StandardScaler(), make("dann")).fit(X, y, sample_domain=domains)
+
+
+def test_sample_domain_without_routing_follows_scikit_learn(small_task):
+    """Routing off: a Pipeline refuses an unprefixed sample_domain (scikit-learn's error) and passes the
+    step-prefixed one (its legacy convention) to the estimator."""
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    Xs, ys, Xt, yt = small_task
+    labels, _ = _labels(yt, 0.2)
+    X, y, domains = _packed(Xs, ys, Xt, labels)
+    with pytest.raises((TypeError, ValueError), match="sample_domain"):
+        make_pipeline(StandardScaler(), make("dann")).fit(X, y, sample_domain=domains)
+    pipe = make_pipeline(StandardScaler(), make("dann", random_state=0, device="cpu"))
+    pipe.fit(X, y, dannclassifier__sample_domain=domains)
+    scaler = StandardScaler().fit(X)
+    direct = make("dann", random_state=0, device="cpu").fit(scaler.transform(Xs), ys, scaler.transform(Xt), labels)
+    np.testing.assert_array_equal(pipe.predict_proba(Xt), direct.predict_proba(scaler.transform(Xt)))
