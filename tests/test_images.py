@@ -287,3 +287,16 @@ def test_image_files_without_torchvision_name_the_install_command(images, monkey
         make("dann").fit(paths, ys, paths[:10])
     # image arrays need no torchvision
     assert make("dann", max_epochs=1).fit(Xs, ys, Xt).predict(Xt).shape == (len(Xt),)
+
+
+def test_partial_fit_on_images_streams_like_the_device_path(images):
+    Xs, ys, Xt, yt = images
+    known = np.full(len(yt), -1)
+    known[:6] = yt[:6]
+    selectors = []
+    for placement in ("device", "host"):
+        selector = make("active", data_placement=placement, max_epochs=1).fit(Xs, ys, Xt)
+        selectors.append(selector.partial_fit(Xs, ys, Xt, yt=known, epochs=1))
+    np.testing.assert_array_equal(selectors[0].query(5), selectors[1].query(5))
+    with pytest.raises(ValueError, match="shape"):
+        selectors[0].partial_fit(Xs[:, :, :4], ys, Xt[:, :, :4], epochs=1)
