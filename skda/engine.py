@@ -1158,9 +1158,11 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
         self._check_feature_names(X, reset=False)
         return self.apply_in_chunks(self._prediction_rows(X), fn, to_numpy=to_numpy)
 
-    def apply_in_chunks(self, X: torch.Tensor, fn, *, to_numpy=False):
+    def apply_in_chunks(self, X, fn, *, to_numpy=False):
         """``fn`` over ``PREDICT_CHUNK_ROWS``-row chunks of the tensor ``X`` (moved chunk by chunk to
-        ``device_``), in eval mode without gradient, written into one output allocated at the first chunk: a
+        ``device_``) or of a :class:`skda.images.RowSource` (images, files: converted, preprocessed, decoded chunk
+        by chunk; no augmentation), in eval mode without gradient and under the ``precision`` autocast (bfloat16
+        results are returned as float32), written into one output allocated at the first chunk: a
         tensor on ``device_``, or with ``to_numpy=True`` a numpy array on the host filled chunk by chunk. Memory
         beyond the output is one chunk's (no list of chunk results to concatenate). A chunk of fewer than
         ``MIN_CHUNK_ROWS`` rows is padded to that many (its results cut back), so that a row's result does not
