@@ -24,7 +24,6 @@ best of ``--repeats``) and the ratio skda / bare torch (target <= 1.1), and the 
 from __future__ import annotations
 
 import argparse
-import math
 import tempfile
 import time
 from pathlib import Path

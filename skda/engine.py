@@ -105,7 +105,8 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
         The feature extractor G_f. A class is instantiated at fit with the ``module__*`` parameters; if
         its constructor has an ``n_features_in`` argument that was not set, it receives the number of
         input values per sample (as the network sees it); for images, an unset ``image_shape`` argument receives
-        the network's sample shape ``(C, H, W)``. An instance is deep-copied at fit (your object is never trained in place). Its
+        the network's sample shape ``(C, H, W)``. An instance is deep-copied at fit (your object is never trained
+        in place). Its
         output is flattened; its size is found with one forward pass.
     criterion : loss class, default ``nn.CrossEntropyLoss``
         The label loss on source samples (takes logits and integer labels).
@@ -263,8 +264,8 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
 
     @contextlib.contextmanager
     def _transforms_hidden(self):
-        """Inside, ``augment`` and ``preprocess`` read None; yields their values. scikit-learn's ``get_params(deep=True)``
-        and ``clone`` call ``get_params`` on every parameter value that has one, and torchvision's transforms have a
+        """Inside, ``augment`` and ``preprocess`` read None; yields their values. scikit-learn's
+        ``get_params(deep=True)`` and ``clone`` call ``get_params`` on every parameter value that has one, and torchvision's transforms have a
         static ``get_params`` of another meaning (their random draw), which fails so; around those two calls the
         transforms are set aside and put back (the estimator is otherwise unchanged)."""
         transforms = {name: self.__dict__.get(name) for name in ("augment", "preprocess")}
