@@ -106,8 +106,7 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
         its constructor has an ``n_features_in`` argument that was not set, it receives the number of
         input values per sample (as the network sees it); for images, an unset ``image_shape`` argument receives
         the network's sample shape ``(C, H, W)``. An instance is deep-copied at fit (your object is never trained
-        in place). Its
-        output is flattened; its size is found with one forward pass.
+        in place). Its output is flattened; its size is found with one forward pass.
     criterion : loss class, default ``nn.CrossEntropyLoss``
         The label loss on source samples (takes logits and integer labels).
     optimizer : optimiser class, default :class:`skda.optim.MomentumSGD` (SGD, momentum 0.9)
@@ -265,9 +264,10 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
     @contextlib.contextmanager
     def _transforms_hidden(self):
         """Inside, ``augment`` and ``preprocess`` read None; yields their values. scikit-learn's
-        ``get_params(deep=True)`` and ``clone`` call ``get_params`` on every parameter value that has one, and torchvision's transforms have a
-        static ``get_params`` of another meaning (their random draw), which fails so; around those two calls the
-        transforms are set aside and put back (the estimator is otherwise unchanged)."""
+        ``get_params(deep=True)`` and ``clone`` call ``get_params`` on every parameter value that has one, and
+        torchvision's transforms have a static ``get_params`` of another meaning (their random draw), which fails
+        so; around those two calls the transforms are set aside and put back (the estimator is otherwise
+        unchanged). Not thread-safe: another thread reading the estimator meanwhile would see None."""
         transforms = {name: self.__dict__.get(name) for name in ("augment", "preprocess")}
         try:
             for name in transforms:
