@@ -3,7 +3,7 @@
 augmentation, through a LeNet-style CNN taking (1, 28, 28) images.
 
     OMP_NUM_THREADS=1 python benchmarks/bench_digits_images.py --methods dann --seeds 0 1 2
-    OMP_NUM_THREADS=1 python benchmarks/bench_digits_images.py --methods dann madda ilada --write docs/results_digits_images.md
+    OMP_NUM_THREADS=1 python benchmarks/bench_digits_images.py --methods dann madda ilada --write results.md
 
 Configuration (fixed a priori, before any run; no target label is used except to report accuracy):
 

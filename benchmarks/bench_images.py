@@ -10,6 +10,12 @@ collapse check (skda predicts the target once after training: included in its ti
 
     OMP_NUM_THREADS=1 python benchmarks/bench_images.py                       # host arrays, 2000 + 2000 images
     OMP_NUM_THREADS=1 python benchmarks/bench_images.py --source files --num-workers 1
+    OMP_NUM_THREADS=1 python benchmarks/bench_images.py --predict-memory 200000   # predict's peak memory, see below
+
+``--predict-memory N``: instead, fit a tiny CNN on 512 + 512 colour 32x32 uint8 images, then ``predict`` N such
+images held in host memory (``data_placement="host"``) and print the growth of the process's peak resident memory
+(``ru_maxrss``) during ``predict``, next to the size of the images and of one float32 chunk: the growth is bounded
+by the chunk (and the output), not by N.
 
 Prints the mean epoch time of each (skda: skorch's per-epoch ``dur``, the training epoch with its batch loading;
 best of ``--repeats``) and the ratio skda / bare torch (target <= 1.1), and the same for the whole call.
@@ -18,7 +24,6 @@ best of ``--repeats``) and the ratio skda / bare torch (target <= 1.1), and the 
 from __future__ import annotations
 
 import argparse
-import math
 import tempfile
 import time
 from pathlib import Path
@@ -129,6 +134,27 @@ def best_time(fn, repeats, **kw):
     return min(epochs), min(fits)
 
 
+def predict_memory(n):
+    import resource
+
+    rng = np.random.RandomState(0)
+    images = rng.randint(0, 256, size=(n, 3, 32, 32), dtype=np.uint8)
+    ys = np.arange(512) % 10
+    clf = skda.DANNClassifier(module=LeNetFeatureExtractor, module__channels=(4, 8), module__out_features=16,
+                              domain_hidden_sizes=(16,), max_epochs=1, random_state=0, data_placement="host")
+    clf.fit(images[:512], ys, images[512:1024])
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # MiB (Linux reports KiB)
+    start = time.perf_counter()
+    predicted = clf.predict(images)
+    seconds = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    chunk = skda.engine.PREDICT_CHUNK_ROWS * 3 * 32 * 32 * 4 / 2**20
+    print(f"predict on {n} colour 32x32 uint8 images ({images.nbytes / 2**20:.0f} MiB in host memory), "
+          f"{seconds:.1f} s: peak RSS {before:.0f} -> {after:.0f} MiB, growth {after - before:.0f} MiB "
+          f"(one float32 chunk of {skda.engine.PREDICT_CHUNK_ROWS} images: {chunk:.0f} MiB; the images as float32 "
+          f"would be {images.nbytes * 4 / 2**20:.0f} MiB); {len(predicted)} predictions")
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--source", default="host", choices=["host", "files"])
@@ -140,8 +166,12 @@ def main(argv=None):
     ap.add_argument("--num-workers", type=int, default=0)
     ap.add_argument("--channels", default="8,16", help="the two convolutions' channels")
     ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    ap.add_argument("--predict-memory", type=int, default=None, metavar="N",
+                    help="measure predict's peak memory on N images instead (see the module docstring)")
     args = ap.parse_args(argv)
     torch.set_num_threads(1) if args.device == "cpu" else None
+    if args.predict_memory:
+        return predict_memory(args.predict_memory)
     Xs, ys, Xt = make_images(args.rows, 28, args.classes)
     with tempfile.TemporaryDirectory() as folder:
         if args.source == "files":

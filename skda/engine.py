@@ -122,8 +122,8 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
         The feature extractor G_f. A class is instantiated at fit with the ``module__*`` parameters; if
         its constructor has an ``n_features_in`` argument that was not set, it receives the number of
         input values per sample (as the network sees it); for images, an unset ``image_shape`` argument receives
-        the network's sample shape ``(C, H, W)``. An instance is deep-copied at fit (your object is never trained in place). Its
-        output is flattened; its size is found with one forward pass.
+        the network's sample shape ``(C, H, W)``. An instance is deep-copied at fit (your object is never trained
+        in place). Its output is flattened; its size is found with one forward pass.
     criterion : loss class, default ``nn.CrossEntropyLoss``
         The label loss on source samples (takes logits and integer labels).
     optimizer : optimiser class, default ``torch.optim.Adam``
@@ -296,10 +296,11 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
 
     @contextlib.contextmanager
     def _transforms_hidden(self):
-        """Inside, ``augment`` and ``preprocess`` read None; yields their values. scikit-learn's ``get_params(deep=True)``
-        and ``clone`` call ``get_params`` on every parameter value that has one, and torchvision's transforms have a
-        static ``get_params`` of another meaning (their random draw), which fails so; around those two calls the
-        transforms are set aside and put back (the estimator is otherwise unchanged)."""
+        """Inside, ``augment`` and ``preprocess`` read None; yields their values. scikit-learn's
+        ``get_params(deep=True)`` and ``clone`` call ``get_params`` on every parameter value that has one, and
+        torchvision's transforms have a static ``get_params`` of another meaning (their random draw), which fails
+        so; around those two calls the transforms are set aside and put back (the estimator is otherwise
+        unchanged). Not thread-safe: another thread reading the estimator meanwhile would see None."""
         transforms = {name: self.__dict__.get(name) for name in ("augment", "preprocess")}
         try:
             for name in transforms:
@@ -1275,9 +1276,11 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
         self._check_feature_names(X, reset=False)
         return self.apply_in_chunks(self._prediction_rows(X), fn, to_numpy=to_numpy)
 
-    def apply_in_chunks(self, X: torch.Tensor, fn, *, to_numpy=False):
+    def apply_in_chunks(self, X, fn, *, to_numpy=False):
         """``fn`` over ``PREDICT_CHUNK_ROWS``-row chunks of the tensor ``X`` (moved chunk by chunk to
-        ``device_``), in eval mode without gradient, written into one output allocated at the first chunk: a
+        ``device_``) or of a :class:`skda.images.RowSource` (images, files: converted, preprocessed, decoded chunk
+        by chunk; no augmentation), in eval mode without gradient and under the ``precision`` autocast (bfloat16
+        results are returned as float32), written into one output allocated at the first chunk: a
         tensor on ``device_``, or with ``to_numpy=True`` a numpy array on the host filled chunk by chunk. Memory
         beyond the output is one chunk's (no list of chunk results to concatenate). A chunk of fewer than
         ``MIN_CHUNK_ROWS`` rows is padded to that many (its results cut back), so that a row's result does not

@@ -26,13 +26,15 @@ device, so without augmentation they give the same batches, hence the same model
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+import warnings
+from contextlib import contextmanager
 
 import numpy as np
 import torch
 
-__all__ = ["DeviceRows", "FileRows", "HostRows", "RowSource", "check_image_input", "decode_image_file",
-           "device_fits", "is_path_array", "require_torchvision"]
+__all__ = ["DEVICE_MEMORY_SHARE", "DeviceRows", "FileRows", "HostRows", "RowSource", "check_image_input",
+           "decode_image_file", "device_fits", "images_as_float", "is_path_array", "make_row_source",
+           "require_torchvision"]
 
 #: ``data_placement="auto"`` keeps arrays on a CUDA device when they take at most this share of its memory
 DEVICE_MEMORY_SHARE = 0.25
@@ -63,9 +65,8 @@ def is_path_array(X) -> bool:
 
 
 def check_image_input(X, name="X"):
-    """Validate image input; returns a 1-D object array of path strings, or the image array itself (uint8
-    kept as uint8, other numeric dtypes as float32; NaN / inf refused). ``None`` when ``X`` is not image input
-    (flat rows and other arrays go through :func:`skda.validation.check_features`'s usual path)."""
+    """Image file input as a 1-D object array of path strings (an empty list refused); ``None`` when ``X`` is not
+    a list of paths (arrays go through :func:`skda.validation.check_features`, which keeps uint8 images uint8)."""
     if is_path_array(X):
         paths = np.array([os.fspath(v) if not isinstance(v, bytes) else v.decode() for v in X], dtype=object)
         if len(paths) == 0:
@@ -321,17 +322,9 @@ def make_row_source(X, *, device, placement, preprocess=None, augment=None, num_
     return HostRows(X, pipeline, num_workers)
 
 
-class _readonly_ok:
+@contextmanager
+def _readonly_ok():
     """Silence torch's warning for a read-only numpy array: the rows are only read (batches are copies)."""
-
-    def __enter__(self):
-        import warnings
-        self._ctx = warnings.catch_warnings()
-        self._ctx.__enter__()
+    with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
-
-    def __exit__(self, *exc):
-        return self._ctx.__exit__(*exc)
-
-
-Transform = Callable[[torch.Tensor], torch.Tensor]
+        yield

@@ -287,3 +287,29 @@ def test_image_files_without_torchvision_name_the_install_command(images, monkey
         make("dann").fit(paths, ys, paths[:10])
     # image arrays need no torchvision
     assert make("dann", max_epochs=1).fit(Xs, ys, Xt).predict(Xt).shape == (len(Xt),)
+
+
+def test_partial_fit_on_images_streams_like_the_device_path(images):
+    Xs, ys, Xt, yt = images
+    known = np.full(len(yt), -1)
+    known[:6] = yt[:6]
+    selectors = []
+    for placement in ("device", "host"):
+        selector = make("active", data_placement=placement, max_epochs=1).fit(Xs, ys, Xt)
+        selectors.append(selector.partial_fit(Xs, ys, Xt, yt=known, epochs=1))
+    np.testing.assert_array_equal(selectors[0].query(5), selectors[1].query(5))
+    with pytest.raises(ValueError, match="shape"):
+        selectors[0].partial_fit(Xs[:, :, :4], ys, Xt[:, :, :4], epochs=1)
+
+
+def _double(batch):
+    return batch * 2
+
+
+def test_preprocess_on_flat_rows_is_applied_in_training_and_prediction(small_task):
+    Xs, ys, Xt, _ = small_task
+    params = dict(max_epochs=2, module__hidden_sizes=(8,), domain_hidden_sizes=(8,), random_state=0)
+    with_preprocess = skda.DANNClassifier(**params, preprocess=_double).fit(Xs, ys, Xt)
+    on_doubled = skda.DANNClassifier(**params).fit(2 * Xs, ys, 2 * Xt)
+    np.testing.assert_allclose(with_preprocess.predict_proba(Xt), on_doubled.predict_proba(2 * Xt), rtol=1e-6)
+    assert with_preprocess.input_kind_ == "rows" and with_preprocess.n_features_in_ == Xs.shape[1]
