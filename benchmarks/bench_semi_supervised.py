@@ -156,7 +156,8 @@ the target rows that were not labelled** (for the unsupervised fit too: both are
 are single-threaded on a shared 2-core CPU machine.
 
     OMP_NUM_THREADS=1 python benchmarks/bench_semi_supervised.py --parts semi --seeds 0
-    OMP_NUM_THREADS=1 python benchmarks/bench_semi_supervised.py --parts active --seeds 0 --families office_caltech digits
+    OMP_NUM_THREADS=1 python benchmarks/bench_semi_supervised.py --parts active --seeds 0 \
+        --families office_caltech digits
     python benchmarks/bench_semi_supervised.py --report docs/results_semi_supervised.md
 """
 
@@ -182,11 +183,13 @@ def report(out):
                   f"Target accuracy on the target rows that were not labelled; {_tasks_note(family, tasks)}; seeds "
                   f"run {seeds}. Per seed the mean over these tasks, then mean ± std over the seeds (only seeds with "
                   "every task of the row are counted; the seeds column lists them).\n",
-                  "| method | unsupervised | 5% labelled | gain (points) | bar >= +3 | seeds |", "|---|---|---|---|---|---|"]
+                  "| method | unsupervised | 5% labelled | gain (points) | bar >= +3 | seeds |",
+                  "|---|---|---|---|---|---|"]
         for method in SEMI_METHODS:
             per_seed = {}
             for seed in seeds:
-                pairs = [(acc.get((t, seed, method, "unsupervised")), acc.get((t, seed, method, "semi"))) for t in tasks]
+                pairs = [(acc.get((t, seed, method, "unsupervised")), acc.get((t, seed, method, "semi")))
+                         for t in tasks]
                 if all(u is not None and s is not None for u, s in pairs):
                     per_seed[seed] = (np.mean([u for u, _ in pairs]), np.mean([s for _, s in pairs]))
             if not per_seed:

@@ -944,8 +944,8 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
 
     def _check_epochs(self, fit_params):
         """The only fit parameter besides ``yt`` and ``sample_domain`` (named in the signatures) is ``epochs``, an
-        integer >= 0 (0: no training step); others (e.g. ``sample_weight``) raise ``TypeError``. ``max_epochs`` and the other epoch parameters are in
-        ``_parameter_constraints``."""
+        integer >= 0 (0: no training step); others (e.g. ``sample_weight``) raise ``TypeError``. ``max_epochs`` and
+        the other epoch parameters are in ``_parameter_constraints``."""
         unknown = sorted(set(fit_params) - {"epochs"})
         if "sample_weight" in unknown:
             raise TypeError(
