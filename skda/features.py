@@ -16,15 +16,12 @@ from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, Transfo
 from sklearn.exceptions import NotFittedError
 from sklearn.utils import TransformerTags
 
+from .images import images_as_float, is_path_array
 from .nets import TorchvisionBackbone, _is_state_dict_path, import_torchvision, resolve_torchvision_weights
 from .params import check_parameters, choices, count, device_constraint
 from .runtime import resolve_device
 
 __all__ = ["ImageFeatures", "decode_images"]
-
-
-def _is_path_array(X) -> bool:
-    return X.ndim == 1 and (X.dtype.kind in "US" or (X.dtype.kind == "O" and len(X) and isinstance(X[0], str)))
 
 
 def decode_images(paths, in_channels: int = 3) -> list[torch.Tensor]:
@@ -174,7 +171,7 @@ class ImageFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
             X = X.to_numpy()
         X = np.asarray(X)
         if X.ndim == 1:
-            if not _is_path_array(X):
+            if not is_path_array(X):
                 raise ValueError(f"a 1-D X must hold image file paths (str), got dtype {X.dtype}.")
             return "paths", X
         if X.ndim == 3:
@@ -202,7 +199,8 @@ class ImageFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
             for start in range(0, len(X), self.batch_size):
                 chunk = X[start:start + self.batch_size]
                 if kind == "paths":
-                    images = [_to_float(image) for image in decode_images(chunk, self.in_channels)]
+                    decoded = decode_images(chunk, self.in_channels)
+                    images = [images_as_float(image.unsqueeze(0))[0] for image in decoded]
                     if preprocess is not None:
                         images = [preprocess(image) for image in images]
                     shapes = {tuple(image.shape) for image in images}
@@ -212,7 +210,7 @@ class ImageFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
                                          "Resize((224, 224))).")
                     batch = torch.stack(images).to(device)
                 else:
-                    batch = _to_float(torch.from_numpy(np.ascontiguousarray(chunk)).to(device))
+                    batch = images_as_float(torch.from_numpy(np.ascontiguousarray(chunk)).to(device))
                     if preprocess is not None:
                         batch = preprocess(batch)
                 out[start:start + len(chunk)] = self._forward(network, batch).float().cpu().numpy()
@@ -222,9 +220,3 @@ class ImageFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         """The backbone on one preprocessed batch (a hook for subclasses, e.g. to count calls)."""
         return network(batch)
 
-
-def _to_float(images: torch.Tensor) -> torch.Tensor:
-    """uint8 images scaled to [0, 1] float32; float images as float32 (never in place: the caller's data stay)."""
-    if images.dtype == torch.uint8:
-        return images.to(torch.float32) / 255.0
-    return images.to(torch.float32)

@@ -22,13 +22,10 @@ _STATE_DICT_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt", ".tar")
 
 
 def import_torchvision():
-    """``torchvision``, or an ``ImportError`` that says how to install it."""
-    try:
-        import torchvision
-    except ImportError as exc:
-        raise ImportError("image backbones and image features need torchvision: pip install skda[vision] "
-                          "(or pip install torchvision, the build that matches your torch).") from exc
-    return torchvision
+    """``torchvision``, or an ``ImportError`` that says how to install it (:func:`skda.images.require_torchvision`)."""
+    from .images import require_torchvision
+
+    return require_torchvision("Image backbones and image features (TorchvisionBackbone, ImageFeatures)")
 
 
 def classification_architectures() -> list[str]:
