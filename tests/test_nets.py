@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import sys
 import urllib.request
 
@@ -164,25 +163,11 @@ def backbone_estimator(name, **overrides):
     return ESTIMATORS[name].cls(**params)
 
 
-@functools.cache
-def engine_refuses_images():
-    """Why the engine refuses 4-D image input (a tiny convolutional fit tried once), or None when it takes it."""
-    Xs, ys, Xt = tiny_images()
-    conv = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3), torch.nn.Flatten())
-    try:
-        skda.SourceOnlyClassifier(conv, max_epochs=1, batch_size=4, random_state=0).fit(Xs, ys, Xt)
-    except Exception as exc:  # noqa: BLE001 - any refusal means: not yet
-        return f"{type(exc).__name__}: {exc}"
-    return None
-
-
 @pytest.mark.parametrize("name", NAMES)
 def test_resnet18_trains_through_every_estimator(name):
     """A random-init resnet18 with in_channels=1 trains on (n, 1, 16, 16) images through every estimator (and
     ActiveSelector queries with it); its parameters reach the network through module__* routing."""
     Xs, ys, Xt = tiny_images()
-    if engine_refuses_images():
-        pytest.skip(f"the engine refuses 4-D image input: {engine_refuses_images()}")
     clf = backbone_estimator(name).fit(Xs, ys, Xt)
     network = clf.module_
     backbones = [m for m in network.modules() if isinstance(m, TorchvisionBackbone)]
@@ -234,8 +219,6 @@ def test_saved_and_pickled_estimator_with_a_backbone(tmp_path):
     import pickle
 
     Xs, ys, Xt = tiny_images()
-    if engine_refuses_images():
-        pytest.skip(f"the engine refuses 4-D image input: {engine_refuses_images()}")
     clf = backbone_estimator("dann").fit(Xs, ys, Xt)
     clf.save_params(f_params=tmp_path / "params.pt")
     restored = backbone_estimator("dann").load_params(f_params=tmp_path / "params.pt")
