@@ -1037,6 +1037,11 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
         if fit_params.get("epochs") is None and self.max_epochs == "auto":
             fit_params = {**fit_params, "epochs": self.auto_epochs(ys, len(data["source"]) if Xt is None else len(Xt))}
         self.training_run_ = TrainingRun.start(seed, device, fit_params.get("epochs"))
+        # _validate_for_fit appended the labelled target rows after the source rows
+        first_target = len(Xs) - state.get("n_labeled_target", 0)
+        positions = (np.arange(first_target, len(Xs)) if self.train_split is None
+                     else np.flatnonzero(self.train_indices_ >= first_target))
+        self.training_run_.labelled_target_rows = torch.as_tensor(positions, dtype=torch.long, device=device)
         try:
             NeuralNet.partial_fit(self, data, torch.as_tensor(ys, dtype=torch.long, device=device), **fit_params)
         except FloatingPointError:  # a diverged loss: the weights cannot be trusted, also after a partial_fit

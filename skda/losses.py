@@ -20,6 +20,7 @@ __all__ = [
     "batch_hard_triplet_loss",
     "batch_triplet_loss",
     "center_magnet_loss",
+    "labelled_center_loss",
     "domain_adversarial_loss",
     "dynamic_margins",
     "entropy_loss",
@@ -93,6 +94,12 @@ def center_magnet_loss(embeddings: torch.Tensor, centers: torch.Tensor) -> torch
     """Center-magnet loss, Eq. 4 of M-ADDA: each embedding's squared distance to its nearest center,
     averaged over the batch (Eq. 4 sums over the target set). ``centers`` has one row per class."""
     return pairwise_squared_distances(embeddings, centers).min(dim=1).values.mean()
+
+
+def labelled_center_loss(embeddings: torch.Tensor, centers: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Eq. 4 of M-ADDA for target rows whose label is known: each embedding's squared distance to the center of
+    its own class ``labels`` (instead of the nearest center), averaged over the batch."""
+    return (embeddings - centers[labels]).pow(2).sum(dim=1).mean()
 
 
 def batch_hard_triplet_loss(embeddings: torch.Tensor, labels: torch.Tensor, margins: torch.Tensor) -> torch.Tensor:

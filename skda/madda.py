@@ -12,7 +12,8 @@ from torch import nn
 
 from .engine import DomainAdaptationNet
 from .layers import MLP, MLPFeatureExtractor
-from .losses import batch_triplet_loss, center_magnet_loss
+from .images import RowSource
+from .losses import batch_triplet_loss, center_magnet_loss, labelled_center_loss
 from .neighbors import knn_vote
 from .optim import AdversarialAdam
 from .params import choices, count, real, sizes
@@ -95,6 +96,14 @@ class MADDAClassifier(DomainAdaptationNet):
        ``BCE(D(f_T(x_t)), 1) + center_weight * L_C`` - the inverted-label ADDA loss and the
        center-magnet loss Eq. 4 towards the nearest source **class-mean** center (Algorithm 2, line 8;
        the centers are constant because the source model is frozen, so they are computed once).
+
+    Labelled target rows (``yt``, or target rows of known label in the packed form) join the source rows in the
+    triplet stage and the kNN index; in the index they are embedded by the target model (the model that embeds
+    the queries), re-embedded when the target stage ends; in the target stage they get the center-magnet term
+    Eq. 4 towards the center of their *own* class (``labelled_center_loss``; all of them each step, or
+    ``batch_size`` drawn at random when there are more), beside Eq. 4 towards the nearest center on the target
+    batch. Not in the paper (it is unsupervised); without labelled target rows the fit is exactly as without
+    ``yt``.
 
     Prediction (Algorithm 3): the mode label of the ``n_neighbors`` nearest source embeddings (source
     model, training source data) of each target-model embedding; ``predict_proba`` gives the vote shares.
@@ -262,7 +271,12 @@ class MADDAClassifier(DomainAdaptationNet):
             # a model saved during the target stage (skorch's Checkpoint) carries it
             self._set_knn_index(X["source"], y)
             indexed = True
-            super().fit_loop(X, y, epochs=epochs, **fit_params)
+            labelled = self.training_run_.labelled_target_rows
+            self.training_run_.method_state["labelled_target"] = (X["source"], labelled, y[labelled])
+            try:
+                super().fit_loop(X, y, epochs=epochs, **fit_params)
+            finally:  # the target model moved: re-embed the labelled target rows of the index with it
+                self._set_knn_index(X["source"], y, source_rows=False)
         finally:
             if not indexed:  # an interrupted source stage: index what the source model has learnt
                 self._set_knn_index(X["source"], y)
@@ -278,10 +292,19 @@ class MADDAClassifier(DomainAdaptationNet):
             raise ValueError("source_epochs='auto' is resolved when the fit starts (from the data's size).")
         return run.method_state["source_epochs"]
 
-    def _set_knn_index(self, xs, y):
+    def _set_knn_index(self, xs, y, source_rows=True):
+        """The kNN index of the training rows ``xs``: source rows embedded by the source model, labelled target
+        rows (``yt``) by the target model, the model that embeds the queries (a target row that was labelled is
+        then its own nearest neighbour). ``source_rows=False`` re-embeds only the labelled target rows."""
         self._set_training(False)
-        self.source_embeddings_ = self._embed_source(xs).cpu().numpy()
-        self.source_labels_ = y.cpu().numpy()
+        labelled = self.training_run_.labelled_target_rows
+        if source_rows:
+            self.source_embeddings_ = self._embed_source(xs).cpu().numpy()
+            self.source_labels_ = y.cpu().numpy()
+        if labelled is not None and len(labelled):
+            rows = xs.subset(labelled.cpu().numpy()) if isinstance(xs, RowSource) else xs[labelled]
+            self.source_embeddings_[labelled.cpu().numpy()] = (
+                self.apply_in_chunks(rows, self.module_.embed_target).cpu().numpy())
 
     def _train(self, Xs, ys, Xt, seed, state, **fit_params):
         missing = np.setdiff1d(np.arange(len(self.classes_)), ys)
@@ -385,7 +408,12 @@ class MADDAClassifier(DomainAdaptationNet):
             loss = loss + adv_loss
         center_loss = torch.zeros((), device=xt.device)
         if self.center_magnet:
-            center_loss = center_magnet_loss(net.target_head(features), self.training_run_.method_state["centers"])
+            centers = self.training_run_.method_state["centers"]
+            center_loss = center_magnet_loss(net.target_head(features), centers)
+            labelled = self._labelled_target_batch()
+            if labelled is not None:  # target rows of known class: pulled to their own class's center
+                x_labelled, y_labelled = labelled
+                center_loss = center_loss + labelled_center_loss(net.embed_target(x_labelled), centers, y_labelled)
             loss = loss + self.center_weight * center_loss
         self.target_optimizer_.zero_grad()
         if loss.requires_grad:
@@ -394,6 +422,19 @@ class MADDAClassifier(DomainAdaptationNet):
         self.discriminator_optimizer_.zero_grad()  # the target step left gradients on D
         self.log_metrics(discriminator_loss=disc_loss, adversarial_loss=adv_loss, center_loss=center_loss)
         return {"loss": loss.detach(), "y_pred": None}
+
+    def _labelled_target_batch(self):
+        """``(inputs, labels)`` of the labelled target rows for a target step: all of them, or ``batch_size`` drawn
+        without replacement when there are more; None without labelled target rows."""
+        rows, positions, labels = self.training_run_.method_state.get("labelled_target", (None, None, None))
+        if positions is None or not len(positions):
+            return None
+        if len(positions) > self.batch_size:
+            pick = torch.randperm(len(positions), generator=self.training_run_.device_generator,
+                                  device=positions.device)[:self.batch_size]
+            positions, labels = positions[pick], labels[pick]
+        inputs = rows.take(positions) if isinstance(rows, RowSource) else rows[positions]
+        return inputs, labels
 
     # ---------------------------------------------------------------- prediction
     def transform(self, X):

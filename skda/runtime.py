@@ -80,7 +80,8 @@ class TrainingRun:
       same generator on the CPU), so that no random tensor crosses host->device per step;
     - ``epochs``: the epochs this call runs when ``partial_fit(..., epochs=k)`` asked for ``k`` (None: the
       estimator's ``max_epochs``);
-    - ``step`` / ``total_steps``: optimisation steps taken so far and planned in this call.
+    - ``step`` / ``total_steps``: optimisation steps taken so far and planned in this call;
+    - ``labelled_target_rows``: which training source rows are labelled target rows (``yt``).
     """
 
     generator: torch.Generator
@@ -98,6 +99,10 @@ class TrainingRun:
     seed: int = 0
     #: the streamed epochs started in this call (a ``DataLoader`` each)
     loaders_started: int = 0
+    #: positions, among this call's training source rows, of the labelled target rows (``yt``) that joined them
+    #: (a long tensor on the training device; empty when ``yt`` labels none). A method that treats them apart
+    #: from the source rows (M-ADDA) reads them here.
+    labelled_target_rows: torch.Tensor | None = None
 
     @classmethod
     def start(cls, seed: int, device: torch.device, epochs: int | None = None) -> TrainingRun:

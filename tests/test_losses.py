@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from skda.losses import batch_triplet_loss, center_magnet_loss, pairwise_squared_distances, triplet_hinge_terms
+from skda.losses import (batch_triplet_loss, center_magnet_loss, labelled_center_loss, pairwise_squared_distances,
+                         triplet_hinge_terms)
 
 RNG = np.random.RandomState(0)
 EMB = RNG.randn(7, 3).astype(np.float64)
@@ -83,3 +84,11 @@ def test_center_magnet_loss_matches_numpy():
     got = center_magnet_loss(torch.tensor(EMB), torch.tensor(centers)).item()
     expected = np.mean([min(np.sum((x - c) ** 2) for c in centers) for x in EMB])
     assert got == pytest.approx(expected)
+
+
+def test_labelled_center_loss_pulls_to_the_own_class_center():
+    centers = RNG.randn(3, 3)
+    got = labelled_center_loss(torch.tensor(EMB), torch.tensor(centers), torch.tensor(LAB)).item()
+    expected = np.mean([np.sum((x - centers[c]) ** 2) for x, c in zip(EMB, LAB)])
+    assert got == pytest.approx(expected)
+    assert got > center_magnet_loss(torch.tensor(EMB), torch.tensor(centers)).item()  # not the nearest center

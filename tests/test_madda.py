@@ -216,3 +216,63 @@ def test_madda_checks_n_neighbors_before_training(small_task, k):
     with pytest.raises(ValueError, match=r"'n_neighbors' parameter of MADDAClassifier must be an int in the range \[1"):
         clf.fit(Xs, ys, Xt)
     assert not clf.__sklearn_is_fitted__()
+
+
+def _labelled(yt, share=0.2):
+    known = np.sort(np.random.RandomState(0).choice(len(yt), int(share * len(yt)), replace=False))
+    labels = np.full(len(yt), -1)
+    labels[known] = yt[known]
+    return labels, known
+
+
+def test_labelled_target_rows_are_indexed_by_the_target_model(small_task):
+    """The kNN index holds the source rows' source-model embeddings and the labelled target rows' target-model
+    embeddings (the model that embeds the queries), appended after the source rows."""
+    Xs, ys, Xt, yt = small_task
+    labels, known = _labelled(yt)
+    clf = skda.MADDAClassifier(random_state=0, **FAST_MADDA).fit(Xs, ys, Xt, labels)
+    assert clf.source_embeddings_.shape == (len(Xs) + len(known), 8)
+    np.testing.assert_allclose(clf.source_embeddings_[len(Xs):], clf.transform(Xt[known]), atol=1e-5)
+    np.testing.assert_array_equal(clf.source_labels_[len(Xs):], yt[known])
+    source_model = clf.module_.embed_source(torch.as_tensor(Xs)).detach().numpy()
+    np.testing.assert_allclose(clf.source_embeddings_[:len(Xs)], source_model, atol=1e-5)
+    # so a labelled target row is its own nearest neighbour
+    clf.set_params(n_neighbors=1)
+    np.testing.assert_array_equal(clf.predict(Xt[known]), yt[known])
+
+
+def test_labelled_target_rows_held_out_by_train_split_stay_out_of_the_index(small_task):
+    from skorch.dataset import ValidSplit
+    Xs, ys, Xt, yt = small_task
+    labels, known = _labelled(yt, 0.4)
+    clf = skda.MADDAClassifier(random_state=0, train_split=ValidSplit(0.25, stratified=True), **FAST_MADDA)
+    clf.fit(Xs, ys, Xt, labels)
+    pooled = np.concatenate([Xs, Xt[known]])
+    kept = clf.train_indices_
+    is_target = kept >= len(Xs)
+    assert 0 < is_target.sum() < len(known)
+    np.testing.assert_allclose(clf.source_embeddings_[is_target], clf.transform(pooled[kept[is_target]]), atol=1e-5)
+    source_model = clf.module_.embed_source(torch.as_tensor(pooled[kept[~is_target]])).detach().numpy()
+    np.testing.assert_allclose(clf.source_embeddings_[~is_target], source_model, atol=1e-5)
+
+
+def test_labelled_target_rows_are_pulled_to_their_class_center(small_task, monkeypatch):
+    """The target step adds Eq. 4 with the known class's center for the labelled target rows."""
+    import skda.madda
+    Xs, ys, Xt, yt = small_task
+    labels, known = _labelled(yt)
+    calls = []
+    real = skda.madda.labelled_center_loss
+
+    def spy(embeddings, centers, y):
+        calls.append(y.clone())
+        return real(embeddings, centers, y)
+
+    monkeypatch.setattr(skda.madda, "labelled_center_loss", spy)
+    skda.MADDAClassifier(random_state=0, **FAST_MADDA).fit(Xs, ys, Xt)
+    assert calls == []
+    skda.MADDAClassifier(random_state=0, **FAST_MADDA).fit(Xs, ys, Xt, labels)
+    assert calls and all(sorted(c.tolist()) == sorted(np.searchsorted([0, 1, 2], yt[known]).tolist()) for c in calls)
+    calls.clear()
+    skda.MADDAClassifier(random_state=0, center_magnet=False, **FAST_MADDA).fit(Xs, ys, Xt, labels)
+    assert calls == []
