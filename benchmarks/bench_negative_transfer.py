@@ -3,10 +3,14 @@
     OMP_NUM_THREADS=1 python benchmarks/bench_negative_transfer.py                       # DANN, 24 pairs, seeds 0-2
     OMP_NUM_THREADS=1 python benchmarks/bench_negative_transfer.py --methods dann mlada --seeds 0
     python benchmarks/bench_negative_transfer.py --report-only                           # tables from the cache
+    OMP_NUM_THREADS=1 python benchmarks/bench_negative_transfer.py --defaults \
+        --methods dann ilada mlada coral madda                                           # today's defaults
 
 Per (family, task, method, seed): the source is split 80 / 20 (stratified, ``random_state=seed``); the adapted
 model (``config.make_estimator(method, family, seed)``) and the source-only model of the same network
-(``make_estimator("source-only", ...)``) are fitted on the 80% and the whole unlabelled target;
+(``make_estimator("source-only", ...)``; with ``--defaults`` both are the estimators' defaults with
+``random_state=seed`` only, cached in ``--cache`` + ``_defaults`` and reported to ``--write`` with
+``_defaults`` before ``.md``) are fitted on the 80% and the whole unlabelled target;
 ``check_negative_transfer(adapted, source_only, Xs_val, ys_val, Xt)`` computes its label-free criteria. The truth,
 for this report only, uses the target labels: the adapted model's target accuracy is more than 1 point below the
 source-only model's (both the models the signal judged). Confusion tables per criterion, per run and per pair
@@ -28,14 +32,20 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-from config import REPO, SEEDS, make_estimator
+from config import METHODS, REPO, SEEDS, make_estimator
 
 FAMILIES = ("office_caltech", "amazon_reviews")
 CRITERIA = ("iwcv", "source", "either")
 TOLERANCE = 0.01  # the signal's default, fixed a priori (and the issue's definition of "below source-only")
 
 
-def run_one(family, task, method, seed):
+def default_estimator(method, family, seed):
+    """``method``'s estimator (a ``config.METHODS`` name) with its defaults and ``random_state=seed`` only (the
+    estimators' own defaults; ``family`` is not used)."""
+    return METHODS[method][0](random_state=seed, device="cpu")
+
+
+def run_one(family, task, method, seed, make=make_estimator):
     import torch
     from sklearn.model_selection import train_test_split
 
@@ -46,10 +56,10 @@ def run_one(family, task, method, seed):
     Xs, ys, Xt, yt = load_task(task)
     Xs_fit, Xs_val, ys_fit, ys_val = train_test_split(Xs, ys, test_size=0.2, stratify=ys, random_state=seed)
     start = time.perf_counter()
-    adapted = make_estimator(method, family, seed).fit(Xs_fit, ys_fit, Xt)
+    adapted = make(method, family, seed).fit(Xs_fit, ys_fit, Xt)
     adapted_seconds = time.perf_counter() - start
     start = time.perf_counter()
-    source_only = make_estimator("source-only", family, seed).fit(Xs_fit, ys_fit, Xt)
+    source_only = make("source-only", family, seed).fit(Xs_fit, ys_fit, Xt)
     source_only_seconds = time.perf_counter() - start
     start = time.perf_counter()
     report = check_negative_transfer(adapted, source_only, Xs_val, ys_val, Xt, warn=False, random_state=seed)
@@ -129,10 +139,10 @@ def confusion(pairs):
     return lines, f"flags {recall} of the truly negative, {false_alarm} of the others"
 
 
-def report(runs, methods, seeds):
+def report(runs, methods, seeds, configuration="configurations `benchmarks/config.py`"):
     lines = ["# Negative transfer: how often the label-free signal is right", "",
              "Produced by `OMP_NUM_THREADS=1 python benchmarks/bench_negative_transfer.py` "
-             f"(methods {list(methods)}, seeds {list(seeds)}; configurations `benchmarks/config.py`). The signal, "
+             f"(methods {list(methods)}, seeds {list(seeds)}; {configuration}). The signal, "
              "`skda.model_selection.check_negative_transfer`, compares the adapted model with the source-only model "
              "of the same network on 20% of the source held out of both fits, without target labels: `iwcv` "
              "flags when the adapted model's importance-weighted held-out source accuracy is more than 1 point below "
@@ -233,7 +243,14 @@ def main(argv=None):
     ap.add_argument("--cache", default=str(REPO / ".negative_transfer_cache"))
     ap.add_argument("--write", default=str(REPO / "docs" / "results_negative_transfer.md"))
     ap.add_argument("--report-only", action="store_true", help="write the report from the cache, train nothing")
+    ap.add_argument("--defaults", action="store_true",
+                    help="the estimators' defaults (random_state only) instead of the documented configurations")
     args = ap.parse_args(argv)
+    make, configuration = make_estimator, "configurations `benchmarks/config.py`"
+    if args.defaults:
+        make, configuration = default_estimator, "`--defaults`: every estimator with its defaults and random_state"
+        args.cache = args.cache.rstrip("/") + "_defaults"
+        args.write = args.write[:-len(".md")] + "_defaults.md" if args.write.endswith(".md") else args.write
     from skda.datasets import list_tasks
 
     plan = [(f, t, m, s) for f in args.families for t in list_tasks(f) if not args.tasks or t in args.tasks
@@ -249,7 +266,7 @@ def main(argv=None):
             continue
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # e.g. a collapse warning: the run is still a case
-            result = run_one(*run)
+            result = run_one(*run, make=make)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(result))
         runs.append(result)
@@ -257,7 +274,7 @@ def main(argv=None):
         print(f"[{i}/{len(plan)}] {run[1]:22s} {run[2]:8s} seed {run[3]}  target {t['adapted']:.3f} vs "
               f"{t['source_only']:.3f}  iwcv {result['iwcv_accuracy']['adapted']:.3f} vs "
               f"{result['iwcv_accuracy']['source_only']:.3f}  ({time.perf_counter() - start:.0f}s)", flush=True)
-    text = report(runs, args.methods, args.seeds)
+    text = report(runs, args.methods, args.seeds, configuration)
     Path(args.write).write_text(text)
     print(text)
 
