@@ -12,6 +12,10 @@ collapse check (skda predicts the target once after training: included in its ti
     OMP_NUM_THREADS=1 python benchmarks/bench_images.py --source files --num-workers 1
     OMP_NUM_THREADS=1 python benchmarks/bench_images.py --predict-memory 200000   # predict's peak memory, see below
 
+``--augment-cost``: instead, the skda fit above without augmentation, with ``v2.RandomAffine(10, (0.1, 0.1), (0.9,
+1.1))`` (one call per image) and with ``skda.images.BatchRandomAffine`` of the same parameters (one call per batch):
+epoch times and their ratios to the fit without augmentation.
+
 ``--predict-memory N``: instead, fit a tiny CNN on 512 + 512 colour 32x32 uint8 images, then ``predict`` N such
 images held in host memory (``data_placement="host"``) and print the growth of the process's peak resident memory
 (``ru_maxrss``) during ``predict``, next to the size of the images and of one float32 chunk: the growth is bounded
@@ -113,11 +117,11 @@ def bare_torch(Xs, ys, Xt, *, channels, domain_hidden, batch_size, epochs, lr, d
     return durations
 
 
-def skda_fit(Xs, ys, Xt, *, channels, domain_hidden, batch_size, epochs, lr, device, seed, num_workers):
+def skda_fit(Xs, ys, Xt, *, channels, domain_hidden, batch_size, epochs, lr, device, seed, num_workers, augment=None):
     clf = skda.DANNClassifier(module=LeNetFeatureExtractor, module__channels=channels,
                               domain_hidden_sizes=domain_hidden, batch_size=batch_size, max_epochs=epochs, lr=lr,
                               device=device, random_state=seed, data_placement="host",
-                              num_workers=num_workers).fit(Xs, ys, Xt)
+                              num_workers=num_workers, augment=augment).fit(Xs, ys, Xt)
     return list(clf.history[:, "dur"])  # skorch's epoch duration: the training epoch, batches loaded included
 
 
@@ -155,6 +159,19 @@ def predict_memory(n):
           f"would be {images.nbytes * 4 / 2**20:.0f} MiB); {len(predicted)} predictions")
 
 
+def augment_cost(kw, repeats):
+    from torchvision.transforms import v2
+
+    params = dict(degrees=10, translate=(0.1, 0.1), scale=(0.9, 1.1))
+    variants = {"none": None, "v2.RandomAffine, per image": v2.RandomAffine(**params),
+                "BatchRandomAffine, per batch": skda.images.BatchRandomAffine(**params)}
+    skda_fit(**{**kw, "epochs": 1})  # warm-up
+    epoch = {name: best_time(skda_fit, repeats, **kw, augment=augment)[0] for name, augment in variants.items()}
+    print(f"skda DANN fit, host arrays, batch {kw['batch_size']}+{kw['batch_size']}, best of {repeats}:")
+    for name, seconds in epoch.items():
+        print(f"  augment {name:30s}: epoch {seconds:7.3f} s, ratio to no augmentation {seconds / epoch['none']:.3f}")
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--source", default="host", choices=["host", "files"])
@@ -168,6 +185,8 @@ def main(argv=None):
     ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     ap.add_argument("--predict-memory", type=int, default=None, metavar="N",
                     help="measure predict's peak memory on N images instead (see the module docstring)")
+    ap.add_argument("--augment-cost", action="store_true",
+                    help="time the fit without, with per-image and with batched augmentation instead")
     args = ap.parse_args(argv)
     torch.set_num_threads(1) if args.device == "cpu" else None
     if args.predict_memory:
@@ -185,6 +204,8 @@ def main(argv=None):
               f"num_workers={args.num_workers} rows={args.rows}+{args.rows} 28x28 grey, LeNet channels "
               f"{kw['channels']}, domain head (256,), batch {args.batch_size}+{args.batch_size}, {args.epochs} "
               f"epochs, best of {args.repeats}")
+        if args.augment_cost:
+            return augment_cost(kw, args.repeats)
         best_time(bare_torch, 1, **{**kw, "epochs": 1})  # warm-up (allocator, threads, file cache)
         t_bare = best_time(bare_torch, args.repeats, **kw)
         t_skda = best_time(skda_fit, args.repeats, **kw)

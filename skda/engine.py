@@ -178,8 +178,10 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
         of files; after ``augment``.
     augment : callable or None, default None
         A (random) transform applied to each training image (``(C, H, W)``, float) of both domains, every step,
-        before ``preprocess`` (e.g. a ``torchvision.transforms.v2`` transform); never at prediction. Its random
-        draws come from torch's generator, seeded by ``random_state`` (same seed, same model on CPU).
+        before ``preprocess`` (e.g. a ``torchvision.transforms.v2`` transform); never at prediction. One whose
+        attribute ``batched`` is true (:class:`skda.images.BatchRandomAffine`) is called once per batch
+        ``(n, C, H, W)`` instead and draws per image itself. Its random draws come from torch's generator, seeded by
+        ``random_state`` (same seed, same model on CPU).
     precision : "float32" or "bfloat16", default "float32"
         "bfloat16" runs training steps and prediction under ``torch.autocast`` with bfloat16 (for CUDA GPUs with
         bfloat16 units; allowed on the CPU, where it is usually slower). Outputs stay float32 / float64.

@@ -32,7 +32,7 @@ from contextlib import contextmanager
 import numpy as np
 import torch
 
-__all__ = ["DEVICE_MEMORY_SHARE", "DeviceRows", "FileRows", "HostRows", "RowSource", "check_image_input",
+__all__ = ["DEVICE_MEMORY_SHARE", "BatchRandomAffine", "DeviceRows", "FileRows", "HostRows", "RowSource", "check_image_input",
            "decode_image_file", "device_fits", "images_as_float", "is_path_array", "make_row_source",
            "require_torchvision"]
 
@@ -116,9 +116,108 @@ def _stack(images, paths):
     return torch.stack(images)
 
 
+def _augment_images(augment, batch: torch.Tensor) -> torch.Tensor:
+    """``augment`` on a batch ``(n, C, H, W)``: one call when it is batched (``augment.batched`` true: it draws
+    its random parameters per image itself, e.g. :class:`BatchRandomAffine`), else one call per image (a
+    ``torchvision.transforms.v2`` transform given a batch would draw one set of parameters for all of it)."""
+    if getattr(augment, "batched", False):
+        return augment(batch)
+    return torch.stack([augment(image) for image in batch])
+
+
+class BatchRandomAffine(torch.nn.Module):
+    """A random affine transform drawn for each image of a batch, applied to the whole batch in one call.
+
+    The distribution of ``torchvision.transforms.v2.RandomAffine(degrees, translate, scale)`` (no shear): per
+    image an angle uniform in ``degrees`` (a number d: ``(-d, d)``), a translation of ``round(u * translate[0] *
+    W)`` and ``round(v * translate[1] * H)`` pixels with u, v uniform in (-1, 1), a scale uniform in ``scale``;
+    about the image centre, the uncovered area filled with 0. For given parameters each image equals
+    ``torchvision.transforms.v2.functional.affine(image, angle, translate, scale, shear=0)`` (tested), but the
+    whole batch is one ``affine_grid`` + ``grid_sample`` instead of one transform call per image: no per-image
+    Python on the training step. The random numbers come from torch's generator of the batch's device (skda seeds
+    it from ``random_state`` for a fit).
+
+    ``batched = True`` tells skda's ``augment`` to call it once per batch ``(n, C, H, W)``; it also takes a single
+    image ``(C, H, W)`` (in ``DataLoader`` workers for image files).
+
+    Parameters
+    ----------
+    degrees : float or (float, float)
+    translate : (float, float) or None, default None (fractions of the width and the height)
+    scale : (float, float) or None, default None
+    interpolation : "nearest" (default, as torchvision's RandomAffine) or "bilinear"
+    """
+
+    batched = True
+
+    def __init__(self, degrees, translate=None, scale=None, interpolation="nearest"):
+        super().__init__()
+        if isinstance(degrees, (int, float)):
+            if degrees < 0:
+                raise ValueError(f"degrees must be non-negative when it is a single number, got {degrees}.")
+            degrees = (-float(degrees), float(degrees))
+        degrees = tuple(float(d) for d in degrees)
+        if len(degrees) != 2 or degrees[0] > degrees[1]:
+            raise ValueError(f"degrees must be a number or a pair (min, max), got {degrees}.")
+        if translate is not None and (len(translate) != 2 or not all(0 <= t <= 1 for t in translate)):
+            raise ValueError(f"translate must be a pair of fractions in [0, 1] or None, got {translate}.")
+        if scale is not None and (len(scale) != 2 or not 0 < scale[0] <= scale[1]):
+            raise ValueError(f"scale must be a pair (min, max) of positive numbers or None, got {scale}.")
+        if interpolation not in ("nearest", "bilinear"):
+            raise ValueError(f"interpolation must be 'nearest' or 'bilinear', got {interpolation!r}.")
+        self.degrees, self.translate, self.scale, self.interpolation = degrees, translate, scale, interpolation
+
+    def extra_repr(self):
+        return (f"degrees={self.degrees}, translate={self.translate}, scale={self.scale}, "
+                f"interpolation={self.interpolation!r}")
+
+    def sample(self, n: int, height: int, width: int, device=None):
+        """``(angle, translation, scale)`` of ``n`` images: degrees ``(n,)``, whole pixels ``(n, 2)`` as (x, y),
+        factors ``(n,)``, drawn from torch's generator of ``device``."""
+        def uniform(low, high, *shape):
+            return torch.empty(*shape, device=device).uniform_(low, high)
+
+        angle = uniform(*self.degrees, n)
+        translation = torch.zeros(n, 2, device=device)
+        if self.translate is not None:
+            limits = torch.tensor([self.translate[0] * width, self.translate[1] * height], device=device)
+            translation = torch.round(uniform(-1.0, 1.0, n, 2) * limits)
+        scale = torch.ones(n, device=device) if self.scale is None else uniform(*self.scale, n)
+        return angle, translation, scale
+
+    def apply(self, images: torch.Tensor, angle, translation, scale) -> torch.Tensor:
+        """The batch ``(n, C, H, W)`` (float) transformed with the given per-image parameters (see ``sample``)."""
+        n, _, height, width = images.shape
+        dtype, device = images.dtype, images.device
+        rot = torch.deg2rad(angle.to(device=device, dtype=torch.float64))
+        scale = scale.to(device=device, dtype=torch.float64)
+        tx, ty = translation.to(device=device, dtype=torch.float64).unbind(1)
+        # the inverse map output pixel -> input pixel, in pixel units about the centre (torchvision's
+        # _get_inverse_affine_matrix without shear)
+        m0, m1 = torch.cos(rot) / scale, torch.sin(rot) / scale
+        m3, m4 = -torch.sin(rot) / scale, torch.cos(rot) / scale
+        theta = torch.stack([torch.stack([m0, m1, -(m0 * tx + m1 * ty)], 1),
+                             torch.stack([m3, m4, -(m3 * tx + m4 * ty)], 1)], 1).to(dtype)  # (n, 2, 3)
+        xs = torch.linspace((1.0 - width) * 0.5, (width - 1.0) * 0.5, width, device=device, dtype=dtype)
+        ys = torch.linspace((1.0 - height) * 0.5, (height - 1.0) * 0.5, height, device=device, dtype=dtype)
+        base = torch.stack([xs.expand(height, width), ys.unsqueeze(1).expand(height, width),
+                            torch.ones(height, width, device=device, dtype=dtype)], -1).reshape(1, -1, 3)
+        half = torch.tensor([0.5 * width, 0.5 * height], device=device, dtype=dtype)
+        grid = (base.expand(n, -1, -1).bmm(theta.transpose(1, 2)) / half).reshape(n, height, width, 2)
+        return torch.nn.functional.grid_sample(images, grid, mode=self.interpolation, padding_mode="zeros",
+                                               align_corners=False)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        single = images.ndim == 3
+        batch = images.unsqueeze(0) if single else images
+        out = self.apply(batch, *self.sample(len(batch), batch.shape[-2], batch.shape[-1], batch.device))
+        return out[0] if single else out
+
+
 class _Pipeline:
-    """The per-batch work of a row source on the training device: float conversion, ``augment`` (on each image,
-    training batches only), ``preprocess`` (on the batch), channels-last memory format for 4-D batches."""
+    """The per-batch work of a row source on the training device: float conversion, ``augment`` (each image its own
+    random draw, training batches only), ``preprocess`` (on the batch), channels-last memory format for 4-D
+    batches."""
 
     def __init__(self, device, preprocess=None, augment=None):
         self.device = device
@@ -129,7 +228,7 @@ class _Pipeline:
         if not converted:
             batch = images_as_float(batch)
             if train and self.augment is not None:
-                batch = torch.stack([self.augment(image) for image in batch])
+                batch = _augment_images(self.augment, batch)
             if self.preprocess is not None:
                 batch = self.preprocess(batch)
         if batch.ndim == 4:

@@ -229,6 +229,74 @@ def test_augmentation_draws_per_image(images):
     assert len(seen) == 2 * 48  # one epoch: 48 source and 48 (recycled) target images
 
 
+@needs_torchvision
+@pytest.mark.parametrize("interpolation", ["nearest", "bilinear"])
+def test_batch_random_affine_equals_torchvision_affine_per_image(interpolation):
+    from torchvision.transforms.v2 import InterpolationMode
+    from torchvision.transforms.v2 import functional as TF
+
+    rng = np.random.RandomState(0)
+    images = torch.as_tensor(rng.rand(5, 3, 12, 17).astype(np.float32))
+    angle = torch.tensor([0.0, 10.0, -7.5, 33.0, 90.0])
+    translation = torch.tensor([[0.0, 0.0], [1.0, -2.0], [3.0, 0.0], [-1.0, 1.0], [0.0, 2.0]])
+    scale = torch.tensor([1.0, 0.9, 1.1, 1.0, 0.75])
+    got = skda.images.BatchRandomAffine(10, interpolation=interpolation).apply(images, angle, translation, scale)
+    mode = InterpolationMode.NEAREST if interpolation == "nearest" else InterpolationMode.BILINEAR
+    for i in range(len(images)):
+        expected = TF.affine(images[i], angle=float(angle[i]), translate=translation[i].tolist(),
+                             scale=float(scale[i]), shear=[0.0, 0.0], interpolation=mode)
+        np.testing.assert_allclose(got[i].numpy(), expected.numpy(), atol=1e-5)
+
+
+def test_batch_random_affine_draws_in_range_per_image_and_from_the_seed():
+    transform = skda.images.BatchRandomAffine(degrees=(-5, 20), translate=(0.1, 0.25), scale=(0.8, 1.2))
+    torch.manual_seed(0)
+    angle, translation, scale = transform.sample(2000, height=16, width=30)
+    assert angle.min() >= -5 and angle.max() <= 20 and angle.std() > 5
+    assert scale.min() >= 0.8 and scale.max() <= 1.2
+    np.testing.assert_array_equal(translation, translation.round())
+    assert translation[:, 0].abs().max() == 3 and translation[:, 1].abs().max() == 4  # 0.1 * 30, 0.25 * 16
+    # identical images in one batch get different transforms; the same seed gives the same batch
+    batch = torch.rand(1, 1, 16, 16).expand(8, 1, 16, 16)
+    torch.manual_seed(1)
+    out = transform(batch)
+    assert len({tuple(image.flatten().tolist()) for image in out}) == 8
+    torch.manual_seed(1)
+    np.testing.assert_array_equal(transform(batch), out)
+    assert transform(batch[0]).shape == (1, 16, 16)  # a single image (file workers)
+    identity = skda.images.BatchRandomAffine(0)
+    np.testing.assert_array_equal(identity(batch), batch)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(degrees=-1), "degrees must be non-negative"), (dict(degrees=(5, 1)), "degrees must be a number or a pair"),
+    (dict(degrees=0, translate=(0.1, 2)), "translate must be a pair of fractions"),
+    (dict(degrees=0, scale=(0, 1)), "scale must be a pair"),
+    (dict(degrees=0, interpolation="cubic"), "interpolation must be 'nearest' or 'bilinear'")])
+def test_batch_random_affine_refuses_bad_parameters(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        skda.images.BatchRandomAffine(**kwargs)
+
+
+def test_a_batched_augment_is_called_once_per_batch(images):
+    """``augment.batched`` true: one call per training batch of each domain, not one per image; seeded fits repeat."""
+    Xs, ys, Xt, _ = images
+    calls = []
+
+    class Recorder(skda.images.BatchRandomAffine):
+        def forward(self, batch):
+            calls.append(tuple(batch.shape))
+            return super().forward(batch)
+
+    augment = Recorder(degrees=10, translate=(0.1, 0.1))
+    first = make("dann", augment=augment).fit(Xs, ys, Xt)
+    assert calls == [(16, 1, 8, 8)] * 12  # 2 epochs of 3 steps, 16 source + 16 target images each
+    again = clone(make("dann", augment=augment)).fit(Xs, ys, Xt)  # clone copies the transform
+    np.testing.assert_array_equal(first.predict_proba(Xt), again.predict_proba(Xt))
+    plain = make("dann").fit(Xs, ys, Xt)
+    assert not np.array_equal(first.predict_proba(Xt), plain.predict_proba(Xt))
+
+
 def test_bfloat16_autocast_on_cpu_trains_and_predicts_float(images):
     Xs, ys, Xt, yt = images
     clf = make("dann", precision="bfloat16", max_epochs=3).fit(Xs, ys, Xt)
