@@ -828,8 +828,9 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
 
         ``yt`` (optional, one label per target row, unknown ones ``unlabeled_marker``): a few labelled target
         rows. They join the labelled source rows in the method's supervised objective (cross-entropy; M-ADDA's
-        triplet stage, kNN index and a pull to their class's center; ILA-DA's contrastive anchors), while every target row keeps feeding the
-        adaptation terms. A ``yt`` of unknown labels only gives the same model as no ``yt``.
+        triplet stage, kNN index and a pull to their class's center; ILA-DA's contrastive anchors), while every
+        target row keeps feeding the adaptation terms. A ``yt`` of unknown labels only gives the same model as no
+        ``yt``.
 
         ``sample_domain`` (packed form only, skada's convention): one integer per row of ``X``, positive for a
         source row, negative for a target row. Then a target row's ``y`` is its label if known, else

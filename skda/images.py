@@ -32,9 +32,9 @@ from contextlib import contextmanager
 import numpy as np
 import torch
 
-__all__ = ["DEVICE_MEMORY_SHARE", "BatchRandomAffine", "DeviceRows", "FileRows", "HostRows", "RowSource", "check_image_input",
-           "decode_image_file", "device_fits", "images_as_float", "is_path_array", "make_row_source",
-           "require_torchvision"]
+__all__ = ["DEVICE_MEMORY_SHARE", "BatchRandomAffine", "DeviceRows", "FileRows", "HostRows", "RowSource",
+           "check_image_input", "decode_image_file", "device_fits", "images_as_float", "is_path_array",
+           "make_row_source", "require_torchvision"]
 
 #: ``data_placement="auto"`` keeps arrays on a CUDA device when they take at most this share of its memory
 DEVICE_MEMORY_SHARE = 0.25
