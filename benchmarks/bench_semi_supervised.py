@@ -155,9 +155,9 @@ random (`numpy.random.RandomState(seed)`, 5% of the target rows), never from tar
 the target rows that were not labelled** (for the unsupervised fit too: both are scored on the same rows). Runs
 are single-threaded on a shared 2-core CPU machine.
 
-    OMP_NUM_THREADS=1 python benchmarks/bench_semi_supervised.py --parts semi --seeds 0
-    OMP_NUM_THREADS=1 python benchmarks/bench_semi_supervised.py --parts active --seeds 0 \
-        --families office_caltech digits
+    OMP_NUM_THREADS=1 python benchmarks/bench_semi_supervised.py --parts semi --seeds 0 1 2
+    OMP_NUM_THREADS=1 python benchmarks/bench_semi_supervised.py --parts active --seeds 0 1 2 --families digits
+    OMP_NUM_THREADS=1 python benchmarks/bench_semi_supervised.py --parts active --seeds 0 --families office_caltech
     python benchmarks/bench_semi_supervised.py --report docs/results_semi_supervised.md
 """
 
