@@ -45,6 +45,28 @@ def decode_images(paths, in_channels: int = 3) -> list[torch.Tensor]:
     return images
 
 
+class _DecodedBatches(torch.utils.data.Dataset):
+    """A ``DataLoader`` dataset whose item ``i`` is the ``i``-th batch of ``batch_size`` image files: decoded,
+    converted to float and preprocessed one by one, then stacked (in a worker process when ``num_workers > 0``)."""
+
+    def __init__(self, paths, batch_size, in_channels, preprocess):
+        self.paths, self.batch_size, self.in_channels, self.preprocess = paths, batch_size, in_channels, preprocess
+
+    def __len__(self):
+        return -(-len(self.paths) // self.batch_size)
+
+    def __getitem__(self, index):
+        chunk = self.paths[index * self.batch_size:(index + 1) * self.batch_size]
+        images = [images_as_float(image.unsqueeze(0))[0] for image in decode_images(chunk, self.in_channels)]
+        if self.preprocess is not None:
+            images = [self.preprocess(image) for image in images]
+        shapes = {tuple(image.shape) for image in images}
+        if len(shapes) > 1:
+            raise ValueError(f"the image files have different sizes {sorted(shapes)[:3]}: give a preprocess that "
+                             "resizes them to one (e.g. torchvision.transforms.v2.Resize((224, 224))).")
+        return torch.stack(images)
+
+
 class ImageFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     """Features of images from a torchvision classification backbone (its classifier removed): a scikit-learn
     transformer for the precomputed-feature workflow.
@@ -69,6 +91,10 @@ class ImageFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         Images per forward pass (memory is bounded by one batch, plus the output).
     device : "auto", "cpu", "cuda", torch.device, default "auto"
         "auto": CUDA when available. The resolved device is ``device_``.
+    num_workers : int, default 0
+        ``DataLoader`` worker processes that decode and preprocess image files, a batch each, while the backbone
+        runs on the previous one (the features do not depend on it); 0: in the calling process. Arrays are not
+        affected.
     preprocess : None, callable or "weights", default None
         Applied to every batch of float images in [0, 1] (uint8 input) before the backbone: a callable such as
         ``torchvision.transforms.v2.Compose([Resize(224), Normalize(mean, std)])``; ``"weights"``: the weights'
@@ -97,17 +123,19 @@ class ImageFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         "in_channels": [count(1)],
         "batch_size": [count(1)],
         "device": [device_constraint()],
+        "num_workers": [count(0)],
         "preprocess": [None, callable, choices("weights")],
         "random_state": [None, count(0)],
     }
 
     def __init__(self, name, weights=None, in_channels=3, batch_size=64, device="auto", preprocess=None,
-                 random_state=0):
+                 random_state=0, num_workers=0):
         self.name = name
         self.weights = weights
         self.in_channels = in_channels
         self.batch_size = batch_size
         self.device = device
+        self.num_workers = num_workers
         self.preprocess = preprocess
         self.random_state = random_state
 
@@ -195,25 +223,24 @@ class ImageFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         preprocess = self._preprocessor()
         device = self.device_
         out = np.empty((len(X), self.n_features_out_), dtype=np.float32)
+        if kind == "paths":
+            batches = torch.utils.data.DataLoader(
+                _DecodedBatches(X, self.batch_size, self.in_channels, preprocess), batch_size=None,
+                num_workers=self.num_workers, pin_memory=device.type == "cuda")
+        else:
+            batches = (torch.from_numpy(np.ascontiguousarray(X[start:start + self.batch_size]))
+                       for start in range(0, len(X), self.batch_size))
+        start = 0
         with torch.inference_mode():
-            for start in range(0, len(X), self.batch_size):
-                chunk = X[start:start + self.batch_size]
+            for batch in batches:
                 if kind == "paths":
-                    decoded = decode_images(chunk, self.in_channels)
-                    images = [images_as_float(image.unsqueeze(0))[0] for image in decoded]
-                    if preprocess is not None:
-                        images = [preprocess(image) for image in images]
-                    shapes = {tuple(image.shape) for image in images}
-                    if len(shapes) > 1:
-                        raise ValueError(f"the image files have different sizes {sorted(shapes)[:3]}: give a "
-                                         "preprocess that resizes them to one (e.g. torchvision.transforms.v2."
-                                         "Resize((224, 224))).")
-                    batch = torch.stack(images).to(device)
+                    batch = batch.to(device, non_blocking=True)
                 else:
-                    batch = images_as_float(torch.from_numpy(np.ascontiguousarray(chunk)).to(device))
+                    batch = images_as_float(batch.to(device))
                     if preprocess is not None:
                         batch = preprocess(batch)
-                out[start:start + len(chunk)] = self._forward(network, batch).float().cpu().numpy()
+                out[start:start + len(batch)] = self._forward(network, batch).float().cpu().numpy()
+                start += len(batch)
         return out
 
     def _forward(self, network, batch):

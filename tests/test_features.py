@@ -116,6 +116,11 @@ def test_image_files(tmp_path):
     (tmp_path / "broken.png").write_bytes(b"not an image")
     with pytest.raises(ValueError, match=r"cannot read the image file '.*broken\.png'"):
         grey.transform([paths[0], str(tmp_path / "broken.png")])
+    # decoded by a DataLoader worker: the same features, the same errors
+    workers = ImageFeatures("resnet18", in_channels=1, batch_size=2, device="cpu", num_workers=1).fit(paths)
+    np.testing.assert_array_equal(workers.transform(paths), grey.transform(paths))
+    with pytest.raises(ValueError, match=r"cannot read the image file '.*broken\.png'"):
+        workers.transform([paths[0], str(tmp_path / "broken.png")])
 
 
 def test_bad_input():
