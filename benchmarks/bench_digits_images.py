@@ -30,6 +30,7 @@ import torch
 from config import make_estimator
 from torchvision.transforms import v2
 
+import skda
 from skda.datasets import load_task
 
 TASKS = ("mnist->usps", "usps->mnist")
@@ -49,8 +50,11 @@ def preprocess():
     return v2.Compose([v2.Resize((28, 28), antialias=True), PerImageStandardize()])
 
 
-def augmentation():
-    return v2.RandomAffine(degrees=10, translate=(0.1, 0.1), scale=(0.9, 1.1))
+def augmentation(batched=False):
+    """The documented augmentation; ``batched``: the same distribution as skda.images.BatchRandomAffine (one call
+    per batch instead of one per image, other random numbers)."""
+    params = dict(degrees=10, translate=(0.1, 0.1), scale=(0.9, 1.1))
+    return skda.images.BatchRandomAffine(**params) if batched else v2.RandomAffine(**params)
 
 
 def images(task):
@@ -58,7 +62,7 @@ def images(task):
     return Xs.reshape(-1, 1, 16, 16), ys, Xt.reshape(-1, 1, 16, 16), yt
 
 
-def run(methods, seeds, variants, epochs=None):
+def run(methods, seeds, variants, epochs=None, batched=False):
     scores = {}
     for task in TASKS:
         Xs, ys, Xt, yt = images(task)
@@ -68,7 +72,7 @@ def run(methods, seeds, variants, epochs=None):
                     torch.set_num_threads(1)
                     est = make_estimator(method, "digits", seed)
                     est.set_params(preprocess=preprocess(), data_placement="host",
-                                   augment=augmentation() if variant == "augmented" else None)
+                                   augment=augmentation(batched) if variant == "augmented" else None)
                     if epochs is not None:
                         est.set_params(max_epochs=epochs)
                         if "source_epochs" in est.get_params():
@@ -100,10 +104,12 @@ def main(argv=None):
     ap.add_argument("--methods", nargs="+", default=["dann"], choices=["dann", "madda", "ilada", "source-only"])
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--variants", nargs="+", default=["augmented", "plain"], choices=["augmented", "plain"])
+    ap.add_argument("--batched-augment", action="store_true",
+                    help="augment with skda.images.BatchRandomAffine (same distribution, one call per batch)")
     ap.add_argument("--epochs", type=int, default=None, help="override the configuration's epochs (smoke runs)")
     ap.add_argument("--write", default=None, help="also write the markdown table to this file")
     args = ap.parse_args(argv)
-    scores = run(args.methods, args.seeds, args.variants, args.epochs)
+    scores = run(args.methods, args.seeds, args.variants, args.epochs, args.batched_augment)
     text = table(scores, args.seeds)
     print(text)
     if args.write:
