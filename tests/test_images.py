@@ -90,6 +90,21 @@ def test_streamed_and_device_paths_give_identical_predictions(images, name, monk
         np.testing.assert_array_equal(device.query(5), host.query(5))
 
 
+@pytest.mark.parametrize("name", ["dann", "madda"])
+def test_labelled_target_images_give_the_same_model_on_both_paths(images, name):
+    """A few labelled target images (``yt``): M-ADDA takes them from the row source in its target steps and
+    indexes them with its target model; host and device paths agree."""
+    Xs, ys, Xt, yt = images
+    labels = np.full(len(yt), -1)
+    labels[::6] = yt[::6]
+    device = make(name, data_placement="device").fit(Xs, ys, Xt, labels)
+    host = make(name, data_placement="host").fit(Xs, ys, Xt, labels)
+    np.testing.assert_array_equal(device.predict_proba(Xt), host.predict_proba(Xt))
+    assert not np.array_equal(device.transform(Xt), make(name).fit(Xs, ys, Xt).transform(Xt))  # labels count
+    if name == "madda":
+        np.testing.assert_allclose(host.source_embeddings_[len(Xs):], host.transform(Xt[::6]), atol=1e-5)
+
+
 def test_flat_rows_streamed_from_host_give_the_model_of_the_device_path(small_task):
     Xs, ys, Xt, _ = small_task
     params = dict(max_epochs=2, module__hidden_sizes=(8,), domain_hidden_sizes=(8,), random_state=0)
