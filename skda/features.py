@@ -16,7 +16,7 @@ from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, Transfo
 from sklearn.exceptions import NotFittedError
 from sklearn.utils import TransformerTags
 
-from .images import images_as_float, is_path_array
+from .images import float_image_batch, images_as_float, is_path_array
 from .nets import TorchvisionBackbone, _is_state_dict_path, import_torchvision, resolve_torchvision_weights
 from .params import check_parameters, choices, count, device_constraint
 from .runtime import resolve_device
@@ -57,14 +57,7 @@ class _DecodedBatches(torch.utils.data.Dataset):
 
     def __getitem__(self, index):
         chunk = self.paths[index * self.batch_size:(index + 1) * self.batch_size]
-        images = [images_as_float(image.unsqueeze(0))[0] for image in decode_images(chunk, self.in_channels)]
-        if self.preprocess is not None:
-            images = [self.preprocess(image) for image in images]
-        shapes = {tuple(image.shape) for image in images}
-        if len(shapes) > 1:
-            raise ValueError(f"the image files have different sizes {sorted(shapes)[:3]}: give a preprocess that "
-                             "resizes them to one (e.g. torchvision.transforms.v2.Resize((224, 224))).")
-        return torch.stack(images)
+        return float_image_batch(decode_images(chunk, self.in_channels), chunk, self.preprocess)
 
 
 class ImageFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):

@@ -110,10 +110,25 @@ def device_fits(nbytes: int, device: torch.device) -> bool:
 def _stack(images, paths):
     shapes = {tuple(im.shape) for im in images}
     if len(shapes) > 1:
-        raise ValueError(f"the images {list(paths)[:4]} ... decode to different shapes {sorted(shapes)}; give a "
-                         "preprocess that makes them one shape (e.g. torchvision.transforms.v2.Compose([v2.RGB(), "
-                         "v2.Resize((224, 224))])).")
+        raise ValueError(f"the images {list(paths)[:4]} ... have different sizes (different shapes {sorted(shapes)}); "
+                         "give a preprocess that makes them one shape (e.g. torchvision.transforms.v2.Compose(["
+                         "v2.RGB(), v2.Resize((224, 224))])).")
     return torch.stack(images)
+
+
+def float_image_batch(images, paths, preprocess=None, augment=None) -> torch.Tensor:
+    """Decoded uint8 images ``(C, H, W)`` of the files ``paths`` -> one float batch: each image converted to [0, 1],
+    augmented (when ``augment`` is given) and preprocessed one by one (files may differ in size until
+    ``preprocess`` resizes them), then stacked; images of different shapes raise ``ValueError`` naming the files."""
+    out = []
+    for image in images:
+        image = images_as_float(image.unsqueeze(0))[0]
+        if augment is not None:
+            image = augment(image)
+        if preprocess is not None:
+            image = preprocess(image)
+        out.append(image)
+    return _stack(out, paths)
 
 
 def _augment_images(augment, batch: torch.Tensor) -> torch.Tensor:
@@ -311,15 +326,8 @@ class _DecodedFiles(torch.utils.data.Dataset):
         self.preprocess, self.augment, self.train = preprocess, augment, train
 
     def images(self, paths):
-        out = []
-        for path in paths:
-            image = images_as_float(decode_image_file(path).unsqueeze(0))[0]
-            if self.train and self.augment is not None:
-                image = self.augment(image)
-            if self.preprocess is not None:
-                image = self.preprocess(image)
-            out.append(image)
-        return _stack(out, paths)
+        return float_image_batch([decode_image_file(path) for path in paths], paths, self.preprocess,
+                                 self.augment if self.train else None)
 
     def __getitem__(self, pair):
         idx_s, idx_t = pair
