@@ -78,6 +78,18 @@ def images(task):
     return Xs.reshape(-1, 1, 16, 16), ys, Xt.reshape(-1, 1, 16, 16), yt
 
 
+def image_estimator(method, seed, epochs, augmented=True, batched=False, precision="float32"):
+    """The method's digits configuration on the image pipeline (host batches, ``preprocess``, the documented
+    augmentation when ``augmented``), trained ``epochs`` epochs (M-ADDA: each stage); one torch thread."""
+    torch.set_num_threads(1)
+    est = make_estimator(method, "digits", seed)
+    est.set_params(preprocess=preprocess(), data_placement="host", precision=precision, max_epochs=epochs,
+                   augment=augmentation(batched) if augmented else None)
+    if "source_epochs" in est.get_params():
+        est.set_params(source_epochs=epochs)
+    return est
+
+
 def run(methods, seeds, variants, epochs=None, batched=False, precision="float32"):
     scores = {}
     for task in TASKS:
@@ -85,14 +97,8 @@ def run(methods, seeds, variants, epochs=None, batched=False, precision="float32
         for seed in seeds:
             for method in methods:
                 for variant in variants:
-                    torch.set_num_threads(1)
-                    est = make_estimator(method, "digits", seed)
-                    est.set_params(preprocess=preprocess(), data_placement="host", precision=precision,
-                                   augment=augmentation(batched) if variant == "augmented" else None)
-                    length = IMAGE_EPOCHS[method] if epochs is None else epochs
-                    est.set_params(max_epochs=length)
-                    if "source_epochs" in est.get_params():
-                        est.set_params(source_epochs=length)
+                    est = image_estimator(method, seed, IMAGE_EPOCHS[method] if epochs is None else epochs,
+                                          variant == "augmented", batched, precision)
                     start = time.perf_counter()
                     acc = est.fit(Xs, ys, Xt).score(Xt, yt)
                     scores.setdefault((method, variant, task), []).append(acc)
@@ -111,12 +117,7 @@ def select_epochs(methods, candidates, batched=False, seed=0):
         Xs_fit, Xs_valid, ys_fit, ys_valid = train_test_split(Xs, ys, test_size=0.2, stratify=ys, random_state=0)
         for method in methods:
             for epochs in candidates:
-                torch.set_num_threads(1)
-                est = make_estimator(method, "digits", seed)
-                est.set_params(preprocess=preprocess(), data_placement="host", augment=augmentation(batched),
-                               max_epochs=epochs)
-                if "source_epochs" in est.get_params():
-                    est.set_params(source_epochs=epochs)
+                est = image_estimator(method, seed, epochs, batched=batched)
                 start = time.perf_counter()
                 acc = est.fit(Xs_fit, ys_fit, Xt).score(Xs_valid, ys_valid)
                 scores[(method, epochs, task)] = acc
