@@ -98,12 +98,14 @@ class MADDAClassifier(DomainAdaptationNet):
        the centers are constant because the source model is frozen, so they are computed once).
 
     Labelled target rows (``yt``, or target rows of known label in the packed form) join the source rows in the
-    triplet stage and the kNN index; in the index they are embedded by the target model (the model that embeds
-    the queries), re-embedded when the target stage ends; in the target stage they get the center-magnet term
-    Eq. 4 towards the center of their *own* class (``labelled_center_loss``; all of them each step, or
-    ``batch_size`` drawn at random when there are more), beside Eq. 4 towards the nearest center on the target
-    batch. Not in the paper (it is unsupervised); without labelled target rows the fit is exactly as without
-    ``yt``.
+    triplet stage and the kNN index. In the triplet stage every step's batch is the source batch plus the labelled
+    target rows (all of them, or ``batch_size`` drawn at random when there are more), so that triplets across the
+    two domains are formed at every step rather than only when the uniform draw happens to pick one of the few
+    labelled rows. In the index they are embedded by the target model (the model that embeds the queries),
+    re-embedded when the target stage ends; in the target stage they get the center-magnet term Eq. 4 towards the
+    center of their *own* class (``labelled_center_loss``; the same draw as in the triplet stage), beside Eq. 4
+    towards the nearest center on the target batch. Not in the paper (it is unsupervised); without labelled target
+    rows the fit is exactly as without ``yt``.
 
     Prediction (Algorithm 3): the mode label of the ``n_neighbors`` nearest source embeddings (source
     model, training source data) of each target-model embedding; ``predict_proba`` gives the vote shares.
@@ -258,6 +260,8 @@ class MADDAClassifier(DomainAdaptationNet):
         # model: an interrupted source stage still starts the target stage (target encoder = source encoder) and
         # the kNN index is always rebuilt from this fit's source rows; skorch then ends the fit.
         indexed = False
+        labelled = self.training_run_.labelled_target_rows
+        self.training_run_.method_state["labelled_target"] = (X["source"], labelled, y[labelled])
         try:
             if net.stage == "source":
                 try:
@@ -271,8 +275,6 @@ class MADDAClassifier(DomainAdaptationNet):
             # a model saved during the target stage (skorch's Checkpoint) carries it
             self._set_knn_index(X["source"], y)
             indexed = True
-            labelled = self.training_run_.labelled_target_rows
-            self.training_run_.method_state["labelled_target"] = (X["source"], labelled, y[labelled])
             try:
                 super().fit_loop(X, y, epochs=epochs, **fit_params)
             finally:  # the target model moved: re-embed the labelled target rows of the index with it
@@ -366,6 +368,10 @@ class MADDAClassifier(DomainAdaptationNet):
         for finer control over the optimisers is overriding ``train_step`` (public), done here; the closure is
         skorch's own (``train_step_single``, the ``on_grad_computed`` notification, the step accumulator), so a
         closure-evaluating ``optimizer`` (e.g. LBFGS) still works."""
+        labelled = self._labelled_target_batch()
+        if labelled is not None:  # labelled target rows in every triplet batch (see the class docstring)
+            (inputs, y), (x_labelled, y_labelled) = batch, labelled
+            batch = ({**inputs, "source": torch.cat([inputs["source"], x_labelled])}, torch.cat([y, y_labelled]))
         step_accumulator = self.get_train_step_accumulator()
 
         def step_fn():

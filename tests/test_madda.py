@@ -256,6 +256,31 @@ def test_labelled_target_rows_held_out_by_train_split_stay_out_of_the_index(smal
     np.testing.assert_allclose(clf.source_embeddings_[~is_target], source_model, atol=1e-5)
 
 
+def test_labelled_target_rows_join_every_triplet_batch(small_task, monkeypatch):
+    """In the source stage each triplet batch is the source batch plus the labelled target rows (all of them here:
+    fewer than ``batch_size``); without labelled rows it is the source batch alone."""
+    import skda.madda
+    Xs, ys, Xt, yt = small_task
+    labels, known = _labelled(yt)
+    sizes = []
+    real = skda.madda.batch_triplet_loss
+
+    def spy(embeddings, y, margin, generator=None):
+        sizes.append((len(y), y.clone()))
+        return real(embeddings, y, margin, generator=generator)
+
+    monkeypatch.setattr(skda.madda, "batch_triplet_loss", spy)
+    skda.MADDAClassifier(random_state=0, **FAST_MADDA).fit(Xs, ys, Xt)
+    batch_size = FAST_MADDA["batch_size"]
+    assert sizes and max(n for n, _ in sizes) == batch_size
+    sizes.clear()
+    skda.MADDAClassifier(random_state=0, **FAST_MADDA).fit(Xs, ys, Xt, labels)
+    assert sizes and len(known) < batch_size
+    assert max(n for n, _ in sizes) == batch_size + len(known)
+    expected = sorted(np.searchsorted([0, 1, 2], yt[known]).tolist())
+    assert all(n > len(known) and sorted(y[-len(known):].tolist()) == expected for n, y in sizes)
+
+
 def test_labelled_target_rows_are_pulled_to_their_class_center(small_task, monkeypatch):
     """The target step adds Eq. 4 with the known class's center for the labelled target rows."""
     import skda.madda
