@@ -164,6 +164,8 @@ are single-threaded on a shared 2-core CPU machine.
     OMP_NUM_THREADS=1 python benchmarks/bench_semi_supervised.py --parts semi --seeds 0 1 2
     OMP_NUM_THREADS=1 python benchmarks/bench_semi_supervised.py --parts active --seeds 0 1 2 --families digits
     OMP_NUM_THREADS=1 python benchmarks/bench_semi_supervised.py --parts active --seeds 0 --families office_caltech
+    OMP_NUM_THREADS=1 python benchmarks/bench_semi_supervised.py --parts semi --methods madda --families digits \\
+        --labelled-share 0.5
     python benchmarks/bench_semi_supervised.py --report docs/results_semi_supervised.md
 """
 
