@@ -101,12 +101,12 @@ class MADDAClassifier(DomainAdaptationNet):
     triplet stage and the kNN index. In the triplet stage every step's batch is the source batch plus the labelled
     target rows (all of them, or ``batch_size`` drawn at random when there are more), so that triplets across the
     two domains are formed at every step rather than only when the uniform draw happens to pick one of the few
-    labelled rows (a step then passes up to twice the rows, so the triplet stage costs more: about 2x the fit
-    without labels on the digits benchmark with 5% labelled). In the index they are embedded by the target model (the model that embeds the queries),
-    re-embedded when the target stage ends; in the target stage they get the center-magnet term Eq. 4 towards the
-    center of their *own* class (``labelled_center_loss``; the same draw as in the triplet stage), beside Eq. 4
-    towards the nearest center on the target batch. Not in the paper (it is unsupervised); without labelled target
-    rows the fit is exactly as without ``yt``.
+    labelled rows. A step then passes up to twice the rows, so the triplet stage costs more (on the digits
+    benchmark with 5% labelled the fit takes about 2x the fit without labels). In the index they are embedded by
+    the target model (the model that embeds the queries), re-embedded when the target stage ends; in the target
+    stage they get the center-magnet term Eq. 4 towards the center of their *own* class (``labelled_center_loss``;
+    the same draw as in the triplet stage), beside Eq. 4 towards the nearest center on the target batch. Not in the
+    paper (it is unsupervised); without labelled target rows the fit is exactly as without ``yt``.
 
     Prediction (Algorithm 3): the mode label of the ``n_neighbors`` nearest source embeddings (source
     model, training source data) of each target-model embedding; ``predict_proba`` gives the vote shares.
