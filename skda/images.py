@@ -121,14 +121,23 @@ def float_image_batch(images, paths, preprocess=None, augment=None) -> torch.Ten
     augmented (when ``augment`` is given) and preprocessed one by one (files may differ in size until
     ``preprocess`` resizes them), then stacked; images of different shapes raise ``ValueError`` naming the files."""
     out = []
-    for image in images:
-        image = images_as_float(image.unsqueeze(0))[0]
-        if augment is not None:
-            image = augment(image)
-        if preprocess is not None:
-            image = preprocess(image)
-        out.append(image)
+    with batch_preparation_precision("cpu"):
+        for image in images:
+            image = images_as_float(image.unsqueeze(0))[0]
+            if augment is not None:
+                image = augment(image)
+            if preprocess is not None:
+                image = preprocess(image)
+            out.append(image)
     return _stack(out, paths)
+
+
+def batch_preparation_precision(device_type: str):
+    """The context every batch is prepared in (float conversion, augmentation, preprocessing): autocast off on
+    ``device_type``, so batches are float32 whatever the estimator's ``precision``. Training batches are prepared
+    outside the ``precision`` autocast, prediction chunks and M-ADDA's labelled target rows inside it; under
+    bfloat16 autocast an affine augmentation would compute its sampling grid in bfloat16 and distort the images."""
+    return torch.autocast(device_type, enabled=False)
 
 
 def _augment_images(augment, batch: torch.Tensor) -> torch.Tensor:
@@ -241,11 +250,12 @@ class _Pipeline:
 
     def finish(self, batch: torch.Tensor, train: bool, converted=False) -> torch.Tensor:
         if not converted:
-            batch = images_as_float(batch)
-            if train and self.augment is not None:
-                batch = _augment_images(self.augment, batch)
-            if self.preprocess is not None:
-                batch = self.preprocess(batch)
+            with batch_preparation_precision(self.device.type):
+                batch = images_as_float(batch)
+                if train and self.augment is not None:
+                    batch = _augment_images(self.augment, batch)
+                if self.preprocess is not None:
+                    batch = self.preprocess(batch)
         if batch.ndim == 4:
             batch = batch.contiguous(memory_format=torch.channels_last)
         return batch

@@ -92,8 +92,8 @@ def test_streamed_and_device_paths_give_identical_predictions(images, name, monk
 
 @pytest.mark.parametrize("name", ["dann", "madda"])
 def test_labelled_target_images_give_the_same_model_on_both_paths(images, name):
-    """A few labelled target images (``yt``): M-ADDA takes them from the row source in its target steps and
-    indexes them with its target model; host and device paths agree."""
+    """A few labelled target images (``yt``): M-ADDA takes them from the row source in the steps of both stages
+    and indexes them with its target model; host and device paths agree."""
     Xs, ys, Xt, yt = images
     labels = np.full(len(yt), -1)
     labels[::6] = yt[::6]
@@ -320,6 +320,28 @@ def test_bfloat16_autocast_on_cpu_trains_and_predicts_float(images):
     assert clf.transform(Xt).dtype == np.float32
     madda = make("madda", precision="bfloat16").fit(Xs, ys, Xt)
     assert madda.predict(Xt).shape == (len(Xt),)
+
+
+@needs_torchvision
+@pytest.mark.parametrize("placement", ["device", "host", "files"])
+def test_batches_are_prepared_in_float32_under_a_bfloat16_autocast(images, image_files, placement):
+    """Augmentation and preprocessing give the same batch inside a caller's bfloat16 autocast (prediction chunks
+    and M-ADDA's labelled target rows are prepared there) as outside it (training batches): a RandomAffine would
+    otherwise compute its sampling grid in bfloat16 and distort the images."""
+    from skda.images import make_row_source
+    Xs = np.asarray(image_files[0], dtype=object) if placement == "files" else images[0]
+    rows = make_row_source(Xs, device=torch.device("cpu"), placement="host" if placement == "files" else placement,
+                           augment=v2.RandomAffine(degrees=10, translate=(0.1, 0.1), scale=(0.9, 1.1)),
+                           preprocess=v2.Normalize([0.5], [0.25]))
+    index = torch.arange(8)
+    torch.manual_seed(0)
+    plain = rows.take(index)
+    torch.manual_seed(0)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        inside = rows.take(index)
+    assert inside.dtype == torch.float32
+    torch.testing.assert_close(inside, plain, rtol=0, atol=0)
+    assert len(torch.unique(inside)) > 20  # a float image, not one rounded to a few levels
 
 
 def test_images_with_train_split_and_persistence(images, tmp_path):
