@@ -17,6 +17,7 @@ from .losses import batch_triplet_loss, center_magnet_loss, labelled_center_loss
 from .neighbors import knn_vote
 from .optim import AdversarialAdam
 from .params import choices, count, real, sizes
+from .sampling import SourceRowsAppended
 
 __all__ = ["MADDAClassifier", "MADDANetwork"]
 
@@ -263,8 +264,6 @@ class MADDAClassifier(DomainAdaptationNet):
         # model: an interrupted source stage still starts the target stage (target encoder = source encoder) and
         # the kNN index is always rebuilt from this fit's source rows; skorch then ends the fit.
         indexed = False
-        labelled = self.training_run_.labelled_target_rows
-        self.training_run_.method_state["labelled_target"] = (X["source"], labelled, y[labelled])
         try:
             if net.stage == "source":
                 try:
@@ -278,6 +277,8 @@ class MADDAClassifier(DomainAdaptationNet):
             # a model saved during the target stage (skorch's Checkpoint) carries it
             self._set_knn_index(X["source"], y)
             indexed = True
+            labelled = self.training_run_.labelled_target_rows
+            self.training_run_.method_state["labelled_target"] = (X["source"], labelled, y[labelled])
             try:
                 super().fit_loop(X, y, epochs=epochs, **fit_params)
             finally:  # the target model moved: re-embed the labelled target rows of the index with it
@@ -286,6 +287,17 @@ class MADDAClassifier(DomainAdaptationNet):
             if not indexed:  # an interrupted source stage: index what the source model has learnt
                 self._set_knn_index(X["source"], y)
         return self
+
+    def batch_sampler(self, ys, n_target, generator):
+        """The engine's paired sampler; in the triplet stage every source index batch is followed by the labelled
+        target rows (:class:`skda.sampling.SourceRowsAppended`), so they are gathered, streamed and augmented
+        with the batch."""
+        sampler = super().batch_sampler(ys, n_target, generator)
+        run = self.training_run_  # None when auto_epochs only counts the steps (the same with appended rows)
+        labelled = None if run is None else run.labelled_target_rows
+        if labelled is None or not len(labelled) or self.module_.stage != "source":
+            return sampler
+        return SourceRowsAppended(sampler, labelled, self.batch_size, generator)
 
     @property
     def _source_epochs(self):
@@ -371,10 +383,6 @@ class MADDAClassifier(DomainAdaptationNet):
         for finer control over the optimisers is overriding ``train_step`` (public), done here; the closure is
         skorch's own (``train_step_single``, the ``on_grad_computed`` notification, the step accumulator), so a
         closure-evaluating ``optimizer`` (e.g. LBFGS) still works."""
-        labelled = self._labelled_target_batch()
-        if labelled is not None:  # labelled target rows in every triplet batch (see the class docstring)
-            (inputs, y), (x_labelled, y_labelled) = batch, labelled
-            batch = ({**inputs, "source": torch.cat([inputs["source"], x_labelled])}, torch.cat([y, y_labelled]))
         step_accumulator = self.get_train_step_accumulator()
 
         def step_fn():

@@ -12,7 +12,7 @@ import math
 import numpy as np
 import torch
 
-__all__ = ["ClassBalancedBatchSampler", "PairedBatchSampler", "split_validation"]
+__all__ = ["ClassBalancedBatchSampler", "PairedBatchSampler", "SourceRowsAppended", "split_validation"]
 
 
 class PairedBatchSampler:
@@ -112,6 +112,29 @@ class ClassBalancedBatchSampler(PairedBatchSampler):
         # (n_classes, n_steps, per_class) -> step-major: step s holds per_class samples of every class
         stacked = torch.stack(per_class).view(self.n_classes, self.n_steps, self.per_class)
         return stacked.permute(1, 0, 2).reshape(-1)
+
+
+class SourceRowsAppended:
+    """A paired batch sampler whose every source index batch is followed by some fixed rows of the source set:
+    all of ``rows`` when there are at most ``batch_size`` of them, else ``batch_size`` drawn without replacement
+    (a fresh draw from ``generator`` each step, on the CPU). ``len`` and the target batches are those of
+    ``sampler``. M-ADDA's triplet stage uses it to put the labelled target rows in every batch; the rows are then
+    gathered, streamed and augmented like the rest of the batch."""
+
+    def __init__(self, sampler: PairedBatchSampler, rows: torch.Tensor, batch_size: int,
+                 generator: torch.Generator):
+        self.sampler, self.rows = sampler, rows
+        self.batch_size, self.generator = int(batch_size), generator
+
+    def __len__(self):
+        return len(self.sampler)
+
+    def __iter__(self):
+        for idx_s, idx_t in self.sampler:
+            rows = self.rows.to(idx_s.device)
+            if len(rows) > self.batch_size:
+                rows = rows[torch.randperm(len(rows), generator=self.generator)[:self.batch_size].to(idx_s.device)]
+            yield torch.cat([idx_s, rows]), idx_t
 
 
 def split_validation(train_split, Xs, ys, seed: int, class_names):

@@ -320,6 +320,36 @@ def torch_generator():
     return torch.Generator().manual_seed(0)
 
 
+def test_source_rows_appended_follow_every_source_batch():
+    """SourceRowsAppended: each source index batch of the wrapped sampler, then all of ``rows`` (at most
+    ``batch_size`` of them) or ``batch_size`` of them drawn without replacement, a fresh draw per step; same
+    length and target batches as the wrapped sampler."""
+    from skda.sampling import PairedBatchSampler, SourceRowsAppended
+
+    few = torch.tensor([3, 7, 11])
+    base = list(PairedBatchSampler(65, 30, 32, torch_generator(), "cpu"))
+    wrapped = SourceRowsAppended(PairedBatchSampler(65, 30, 32, torch_generator(), "cpu"), few, 32,
+                                 torch.Generator().manual_seed(1))
+    assert len(wrapped) == len(base) == 2
+    for (s, t), (ws, wt) in zip(base, wrapped):
+        assert torch.equal(ws, torch.cat([s, few])) and torch.equal(wt, t)
+    many = torch.arange(40, 65)
+    draws = [ws[-8:] for ws, _ in SourceRowsAppended(PairedBatchSampler(200, 30, 32, torch_generator(), "cpu"),
+                                                      many, 8, torch.Generator().manual_seed(1))]
+    assert all(len(d) == 8 and len(set(d.tolist())) == 8 and set(d.tolist()) <= set(many.tolist()) for d in draws)
+    assert len({tuple(d.tolist()) for d in draws}) > 1  # a fresh draw each step
+
+
+def test_madda_with_labelled_target_rows_and_auto_epochs(small_task):
+    """max_epochs="auto" counts the sampler's steps before the fit's run exists; M-ADDA's sampler for labelled
+    target rows must allow that."""
+    Xs, ys, Xt, yt = small_task
+    labels = np.full(len(yt), -1)
+    labels[::5] = yt[::5]
+    clf = skda.MADDAClassifier(random_state=0, source_epochs=1, module__hidden_sizes=(16,)).fit(Xs, ys, Xt, labels)
+    assert len(clf.history) == 1 + clf.auto_epochs(torch.as_tensor(np.r_[ys, yt[::5]]), len(Xt))
+
+
 def test_a_first_fit_that_fails_in_training_leaves_the_estimator_unfitted(small_task):
     from sklearn.exceptions import NotFittedError
 
