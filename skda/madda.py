@@ -100,16 +100,17 @@ class MADDAClassifier(DomainAdaptationNet):
 
     Labelled target rows (``yt``, or target rows of known label in the packed form) join the source rows in the
     triplet stage and the kNN index. In the triplet stage every step's batch is the source batch plus the labelled
-    target rows (all of them, or ``batch_size`` drawn at random when there are more), so that triplets across the
-    two domains are formed at every step rather than only when the uniform draw happens to pick one of the few
-    labelled rows. A labelled row the source sampler also drew appears twice in that step (a zero-distance, or
-    with ``augment`` a two-view, anchor-positive pair). A step then passes up to twice the rows: the triplet
-    loss's ``(B, B, B)`` tensors grow up to 8x in memory, and on the digits benchmark with 5% labelled the fit
-    takes about 2x the fit without labels. In the index they are embedded by the target model (the model that
-    embeds the queries), re-embedded when the target stage ends; in the target stage they get the center-magnet
-    term Eq. 4 towards the center of their *own* class (``labelled_center_loss``; drawn each step as in the triplet
-    stage), beside Eq. 4 towards the nearest center on the target batch. Not in the
-    paper (it is unsupervised); without labelled target rows the fit is exactly as without ``yt``.
+    target rows (all of them, or ``batch_size`` drawn at random when there are more; appended by the batch
+    sampler, :class:`skda.sampling.SourceRowsAppended`, so they are gathered, streamed and augmented with the
+    batch), so that triplets across the two domains are formed at every step rather than only when the uniform
+    draw happens to pick one of the few labelled rows. A labelled row the source sampler also drew appears twice
+    in that step (a zero-distance, or with ``augment`` a two-view, anchor-positive pair). A step then passes up to
+    twice the rows: the triplet loss's ``(B, B, B)`` tensors grow up to 8x in memory, and on the digits benchmark
+    with 5% labelled the fit takes about 2x the fit without labels. In the index they are embedded by the target
+    model (the model that embeds the queries), re-embedded when the target stage ends; in the target stage they
+    get the center-magnet term Eq. 4 towards the center of their *own* class (``labelled_center_loss``; all of
+    them, or ``batch_size`` drawn each step), beside Eq. 4 towards the nearest center on the target batch. Not in
+    the paper (it is unsupervised); without labelled target rows the fit is exactly as without ``yt``.
 
     Prediction (Algorithm 3): the mode label of the ``n_neighbors`` nearest source embeddings (source
     model, training source data) of each target-model embedding; ``predict_proba`` gives the vote shares.
@@ -441,9 +442,10 @@ class MADDAClassifier(DomainAdaptationNet):
         return {"loss": loss.detach(), "y_pred": None}
 
     def _labelled_target_batch(self):
-        """``(inputs, labels)`` of the labelled target rows for one step of either stage: all of them, or
-        ``batch_size`` drawn without replacement when there are more (a fresh draw each step); None without labelled
-        target rows. Image rows come through the row source's ``take`` (augmented as training batches are)."""
+        """``(inputs, labels)`` of the labelled target rows for a target-stage step: all of them, or ``batch_size``
+        drawn without replacement when there are more (a fresh draw each step); None without labelled target rows.
+        Image rows come through the row source's ``take`` (augmented as training batches are; image files decoded
+        in this process)."""
         rows, positions, labels = self.training_run_.method_state.get("labelled_target", (None, None, None))
         if positions is None or not len(positions):
             return None

@@ -92,8 +92,8 @@ def test_streamed_and_device_paths_give_identical_predictions(images, name, monk
 
 @pytest.mark.parametrize("name", ["dann", "madda"])
 def test_labelled_target_images_give_the_same_model_on_both_paths(images, name):
-    """A few labelled target images (``yt``): M-ADDA takes them from the row source in the steps of both stages
-    and indexes them with its target model; host and device paths agree."""
+    """A few labelled target images (``yt``): M-ADDA streams them with its triplet batches, takes them from the row
+    source in its target steps and indexes them with its target model; host and device paths agree."""
     Xs, ys, Xt, yt = images
     labels = np.full(len(yt), -1)
     labels[::6] = yt[::6]
