@@ -17,7 +17,7 @@ from .losses import batch_triplet_loss, center_magnet_loss, labelled_center_loss
 from .neighbors import knn_vote
 from .optim import AdversarialAdam
 from .params import choices, count, real, sizes
-from .sampling import SourceRowsAppended
+from .sampling import SourceRowsAppended, at_most
 
 __all__ = ["MADDAClassifier", "MADDANetwork"]
 
@@ -298,7 +298,7 @@ class MADDAClassifier(DomainAdaptationNet):
         labelled = None if run is None else run.labelled_target_rows
         if labelled is None or not len(labelled) or self.module_.stage != "source":
             return sampler
-        return SourceRowsAppended(sampler, labelled, self.batch_size, generator)
+        return SourceRowsAppended(sampler, labelled, self.batch_size, run.device_generator)
 
     @property
     def _source_epochs(self):
@@ -443,15 +443,14 @@ class MADDAClassifier(DomainAdaptationNet):
 
     def _labelled_target_batch(self):
         """``(inputs, labels)`` of the labelled target rows for a target-stage step: all of them, or ``batch_size``
-        drawn without replacement when there are more (a fresh draw each step); None without labelled target rows.
-        Image rows come through the row source's ``take`` (augmented as training batches are; image files decoded
-        in this process)."""
+        drawn without replacement when there are more (:func:`skda.sampling.at_most` on the device generator, a
+        fresh draw each step, as in the triplet stage); None without labelled target rows. Image rows come through
+        the row source's ``take`` (augmented as training batches are; image files decoded in this process)."""
         rows, positions, labels = self.training_run_.method_state.get("labelled_target", (None, None, None))
         if positions is None or not len(positions):
             return None
-        if len(positions) > self.batch_size:
-            pick = torch.randperm(len(positions), generator=self.training_run_.device_generator,
-                                  device=positions.device)[:self.batch_size]
+        pick = at_most(len(positions), self.batch_size, self.training_run_.device_generator)
+        if pick is not None:
             positions, labels = positions[pick], labels[pick]
         inputs = rows.take(positions) if isinstance(rows, RowSource) else rows[positions]
         return inputs, labels

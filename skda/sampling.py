@@ -12,7 +12,7 @@ import math
 import numpy as np
 import torch
 
-__all__ = ["ClassBalancedBatchSampler", "PairedBatchSampler", "SourceRowsAppended", "split_validation"]
+__all__ = ["ClassBalancedBatchSampler", "PairedBatchSampler", "SourceRowsAppended", "at_most", "split_validation"]
 
 
 class PairedBatchSampler:
@@ -114,12 +114,25 @@ class ClassBalancedBatchSampler(PairedBatchSampler):
         return stacked.permute(1, 0, 2).reshape(-1)
 
 
+def at_most(n_rows: int, size: int, generator: torch.Generator) -> torch.Tensor | None:
+    """Which of ``n_rows`` rows a step uses when it takes at most ``size`` of them: None (all of them) when
+    ``n_rows <= size``, else ``size`` positions drawn without replacement from ``generator``, on the generator's
+    device (a fresh draw each call)."""
+    if n_rows <= size:
+        return None
+    return torch.randperm(n_rows, generator=generator, device=generator.device)[:size]
+
+
 class SourceRowsAppended:
     """A paired batch sampler whose every source index batch is followed by some fixed rows of the source set:
-    all of ``rows`` when there are at most ``batch_size`` of them, else ``batch_size`` drawn without replacement
-    (a fresh draw from ``generator`` each step, on the CPU). ``len`` and the target batches are those of
+    all of ``rows`` when there are at most ``batch_size`` of them, else ``batch_size`` of them drawn by
+    :func:`at_most` from ``generator`` (a fresh draw each step). ``len`` and the target batches are those of
     ``sampler``. M-ADDA's triplet stage uses it to put the labelled target rows in every batch; the rows are then
-    gathered, streamed and augmented like the rest of the batch."""
+    gathered, streamed and augmented like the rest of the batch.
+
+    ``generator`` lives on the training device (the engine's ``device_generator``) and ``rows`` are moved there
+    once per epoch, so that a step copies nothing from the host; the rows drawn therefore depend on the device,
+    unlike the wrapped sampler's order."""
 
     def __init__(self, sampler: PairedBatchSampler, rows: torch.Tensor, batch_size: int,
                  generator: torch.Generator):
@@ -130,11 +143,10 @@ class SourceRowsAppended:
         return len(self.sampler)
 
     def __iter__(self):
+        rows = self.rows.to(self.generator.device)
         for idx_s, idx_t in self.sampler:
-            rows = self.rows.to(idx_s.device)
-            if len(rows) > self.batch_size:
-                rows = rows[torch.randperm(len(rows), generator=self.generator)[:self.batch_size].to(idx_s.device)]
-            yield torch.cat([idx_s, rows]), idx_t
+            pick = at_most(len(rows), self.batch_size, self.generator)
+            yield torch.cat([idx_s, (rows if pick is None else rows[pick]).to(idx_s.device)]), idx_t
 
 
 def split_validation(train_split, Xs, ys, seed: int, class_names):

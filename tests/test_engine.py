@@ -340,6 +340,20 @@ def test_source_rows_appended_follow_every_source_batch():
     assert len({tuple(d.tolist()) for d in draws}) > 1  # a fresh draw each step
 
 
+def test_at_most_takes_all_rows_or_draws_without_replacement():
+    """at_most: None (every row) up to ``size`` rows; beyond, ``size`` distinct positions, a fresh draw per call,
+    the same draws for the same generator state."""
+    from skda.sampling import at_most
+
+    assert at_most(5, 5, torch_generator()) is None and at_most(0, 3, torch_generator()) is None
+    generator = torch_generator()
+    draws = [at_most(20, 6, generator) for _ in range(4)]
+    assert all(len(d) == 6 and len(set(d.tolist())) == 6 and 0 <= d.min() and d.max() < 20 for d in draws)
+    assert len({tuple(d.tolist()) for d in draws}) > 1
+    again = torch_generator()
+    assert all(torch.equal(d, at_most(20, 6, again)) for d in draws)
+
+
 def test_madda_with_labelled_target_rows_and_auto_epochs(small_task):
     """max_epochs="auto" counts the sampler's steps before the fit's run exists; M-ADDA's sampler for labelled
     target rows must allow that."""
