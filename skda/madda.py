@@ -17,7 +17,7 @@ from .losses import batch_triplet_loss, center_magnet_loss, labelled_center_loss
 from .neighbors import knn_vote
 from .optim import AdversarialAdam
 from .params import choices, count, real, sizes
-from .sampling import SourceRowsAppended, at_most
+from .sampling import SourceRowsAppended
 
 __all__ = ["MADDAClassifier", "MADDANetwork"]
 
@@ -99,18 +99,19 @@ class MADDAClassifier(DomainAdaptationNet):
        the centers are constant because the source model is frozen, so they are computed once).
 
     Labelled target rows (``yt``, or target rows of known label in the packed form) join the source rows in the
-    triplet stage and the kNN index. In the triplet stage every step's batch is the source batch plus the labelled
-    target rows (all of them, or ``batch_size`` drawn at random when there are more; appended by the batch
-    sampler, :class:`skda.sampling.SourceRowsAppended`, so they are gathered, streamed and augmented with the
-    batch), so that triplets across the two domains are formed at every step rather than only when the uniform
-    draw happens to pick one of the few labelled rows. A labelled row the source sampler also drew appears twice
-    in that step (a zero-distance, or with ``augment`` a two-view, anchor-positive pair). A step then passes up to
-    twice the rows: the triplet loss's ``(B, B, B)`` tensors grow up to 8x in memory, and on the digits benchmark
-    with 5% labelled the fit takes about 2x the fit without labels. In the index they are embedded by the target
-    model (the model that embeds the queries), re-embedded when the target stage ends; in the target stage they
-    get the center-magnet term Eq. 4 towards the center of their *own* class (``labelled_center_loss``; all of
-    them, or ``batch_size`` drawn each step), beside Eq. 4 towards the nearest center on the target batch. Not in
-    the paper (it is unsupervised); without labelled target rows the fit is exactly as without ``yt``.
+    triplet stage and the kNN index. In both stages every step's source batch is followed by the labelled target
+    rows (all of them, or ``batch_size`` drawn at random when there are more; appended by the batch sampler,
+    :class:`skda.sampling.SourceRowsAppended`, so they are gathered, streamed and augmented with the batch). In
+    the triplet stage the whole batch trains, so that triplets across the two domains are formed at every step
+    rather than only when the uniform draw happens to pick one of the few labelled rows. A labelled row the
+    source sampler also drew appears twice in that step (a zero-distance, or with ``augment`` a two-view,
+    anchor-positive pair). A step then passes up to twice the rows: the triplet loss's ``(B, B, B)`` tensors grow
+    up to 8x in memory, and on the digits benchmark with 5% labelled the fit takes about 2x the fit without
+    labels. In the target stage the appended rows get the center-magnet term Eq. 4 towards the center of their
+    *own* class (``labelled_center_loss``), beside Eq. 4 towards the nearest center on the target batch; the
+    discriminator sees the source batch without them. In the index they are embedded by the target model (the
+    model that embeds the queries), re-embedded when the target stage ends. Not in the paper (it is
+    unsupervised); without labelled target rows the fit is exactly as without ``yt``.
 
     Prediction (Algorithm 3): the mode label of the ``n_neighbors`` nearest source embeddings (source
     model, training source data) of each target-model embedding; ``predict_proba`` gives the vote shares.
@@ -278,8 +279,6 @@ class MADDAClassifier(DomainAdaptationNet):
             # a model saved during the target stage (skorch's Checkpoint) carries it
             self._set_knn_index(X["source"], y)
             indexed = True
-            labelled = self.training_run_.labelled_target_rows
-            self.training_run_.method_state["labelled_target"] = (X["source"], labelled, y[labelled])
             try:
                 super().fit_loop(X, y, epochs=epochs, **fit_params)
             finally:  # the target model moved: re-embed the labelled target rows of the index with it
@@ -290,15 +289,22 @@ class MADDAClassifier(DomainAdaptationNet):
         return self
 
     def batch_sampler(self, ys, n_target, generator):
-        """The engine's paired sampler; in the triplet stage every source index batch is followed by the labelled
-        target rows (:class:`skda.sampling.SourceRowsAppended`), so they are gathered, streamed and augmented
-        with the batch."""
+        """The engine's paired sampler; in both stages every source index batch is followed by the labelled target
+        rows (:class:`skda.sampling.SourceRowsAppended`: all of them, or ``batch_size`` drawn), so they are
+        gathered, streamed and augmented with the batch. The triplet stage trains on the whole batch; the target
+        stage splits the last :meth:`_n_appended_rows` rows off (:meth:`train_step`)."""
         sampler = super().batch_sampler(ys, n_target, generator)
         run = self.training_run_  # None when auto_epochs only counts the steps (the same with appended rows)
-        labelled = None if run is None else run.labelled_target_rows
-        if labelled is None or not len(labelled) or self.module_.stage != "source":
+        if not self._n_appended_rows():
             return sampler
-        return SourceRowsAppended(sampler, labelled, self.batch_size, run.device_generator)
+        return SourceRowsAppended(sampler, run.labelled_target_rows, self.batch_size, run.device_generator)
+
+    def _n_appended_rows(self) -> int:
+        """How many labelled target rows :meth:`batch_sampler` appends to every source batch of the running fit:
+        ``min(labelled rows, batch_size)`` (0 outside a fit and without labelled target rows)."""
+        run = self.training_run_
+        labelled = None if run is None else run.labelled_target_rows
+        return 0 if labelled is None else min(len(labelled), self.batch_size)
 
     @property
     def _source_epochs(self):
@@ -401,8 +407,10 @@ class MADDAClassifier(DomainAdaptationNet):
         net = self.module_
         if net.stage == "source":
             return self._source_train_step(batch, **fit_params)
-        (inputs, _) = batch
+        (inputs, y) = batch
         xs, xt = inputs["source"], inputs["target"]
+        n_labelled = self._n_appended_rows()  # the labelled target rows the sampler appended to the source batch
+        xs, x_labelled, y_labelled = xs[:len(xs) - n_labelled], xs[len(xs) - n_labelled:], y[len(y) - n_labelled:]
         self._set_training(True)
         net.source_encoder.eval()  # frozen
         disc_loss = torch.zeros((), device=xt.device)
@@ -428,9 +436,7 @@ class MADDAClassifier(DomainAdaptationNet):
         if self.center_magnet:
             centers = self.training_run_.method_state["centers"]
             center_loss = center_magnet_loss(net.target_head(features), centers)
-            labelled = self._labelled_target_batch()
-            if labelled is not None:  # target rows of known class: pulled to their own class's center
-                x_labelled, y_labelled = labelled
+            if n_labelled:  # target rows of known class: pulled to their own class's center
                 center_loss = center_loss + labelled_center_loss(net.embed_target(x_labelled), centers, y_labelled)
             loss = loss + self.center_weight * center_loss
         self.target_optimizer_.zero_grad()
@@ -440,20 +446,6 @@ class MADDAClassifier(DomainAdaptationNet):
         self.discriminator_optimizer_.zero_grad()  # the target step left gradients on D
         self.log_metrics(discriminator_loss=disc_loss, adversarial_loss=adv_loss, center_loss=center_loss)
         return {"loss": loss.detach(), "y_pred": None}
-
-    def _labelled_target_batch(self):
-        """``(inputs, labels)`` of the labelled target rows for a target-stage step: all of them, or ``batch_size``
-        drawn without replacement when there are more (:func:`skda.sampling.at_most` on the device generator, a
-        fresh draw each step, as in the triplet stage); None without labelled target rows. Image rows come through
-        the row source's ``take`` (augmented as training batches are; image files decoded in this process)."""
-        rows, positions, labels = self.training_run_.method_state.get("labelled_target", (None, None, None))
-        if positions is None or not len(positions):
-            return None
-        pick = at_most(len(positions), self.batch_size, self.training_run_.device_generator)
-        if pick is not None:
-            positions, labels = positions[pick], labels[pick]
-        inputs = rows.take(positions) if isinstance(rows, RowSource) else rows[positions]
-        return inputs, labels
 
     # ---------------------------------------------------------------- prediction
     def transform(self, X):

@@ -91,14 +91,24 @@ def test_streamed_and_device_paths_give_identical_predictions(images, name, monk
 
 
 @pytest.mark.parametrize("name", ["dann", "madda"])
-def test_labelled_target_images_give_the_same_model_on_both_paths(images, name):
-    """A few labelled target images (``yt``): M-ADDA streams them with its triplet batches, takes them from the row
-    source in its target steps and indexes them with its target model; host and device paths agree."""
+def test_labelled_target_images_give_the_same_model_on_both_paths(images, name, monkeypatch):
+    """A few labelled target images (``yt``): M-ADDA streams them with the source batches of both stages (never
+    one by one through the row source's ``take`` in the training step) and indexes them with its target model;
+    host and device paths agree."""
     Xs, ys, Xt, yt = images
     labels = np.full(len(yt), -1)
     labels[::6] = yt[::6]
     device = make(name, data_placement="device").fit(Xs, ys, Xt, labels)
+    taken = []
+    real_take = skda.images.HostRows.take
+
+    def take(rows, indices, train=True):
+        taken.append(train)
+        return real_take(rows, indices, train)
+
+    monkeypatch.setattr(skda.images.HostRows, "take", take)
     host = make(name, data_placement="host").fit(Xs, ys, Xt, labels)
+    assert True not in taken  # training rows come through the DataLoader (``take`` only probes the input shape)
     np.testing.assert_array_equal(device.predict_proba(Xt), host.predict_proba(Xt))
     assert not np.array_equal(device.transform(Xt), make(name).fit(Xs, ys, Xt).transform(Xt))  # labels count
     if name == "madda":

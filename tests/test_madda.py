@@ -281,6 +281,38 @@ def test_labelled_target_rows_join_every_triplet_batch(small_task, monkeypatch):
     assert all(n > len(known) and sorted(y[-len(known):].tolist()) == expected for n, y in sizes)
 
 
+def test_target_step_takes_its_labelled_rows_from_the_batch(small_task, monkeypatch):
+    """With more labelled target rows than ``batch_size``, every target step pulls ``batch_size`` distinct labelled
+    target rows (of their own labels; a fresh draw each step) to their centers, and the discriminator's source
+    half is the source batch without them."""
+    import skda.madda
+    Xs, ys, Xt, yt = small_task
+    labels, known = _labelled(yt, 0.5)  # 45 labelled rows
+    clf = skda.MADDAClassifier(random_state=0, **{**FAST_MADDA, "batch_size": 16})
+    pulled, source_halves = [], []
+    real_loss, real_input = skda.madda.labelled_center_loss, skda.madda.MADDANetwork.source_adversarial_input
+
+    def spy_loss(embeddings, centers, y):
+        with torch.no_grad():
+            everyone = clf.module_.embed_target(torch.as_tensor(Xt[known]))
+        match = torch.cdist(embeddings.detach(), everyone).argmin(1)  # which labelled row each embedding is
+        assert torch.allclose(embeddings.detach(), everyone[match], atol=1e-5)
+        assert torch.equal(y, torch.as_tensor(yt[known][match.numpy()]))
+        pulled.append(tuple(match.tolist()))
+        return real_loss(embeddings, centers, y)
+
+    def spy_input(net, x):
+        source_halves.append(len(x))
+        return real_input(net, x)
+
+    monkeypatch.setattr(skda.madda, "labelled_center_loss", spy_loss)
+    monkeypatch.setattr(skda.madda.MADDANetwork, "source_adversarial_input", spy_input)
+    clf.fit(Xs, ys, Xt, labels)
+    assert pulled and all(len(p) == len(set(p)) == 16 for p in pulled)
+    assert len(set(pulled)) > 1
+    assert max(source_halves) == 16
+
+
 def test_labelled_target_rows_are_pulled_to_their_class_center(small_task, monkeypatch):
     """The target step adds Eq. 4 with the known class's center for the labelled target rows."""
     import skda.madda
