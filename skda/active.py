@@ -487,7 +487,7 @@ class ActiveSelector(DomainAdaptationNet):
         pool = np.array(Xt, copy=True, order="C")  # float32 rows, uint8 / float32 images or file paths
         # stored by ``_train``, once the engine's checks (feature count, classes, names) have passed: a call
         # that raises leaves the pool and the labelled mask of the previous fit
-        state = {"pool": pool, "known": known}
+        state = {"pool": pool, "known": known, "n_labeled_target": int(known.sum())}
         # no target tensor goes to the engine (the network never sees unlabelled rows); the pool only sets the
         # epoch length, in ``batch_sampler``
         if not known.any():
@@ -633,8 +633,8 @@ class ActiveSelector(DomainAdaptationNet):
         self._check_fitted()
         _, kind = _check_strategy(self.strategy)
         pool = self._validated_prediction_rows(self.pool_)
-        if candidates is None or (not sp.issparse(candidates) and not hasattr(candidates, "iloc")
-                                  and np.ndim(candidates) == 1 and not is_path_array(candidates)):
+        if candidates is None or (not sp.issparse(candidates) and np.ndim(candidates) == 1
+                                  and not is_path_array(candidates)):  # e.g. a pandas Series of indices
             unlabelled = np.flatnonzero(~self.labeled_mask_)
             index = unlabelled if candidates is None else self._candidate_indices(candidates)
             what = None if candidates is None else f"but only {len(index)} candidates were given"

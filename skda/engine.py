@@ -148,7 +148,7 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
         In the packed form ``fit(X, y)``, rows with this label are the unlabelled target domain.
     train_split : None or skorch ``ValidSplit``-like callable, default None
         None trains on all labelled source rows. ``skorch.dataset.ValidSplit(0.2, stratified=True)`` holds out
-        20% of the *source* rows (target labels are unknown) and scores them after every epoch:
+        20% of the *source* rows (labelled target rows, ``yt``, always train) and scores them after every epoch:
         ``valid_loss`` (the label loss) and ``valid_accuracy`` in the history, monitored by skorch's
         ``EarlyStopping`` / ``Checkpoint`` (``callbacks=[EarlyStopping(patience=5)]``).
     verbose : int, default 0
@@ -1031,8 +1031,10 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
         self.data_placement_ = placement = self._placement(Xs, Xt)
         data = {"source": self._training_rows(Xs, placement),
                 "target": None if Xt is None else self._training_rows(Xt, placement)}
+        # _validate_for_fit appended the labelled target rows after the source rows
+        first_target = len(Xs) - state.get("n_labeled_target", 0)
         if self.train_split is not None:
-            data["valid"], ys = self._split_validation(Xs, ys, data["source"], device)
+            data["valid"], ys = self._split_validation(Xs, ys, data["source"], device, n_source=first_target)
             if isinstance(data["source"], RowSource):
                 data["source"] = data["source"].subset(self.train_indices_)
             else:
@@ -1040,8 +1042,6 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
         if fit_params.get("epochs") is None and self.max_epochs == "auto":
             fit_params = {**fit_params, "epochs": self.auto_epochs(ys, len(data["source"]) if Xt is None else len(Xt))}
         self.training_run_ = TrainingRun.start(seed, device, fit_params.get("epochs"))
-        # _validate_for_fit appended the labelled target rows after the source rows
-        first_target = len(Xs) - state.get("n_labeled_target", 0)
         positions = (np.arange(first_target, len(Xs)) if self.train_split is None
                      else np.flatnonzero(self.train_indices_ >= first_target))
         self.training_run_.labelled_target_rows = torch.as_tensor(positions, dtype=torch.long, device=device)
@@ -1100,12 +1100,16 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
                 f"Unless the target data really hold one class, {self._collapse_hint()}.",
                 ConvergenceWarning, stacklevel=caller_stacklevel())
 
-    def _split_validation(self, Xs, ys, xs, device):
+    def _split_validation(self, Xs, ys, xs, device, n_source):
         """Hold out part of the labelled *source* data with ``train_split`` (e.g. skorch's
         ``ValidSplit(0.2, stratified=True)``): the network trains on the rest and the held-out rows are scored
         after every epoch (``valid_loss``, ``valid_accuracy`` in the history), which is what skorch's
-        ``EarlyStopping`` and ``Checkpoint`` monitor. Returns ``((x_valid, y_valid), y_train)``."""
-        train_idx, valid_idx = split_validation(self.train_split, Xs, ys, self._seed() % 2**32, self.classes_)
+        ``EarlyStopping`` and ``Checkpoint`` monitor. Only the first ``n_source`` rows (the source rows) are split;
+        the labelled target rows after them always train (a few precious labels, possibly of a class the source
+        lacks). Returns ``((x_valid, y_valid), y_train)``."""
+        train_idx, valid_idx = split_validation(self.train_split, Xs[:n_source], ys[:n_source],
+                                                self._seed() % 2**32, self.classes_)
+        train_idx = np.concatenate([train_idx, np.arange(n_source, len(ys))])
         self.train_indices_, self.valid_indices_ = train_idx, valid_idx
         valid_idx_t = torch.as_tensor(valid_idx, device=device)
         valid_rows = xs.subset(valid_idx) if isinstance(xs, RowSource) else xs[valid_idx_t]

@@ -95,20 +95,21 @@ def _uint8_images_as_float(images):
     return images.astype(np.float32) / np.float32(255) if images.dtype == np.uint8 else images
 
 
-def unlabeled_mask(y, marker):
+def unlabeled_mask(y, marker, name="y"):
     """Boolean mask of the rows of ``y`` equal to the unlabelled ``marker`` (all False if marker is None).
 
     A string label array never matches a numeric marker and vice versa (no elementwise-comparison surprise).
     But a string label that spells a numeric marker (``"-1"`` for -1, what ``np.r_[string_labels, -1]`` or a
     list of strings and -1 produce: numpy turns the marker into text) raises ``ValueError``: the rows meant
-    as unlabelled would otherwise silently become a class.
+    as unlabelled would otherwise silently become a class. ``name`` (``"y"``, the packed labels, or ``"yt"``,
+    the target labels) names the array and the remedy in that error.
     """
     y = np.asarray(y)
     if marker is None:
         return np.zeros(len(y), dtype=bool)
     marker_is_number = isinstance(marker, numbers.Number) and not isinstance(marker, bool)
     if marker_is_number and y.dtype.kind in "USO":
-        _refuse_stringified_marker(y, marker)
+        _refuse_stringified_marker(y, marker, name)
     if y.dtype.kind in "US":
         return y == marker if isinstance(marker, str) else np.zeros(len(y), dtype=bool)
     if y.dtype.kind in "biuf":
@@ -122,7 +123,7 @@ def unlabeled_mask(y, marker):
     return np.fromiter((matches(v) for v in y), dtype=bool, count=len(y))
 
 
-def _refuse_stringified_marker(y, marker):
+def _refuse_stringified_marker(y, marker, name="y"):
     spellings = {str(marker)}
     if float(marker).is_integer():
         spellings |= {str(int(marker)), str(float(marker))}
@@ -130,12 +131,14 @@ def _refuse_stringified_marker(y, marker):
     values = np.unique(y) if y.dtype.kind in "US" else {v for v in y if isinstance(v, (str, bytes))}
     found = sorted({v.decode() if isinstance(v, bytes) else str(v) for v in values} & spellings)
     if found:
+        remedy = ("Build y with skda.model_selection.pack_domains(Xs, ys, Xt) (an object array that keeps the "
+                  "number)" if name == "y" else
+                  f"Build {name} as an object array, np.array(labels, dtype=object), which keeps the number")
         raise ValueError(
-            f"the labels contain the string {found[0]!r} while the unlabelled marker is the number {marker!r}. "
+            f"{name} contains the string {found[0]!r} while the unlabelled marker is the number {marker!r}. "
             f"numpy turns {marker!r} into the text {found[0]!r} when it is stacked with string labels (np.r_, "
-            "np.concatenate, a list), so those rows would silently become a class. Build y with "
-            "skda.model_selection.pack_domains(Xs, ys, Xt) (an object array that keeps the number), or set "
-            f"unlabeled_marker={found[0]!r} (the marker as it appears in y), or unlabeled_marker=None if "
+            f"np.concatenate, a list), so those rows would silently become a class. {remedy}, or set "
+            f"unlabeled_marker={found[0]!r} (the marker as it appears in {name}), or unlabeled_marker=None if "
             f"{found[0]!r} is a real class.")
 
 
@@ -450,12 +453,15 @@ def check_target_labels(yt, n_target, ys, marker):
     if len(yt) != n_target:
         raise ValueError(f"yt has {len(yt)} labels but the target data Xt has {n_target} rows; they must have the "
                          f"same length (unknown labels marked {marker!r}).")
-    known = ~unlabeled_mask(yt, marker)
+    known = ~unlabeled_mask(yt, marker, name="yt")
     y_known = numeric_labels(yt[known])  # e.g. an object yt of ints with a string or None marker
-    if len(y_known) and _is_text(y_known) != _is_text(ys):
-        raise ValueError(f"yt holds {'text' if _is_text(y_known) else 'numeric'} labels but the source labels are "
-                         f"{'text' if _is_text(ys) else 'numeric'}; the known target labels must be spelled as the "
-                         "source labels.")
+    if (len(y_known) and _label_kind(ys) == "boolean" and _label_kind(y_known) == "numeric"
+            and np.isin(y_known, (0, 1)).all()):
+        y_known = y_known.astype(bool)  # 0 / 1 beside a numeric marker: the labels of a boolean problem
+    if len(y_known) and _label_kind(y_known) != _label_kind(ys):
+        raise ValueError(f"yt holds {_label_kind(y_known)} labels but the source labels are {_label_kind(ys)}; the "
+                         "known target labels must be spelled as the source labels (a boolean yt is not a mask of "
+                         f"the labelled rows: unknown labels are the unlabelled marker {marker!r}).")
     if len(y_known):
         try:  # the same checks as the source labels (NaN, continuous values)
             check_classification_targets(y_known)
@@ -463,5 +469,15 @@ def check_target_labels(yt, n_target, ys, marker):
             raise ValueError(f"yt: {exc} Unknown target labels must be the unlabelled marker {marker!r} "
                              "(not NaN).") from None
     if ys.dtype.kind in "iu" and y_known.dtype.kind == "f" and np.all(np.mod(y_known, 1) == 0):
-        y_known = y_known.astype(ys.dtype)  # e.g. a float yt filled with -1.0 and integer labels
+        # e.g. a float yt filled with -1.0 and integer labels: spelled as integers, in a type that holds them all
+        y_known = y_known.astype(np.result_type(ys.dtype, np.min_scalar_type(int(y_known.min())),
+                                                np.min_scalar_type(int(y_known.max()))))
     return known, y_known
+
+
+def _label_kind(y):
+    """"text", "boolean" or "numeric": labels of different kinds cannot be spelled alike (numpy would turn
+    True into 1 or 1 into "1" when they are stacked)."""
+    if _is_text(y):
+        return "text"
+    return "boolean" if np.asarray(y).dtype.kind == "b" else "numeric"

@@ -5,6 +5,7 @@ import pickle
 import warnings
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from sklearn.base import clone
@@ -540,6 +541,8 @@ def test_candidate_queries_are_pool_queries_restricted_to_the_candidates(fitted,
     mask = np.zeros(90, dtype=bool)
     mask[subset] = True
     np.testing.assert_array_equal(sel.query(10, candidates=mask), idx)
+    np.testing.assert_array_equal(sel.query(10, candidates=pd.Series(mask)), idx)  # pandas: the same forms
+    np.testing.assert_array_equal(sel.query(10, candidates=pd.Series(subset)), idx)
     if STRATEGIES[strategy][1] in BATCH_QUERIES:  # the batch is selected among the candidates only
         new, new_scores = sel.query(10, candidates=sel.pool_[np.sort(subset)], return_scores=True)
         np.testing.assert_array_equal(np.sort(subset)[new], idx)

@@ -241,7 +241,9 @@ def test_labelled_target_rows_are_indexed_by_the_target_model(small_task):
     np.testing.assert_array_equal(clf.predict(Xt[known]), yt[known])
 
 
-def test_labelled_target_rows_held_out_by_train_split_stay_out_of_the_index(small_task):
+def test_train_split_holds_out_source_rows_and_indexes_every_labelled_target_row(small_task):
+    """With ``train_split`` the kNN index holds the source rows that trained (source model) and every labelled
+    target row (never held out; target model)."""
     from skorch.dataset import ValidSplit
     Xs, ys, Xt, yt = small_task
     labels, known = _labelled(yt, 0.4)
@@ -250,7 +252,7 @@ def test_labelled_target_rows_held_out_by_train_split_stay_out_of_the_index(smal
     pooled = np.concatenate([Xs, Xt[known]])
     kept = clf.train_indices_
     is_target = kept >= len(Xs)
-    assert 0 < is_target.sum() < len(known)
+    assert is_target.sum() == len(known) and len(kept) == len(Xs) - len(clf.valid_indices_) + len(known)
     np.testing.assert_allclose(clf.source_embeddings_[is_target], clf.transform(pooled[kept[is_target]]), atol=1e-5)
     source_model = clf.module_.embed_source(torch.as_tensor(pooled[kept[~is_target]])).detach().numpy()
     np.testing.assert_allclose(clf.source_embeddings_[~is_target], source_model, atol=1e-5)

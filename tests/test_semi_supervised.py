@@ -40,6 +40,26 @@ def test_a_class_only_the_target_labels_show_becomes_a_class(small_task):
     assert clf.classes_.tolist() == [0, 1, 2]
 
 
+@pytest.mark.parametrize("name", NAMES)
+def test_train_split_holds_out_source_rows_only(small_task, name):
+    """``train_split`` validates on source rows; the labelled target rows always train, also a target-only class
+    with a single labelled row (which a stratified split of all labelled rows could not place)."""
+    from skorch.dataset import ValidSplit
+    Xs, ys, Xt, yt = small_task
+    Xs, ys = Xs[ys < 2], ys[ys < 2]
+    labels, _ = _labels(yt, 0.2)
+    labels[labels == 2] = -1
+    labels[np.flatnonzero(yt == 2)[0]] = 2
+    n_known = int((labels != -1).sum())
+    clf = make(name, random_state=0, device="cpu", train_split=ValidSplit(0.25, stratified=True))
+    clf.fit(Xs, ys, Xt, labels)
+    assert clf.classes_.tolist() == [0, 1, 2]
+    assert len(clf.valid_indices_) == len(Xs) // 4 and (clf.valid_indices_ < len(Xs)).all()
+    assert set(range(len(Xs), len(Xs) + n_known)) <= set(clf.train_indices_.tolist())
+    assert len(clf.train_indices_) + len(clf.valid_indices_) == len(Xs) + n_known
+    assert np.isfinite(clf.history[-1]["valid_loss"])
+
+
 def test_partial_fit_takes_target_labels(small_task):
     Xs, ys, Xt, yt = small_task
     labels, _ = _labels(yt, 0.2)
@@ -59,6 +79,30 @@ def test_bad_target_labels_are_refused_clearly(small_task):
         make("dann").fit(Xs, ys, Xt, np.where(yt == 0, "a", "?").astype(object))
     with pytest.raises(ValueError, match="Unknown target labels must be the unlabelled marker"):
         make("dann").fit(Xs, ys, Xt, np.where(yt == 0, np.nan, -1.0))
+    with pytest.raises(ValueError, match="yt holds boolean labels but the source labels are numeric.*not a mask"):
+        make("dann").fit(Xs, ys, Xt, np.zeros(len(Xt), dtype=bool))  # a mask of the labelled rows, by mistake
+    names = np.array(["a", "b", "c"])
+    as_list = [names[v] if i % 5 == 0 else -1 for i, v in enumerate(yt)]  # numpy turns -1 into "-1"
+    with pytest.raises(ValueError, match=r"yt contains the string '-1'.*np.array\(labels, dtype=object\)"):
+        make("dann").fit(Xs, names[ys], Xt, as_list)
+
+
+def test_target_labels_are_spelled_as_the_source_labels(small_task):
+    """A float ``yt`` (marker -1.0) gives the classes of the same integer ``yt``, whatever the integer type of
+    ``ys``; 0 / 1 beside the marker label a boolean problem."""
+    Xs, ys, Xt, yt = small_task
+    as_int = np.full(len(yt), -1)
+    as_int[:10], as_int[10:12] = 300, -2  # outside uint8
+    for ints in (as_int, as_int.astype(float)):
+        clf = make("dann", random_state=0, device="cpu").fit(Xs, ys.astype(np.uint8), Xt, ints)
+        assert clf.classes_.tolist() == [-2, 0, 1, 2, 300]
+    positive = ys > 0
+    zero_one, _ = _labels((yt > 0).astype(int), 0.2)
+    clf = make("dann", random_state=0, device="cpu").fit(Xs, positive, Xt, zero_one)
+    assert clf.classes_.dtype == bool and clf.predict(Xt).dtype == bool
+    as_objects = np.array([-1 if v == -1 else bool(v) for v in zero_one], dtype=object)
+    same = make("dann", random_state=0, device="cpu").fit(Xs, positive, Xt, as_objects)
+    np.testing.assert_array_equal(same.predict_proba(Xt), clf.predict_proba(Xt))
 
 
 def test_five_percent_labelled_target_rows_help_dann_on_the_digits_shift(digits_shift):
