@@ -94,9 +94,16 @@ def _declare_inherited_parameters(cls):
     init.__signature__ = own.replace(parameters=[*regular, *inherited, *var_keyword])
 
 
-def _check_declared_classes(classes, ys):
-    """``partial_fit``'s ``classes`` on the first call: sorted unique labels that include every label of ``ys``."""
-    classes = np.unique(column_or_1d(np.asarray(classes), warn=False))
+def _check_declared_classes(classes, ys, marker):
+    """``partial_fit``'s ``classes`` on the first call: sorted unique labels that include every label of ``ys``
+    and not the unlabelled ``marker`` (which would become a class no row trains and the model could predict)."""
+    classes = column_or_1d(np.asarray(classes), warn=False)
+    if unlabeled_mask(classes, marker).any():
+        raise ValueError(
+            f"classes holds the unlabelled marker {marker!r}, the label of the target rows, not a class. Pass the "
+            "source classes (e.g. np.unique(ys)); scikit-learn's learning_curve(exploit_incremental_learning=True) "
+            "passes np.unique(y) of packed labels, marker included: use exploit_incremental_learning=False there.")
+    classes = np.unique(classes)
     check_classification_targets(classes)
     if len(classes) < 2:
         raise ValueError(f"classes must hold at least 2 classes, got {classes.tolist()}.")
@@ -852,7 +859,7 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
         # incremental convention); a plain fit must see two classes
         Xs, ys, Xt, state = self._validate_for_fit(X, y, X_target, min_classes=2 if classes is None else 1,
                                                    target_labels=target_labels)
-        new_classes = np.unique(ys) if classes is None else _check_declared_classes(classes, ys)
+        new_classes = np.unique(ys) if classes is None else _check_declared_classes(classes, ys, self.unlabeled_marker)
         keep_network = bool(self.warm_start and getattr(self, "initialized_", False) and self.__sklearn_is_fitted__())
         input_kind, input_shape, network_shape = self._describe_input(Xs)
         if keep_network:

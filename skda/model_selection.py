@@ -368,6 +368,7 @@ def check_negative_transfer(adapted, source_only, X, y, X_target=None, *, criter
             raise TypeError(f"{name} must be a fitted classifier with predict, got {model!r}.")
     marker = getattr(final_estimator(adapted), "unlabeled_marker", -1) if unlabeled_marker == "auto" \
         else unlabeled_marker
+    given = X  # the models predict on what was given (a DataFrame keeps the column names they were fitted with)
     X = check_features(X, name="X")
     y = column_or_1d(np.asarray(y), warn=True)
     if len(y) != len(X):
@@ -378,8 +379,11 @@ def check_negative_transfer(adapted, source_only, X, y, X_target=None, *, criter
             raise ValueError(f"y contains the unlabelled marker {marker!r} while X_target was also given; use one "
                              "form: packed (X, y) or (Xs_val, ys_val, X_target).")
         Xs, ys, Xt = X, y, check_features(X_target, name="X_target")
+        rows_s, rows_t = given, X_target
     else:
         Xs, ys, Xt = X[~is_target], y[~is_target], X[is_target]
+        rows_s, rows_t = (_safe_indexing(given, np.flatnonzero(~is_target)),
+                          _safe_indexing(given, np.flatnonzero(is_target)))
     if len(Xs) < 2:
         raise ValueError(f"check_negative_transfer needs held-out labelled source rows; got {len(Xs)}.")
     if len(Xt) < 2:
@@ -389,10 +393,10 @@ def check_negative_transfer(adapted, source_only, X, y, X_target=None, *, criter
     weights = density_ratio(Xs, Xt, random_state=random_state)
     source_accuracy, iwcv_accuracy, target_predictions = {}, {}, {}
     for name, model in (("adapted", adapted), ("source_only", source_only)):
-        correct = (np.asarray(model.predict(Xs)) == ys).astype(np.float64)
+        correct = (np.asarray(model.predict(rows_s)) == ys).astype(np.float64)
         source_accuracy[name] = float(correct.mean())
         iwcv_accuracy[name] = float(np.average(correct, weights=weights)) if weights.sum() > 0 else float("nan")
-        target_predictions[name] = np.asarray(model.predict(Xt))
+        target_predictions[name] = np.asarray(model.predict(rows_t))
     agreement = float(np.mean(target_predictions["adapted"] == target_predictions["source_only"]))
     ess = float(weights.sum() ** 2 / max((weights ** 2).sum(), np.finfo(float).tiny))
     report = NegativeTransferReport(flagged=False, criterion=criterion, tolerance=float(tolerance),
@@ -490,6 +494,12 @@ class AdaptationCheck(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
             raise ValueError(f"validation_fraction must be in (0, 1), got {self.validation_fraction!r}.")
         marker = getattr(self.estimator, "unlabeled_marker", -1)
         Xs, ys, Xt = split_domains(X, y, X_target, unlabeled_marker=marker)
+        if hasattr(X, "iloc"):  # a DataFrame keeps its columns: the models record their names and check them
+            if X_target is None:
+                target_rows = unlabeled_mask(column_or_1d(np.asarray(y), warn=False), marker)
+                Xs, Xt = X.iloc[np.flatnonzero(~target_rows)], X.iloc[np.flatnonzero(target_rows)]
+            else:
+                Xs, Xt = X, X_target
         seed = self.random_state if self.random_state is None or isinstance(self.random_state, numbers.Integral) \
             else check_random_state(self.random_state).randint(2 ** 31 - 1)
         try:
@@ -508,6 +518,10 @@ class AdaptationCheck(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         self.classes_ = self.best_estimator_.classes_
         if Xs.ndim == 2:
             self.n_features_in_ = Xs.shape[1]
+        if hasattr(self.adapted_, "feature_names_in_"):
+            self.feature_names_in_ = self.adapted_.feature_names_in_
+        else:
+            self.__dict__.pop("feature_names_in_", None)  # a refit on an array after one on a DataFrame
         return self
 
     def predict(self, X):

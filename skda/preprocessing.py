@@ -37,7 +37,7 @@ from sklearn.utils._param_validation import Interval  # the constraint objects o
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import _num_samples, check_is_fitted, validate_data
 
-from .validation import numeric_labels, unlabeled_mask
+from .validation import check_sklearn_fit, check_sklearn_scoring, numeric_labels, unlabeled_mask
 
 __all__ = ["CORAL", "SourceClassifier", "coral_transform_matrix"]
 
@@ -198,7 +198,9 @@ class SourceClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
     A plain classifier at the end of a pipeline fitted on packed data would otherwise learn the marker as one
     more class. Prediction methods (``predict``, ``predict_proba``, ``decision_function``, ...) are the fitted
     classifier's, on every row given. ``score(X, y)`` scores the labelled rows only (it refuses data with no
-    labelled row).
+    labelled row). Like skda's estimators, it refuses (``ValueError``) a scikit-learn scorer whose labels hold the
+    marker and ``sklearn.model_selection.cross_val_predict`` with a probability method, which would count the
+    target rows as errors or learn the marker as a class (:func:`skda.validation.check_sklearn_fit`).
 
     Parameters
     ----------
@@ -231,6 +233,7 @@ class SourceClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         n_rows = _num_samples(X)
         if len(y) != n_rows:
             raise ValueError(f"y has {len(y)} labels but X has {n_rows} rows; they must have the same length.")
+        check_sklearn_fit(y, self.unlabeled_marker)  # refuse scikit-learn tools that would misuse packed labels
         labelled = ~unlabeled_mask(y, self.unlabeled_marker)
         if not labelled.any():
             raise ValueError(f"every label in y is the unlabelled marker {self.unlabeled_marker!r}: there is no "
@@ -249,21 +252,25 @@ class SourceClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
 
     def predict(self, X):
         check_is_fitted(self, "estimator_")
+        check_sklearn_scoring(X, self.unlabeled_marker)
         return self.estimator_.predict(X)
 
     @available_if(_fitted_estimator_has("predict_proba"))
     def predict_proba(self, X):
         check_is_fitted(self, "estimator_")
+        check_sklearn_scoring(X, self.unlabeled_marker)
         return self.estimator_.predict_proba(X)
 
     @available_if(_fitted_estimator_has("predict_log_proba"))
     def predict_log_proba(self, X):
         check_is_fitted(self, "estimator_")
+        check_sklearn_scoring(X, self.unlabeled_marker)
         return self.estimator_.predict_log_proba(X)
 
     @available_if(_fitted_estimator_has("decision_function"))
     def decision_function(self, X):
         check_is_fitted(self, "estimator_")
+        check_sklearn_scoring(X, self.unlabeled_marker)
         return self.estimator_.decision_function(X)
 
     def score(self, X, y, sample_weight=None):

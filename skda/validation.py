@@ -30,6 +30,10 @@ _FIT_AND_PREDICT = ("sklearn.model_selection._validation", "_fit_and_predict")
 _FIT_AND_SCORE = ("sklearn.model_selection._validation", "_fit_and_score")
 _SCORER_SCORE = ("sklearn.metrics._scorer", "_score")
 _VALIDATION_SCORE = ("sklearn.model_selection._validation", "_score")
+#: swallows fit errors (error_score=np.nan) without the "fits failed" warning of cross_val_score and the searches
+_VALIDATION_CURVE = ("sklearn.model_selection._validation", "validation_curve")
+#: CalibratedClassifierCV.fit label-encodes every y (the marker too) and fits its calibrators on those labels
+_CALIBRATION_FIT = ("sklearn.calibration", "fit")
 _ENCODING_METHODS = ("decision_function", "predict_proba", "predict_log_proba")
 
 #: Dense copies of sparse input are made up to this many cells (float32: 4 bytes each); above it we refuse.
@@ -326,10 +330,11 @@ def sklearn_callers(*functions, max_frames=CALLER_FRAMES):
     """The local variables of the nearest calling frames that run ``functions`` (``(module, function name)``
     pairs of scikit-learn internals): a dict ``{pair: f_locals}`` of those found within ``max_frames`` frames.
 
-    Why frames: two scikit-learn tools drop what tells packed target rows apart, and no public hook lets the
+    Why frames: some scikit-learn tools drop what tells packed target rows apart, and no public hook lets the
     estimator see it. A scorer calls ``estimator.predict(X)`` without ``y`` (the labels, marker included, are
-    the local ``y_true`` of its ``_score``), and ``cross_val_predict(method="predict_proba")`` label-encodes
-    ``y`` before ``fit`` (the marker becomes class 0; the encoder is its local ``le``); a ``Pipeline`` passes a fit
+    the local ``y_true`` of its ``_score``), ``cross_val_predict(method="predict_proba")`` label-encodes
+    ``y`` before ``fit`` (the marker becomes class 0; the encoder is its local ``le``), ``CalibratedClassifierCV``
+    calibrates on every label (its ``fit``'s local ``y``); a ``Pipeline`` passes a fit
     parameter such as ``X_target`` to its last step without its other steps (the pipeline is the ``self`` of its
     ``fit``). Reading those locals is the only way to refuse instead of returning a wrong number. No other check
     of skda inspects frames.
@@ -386,10 +391,13 @@ def check_sklearn_fit(y, marker, *, target_given=False):
       ``scoring="accuracy"``) a test fold that has marker rows: ``ValueError`` naming
       :func:`skda.metrics.labelled_scorer`. Raised at fit time, so that scikit-learn's ``error_score=np.nan``
       (which turns scoring errors into NaN) reports "all fits failed" instead of NaN for every candidate.
+      ``validation_curve`` turns fit errors into NaN without that report, so under it the same message is also
+      a ``UserWarning`` (seen when the fits run in the calling process, ``n_jobs=1``).
     """
     if marker is None:
         return
-    found = sklearn_callers(_CROSS_VAL_PREDICT, _FIT_AND_PREDICT, _FIT_AND_SCORE)
+    found = sklearn_callers(_CROSS_VAL_PREDICT, _FIT_AND_PREDICT, _FIT_AND_SCORE, _VALIDATION_CURVE, _CALIBRATION_FIT)
+    _refuse_calibration_on_the_marker(found, marker)
     method = found.get(_FIT_AND_PREDICT, {}).get("method")
     if method in _ENCODING_METHODS:
         encoder = found.get(_CROSS_VAL_PREDICT, {}).get("le")
@@ -416,7 +424,26 @@ def check_sklearn_fit(y, marker, *, target_given=False):
             return
         names = _label_blind_scorers(scorer)
         if names and unlabeled_mask(y_test[np.asarray(test)], marker).any():
-            raise ValueError(_label_blind_message(names, marker))
+            message = _label_blind_message(names, marker)
+            if _VALIDATION_CURVE in found:  # it would turn the error into NaN scores without a word
+                warnings.warn(f"validation_curve: every fit fails and scores NaN. {message}", UserWarning,
+                              stacklevel=3)
+            raise ValueError(message)
+
+
+def _refuse_calibration_on_the_marker(found, marker):
+    """``sklearn.calibration.CalibratedClassifierCV.fit`` (in ``found``, from :func:`sklearn_callers`) with packed
+    labels: its calibrators would learn the marker as a class (one more column, target rows as its examples)."""
+    frame = found.get(_CALIBRATION_FIT)
+    if frame is None or type(frame.get("self")).__name__ != "CalibratedClassifierCV" or frame.get("y") is None:
+        return
+    y = np.asarray(frame["y"])
+    if y.ndim == 1 and unlabeled_mask(y, marker).any():
+        raise ValueError(
+            f"sklearn.calibration.CalibratedClassifierCV fits its calibrators on every label of y, so the unlabelled "
+            f"marker {marker!r} of the target rows of packed data would become a class (one probability column too "
+            "many, the target rows its examples). Calibrate on labelled rows only, e.g. "
+            "CalibratedClassifierCV(FrozenEstimator(fitted_model)).fit(X_held_out_source, y_held_out_source).")
 
 
 def check_sklearn_scoring(X, marker):
@@ -425,8 +452,9 @@ def check_sklearn_scoring(X, marker):
     Called by the estimators' prediction path; frames read by :func:`sklearn_callers`."""
     if marker is None:
         return
-    found = sklearn_callers(_SCORER_SCORE)
-    if not found:
+    found = sklearn_callers(_SCORER_SCORE, _CALIBRATION_FIT)
+    _refuse_calibration_on_the_marker(found, marker)
+    if _SCORER_SCORE not in found:
         return
     y_true = found[_SCORER_SCORE].get("y_true")
     if y_true is None:

@@ -11,6 +11,7 @@ from sklearn.base import clone
 from torch import nn
 
 import skda
+from skda.model_selection import pack_domains
 
 from . import registry
 
@@ -260,6 +261,8 @@ def test_a_custom_network_that_breaks_the_contract_gets_a_clear_error(small_task
     Xs, ys, Xt, _ = small_task
     with pytest.raises(error, match=match):
         CustomDANN(**registry.params("dann"), random_state=0, device="cpu").fit(Xs, ys, Xt)
+
+
 def test_partial_fit_honours_classes_on_the_first_call(small_task):
     Xs, ys, Xt, _ = small_task
     first = ys < 2
@@ -273,6 +276,12 @@ def test_partial_fit_honours_classes_on_the_first_call(small_task):
         make("dann").partial_fit(Xs[first], ys[first], Xt).partial_fit(Xs, ys, Xt)
     with pytest.raises(ValueError, match=r"the labels \[2\] are not among classes=\[0, 1\]"):
         make("dann").partial_fit(Xs, ys, Xt, classes=[0, 1])
+    # packed labels: np.unique(y) holds the marker (scikit-learn's learning_curve with exploit_incremental_learning
+    # passes exactly that); it would become a class that no row trains and the model predicts
+    X, y = pack_domains(Xs, ys, Xt)
+    with pytest.raises(ValueError, match="classes holds the unlabelled marker -1.*exploit_incremental_learning"):
+        make("dann").partial_fit(X, y, classes=np.unique(y))
+    assert make("dann").partial_fit(X, y, classes=[0, 1, 2]).classes_.tolist() == [0, 1, 2]
 
 
 @pytest.mark.parametrize("change", ["classes", "features"])

@@ -167,6 +167,37 @@ def test_adaptation_check_with_a_real_dann_and_its_source_only_twin(small_task):
         source_only_twin(RuleEstimator())
 
 
+@pytest.mark.parametrize("form", ["packed", "three arrays"])
+def test_adaptation_check_keeps_dataframe_columns(small_task, form):
+    """On DataFrames both models record the column names; predicting with other columns is refused, as by the
+    estimator alone."""
+    import pandas as pd
+
+    import skda
+    from skda.model_selection import AdaptationCheck, pack_domains
+
+    Xs, ys, Xt, _ = small_task
+    columns = [f"f{i}" for i in range(Xs.shape[1])]
+    frame_s, frame_t = pd.DataFrame(Xs, columns=columns), pd.DataFrame(Xt, columns=columns)
+    dann = skda.DANNClassifier(module__hidden_sizes=(8,), domain_hidden_sizes=(8,), max_epochs=2, random_state=0,
+                               device="cpu")
+    check = AdaptationCheck(dann, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NegativeTransferWarning)
+        if form == "packed":
+            X, y = pack_domains(Xs, ys, Xt)
+            check.fit(pd.DataFrame(X, columns=columns), y)
+        else:
+            check.fit(frame_s, ys, frame_t)
+    assert list(check.feature_names_in_) == columns == list(check.source_only_.feature_names_in_)
+    np.testing.assert_array_equal(check.predict(frame_t), check.adapted_.predict(frame_t))
+    with pytest.raises(ValueError, match="feature names"):
+        check.predict(frame_t[columns[::-1]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NegativeTransferWarning)
+        assert not hasattr(check.fit(Xs, ys, Xt), "feature_names_in_")
+
+
 def test_report_fired_recomputes_the_flag_for_any_criterion():
     Xs, ys, Xt, _ = _shifted_task()
     report = check_negative_transfer(RuleClassifier(flip_above=1.0), RuleClassifier(), Xs, ys, Xt, warn=False)

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from sklearn.compose import ColumnTransformer
+from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import get_scorer
 from sklearn.model_selection import GridSearchCV, cross_val_score
 from sklearn.model_selection import cross_val_predict as sk_cross_val_predict
@@ -40,6 +41,68 @@ def test_sklearn_cross_val_predict_proba_is_refused(packed, make):
     X, y = packed
     with pytest.raises(ValueError, match="label-encodes y.*skda.model_selection.cross_val_predict"):
         sk_cross_val_predict(make(), X, y, cv=DomainStratifiedKFold(3), method="predict_proba")
+
+
+def test_validation_curve_with_a_sklearn_scorer_warns_why_every_score_is_nan(packed):
+    """validation_curve turns fit errors into NaN without scikit-learn's "fits failed" warning: the refusal is
+    also a warning there, so the NaN scores do not come silently."""
+    from sklearn.model_selection import validation_curve
+
+    X, y = packed
+    with pytest.warns(UserWarning, match="validation_curve: every fit fails.*labelled_scorer"):
+        _, test_scores = validation_curve(dann(), X, y, param_name="lr", param_range=[0.01, 0.02],
+                                          cv=DomainStratifiedKFold(2), scoring="accuracy")
+    assert np.isnan(test_scores).all()
+    _, labelled = validation_curve(dann(), X, y, param_name="lr", param_range=[0.01, 0.02],
+                                   cv=DomainStratifiedKFold(2), scoring=metrics.labelled_scorer("accuracy"))
+    assert np.isfinite(labelled).all()
+
+
+@pytest.mark.parametrize("how", ["cross-validated", "cross-validated, one model", "frozen"])
+def test_calibration_on_packed_labels_is_refused_and_on_labelled_rows_works(packed, small_task, how):
+    """CalibratedClassifierCV fits its calibrators on every label of y: on packed data the marker would become a
+    calibrated class (one probability column too many)."""
+    from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.frozen import FrozenEstimator
+
+    X, y = packed
+    if how == "frozen":
+        calibrated = CalibratedClassifierCV(FrozenEstimator(dann().fit(X, y)))
+    else:
+        calibrated = CalibratedClassifierCV(dann(), cv=DomainStratifiedKFold(2), ensemble=how == "cross-validated")
+    with pytest.raises(ValueError, match="CalibratedClassifierCV fits its calibrators on every label of y"):
+        calibrated.fit(X, y)
+    Xs, ys, Xt, _ = small_task
+    held_out = CalibratedClassifierCV(FrozenEstimator(dann().fit(X, y))).fit(Xs[::2], ys[::2])
+    assert held_out.classes_.tolist() == [0, 1, 2] and held_out.predict_proba(Xt).shape == (len(Xt), 3)
+
+
+def source_lr():
+    """CORAL + LogisticRegression on the source rows, one of the benchmarks' baselines."""
+    from skda.preprocessing import CORAL, SourceClassifier
+    return make_pipeline(StandardScaler(), CORAL(), SourceClassifier(LogisticRegression(max_iter=200)))
+
+
+def test_source_classifier_is_refused_by_label_blind_tools_and_scored_by_labelled_scorer(packed):
+    """SourceClassifier (a scikit-learn classifier on the source rows of packed data, here behind CORAL) gets the
+    estimators' refusals, and the labelled-row figures from skda's tools and from its own ``score``."""
+    from skda.preprocessing import SourceClassifier
+
+    X, y = packed
+    cv = DomainStratifiedKFold(3)
+    with pytest.raises(ValueError, match="label-encodes y.*skda.model_selection.cross_val_predict"):
+        sk_cross_val_predict(SourceClassifier(LogisticRegression(max_iter=200)), X, y, cv=cv,
+                             method="predict_proba")
+    with pytest.raises(ValueError, match="marker -1"):
+        cross_val_score(source_lr(), X, y, cv=cv, scoring="accuracy")
+    fitted = source_lr().fit(X, y)
+    with pytest.raises(ValueError, match="labelled_scorer"):
+        get_scorer("accuracy")(fitted, X, y)
+    labelled = y != -1
+    by_tool = cross_val_score(source_lr(), X, y, cv=cv, scoring=metrics.labelled_scorer("accuracy"))
+    by_score = cross_val_score(source_lr(), X, y, cv=cv)
+    np.testing.assert_allclose(by_tool, by_score)
+    assert get_scorer("accuracy")(fitted, X[labelled], y[labelled].astype(int)) == fitted.score(X, y)
 
 
 def test_sklearn_cross_val_predict_still_works_without_the_marker(small_task):
