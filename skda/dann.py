@@ -87,8 +87,9 @@ class DANNClassifier(DomainAdaptationNet):
         super().__init__(module, **kwargs)
         self._store_parameters(locals())
 
-    def get_default_callbacks(self):
-        return [*super().get_default_callbacks(), ("grl_schedule", GRLCoefficientSchedule())]
+    @property
+    def _default_callbacks(self):  # skorch's property for default callbacks (see DomainAdaptationNet)
+        return [*super()._default_callbacks, ("grl_schedule", GRLCoefficientSchedule())]
 
     # The adversarial family (DANN and its subclasses MLA-DA, ILA-DA) owns the gradient reversal layer: its
     # networks have one, ``gradient_reversal`` (between the features and the domain classifier).

@@ -11,7 +11,8 @@ A method (DANN, ...) is a subclass that provides
 - ``build_network(feature_extractor, n_features)``: the ``nn.Module`` trained as ``module_``; it must
   have ``features(x)``, ``classify(features)`` and ``forward(source, target)`` returning a dict;
 - ``get_loss(y_pred, y_true, X, training)``: the method's objective on one paired batch;
-- optionally ``get_default_callbacks`` (schedules) and ``batch_sampler(ys, n_target, generator)``.
+- optionally ``_default_callbacks`` (schedules; skorch's property, see below) and
+  ``batch_sampler(ys, n_target, generator)``.
 """
 
 from __future__ import annotations
@@ -320,11 +321,24 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
                 object.__setattr__(self, name, value)
 
     def get_params(self, deep=True):
-        if not deep or (self.__dict__.get("augment") is None and self.__dict__.get("preprocess") is None):
-            return super().get_params(deep=deep)
-        with self._transforms_hidden() as transforms:
-            params = super().get_params(deep=deep)
-        return {**params, **transforms}
+        if not deep:
+            return super().get_params(deep=False)
+        if self.__dict__.get("augment") is None and self.__dict__.get("preprocess") is None:
+            params, transforms = super().get_params(deep=True), {}
+        else:
+            with self._transforms_hidden() as transforms:
+                params = super().get_params(deep=True)
+        return {**self._callback_values_set(params), **transforms}
+
+    def _callback_values_set(self, params):
+        """``params`` (skorch's deep ``get_params``) with the ``callbacks__<name>[__<param>]`` values set on this
+        estimator: skorch lists a default callback's parameters from a fresh instance (``_default_callbacks``),
+        which would report e.g. ``callbacks__grl_schedule__gamma`` at its default after it was set; a callback set
+        to None lists no parameter."""
+        set_here = {k: v for k, v in vars(self).items() if k.startswith("callbacks__")}
+        disabled = [k + "__" for k, v in set_here.items() if v is None and k.count("__") == 1]
+        params = {k: v for k, v in params.items() if not k.startswith(tuple(disabled))} if disabled else params
+        return {**params, **set_here}
 
     def __sklearn_clone__(self):
         # scikit-learn's own clone (its public hook), with the transforms deep-copied as clone copies any object
@@ -463,8 +477,12 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
             raise ValueError(f"{changed} changed since the network was built, so the fitted network cannot be "
                              "continued; fit from scratch (fit with warm_start=False) to build the new network.")
 
-    def get_default_callbacks(self):
-        callbacks = super().get_default_callbacks()
+    # skorch's hook for a subclass's default callbacks is the ``_default_callbacks`` property (NeuralNetClassifier
+    # extends it the same way): ``get_default_callbacks`` returns it, and ``get_params(deep=True)`` reads it before
+    # the callbacks are initialised, so a schedule added here is visible as ``callbacks__<name>__*`` at once.
+    @property
+    def _default_callbacks(self):
+        callbacks = super()._default_callbacks
         return [*callbacks, ("lr_annealing", LRAnnealing())] if self.anneals_learning_rate else callbacks
 
     def initialize_callbacks(self):

@@ -134,6 +134,22 @@ def test_minus_one_rows_of_a_plain_supervised_problem_are_target_rows_as_documen
     assert "**`-1` always means \"unlabelled target\" in the packed form**" in guide
 
 
+def test_get_params_lists_the_default_schedules_with_the_values_set():
+    """The methods' default callbacks (LR annealing, DANN's reversal schedule) are in ``get_params()`` from the
+    start, with the value set when one was set (skorch alone reports a fresh default callback's value), none of
+    their parameters when set to None; ``set_params(**get_params())`` changes nothing."""
+    plain = skda.DANNClassifier().get_params()
+    assert plain["callbacks__grl_schedule__gamma"] == 10.0 and "callbacks__lr_annealing__alpha" in plain
+    assert skda.DANNClassifier(callbacks__grl_schedule__gamma=5.0).get_params()["callbacks__grl_schedule__gamma"] == 5.0
+    off = skda.DANNClassifier(callbacks__grl_schedule=None).get_params()
+    assert off["callbacks__grl_schedule"] is None and not any(k.startswith("callbacks__grl_schedule__") for k in off)
+    clf = skda.DANNClassifier(callbacks__grl_schedule__gamma=5.0)
+    before = clf.get_params()
+    after = clf.set_params(**before).get_params()
+    assert sorted(after) == sorted(before) and after["callbacks__grl_schedule__gamma"] == 5.0
+    assert "callbacks__grl_schedule" not in skda.SourceOnlyClassifier().get_params()
+
+
 def test_get_params_set_params_clone_route_nested_parts(small_task):
     Xs, ys, Xt, _ = small_task
     clf = skda.DANNClassifier(module__hidden_sizes=(16,), optimizer=skda.optim.MomentumSGD, optimizer__momentum=0.5,
