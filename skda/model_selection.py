@@ -26,7 +26,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.parallel import Parallel, delayed
 from sklearn.utils.validation import _num_samples, check_is_fitted
 
-from .validation import check_features, final_estimator, is_int_at_least, numeric_labels, unlabeled_mask
+from .validation import check_features, final_estimator, is_int_at_least, is_per_row, numeric_labels, unlabeled_mask
 
 __all__ = ["AdaptationCheck", "DomainStratifiedKFold", "NegativeTransferReport", "NegativeTransferWarning",
            "check_negative_transfer", "cross_val_predict", "pack_domains", "source_only_twin"]
@@ -169,6 +169,9 @@ _MISSING_CLASS_FILL = {"predict_proba": 0.0, "predict_log_proba": -np.inf,
 
 
 def _fold_predictions(estimator, X, y, train, test, params, method, classes):
+    n_rows = _num_samples(X)
+    params = {key: _safe_indexing(value, train) if is_per_row(value, n_rows) else value
+              for key, value in params.items()}
     estimator.fit(_safe_indexing(X, train), y[train], **params)
     predictions = getattr(estimator, method)(_safe_indexing(X, test))
     if method in _MISSING_CLASS_FILL and np.ndim(predictions) == 2:
@@ -201,7 +204,8 @@ def cross_val_predict(estimator, X, y, *, cv=5, method="predict", n_jobs=None, p
     n_jobs : int, optional
         Folds fitted in parallel (joblib).
     params : dict, optional
-        Passed unchanged to every ``fit``.
+        Fit parameters: those with one value per row of ``X`` (``sample_domain``, ``sample_weight``) are subset
+        to each fold's training rows, as scikit-learn does; the others are passed unchanged.
     unlabeled_marker : default "auto"
         The estimator's ``unlabeled_marker`` (the final step's for a Pipeline), else -1.
     """

@@ -37,7 +37,8 @@ from sklearn.utils._param_validation import Interval  # the constraint objects o
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import _num_samples, check_is_fitted, validate_data
 
-from .validation import check_sklearn_fit, check_sklearn_scoring, numeric_labels, unlabeled_mask
+from .validation import (check_sklearn_fit, check_sklearn_scoring, is_per_row, numeric_labels,
+                         sample_domain_source_rows, unlabeled_mask)
 
 __all__ = ["CORAL", "SourceClassifier", "coral_transform_matrix"]
 
@@ -116,8 +117,15 @@ class CORAL(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
                              "must have the same features.")
         return X
 
-    def _split(self, X, y, X_target):
+    def _split(self, X, y, X_target, sample_domain=None):
         """Validated ``(Xs, Xt, source_mask)``; ``source_mask`` is None in the three-array form."""
+        if sample_domain is not None:
+            if X_target is not None:
+                raise ValueError("sample_domain describes the packed form fit(X, y, sample_domain=...); do not pass "
+                                 "X_target with it.")
+            X = self._check_X(X, "X", reset=True)
+            source = sample_domain_source_rows(sample_domain, len(X))
+            return X[source], X[~source], source
         if X_target is not None:
             Xs = self._check_X(X, "X", reset=True)
             if y is not None and unlabeled_mask(column_or_1d(np.asarray(y), warn=True), self.unlabeled_marker).any():
@@ -139,14 +147,19 @@ class CORAL(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             Xs, Xt = X[source], X[~source]
         return Xs, Xt, source
 
-    def fit(self, X, y=None, X_target=None):
-        """Estimate ``transform_matrix_`` from the source and target rows (packed ``X, y`` or ``Xs, ys, Xt``)."""
-        self._fit(X, y, X_target)
+    def fit(self, X, y=None, X_target=None, *, sample_domain=None):
+        """Estimate ``transform_matrix_`` from the source and target rows (packed ``X, y`` or ``Xs, ys, Xt``).
+
+        ``sample_domain`` (skada's convention, as the estimators' fit parameter: positive for a source row,
+        negative for a target row) tells the domains apart instead of ``y``'s marker, so that target rows with a
+        known label count as target rows. Through a ``Pipeline`` it reaches CORAL by scikit-learn's metadata
+        routing (``CORAL().set_fit_request(sample_domain=True)``)."""
+        self._fit(X, y, X_target, sample_domain)
         return self
 
-    def _fit(self, X, y, X_target):
+    def _fit(self, X, y, X_target, sample_domain=None):
         self._validate_params()
-        Xs, Xt, source = self._split(X, y, X_target)
+        Xs, Xt, source = self._split(X, y, X_target, sample_domain)
         for rows, name in ((Xs, "source"), (Xt, "target")):
             if len(rows) < 2:
                 how = "X_target" if name == "target" and X_target is not None else (
@@ -156,10 +169,10 @@ class CORAL(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         self.transform_matrix_ = coral_transform_matrix(Xs, Xt, self.regularization)
         return Xs, Xt, source
 
-    def fit_transform(self, X, y=None, X_target=None):
+    def fit_transform(self, X, y=None, X_target=None, *, sample_domain=None):
         """Fit, then return the fit data with its source rows re-coloured (target rows unchanged, same order);
-        in the three-array form, the re-coloured ``Xs``."""
-        Xs, Xt, source = self._fit(X, y, X_target)
+        in the three-array form, the re-coloured ``Xs``. ``sample_domain``: as in :meth:`fit`."""
+        Xs, Xt, source = self._fit(X, y, X_target, sample_domain)
         recoloured = Xs @ self.transform_matrix_
         if source is None:
             return recoloured
@@ -240,8 +253,7 @@ class SourceClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
                              "labelled source row to fit the classifier on.")
         rows = np.flatnonzero(labelled)
         subset = (lambda a: a.iloc[rows] if hasattr(a, "iloc") else a[rows]) if not labelled.all() else (lambda a: a)
-        params = {key: subset(value) if hasattr(value, "__len__") and not isinstance(value, (str, dict))
-                  and len(value) == n_rows else value for key, value in fit_params.items()}
+        params = {key: subset(value) if is_per_row(value, n_rows) else value for key, value in fit_params.items()}
         self.estimator_ = clone(self.estimator).fit(subset(X), numeric_labels(y[rows]), **params)
         self.classes_ = self.estimator_.classes_
         if hasattr(self.estimator_, "n_features_in_"):

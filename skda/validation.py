@@ -269,25 +269,16 @@ def split_domains(X, y, X_target=None, *, unlabeled_marker=-1, require_target=Tr
     return Xs, ys, Xt
 
 
-def split_sample_domain(X, y, sample_domain, marker, *, X_target=None, yt=None):
-    """The packed form with a domain per row, ``fit(X, y, sample_domain=...)``, as the three-array form: return
-    ``(Xs, ys, Xt, yt)``.
+def is_per_row(value, n_rows) -> bool:
+    """Whether a fit parameter holds one value per row of an ``n_rows``-row ``X`` (e.g. ``sample_weight``,
+    ``sample_domain``), so that it is subset with the rows (scikit-learn's rule for cross-validation)."""
+    return (hasattr(value, "__len__") and not isinstance(value, (str, bytes, dict)) and np.ndim(value) >= 1
+            and len(value) == n_rows)
 
-    ``sample_domain`` follows skada's convention: one integer per row of ``X``, positive for a source row, negative
-    for a target row (0 is refused; several positive or several negative values are pooled into one source and one
-    target domain: skda adapts one source to one target). Source rows must be labelled; a target row's ``y`` is its
-    label if known, else the unlabelled ``marker`` (so ``yt`` is the ``y`` of the target rows, and target rows may
-    carry real labels, which the packed form without ``sample_domain`` cannot express). Rows keep their order. A
-    DataFrame ``X`` is split with ``iloc`` (its column names reach the estimator); other input is validated by
-    :func:`check_features` first. ``Xt`` and ``yt`` are None when no row is a target row.
-    """
-    if X_target is not None or yt is not None:
-        raise ValueError("sample_domain describes the packed form fit(X, y, sample_domain=...), where X holds the "
-                         "source and the target rows; do not pass X_target or yt with it (the target rows and their "
-                         "labels are the rows of X and y whose sample_domain is negative).")
-    if not hasattr(X, "iloc"):
-        X = check_features(X, name="X")
-    n_rows = X.shape[0]
+
+def sample_domain_source_rows(sample_domain, n_rows):
+    """Validated ``sample_domain`` (skada's convention: one integer per row, positive for a source row, negative
+    for a target row) as the boolean mask of the source rows; at least one row must be a source row."""
     domains = np.asarray(sample_domain)
     if domains.ndim != 1:
         domains = column_or_1d(domains, warn=False) if domains.ndim == 2 and 1 in domains.shape else domains
@@ -310,6 +301,29 @@ def split_sample_domain(X, y, sample_domain, marker, *, X_target=None, yt=None):
     if not source.any():
         raise ValueError("sample_domain marks no source row (no positive value): skda estimators learn from labelled "
                          "source rows.")
+    return source
+
+
+def split_sample_domain(X, y, sample_domain, marker, *, X_target=None, yt=None):
+    """The packed form with a domain per row, ``fit(X, y, sample_domain=...)``, as the three-array form: return
+    ``(Xs, ys, Xt, yt)``.
+
+    ``sample_domain`` follows skada's convention: one integer per row of ``X``, positive for a source row, negative
+    for a target row (0 is refused; several positive or several negative values are pooled into one source and one
+    target domain: skda adapts one source to one target). Source rows must be labelled; a target row's ``y`` is its
+    label if known, else the unlabelled ``marker`` (so ``yt`` is the ``y`` of the target rows, and target rows may
+    carry real labels, which the packed form without ``sample_domain`` cannot express). Rows keep their order. A
+    DataFrame ``X`` is split with ``iloc`` (its column names reach the estimator); other input is validated by
+    :func:`check_features` first. ``Xt`` and ``yt`` are None when no row is a target row.
+    """
+    if X_target is not None or yt is not None:
+        raise ValueError("sample_domain describes the packed form fit(X, y, sample_domain=...), where X holds the "
+                         "source and the target rows; do not pass X_target or yt with it (the target rows and their "
+                         "labels are the rows of X and y whose sample_domain is negative).")
+    if not hasattr(X, "iloc"):
+        X = check_features(X, name="X")
+    n_rows = X.shape[0]
+    source = sample_domain_source_rows(sample_domain, n_rows)
     y = _check_labels(y, n_rows, "y")
     unlabelled_source = np.flatnonzero(source & unlabeled_mask(y, marker))
     if len(unlabelled_source):

@@ -81,6 +81,31 @@ def test_pipeline_coral_logreg_equals_doing_it_by_hand():
     assert list(pipe.classes_) == [0, 1]  # the marker is not a class
 
 
+def test_coral_with_sample_domain_counts_labelled_target_rows_as_target():
+    """sample_domain (routed through a Pipeline) tells the domains apart: target rows with a known label are
+    target rows (in the target covariance, not re-coloured), and the classifier learns from them raw."""
+    import sklearn
+
+    Xs, ys, Xt = _domains(n_features=5)
+    yt = (Xt[:, 0] > 0.5).astype(int)
+    known = np.arange(len(Xt)) % 5 == 0
+    X = np.concatenate([Xs, Xt])
+    y = np.concatenate([ys, np.where(known, yt, -1)])
+    domains = np.r_[np.ones(len(Xs), dtype=int), -np.ones(len(Xt), dtype=int)]
+    out = CORAL().fit_transform(X, y, sample_domain=domains)
+    np.testing.assert_allclose(out[:len(Xs)], _by_hand(Xs, Xt), rtol=1e-9, atol=1e-9)
+    np.testing.assert_array_equal(out[len(Xs):], Xt)
+    np.testing.assert_allclose(CORAL().fit(X, y, sample_domain=domains).transform_matrix_,
+                               CORAL().fit(Xs, X_target=Xt).transform_matrix_)
+    with sklearn.config_context(enable_metadata_routing=True):
+        pipe = make_pipeline(CORAL().set_fit_request(sample_domain=True), SourceClassifier(LogisticRegression()))
+        pipe.fit(X, y, sample_domain=domains)
+    by_hand = LogisticRegression().fit(np.concatenate([_by_hand(Xs, Xt), Xt[known]]), np.r_[ys, yt[known]])
+    np.testing.assert_allclose(pipe[-1].estimator_.coef_, by_hand.coef_, rtol=1e-6)
+    with pytest.raises(ValueError, match="sample_domain is 0 at rows"):
+        CORAL().fit(X, y, sample_domain=np.zeros(len(X), dtype=int))
+
+
 def test_source_classifier_drops_target_rows_and_sample_weights_with_them():
     Xs, ys, Xt = _domains()
     X, y = pack_domains(Xs, ys, Xt)
@@ -138,11 +163,11 @@ class _SourceAsTargetCORAL(CORAL):
     """For scikit-learn's checks (fully labelled data): with no target rows, the source doubles as the target,
     which makes the transform the identity, as ``transform`` is."""
 
-    def _split(self, X, y, X_target):
-        if X_target is None:
+    def _split(self, X, y, X_target, sample_domain=None):
+        if X_target is None and sample_domain is None:
             X = self._check_X(X, "X", reset=True)
             return X, X, None
-        return super()._split(X, y, X_target)
+        return super()._split(X, y, X_target, sample_domain)
 
 
 @parametrize_with_checks([_SourceAsTargetCORAL(unlabeled_marker=None),

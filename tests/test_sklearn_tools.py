@@ -127,6 +127,23 @@ def test_skda_cross_val_predict_on_packed_data(packed):
     np.testing.assert_allclose(proba[test], model.predict_proba(X[test]), atol=1e-6)
 
 
+def test_skda_cross_val_predict_subsets_per_row_fit_parameters(small_task):
+    """``params`` with one value per row (``sample_domain``) are cut to each fold's training rows, as scikit-learn
+    does: the fold models equal fits on the packed fold rows with their slice of sample_domain."""
+    from skda.model_selection import cross_val_predict
+
+    Xs, ys, Xt, yt = small_task
+    X = np.concatenate([Xs, Xt])
+    labels = np.where(np.arange(len(Xt)) % 5 == 0, yt, -1)
+    y = np.concatenate([ys, labels])
+    domains = np.r_[np.ones(len(Xs), dtype=int), -np.ones(len(Xt), dtype=int)]
+    cv = DomainStratifiedKFold(3)
+    proba = cross_val_predict(dann(), X, y, cv=cv, method="predict_proba", params={"sample_domain": domains})
+    train, test = next(cv.split(X, y))
+    model = dann().fit(X[train], y[train], sample_domain=domains[train])
+    np.testing.assert_allclose(proba[test], model.predict_proba(X[test]), atol=1e-6)
+
+
 def test_skda_cross_val_predict_aligns_columns_with_string_labels(small_task):
     from skda.model_selection import cross_val_predict
 
