@@ -209,8 +209,10 @@ def load_task(name: str, data_home: str | os.PathLike | None = None, *, preproce
     return Xs.astype(np.float32), ys, Xt.astype(np.float32), yt
 
 
-#: the file endings (lower case) :func:`load_image_folder` takes for images: torchvision's ``ImageFolder`` list
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
+#: the file endings (lower case) :func:`load_image_folder` takes for images: the formats skda decodes
+#: (``torchvision.io.decode_image``: JPEG, PNG, WebP, GIF); torchvision's ``ImageFolder`` also lists BMP, PPM, PGM
+#: and TIFF, which that decoder cannot read
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".gif")
 
 
 def load_image_folder(root: str | os.PathLike, *, check: bool = True,
@@ -220,8 +222,9 @@ def load_image_folder(root: str | os.PathLike, *, check: bool = True,
 
     ``class_names`` are the sub-folders of ``root``, sorted by name; ``labels[i]`` (int64) indexes them;
     ``paths`` (an array of str) lists, class by class, the files under each class folder (sub-folders included)
-    whose name ends with one of ``extensions`` (case-insensitive), sorted: the order and labels of
-    ``torchvision.datasets.ImageFolder``. Other files are skipped. ``paths`` goes straight into
+    whose name ends with one of ``extensions`` (case-insensitive; :data:`IMAGE_EXTENSIONS`, the formats skda can
+    decode, or a subset of them), sorted: the order and labels of ``torchvision.datasets.ImageFolder`` for those
+    formats. Other files are skipped. ``paths`` goes straight into
     :class:`skda.features.ImageFeatures` (or, where an estimator takes file paths, into ``fit``).
 
     ``check=True`` (default) opens every image with Pillow and checks its header and structure
@@ -242,6 +245,10 @@ def load_image_folder(root: str | os.PathLike, *, check: bool = True,
         raise ValueError(f"load_image_folder: {str(root)!r} holds no class folder; the layout is "
                          "root/<class name>/<image files>.")
     endings = tuple(e.lower() for e in extensions)
+    unreadable = [e for e in endings if e not in IMAGE_EXTENSIONS]
+    if unreadable:
+        raise ValueError(f"load_image_folder: skda decodes image files with torchvision.io.decode_image, which reads "
+                         f"{list(IMAGE_EXTENSIONS)}, not {unreadable}; convert those files (e.g. with Pillow) first.")
     paths, labels, empty = [], [], []
     for label, name in enumerate(class_names):
         found = [os.path.join(folder, file) for folder, _, files in sorted(os.walk(root / name, followlinks=True))

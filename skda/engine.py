@@ -1119,9 +1119,11 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
         self.target_class_shares_ = (torch.bincount(predicted, minlength=n_classes).double() / len(xt)).cpu().numpy()
         top = int(self.target_class_shares_.argmax())
         if len(xt) >= 10 and n_classes > 1 and self.target_class_shares_[top] >= COLLAPSE_SHARE:
+            label = self.classes_[top]
+            label = label.item() if isinstance(label, np.generic) else label  # any dtype, object labels too
             warnings.warn(
                 f"{type(self).__name__}: {self.target_class_shares_[top]:.0%} of the {len(xt)} training target samples "
-                f"are predicted as class {self.classes_[top].tolist()!r}; the adaptation has probably collapsed. "
+                f"are predicted as class {label!r}; the adaptation has probably collapsed. "
                 f"Unless the target data really hold one class, {self._collapse_hint()}.",
                 ConvergenceWarning, stacklevel=caller_stacklevel())
 

@@ -8,7 +8,6 @@ torchvision is an optional dependency (``pip install skda[vision]``), imported w
 
 from __future__ import annotations
 
-import warnings
 
 import numpy as np
 import torch
@@ -16,8 +15,8 @@ from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, Transfo
 from sklearn.exceptions import NotFittedError
 from sklearn.utils import TransformerTags
 
-from .images import float_image_batch, images_as_float, is_path_array
-from .nets import TorchvisionBackbone, _is_state_dict_path, import_torchvision, resolve_torchvision_weights
+from .images import decode_image_file, float_image_batch, images_as_float, is_path_array
+from .nets import TorchvisionBackbone, _is_state_dict_path, resolve_torchvision_weights
 from .params import check_parameters, choices, count, device_constraint
 from .runtime import resolve_device
 
@@ -25,24 +24,12 @@ __all__ = ["ImageFeatures", "decode_images"]
 
 
 def decode_images(paths, in_channels: int = 3) -> list[torch.Tensor]:
-    """Decode image files with ``torchvision.io.decode_image`` into uint8 tensors ``(in_channels, H, W)`` (grey for
-    one channel, RGB for three; EXIF orientation applied). A file that cannot be read or decoded raises
-    ``ValueError`` naming it."""
-    io = import_torchvision().io
-    modes = {1: io.ImageReadMode.GRAY, 3: io.ImageReadMode.RGB}
-    if in_channels not in modes:
+    """Decode image files into uint8 tensors ``(in_channels, H, W)`` (grey for one channel, RGB for three; EXIF
+    orientation applied; 16-bit files scaled to 8 bits): :func:`skda.images.decode_image_file`. A file that cannot
+    be read or decoded raises ``ValueError`` naming it."""
+    if in_channels not in (1, 3):
         raise ValueError(f"image files decode to 1 (grey) or 3 (RGB) channels; in_channels={in_channels}.")
-    images = []
-    with warnings.catch_warnings():
-        # torchvision 0.29 announces that its decoders move to TorchCodec, once per call: not the user's concern
-        warnings.filterwarnings("ignore", message="The image decoding and encoding capabilities",
-                                category=DeprecationWarning)
-        for path in paths:
-            try:
-                images.append(io.decode_image(str(path), mode=modes[in_channels], apply_exif_orientation=True))
-            except (RuntimeError, OSError, ValueError) as exc:
-                raise ValueError(f"cannot read the image file {str(path)!r}: {exc}") from exc
-    return images
+    return [decode_image_file(path, in_channels) for path in paths]
 
 
 class _DecodedBatches(torch.utils.data.Dataset):
@@ -91,7 +78,9 @@ class ImageFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
     preprocess : None, callable or "weights", default None
         Applied to every batch of float images in [0, 1] (uint8 input) before the backbone: a callable such as
         ``torchvision.transforms.v2.Compose([Resize(224), Normalize(mean, std)])``; ``"weights"``: the weights'
-        own preprocessing (``weights.transforms()``: resize, centre crop, ImageNet normalisation). Image files are
+        own preprocessing (``weights.transforms()``: resize, centre crop, ImageNet normalisation; with
+        ``in_channels`` other than 3, every channel is normalised with the mean of the RGB means and of the RGB
+        standard deviations, e.g. 0.449 / 0.226 for grey images). Image files are
         preprocessed one by one (so files of different sizes can be resized to one); arrays a batch at a time.
         None: nothing (the images must have one size).
     random_state : int >= 0 or None, default 0
@@ -146,7 +135,11 @@ class ImageFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
 
     def _preprocessor(self):
         if self.preprocess == "weights":
-            return resolve_torchvision_weights(self.name, self.weights).transforms()
+            transforms = resolve_torchvision_weights(self.name, self.weights).transforms()
+            if self.in_channels != len(transforms.mean):  # e.g. grey images: each channel gets the mean statistics
+                mean, std = float(np.mean(transforms.mean)), float(np.mean(transforms.std))
+                transforms.mean, transforms.std = [mean] * self.in_channels, [std] * self.in_channels
+            return transforms
         return self.preprocess
 
     def fit(self, X=None, y=None):

@@ -68,7 +68,7 @@ def check_image_input(X, name="X"):
     """Image file input as a 1-D object array of path strings (an empty list refused); ``None`` when ``X`` is not
     a list of paths (arrays go through :func:`skda.validation.check_features`, which keeps uint8 images uint8)."""
     if is_path_array(X):
-        paths = np.array([os.fspath(v) if not isinstance(v, bytes) else v.decode() for v in X], dtype=object)
+        paths = np.array([str(os.fspath(v)) if not isinstance(v, bytes) else v.decode() for v in X], dtype=object)
         if len(paths) == 0:
             raise ValueError(f"{name} is an empty list of image paths.")
         return paths
@@ -88,14 +88,30 @@ def images_as_float(batch: torch.Tensor) -> torch.Tensor:
     return out.div_(255.0) if batch.dtype == torch.uint8 else out
 
 
-def decode_image_file(path: str) -> torch.Tensor:
-    """One image file as a uint8 tensor ``(C, H, W)`` (``torchvision.io.decode_image``: grey C=1, colour C=3,
-    with alpha C=4); an unreadable file raises ``ValueError`` naming it."""
+def decode_image_file(path: str, channels: int | None = None) -> torch.Tensor:
+    """One image file as a uint8 tensor ``(C, H, W)`` (``torchvision.io.decode_image``, EXIF orientation applied):
+    ``channels`` None keeps the file's colour (grey C=1, colour C=3; an alpha channel is dropped), 1 reads it grey,
+    3 as RGB. 16-bit files (PNG) are scaled to 8 bits, so that every file reads on the same 0-255 scale. An
+    unreadable file raises ``ValueError`` naming it."""
     io = require_torchvision("Reading image files").io
-    try:
-        return io.decode_image(path)
-    except Exception as exc:  # noqa: BLE001 - torchvision raises RuntimeError / OSError / ValueError by format
-        raise ValueError(f"cannot read the image file {path!r}: {exc}") from exc
+    modes = {None: io.ImageReadMode.UNCHANGED, 1: io.ImageReadMode.GRAY, 3: io.ImageReadMode.RGB}
+    if channels not in modes:
+        raise ValueError(f"image files decode to 1 (grey) or 3 (RGB) channels; got channels={channels}.")
+    path = str(path)
+    with warnings.catch_warnings():
+        # torchvision 0.29 announces that its decoders move to TorchCodec, once per call: not the user's concern
+        warnings.filterwarnings("ignore", message="The image decoding and encoding capabilities",
+                                category=DeprecationWarning)
+        try:
+            image = io.decode_image(path, mode=modes[channels], apply_exif_orientation=True)
+        except Exception as exc:  # noqa: BLE001 - torchvision raises RuntimeError / OSError / ValueError by format
+            raise ValueError(f"cannot read the image file {path!r}: {exc}") from exc
+    if channels is None and image.shape[0] in (2, 4):  # grey + alpha, RGB + alpha: the colour channels
+        image = image[:image.shape[0] - 1]
+    if image.dtype != torch.uint8:  # e.g. uint16 from a 16-bit PNG
+        from torchvision.transforms.v2.functional import to_dtype
+        image = to_dtype(image, torch.uint8, scale=True)
+    return image
 
 
 def device_fits(nbytes: int, device: torch.device) -> bool:
@@ -347,12 +363,23 @@ class _DecodedFiles(torch.utils.data.Dataset):
 
 
 def _loader(dataset, items, num_workers, device, seed):
-    """A ``DataLoader`` over ``items`` (each one whole batch), in order, pinned for CUDA. Its own generator
-    seeds the workers (torch's global generator is not drawn from, so the training's random numbers do not
-    depend on the placement)."""
-    return torch.utils.data.DataLoader(
+    """The batches of a ``DataLoader`` over ``items`` (each one whole batch), in order, pinned for CUDA. Its own
+    generator seeds the workers (torch's global generator is not drawn from, so the training's random numbers do
+    not depend on the placement). The worker processes stop when the batches end, are abandoned or fail."""
+    loader = torch.utils.data.DataLoader(
         dataset, sampler=items, batch_size=None, num_workers=num_workers, pin_memory=device.type == "cuda",
         generator=torch.Generator().manual_seed(int(seed) % 2**63))
+    iterator = iter(loader)
+    try:
+        yield from iterator
+    finally:
+        # An error raised in a worker (e.g. an unreadable file) keeps the iterator alive through the exception's
+        # traceback (its frames hold it), and with it the worker processes until the exception is gone. The
+        # multiprocessing iterator has no public method to stop its workers now; _shutdown_workers is what its
+        # own __del__ calls.
+        shutdown = getattr(iterator, "_shutdown_workers", None)
+        if shutdown is not None:
+            shutdown()
 
 
 class HostRows(RowSource):

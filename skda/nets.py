@@ -167,7 +167,8 @@ class TorchvisionBackbone(nn.Module):
         ``TORCH_HOME``), downloading it there first when it is missing and the machine is online; offline, copy
         the file there. A path (str or ``os.PathLike``) to a file written by ``torch.save(model.state_dict())``
         for this architecture: the classifier's weights in it are ignored (any number of classes), every other
-        weight must be there.
+        weight must be there; a file saved from a ``TorchvisionBackbone`` with ``in_channels`` channels (its first
+        convolution already adapted) loads as it is.
     in_channels : int, default 3
         Input channels. With another count (1 for grey images) the first convolution is replaced by one taking
         ``in_channels`` channels, its kernels derived from the (pretrained or initial) RGB kernels by
@@ -224,7 +225,16 @@ class TorchvisionBackbone(nn.Module):
         model = self._build(models, name, enum_weights)
         n_classes = len(enum_weights.meta["categories"]) if enum_weights is not None else 1000
         head_name, head = _head_path(model, n_classes)
+        conv_path = _first_conv_path(model)
+        adapted = False
         if state_dict is not None:
+            if state_dict and all(k.startswith("model.") for k in state_dict):  # saved from a TorchvisionBackbone
+                state_dict = {k[len("model."):]: v for k, v in state_dict.items()}
+            saved_conv = state_dict.get(conv_path + ".weight")
+            if in_channels != 3 and saved_conv is not None and saved_conv.shape[1] == in_channels:
+                # a file of this backbone with its first convolution already taking in_channels (e.g. saved grey)
+                _replace(model, conv_path, adapt_input_channels(model.get_submodule(conv_path), in_channels))
+                adapted = True
             self._load(model, state_dict, head_name)
         if hasattr(model, "aux_logits"):  # googlenet / inception_v3: no auxiliary classifiers
             model.aux_logits = False
@@ -234,8 +244,7 @@ class TorchvisionBackbone(nn.Module):
         self.out_features = int(head.in_features if isinstance(head, nn.Linear) else head.in_channels)
         _replace(model, head_name, nn.Identity())
         self.head_name = head_name
-        if in_channels != 3:
-            conv_path = _first_conv_path(model)
+        if in_channels != 3 and not adapted:
             _replace(model, conv_path, adapt_input_channels(model.get_submodule(conv_path), in_channels))
         self.name = name
         self.model = model
@@ -256,10 +265,9 @@ class TorchvisionBackbone(nn.Module):
 
     @staticmethod
     def _load(model, state_dict, head_name):
-        """Load a state_dict file's weights: the classifier's are dropped (the head is removed anyway, and a file
-        of another number of classes loads too); every other weight of the model must be in the file."""
-        if state_dict and all(k.startswith("model.") for k in state_dict):  # saved from a TorchvisionBackbone
-            state_dict = {k[len("model."):]: v for k, v in state_dict.items()}
+        """Load a state_dict file's weights (keys without a TorchvisionBackbone's ``model.`` prefix): the
+        classifier's are dropped (the head is removed anyway, and a file of another number of classes loads too);
+        every other weight of the model must be in the file."""
         head_prefix = head_name + "."
         kept = {k: v for k, v in state_dict.items() if not k.startswith(head_prefix)}
         try:

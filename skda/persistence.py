@@ -45,9 +45,11 @@ def _encode_value(name, value):
     if isinstance(value, np.ndarray):
         if value.dtype.kind in "biufc":
             return {"ndarray": torch.from_numpy(np.ascontiguousarray(value)).clone()}
+        if value.dtype == object:  # numpy scalars among the objects (e.g. np.str_ paths or labels) as Python values
+            value = np.frompyfunc(lambda v: v.item() if isinstance(v, np.generic) else v, 1, 1)(value).astype(object)
         items = value.tolist()
         flat = np.asarray(value, dtype=object).ravel().tolist()
-        if all(isinstance(v, _PLAIN) for v in flat):
+        if all(isinstance(v, _PLAIN) and not isinstance(v, np.generic) for v in flat):
             return {"ndarray": items, "dtype": value.dtype.str}
     elif isinstance(value, np.generic):
         return value.item()

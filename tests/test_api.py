@@ -284,6 +284,9 @@ def test_fit_records_target_class_shares_and_warns_on_collapse(small_task, name)
                                                 r"are predicted as class .*probably collapsed"):
         collapsed._check_target_collapse(same)
     np.testing.assert_array_equal(np.sort(collapsed.target_class_shares_), [0.0, 0.0, 1.0])
+    collapsed.classes_ = np.array(["cat", "dog", "emu"], dtype=object)  # object labels are named too
+    with pytest.warns(ConvergenceWarning, match=r"predicted as class '(cat|dog|emu)'"):
+        collapsed._check_target_collapse(same)
     with warnings.catch_warnings():  # fewer than 10 rows: too few to call it a collapse
         warnings.simplefilter("error", ConvergenceWarning)
         collapsed._check_target_collapse(same[:9])

@@ -86,6 +86,13 @@ def test_preprocess_and_weights(tmp_path, monkeypatch):
         assert batch.shape == (3, 3, 224, 224)
         torch.testing.assert_close(full.fc(torch.from_numpy(pretrained.transform(rgb))), full(batch),
                                    rtol=1e-4, atol=1e-4)
+    # grey images: the weights' transforms with the mean RGB statistics for the one channel
+    grey = ImageFeatures("resnet18", weights="DEFAULT", in_channels=1, preprocess="weights", device="cpu").fit(X)
+    with torch.no_grad():
+        transforms = weights.transforms()
+        transforms.mean, transforms.std = [float(np.mean(transforms.mean))], [float(np.mean(transforms.std))]
+        expected = grey.backbone_(transforms(torch.from_numpy(X[:, None]).float() / 255))
+    np.testing.assert_allclose(grey.transform(X), expected.numpy(), rtol=1e-5, atol=1e-5)
     with pytest.raises(ValueError, match="preprocess='weights' uses the preprocessing of torchvision weights"):
         ImageFeatures("resnet18", preprocess="weights").fit(rgb)
     with pytest.raises(ValueError, match="'preprocess' parameter of ImageFeatures must be"):
@@ -227,6 +234,11 @@ def test_load_image_folder_errors(tmp_path):
         load_image_folder(tmp_path / "data")
     paths, labels, _ = load_image_folder(tmp_path / "data", check=False)
     assert len(paths) == 3
+    # formats the decoder cannot read are neither listed nor accepted as extensions
+    (tmp_path / "data" / "dog" / "photo.bmp").write_bytes(b"BM")
+    assert not any(p.endswith(".bmp") for p in load_image_folder(tmp_path / "data", check=False)[0])
+    with pytest.raises(ValueError, match=r"reads \['.jpg'.*not \['.bmp'\]"):
+        load_image_folder(tmp_path / "data", extensions=(".png", ".bmp"))
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")

@@ -158,6 +158,54 @@ def test_image_files_give_the_model_of_the_decoded_array(images, image_files):
 
 
 @needs_torchvision
+def test_every_file_reads_on_the_8_bit_colour_scale(images, tmp_path):
+    """16-bit PNGs are scaled to 8 bits and alpha channels dropped, so a file reads as the same picture saved
+    as 8-bit grey or RGB (estimators and ImageFeatures alike); EXIF orientation is applied."""
+    from PIL import Image
+
+    from skda.features import decode_images
+    from skda.images import decode_image_file
+
+    grey = images[0][0, 0]
+    Image.fromarray(grey).save(tmp_path / "g8.png")
+    Image.fromarray(grey.astype(np.uint16) * 257).save(tmp_path / "g16.png")
+    Image.fromarray(grey).convert("LA").save(tmp_path / "la.png")
+    rgb = np.stack([grey, 255 - grey, grey // 2], axis=-1)
+    Image.fromarray(rgb).save(tmp_path / "rgb.png")
+    Image.fromarray(rgb).convert("RGBA").save(tmp_path / "rgba.png")
+    eight = decode_image_file(str(tmp_path / "g8.png"))
+    assert eight.dtype == torch.uint8 and eight.shape == (1, 8, 8)
+    for name in ("g16", "la"):
+        assert torch.equal(decode_image_file(str(tmp_path / f"{name}.png")), eight), name
+    assert torch.equal(decode_image_file(str(tmp_path / "rgba.png")), decode_image_file(str(tmp_path / "rgb.png")))
+    assert torch.equal(decode_images([str(tmp_path / "g16.png")], in_channels=1)[0], eight)
+    clf = make("dann").fit(images[0], images[1], images[2])
+    np.testing.assert_array_equal(clf.predict_proba([str(tmp_path / "g16.png")]),
+                                  clf.predict_proba([str(tmp_path / "g8.png")]))
+    wide = np.zeros((4, 8), dtype=np.uint8)
+    wide[0] = 255
+    exif = Image.Exif()
+    exif[0x0112] = 6  # orientation: rotate 90 degrees clockwise to display
+    Image.fromarray(wide).save(tmp_path / "turned.jpg", exif=exif, quality=100)
+    assert decode_image_file(str(tmp_path / "turned.jpg")).shape == (1, 8, 4)
+    assert decode_images([str(tmp_path / "turned.jpg")], in_channels=1)[0].shape == (1, 8, 4)
+
+
+@needs_torchvision
+def test_a_failed_read_stops_the_dataloader_workers(images, image_files, tmp_path):
+    """An unreadable file in a batch decoded by DataLoader workers: the error names it and the worker processes
+    stop at once (not when the exception is garbage collected)."""
+    import multiprocessing
+
+    Ps, ys, Pt, _ = image_files
+    clf = make("dann", num_workers=1).fit(Ps, ys, Pt)
+    before = len(multiprocessing.active_children())
+    with pytest.raises(Exception, match="missing.png") as caught:
+        clf.predict_proba([*Pt, str(tmp_path / "missing.png")])
+    assert caught.value is not None and len(multiprocessing.active_children()) == before
+
+
+@needs_torchvision
 def test_image_files_in_the_packed_form_and_a_search(image_files):
     Ps, ys, Pt, yt = image_files
     X, y = pack_domains(Ps, ys, Pt)

@@ -145,6 +145,12 @@ def test_state_dict_of_another_head_and_of_a_backbone_loads(tmp_path):
     with torch.no_grad():
         torch.testing.assert_close(ten.fc(backbone(x)), ten(x), rtol=1e-4, atol=1e-4)
         torch.testing.assert_close(again(x), backbone(x))
+    # a grey backbone's file (first convolution already one channel) loads into a grey backbone as it is
+    grey = TorchvisionBackbone("resnet18", weights=tmp_path / "ten.pth", in_channels=1).eval()
+    torch.save(grey.state_dict(), tmp_path / "grey.pth")
+    grey_again = TorchvisionBackbone("resnet18", weights=tmp_path / "grey.pth", in_channels=1).eval()
+    with torch.no_grad():
+        torch.testing.assert_close(grey_again(x[:, :1]), grey(x[:, :1]))
 
 
 def tiny_images(n=8, seed=0):

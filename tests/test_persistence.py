@@ -96,6 +96,18 @@ def test_the_params_file_loads_with_weights_only(small_task, tmp_path, monkeypat
     np.testing.assert_array_equal(restored.predict(Xt), fitted.predict(Xt))
 
 
+def test_numpy_text_values_are_saved_as_plain_text(small_task, tmp_path):
+    """Labels held as numpy strings in an object array (np.str_, e.g. read from a file) are stored as plain text, so
+    the file loads with weights_only and the classes come back equal."""
+    Xs, ys, Xt, _ = small_task
+    labels = np.array([np.str_(name) for name in np.array(["cat", "dog", "emu"])[ys]], dtype=object)
+    fitted = make("dann", random_state=0).fit(Xs, labels, Xt)
+    fitted.save_params(f_params=tmp_path / "model.pt")
+    restored = make("dann", random_state=0).load_params(f_params=tmp_path / "model.pt")
+    assert restored.classes_.tolist() == ["cat", "dog", "emu"]
+    np.testing.assert_array_equal(restored.predict(Xt), fitted.predict(Xt))
+
+
 def test_bare_weights_or_another_class_are_refused(small_task, tmp_path):
     Xs, ys, Xt, _ = small_task
     fitted = make("dann", random_state=0).fit(Xs, ys, Xt)
