@@ -190,9 +190,9 @@ def importance_weighted_validation(y_true, probabilities, weights, *, metric="ac
         values, sign = _per_sample(P, index, "log_loss"), -1.0
     else:
         raise ValueError(f"unknown metric {metric!r}; use 'accuracy' or 'log_loss'.")
-    denominator = w.sum() if normalize else len(w)
-    if denominator <= 0:
+    if w.sum() <= 0:  # every score would be 0, the best log loss: no estimate at all
         raise ValueError("the importance weights sum to 0; no validation row resembles the target.")
+    denominator = w.sum() if normalize else len(w)
     return float(sign * (w * values).sum() / denominator)
 
 
@@ -214,8 +214,12 @@ def deep_embedded_validation(y_true, probabilities, weights, *, loss="log_loss",
     weighted = w * _per_sample(P, index, loss)
     if len(w) < 2:
         raise ValueError("deep_embedded_validation needs at least 2 validation rows.")
+    if w.sum() <= 0:
+        raise ValueError("the importance weights sum to 0; no validation row resembles the target.")
     var_w = np.var(w, ddof=1)
-    eta = 0.0 if var_w <= 0 else -np.cov(weighted, w, ddof=1)[0, 1] / var_w
+    # equal weights up to rounding (np.var of a constant is ~1e-33, not 0): eta = 0, not a ratio of rounding errors
+    equal = np.ptp(w) <= 1e-9 * max(float(np.abs(w).max()), np.finfo(float).tiny)
+    eta = 0.0 if equal or var_w <= 0 else -np.cov(weighted, w, ddof=1)[0, 1] / var_w
     risk = weighted.mean() + eta * w.mean() - eta
     return float(-risk)
 
@@ -478,6 +482,8 @@ class SNDScorer(UnsupervisedScorer):
 
     def __init__(self, *, temperature=0.05, unlabeled_marker="auto"):
         super().__init__(unlabeled_marker=unlabeled_marker)
+        if isinstance(temperature, bool) or not isinstance(temperature, numbers.Real) or not temperature > 0:
+            raise ValueError(f"temperature must be a positive number, got {temperature!r}.")
         self.temperature = temperature
 
     def _params(self):
@@ -495,6 +501,10 @@ class _WeightedScorer(UnsupervisedScorer):
     def __init__(self, *, features, domain_classifier=None, cv=5, random_state=0, truncate=True,
                  unlabeled_marker="auto"):
         super().__init__(unlabeled_marker=unlabeled_marker)
+        # checked here, so that a search with a misconfigured scorer stops at once instead of scoring NaN
+        _check_choice("features", features, ("input", "learned"))
+        if not is_int_at_least(cv, 2):
+            raise ValueError(f"cv must be an int >= 2 (the number of stratified folds), got {cv!r}.")
         self.features = features
         self.domain_classifier = domain_classifier
         self.cv = cv
@@ -551,6 +561,7 @@ class IWCVScorer(_WeightedScorer):
                  random_state=0, truncate=True, unlabeled_marker="auto"):
         super().__init__(features=features, domain_classifier=domain_classifier, cv=cv, random_state=random_state,
                          truncate=truncate, unlabeled_marker=unlabeled_marker)
+        _check_choice("metric", metric, ("accuracy", "log_loss"))
         self.metric = metric
         self.normalize = normalize
 
@@ -576,6 +587,7 @@ class DEVScorer(_WeightedScorer):
                  truncate=True, unlabeled_marker="auto"):
         super().__init__(features=features, domain_classifier=domain_classifier, cv=cv, random_state=random_state,
                          truncate=truncate, unlabeled_marker=unlabeled_marker)
+        _check_choice("loss", loss, ("log_loss", "zero_one"))
         self.loss = loss
 
     def _params(self):
@@ -585,6 +597,11 @@ class DEVScorer(_WeightedScorer):
         w = self.weights(estimator, Xs, Xt)
         return deep_embedded_validation(ys, estimator.predict_proba(Xs), w, loss=self.loss,
                                         classes=estimator.classes_)
+
+
+def _check_choice(name, value, choices):
+    if not isinstance(value, str) or value not in choices:
+        raise ValueError(f"{name} must be {' or '.join(repr(c) for c in choices)}, got {value!r}.")
 
 
 _SCORERS = {"entropy": EntropyScorer, "iwcv": IWCVScorer, "dev": DEVScorer, "snd": SNDScorer}

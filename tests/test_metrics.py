@@ -54,6 +54,13 @@ def test_dev_matches_numpy_formula_of_algorithm_1():
     assert deep_embedded_validation(Y, P, np.ones(5), loss="zero_one") == pytest.approx(-0.4)
     # constant weights (Var(w) = 0): no control variate, minus the mean weighted loss
     assert deep_embedded_validation(Y, P, np.full(5, 2.0)) == pytest.approx(-(2 * loss).mean())
+    # also when rounding leaves Var(w) a hair above 0 (a density-ratio clip gives such weights)
+    assert deep_embedded_validation(Y, P, np.full(5, 3e-6)) == pytest.approx(-(3e-6 * loss).mean(), rel=1e-9)
+    for weights in (np.zeros(5),):  # no row resembles the target: no estimate, not a perfect score
+        with pytest.raises(ValueError, match="weights sum to 0"):
+            deep_embedded_validation(Y, P, weights)
+        with pytest.raises(ValueError, match="weights sum to 0"):
+            importance_weighted_validation(Y, P, weights, metric="log_loss")
 
 
 def test_snd_matches_direct_loop():
@@ -201,6 +208,19 @@ def test_function_and_parameter_errors(fitted):
         make_unsupervised_scorer("dev", features="pixels")(clf, X, y)
     with pytest.raises(ValueError, match="does not support sample_weight"):
         entropy_scorer(clf, X, y, sample_weight=np.ones(len(y)))
+
+
+@pytest.mark.parametrize("name,params,match", [
+    ("snd", {"temperature": -1}, "temperature must be a positive number"),
+    ("dev", {"loss": "bogus"}, "loss must be 'log_loss' or 'zero_one'"),
+    ("iwcv", {"metric": "bogus"}, "metric must be 'accuracy' or 'log_loss'"),
+    ("iwcv", {"cv": 1}, "cv must be an int >= 2"),
+    ("dev", {"features": "pixels"}, "features must be 'input' or 'learned'"),
+])
+def test_scorer_settings_are_checked_when_the_scorer_is_made(name, params, match):
+    """A misconfigured scorer fails where it is made, not as NaN for every candidate of a search."""
+    with pytest.raises(ValueError, match=match):
+        make_unsupervised_scorer(name, **params)
 
 
 def test_importance_weighted_validation_with_classes_in_column_order_not_sorted():
