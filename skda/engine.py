@@ -205,7 +205,9 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
     training_progress_ (fraction of the current fit's steps done: the ``p`` of the schedules),
     target_class_shares_ (after a fit with target rows: the share of them predicted as each class; when one
     class takes 99% or more of at least 10 rows, ``fit`` warns with a ``ConvergenceWarning`` that the
-    adaptation has probably collapsed).
+    adaptation has probably collapsed),
+    train_indices_, valid_indices_, validation_seed_ (with ``train_split``: the source rows trained on and held
+    out, and the seed of that split, which ``partial_fit`` keeps so that the held-out rows stay the same).
     """
 
     #: skorch's bookkeeping before the net is initialised (read-only: skorch assigns new values, never mutates these)
@@ -1045,6 +1047,8 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
                              f"(classes_ = {self.classes_.tolist()}); declare every class with partial_fit(..., "
                              "classes=...) on the first call.")
         seed = self._seed(offset=len(self.history))
+        # the same source validation split as the calls before (also with random_state None or a RandomState)
+        state = {**state, "validation_seed": self.__dict__.get("validation_seed_")}
         with seeded(seed, self.device_):
             self._train(Xs, np.searchsorted(self.classes_, ys), Xt, seed, state, **fit_params)
         return self
@@ -1058,7 +1062,11 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
                 "target": None if Xt is None else self._training_rows(Xt, placement)}
         # _validate_for_fit appended the labelled target rows after the source rows
         first_target = len(Xs) - state.get("n_labeled_target", 0)
+        for name in ("train_indices_", "valid_indices_", "validation_seed_", "target_class_shares_"):
+            self.__dict__.pop(name, None)  # of an earlier fit: this call sets them anew (or has none)
         if self.train_split is not None:
+            split_seed = state.get("validation_seed")
+            self.validation_seed_ = self._seed() % 2**32 if split_seed is None else split_seed
             data["valid"], ys = self._split_validation(Xs, ys, data["source"], device, n_source=first_target)
             if isinstance(data["source"], RowSource):
                 data["source"] = data["source"].subset(self.train_indices_)
@@ -1135,7 +1143,7 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
         the labelled target rows after them always train (a few precious labels, possibly of a class the source
         lacks). Returns ``((x_valid, y_valid), y_train)``."""
         train_idx, valid_idx = split_validation(self.train_split, Xs[:n_source], ys[:n_source],
-                                                self._seed() % 2**32, self.classes_)
+                                                self.validation_seed_, self.classes_)
         train_idx = np.concatenate([train_idx, np.arange(n_source, len(ys))])
         self.train_indices_, self.valid_indices_ = train_idx, valid_idx
         valid_idx_t = torch.as_tensor(valid_idx, device=device)

@@ -226,6 +226,22 @@ class MADDAClassifier(DomainAdaptationNet):
         self.discriminator_optimizer_ = build(("discriminator",))
         return self
 
+    def initialize_callbacks(self):
+        """The engine's callbacks, refusing those that restore a best epoch's weights at the end of the fit
+        (``load_best=True`` of skorch's ``EarlyStopping`` / ``Checkpoint``): the best epoch may fall in the source
+        stage, whose weights have no trained target model, and the kNN index and class centres would stay those
+        of the last epoch. A ``Checkpoint`` without ``load_best`` and ``load_params(checkpoint=...)`` after the fit
+        restore a consistent model (a checkpoint of the source stage is refused when loaded)."""
+        super().initialize_callbacks()
+        for name, callback in self.callbacks_:
+            if getattr(callback, "load_best", False):
+                raise ValueError(
+                    f"callback {name!r}: load_best=True would restore, at the end of M-ADDA's fit, the weights of the "
+                    "best epoch, which may be one of the source stage (no trained target model yet), without its "
+                    "kNN index and class centres. Use load_best=False and, for a Checkpoint, "
+                    "load_params(checkpoint=...) after the fit.")
+        return self
+
     # ---------------------------------------------------------------- persistence
     fitted_attributes = (*DomainAdaptationNet.fitted_attributes, "centers_", "source_embeddings_", "source_labels_")
 

@@ -166,6 +166,14 @@ def test_train_split_is_drawn_from_random_state_and_kept_across_partial_fit(smal
     held_out = a.valid_indices_.copy()
     a.partial_fit(Xs, ys, Xt)
     np.testing.assert_array_equal(a.valid_indices_, held_out)  # the held-out rows stay held out
+    for random_state in (None, np.random.RandomState(3)):  # also without an int seed
+        c = make("dann", random_state=random_state, device="cpu", train_split=ValidSplit(0.2, stratified=True))
+        held_out = c.fit(Xs, ys, Xt).valid_indices_.copy()
+        c.partial_fit(Xs, ys, Xt, epochs=1)
+        np.testing.assert_array_equal(c.valid_indices_, held_out)
+    # a later fit without train_split keeps nothing of the split (nor the class shares of an earlier fit)
+    a.set_params(train_split=None).fit(Xs, ys, Xt)
+    assert not any(hasattr(a, name) for name in ("train_indices_", "valid_indices_", "validation_seed_"))
 
 
 def test_on_batch_end_callbacks_find_the_batch_loss_in_the_history(small_task):

@@ -139,6 +139,22 @@ def test_checkpoint_loads_into_an_unfitted_estimator(small_task, tmp_path):
     np.testing.assert_array_equal(restored.predict_proba(Xt), fitted.predict_proba(Xt))
 
 
+@pytest.mark.parametrize("callback", ["early_stopping", "checkpoint"])
+def test_madda_refuses_callbacks_that_restore_the_best_epoch(small_task, tmp_path, callback):
+    """load_best=True would restore a best epoch of the source stage (untrained target model) without the kNN
+    index of those weights: refused before training, with the way that works."""
+    from skorch.callbacks import EarlyStopping
+
+    Xs, ys, Xt, _ = small_task
+    best = (EarlyStopping(patience=100, load_best=True) if callback == "early_stopping" else
+            Checkpoint(dirname=str(tmp_path), load_best=True))
+    madda = make("madda", random_state=0, train_split=ValidSplit(0.25, stratified=True), callbacks=[best])
+    with pytest.raises(ValueError, match="load_best=True would restore.*load_params\\(checkpoint=...\\)"):
+        madda.fit(Xs, ys, Xt)
+    assert not madda.__sklearn_is_fitted__()
+    make("dann", random_state=0, train_split=ValidSplit(0.25, stratified=True), callbacks=[best]).fit(Xs, ys, Xt)
+
+
 def test_madda_checkpoints_of_the_source_stage_are_refused(small_task, tmp_path):
     Xs, ys, Xt, _ = small_task
     every_epoch = Checkpoint(monitor=None, dirname=str(tmp_path), f_params="params_{last_epoch[epoch]}.pt",
