@@ -380,8 +380,10 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
         Learning rates: a new ``lr`` (or ``optimizer__lr``) on a fitted estimator sets every parameter group that
         has an ``lr_scale`` (the groups of ``backbone_lr_scale`` and the rest of the network) to the new rate
         times its scale, in every optimiser (skorch alone writes the one rate into every group of
-        ``optimizer_``); a new ``optimizer__param_groups`` or ``backbone_lr_scale`` rebuilds the optimisers at
-        once (their state, e.g. momentum, restarts), so that ``partial_fit`` and warm starts use it.
+        ``optimizer_``); a new ``optimizer``, ``optimizer__param_groups`` or ``backbone_lr_scale`` rebuilds the
+        optimisers at once (their state, e.g. momentum, restarts), so that ``partial_fit`` and warm starts use it;
+        another ``optimizer__<option>`` (e.g. ``weight_decay``) is written into every group of every optimiser.
+        A default callback set to None (``callbacks__lr_annealing=None``) is dropped at once.
         """
         params = dict(params)
         regroup = {k: params.pop(k) for k in ("optimizer__param_groups", "backbone_lr_scale") if k in params}
@@ -398,9 +400,25 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
             self.callbacks = params.pop("callbacks")
             if self.__sklearn_is_fitted__():
                 self.initialize_callbacks()
+        fitted = self.__sklearn_is_fitted__()
+        if fitted and "optimizer" in params:
+            # a new optimiser class on a fitted estimator: stored and every optimiser rebuilt with it (skorch's
+            # set_params fails here, leaving the value stored and the old optimiser training)
+            self.optimizer = params.pop("optimizer")
+            regroup["optimizer"] = self.optimizer
+        options = {k: v for k, v in params.items() if k.startswith("optimizer__") and k != "optimizer__lr"}
         deferred = {k: v for k, v in params.items() if k.split("__", 1)[0] in ("module", "compile")}
         super().set_params(**{k: v for k, v in params.items() if k not in deferred})
-        if deferred and self.__sklearn_is_fitted__():
+        if fitted and not regroup:
+            # skorch writes an optimizer__<option> into the groups of optimizer_ only; the method's other
+            # optimisers (M-ADDA's target model and discriminator) take it too
+            for name in self._optimizers:
+                if name != "optimizer":
+                    for group in getattr(self, name + "_").param_groups:
+                        group.update({k[len("optimizer__"):]: v for k, v in options.items()})
+        if fitted and any(k.startswith("callbacks__") and k.count("__") == 1 for k in params):
+            self.initialize_callbacks()  # e.g. callbacks__lr_annealing=None: the next partial_fit runs without it
+        if deferred and fitted:
             self.initialized_ = False  # skorch then only stores the values (its documented uninitialised path)
             try:
                 super().set_params(**deferred)
@@ -408,9 +426,9 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
                 self.initialized_ = True
         elif deferred:
             super().set_params(**deferred)
-        if self.__sklearn_is_fitted__() and regroup:
+        if fitted and regroup:
             self.initialize_optimizer()
-        elif self.__sklearn_is_fitted__() and ("lr" in params or "optimizer__lr" in params):
+        elif fitted and ("lr" in params or "optimizer__lr" in params):
             self._rescale_param_groups(params.get("optimizer__lr", params.get("lr")))
         return self
 
@@ -707,7 +725,9 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
             return
         values = self._decode_fitted_state(fitted)
         same_network = (self.__sklearn_is_fitted__() and tuple(values["input_shape_"]) == tuple(self.input_shape_)
-                        and len(values["classes_"]) == len(self.classes_))
+                        and len(values["classes_"]) == len(self.classes_)
+                        and all(same_value(v, getattr(self, "module_params_", {}).get(k))  # no module__* change pending
+                                for k, v in self._module_build_params().items()))
         try:
             for name in self.fitted_attributes:
                 if name in values:

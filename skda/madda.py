@@ -362,6 +362,16 @@ class MADDAClassifier(DomainAdaptationNet):
             self.training_run_.method_state["source_epochs"] = self.auto_epochs(y.cpu(), n_target)
         super().on_train_begin(net, X=X, y=y, **kwargs)
 
+    def on_epoch_end(self, net, dataset_train=None, dataset_valid=None, **kwargs):
+        """After each target-stage epoch (a skorch hook, run before the callbacks'): the labelled target rows of
+        the kNN index are re-embedded by the target model as it now is, so that a model saved by a callback at
+        this epoch (skorch's ``Checkpoint``) predicts as the fit would had it ended here."""
+        super().on_epoch_end(net, dataset_train=dataset_train, dataset_valid=dataset_valid, **kwargs)
+        run = self.training_run_
+        if (self.module_.stage == "target" and run is not None and run.labelled_target_rows is not None
+                and len(run.labelled_target_rows) and isinstance(dataset_train, dict)):
+            self._set_knn_index(dataset_train["source"], None, source_rows=False)
+
     def _target_class_scores(self, xt):
         """kNN vote shares of the target rows (M-ADDA predicts with the kNN rule on target embeddings)."""
         return self._vote_shares(self.apply_in_chunks(xt, self.module_.embed_target))

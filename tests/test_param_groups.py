@@ -165,6 +165,22 @@ def test_new_groups_on_a_fitted_estimator_rebuild_the_optimiser(small_task):
     clf.partial_fit(Xs, ys, Xt)  # trains with them
 
 
+def test_new_optimiser_options_on_a_fitted_estimator_reach_every_optimiser(small_task):
+    """On a fitted estimator an optimiser option reaches all of the method's optimisers (M-ADDA has three), a new
+    optimiser class rebuilds them, and partial_fit trains with what was set."""
+    Xs, ys, Xt, _ = small_task
+    madda = make("madda", random_state=0).fit(Xs, ys, Xt)
+    madda.set_params(optimizer__weight_decay=0.1)
+    optimizers = (madda.optimizer_, madda.target_optimizer_, madda.discriminator_optimizer_)
+    assert [g["weight_decay"] for o in optimizers for g in o.param_groups] == [0.1] * 3
+    dann = make("dann", random_state=0, optimizer=torch.optim.Adam, lr=0.01).fit(Xs, ys, Xt)
+    dann.set_params(optimizer=torch.optim.SGD)
+    assert dann.optimizer is torch.optim.SGD and type(dann.optimizer_) is torch.optim.SGD
+    assert dann.optimizer_.param_groups[0]["lr"] == pytest.approx(0.01)
+    dann.partial_fit(Xs, ys, Xt)
+    assert type(dann.optimizer_) is torch.optim.SGD
+
+
 def test_bad_groups(small_task):
     Xs, ys, Xt, _ = small_task
     with pytest.raises(ValueError, match="gives both 'lr' and 'lr_scale'"):

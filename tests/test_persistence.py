@@ -108,6 +108,17 @@ def test_numpy_text_values_are_saved_as_plain_text(small_task, tmp_path):
     np.testing.assert_array_equal(restored.predict(Xt), fitted.predict(Xt))
 
 
+def test_load_params_builds_the_network_of_a_pending_module_change(small_task, tmp_path):
+    """A fitted estimator whose module__* values were changed since its network was built loads a file of the new
+    sizes into a network built for them (not into the old one)."""
+    Xs, ys, Xt, _ = small_task
+    wide = make("dann", random_state=0, module__hidden_sizes=(12,)).fit(Xs, ys, Xt)
+    wide.save_params(f_params=tmp_path / "wide.pt")
+    narrow = make("dann", random_state=0).fit(Xs, ys, Xt).set_params(module__hidden_sizes=(12,))
+    narrow.load_params(f_params=tmp_path / "wide.pt")
+    np.testing.assert_array_equal(narrow.predict_proba(Xt), wide.predict_proba(Xt))
+
+
 def test_bare_weights_or_another_class_are_refused(small_task, tmp_path):
     Xs, ys, Xt, _ = small_task
     fitted = make("dann", random_state=0).fit(Xs, ys, Xt)
@@ -166,6 +177,20 @@ def test_madda_checkpoints_of_the_source_stage_are_refused(small_task, tmp_path)
     # a target-stage checkpoint carries this fit's kNN index
     last = make("madda").load_params(f_params=tmp_path / "params_4.pt")
     np.testing.assert_array_equal(last.predict_proba(Xt), fitted.predict_proba(Xt))
+
+
+def test_madda_checkpoints_of_the_target_stage_index_labelled_rows_by_their_target_model(small_task, tmp_path):
+    """With labelled target rows, a checkpoint of any target-stage epoch holds them in the kNN index as that
+    epoch's target model embeds them (as the fit would have, had it ended there)."""
+    Xs, ys, Xt, yt = small_task
+    labels = np.where(np.arange(len(yt)) % 3 == 0, yt, -1)
+    every_epoch = Checkpoint(monitor=None, dirname=str(tmp_path), f_params="params_{last_epoch[epoch]}.pt",
+                             f_optimizer=None, f_criterion=None, f_history=None)
+    make("madda", random_state=0, source_epochs=1, max_epochs=4, lr=0.01, callbacks=[every_epoch]).fit(
+        Xs, ys, Xt, labels)
+    middle = make("madda").load_params(f_params=tmp_path / "params_3.pt")
+    known = labels != -1
+    np.testing.assert_allclose(middle.source_embeddings_[len(Xs):], middle.transform(Xt[known]), atol=1e-6)
 
 
 def _optimizer_states(est):

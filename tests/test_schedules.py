@@ -73,6 +73,14 @@ def test_schedules_are_tunable_and_can_be_disabled(small_task):
     clf.fit(Xs, ys, Xt)
     got = np.array(rec.rows)
     assert np.all(got[:, 1] == 1.0) and np.all(got[:, 2] == 0.02)
+    # disabled on a fitted estimator: the next partial_fit (and warm start) runs without it
+    fitted = make("dann", random_state=0, callbacks=[rec], lr=0.02).fit(Xs, ys, Xt)
+    fitted.set_params(callbacks__lr_annealing=None)
+    rec.rows.clear()
+    fitted.partial_fit(Xs, ys, Xt)
+    rates = np.array(rec.rows)[:, 2]
+    assert len(rates) > 1 and np.all(rates == rates[0])  # not annealed: the rate holds
+    fitted.set_params(warm_start=True).fit(Xs, ys, Xt)
 
 
 class RecordLR(Callback):
