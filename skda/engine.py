@@ -1211,6 +1211,7 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
                 run.loaders_started += 1
                 streamed = xs.paired_batches(pairs, xt, seed=run.seed * 1_000_003 + run.loaders_started)
                 for (idx_s, _), (batch_s, batch_t) in zip(pairs, streamed):
+                    self._check_prepared_batch(batch_s, batch_t)
                     self.training_progress_ = run.step / run.total_steps
                     yield {"source": batch_s, "target": batch_t}, y[idx_s]
                     run.step += 1
@@ -1247,6 +1248,19 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
             self.notify("on_epoch_end", dataset_train=X, dataset_valid=valid)
         self.training_progress_ = 1.0
         return self
+
+    def _check_prepared_batch(self, *batches):
+        """A training batch after ``augment`` and ``preprocess`` must be float32 samples of the network's input
+        shape (``network_input_shape_``: one sample converted and preprocessed without augmentation); else a
+        ``ValueError`` that names the two, instead of an error from inside the network."""
+        shape = self._network_input_shape()
+        for batch in batches:
+            if batch is not None and (tuple(batch.shape[1:]) != shape or batch.dtype != torch.float32):
+                raise ValueError(
+                    f"a training batch after augment and preprocess holds {batch.dtype} samples of shape "
+                    f"{tuple(batch.shape[1:])}, but the network takes float32 samples of shape {shape} (one sample "
+                    "converted and preprocessed, without augmentation). augment must keep each image's shape and "
+                    "dtype, and preprocess must return float32 images of one shape.")
 
     def _drop_interrupted_epoch(self, epoch, epochs):
         """A ``KeyboardInterrupt`` (Ctrl-C) inside an epoch: remove that epoch's unfinished history row (it has

@@ -52,7 +52,10 @@ def require_torchvision(what: str):
 
 
 def is_path_array(X) -> bool:
-    """Whether ``X`` is a 1-D sequence of file paths (text or ``os.PathLike``), the image-file input form."""
+    """Whether ``X`` is a 1-D sequence of file paths (text or ``os.PathLike``; a pandas Series of them too), the
+    image-file input form."""
+    if hasattr(X, "iloc") and getattr(X, "ndim", 2) == 1:
+        X = X.to_numpy()
     if hasattr(X, "iloc") or hasattr(X, "toarray"):
         return False
     if isinstance(X, (list, tuple)):

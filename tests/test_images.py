@@ -205,6 +205,25 @@ def test_a_failed_read_stops_the_dataloader_workers(images, image_files, tmp_pat
     assert caught.value is not None and len(multiprocessing.active_children()) == before
 
 
+@pytest.mark.parametrize("augment,what", [(lambda image: image[:, :6, :6], r"float32 samples of shape \(1, 6, 6\)"),
+                                          (lambda image: image.double(), r"float64 samples of shape \(1, 8, 8\)")])
+def test_an_augment_that_changes_the_samples_is_named(images, augment, what):
+    """An augment (or preprocess) that changes the sample shape or dtype during training: an error naming them and
+    the network's input, not one from inside the network."""
+    Xs, ys, Xt, _ = images
+    with pytest.raises(ValueError, match=f"training batch after augment and preprocess holds torch.{what}"):
+        make("dann", augment=augment).fit(Xs, ys, Xt)
+
+
+@needs_torchvision
+def test_a_pandas_series_of_paths_is_file_input(images, image_files):
+    pd = pytest.importorskip("pandas")
+    Ps, ys, Pt, _ = image_files
+    files = make("dann").fit(pd.Series(Ps), ys, pd.Series(Pt))
+    assert files.input_kind_ == "paths"
+    np.testing.assert_array_equal(files.predict_proba(pd.Series(Pt)), make("dann").fit(Ps, ys, Pt).predict_proba(Pt))
+
+
 @needs_torchvision
 def test_image_files_in_the_packed_form_and_a_search(image_files):
     Ps, ys, Pt, yt = image_files
