@@ -101,19 +101,27 @@ def decode_image_file(path: str, channels: int | None = None) -> torch.Tensor:
     if channels not in modes:
         raise ValueError(f"image files decode to 1 (grey) or 3 (RGB) channels; got channels={channels}.")
     path = str(path)
+    mode = modes[channels]
+    if path.lower().endswith((".webp", ".gif")):  # their decoders ignore a colour mode: converted below
+        mode = io.ImageReadMode.UNCHANGED
     with warnings.catch_warnings():
         # torchvision 0.29 announces that its decoders move to TorchCodec, once per call: not the user's concern
         warnings.filterwarnings("ignore", message="The image decoding and encoding capabilities",
                                 category=DeprecationWarning)
         try:
-            image = io.decode_image(path, mode=modes[channels], apply_exif_orientation=True)
+            image = io.decode_image(path, mode=mode, apply_exif_orientation=True)
         except Exception as exc:  # noqa: BLE001 - torchvision raises RuntimeError / OSError / ValueError by format
             raise ValueError(f"cannot read the image file {path!r}: {exc}") from exc
-    if channels is None and image.shape[0] in (2, 4):  # grey + alpha, RGB + alpha: the colour channels
+    if image.shape[0] in (2, 4):  # grey + alpha, RGB + alpha: the colour channels
         image = image[:image.shape[0] - 1]
     if image.dtype != torch.uint8:  # e.g. uint16 from a 16-bit PNG
         from torchvision.transforms.v2.functional import to_dtype
         image = to_dtype(image, torch.uint8, scale=True)
+    if channels == 1 and image.shape[0] == 3:
+        from torchvision.transforms.v2.functional import rgb_to_grayscale
+        image = rgb_to_grayscale(image)
+    elif channels == 3 and image.shape[0] == 1:
+        image = image.expand(3, -1, -1).clone()
     return image
 
 

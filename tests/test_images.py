@@ -189,6 +189,10 @@ def test_every_file_reads_on_the_8_bit_colour_scale(images, tmp_path):
     Image.fromarray(wide).save(tmp_path / "turned.jpg", exif=exif, quality=100)
     assert decode_image_file(str(tmp_path / "turned.jpg")).shape == (1, 8, 4)
     assert decode_images([str(tmp_path / "turned.jpg")], in_channels=1)[0].shape == (1, 8, 4)
+    for ext in ("gif", "webp"):  # decoders that ignore a colour mode: converted after decoding
+        Image.fromarray(rgb).save(tmp_path / f"colour.{ext}")
+        assert decode_images([str(tmp_path / f"colour.{ext}")], in_channels=1)[0].shape == (1, 8, 8)
+        assert decode_images([str(tmp_path / f"colour.{ext}")], in_channels=3)[0].shape == (3, 8, 8)
 
 
 @needs_torchvision
