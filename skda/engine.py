@@ -406,6 +406,9 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
             # set_params fails here, leaving the value stored and the old optimiser training)
             self.optimizer = params.pop("optimizer")
             regroup["optimizer"] = self.optimizer
+            for key in [k for k in params if k.startswith("optimizer__")]:  # its options: stored for the rebuild
+                setattr(self, key, params.pop(key))
+                self._params_to_validate = {*self._params_to_validate, key}
         options = {k: v for k, v in params.items() if k.startswith("optimizer__") and k != "optimizer__lr"}
         deferred = {k: v for k, v in params.items() if k.split("__", 1)[0] in ("module", "compile")}
         super().set_params(**{k: v for k, v in params.items() if k not in deferred})

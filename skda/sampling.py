@@ -127,7 +127,7 @@ class SourceRowsAppended:
     """A paired batch sampler whose every source index batch is followed by some fixed rows of the source set:
     all of ``rows`` when there are at most ``batch_size`` of them, else ``batch_size`` of them drawn by
     :func:`at_most` from ``generator`` (a fresh draw each step). ``len`` and the target batches are those of
-    ``sampler``. M-ADDA's triplet stage uses it to put the labelled target rows in every batch; the rows are then
+    ``sampler``. M-ADDA uses it (both stages) to put the labelled target rows in every batch; the rows are then
     gathered, streamed and augmented like the rest of the batch.
 
     ``generator`` lives on the training device (the engine's ``device_generator``) and ``rows`` are moved there

@@ -174,8 +174,9 @@ def test_new_optimiser_options_on_a_fitted_estimator_reach_every_optimiser(small
     optimizers = (madda.optimizer_, madda.target_optimizer_, madda.discriminator_optimizer_)
     assert [g["weight_decay"] for o in optimizers for g in o.param_groups] == [0.1] * 3
     dann = make("dann", random_state=0, optimizer=torch.optim.Adam, lr=0.01).fit(Xs, ys, Xt)
-    dann.set_params(optimizer=torch.optim.SGD)
+    dann.set_params(optimizer=torch.optim.SGD, optimizer__momentum=0.9)
     assert dann.optimizer is torch.optim.SGD and type(dann.optimizer_) is torch.optim.SGD
+    assert dann.optimizer_.param_groups[0]["momentum"] == 0.9 and dann.get_params()["optimizer__momentum"] == 0.9
     assert dann.optimizer_.param_groups[0]["lr"] == pytest.approx(0.01)
     dann.partial_fit(Xs, ys, Xt)
     assert type(dann.optimizer_) is torch.optim.SGD
