@@ -317,10 +317,13 @@ class MADDAClassifier(DomainAdaptationNet):
 
     def _n_appended_rows(self) -> int:
         """How many labelled target rows :meth:`batch_sampler` appends to every source batch of the running fit:
-        ``min(labelled rows, batch_size)`` (0 outside a fit and without labelled target rows)."""
+        ``min(labelled rows, batch_size)`` (0 outside a fit, without labelled target rows, and in the target stage
+        without ``center_magnet``)."""
         run = self.training_run_
         labelled = None if run is None else run.labelled_target_rows
-        return 0 if labelled is None else min(len(labelled), self.batch_size)
+        if labelled is None or (self.module_.stage == "target" and not self.center_magnet):
+            return 0  # the target stage uses them only for the center-magnet pull
+        return min(len(labelled), self.batch_size)
 
     @property
     def _source_epochs(self):
