@@ -222,9 +222,9 @@ def load_image_folder(root: str | os.PathLike, *, check: bool = True,
 
     ``class_names`` are the sub-folders of ``root``, sorted by name; ``labels[i]`` (int64) indexes them;
     ``paths`` (an array of str) lists, class by class, the files under each class folder (sub-folders included)
-    whose name ends with one of ``extensions`` (case-insensitive; :data:`IMAGE_EXTENSIONS`, the formats skda can
-    decode, or a subset of them), sorted: the order and labels of ``torchvision.datasets.ImageFolder`` for those
-    formats. Other files are skipped. ``paths`` goes straight into
+    whose name ends with one of ``extensions`` (case-insensitive, with or without the dot; :data:`IMAGE_EXTENSIONS`,
+    the formats skda can decode, or a subset of them), sorted: the order and labels of
+    ``torchvision.datasets.ImageFolder`` for those formats. Other files are skipped. ``paths`` goes straight into
     :class:`skda.features.ImageFeatures` (or, where an estimator takes file paths, into ``fit``).
 
     ``check=True`` (default) opens every image with Pillow and checks its header and structure
@@ -244,7 +244,9 @@ def load_image_folder(root: str | os.PathLike, *, check: bool = True,
     if not class_names:
         raise ValueError(f"load_image_folder: {str(root)!r} holds no class folder; the layout is "
                          "root/<class name>/<image files>.")
-    endings = tuple(e.lower() for e in extensions)
+    if isinstance(extensions, str):
+        extensions = (extensions,)
+    endings = tuple("." + e.lower().lstrip(".") for e in extensions)
     unreadable = [e for e in endings if e not in IMAGE_EXTENSIONS]
     if unreadable:
         raise ValueError(f"load_image_folder: skda decodes image files with torchvision.io.decode_image, which reads "

@@ -93,15 +93,18 @@ def images_as_float(batch: torch.Tensor) -> torch.Tensor:
 
 def decode_image_file(path: str, channels: int | None = None) -> torch.Tensor:
     """One image file as a uint8 tensor ``(C, H, W)`` (``torchvision.io.decode_image``, EXIF orientation applied):
-    ``channels`` None keeps the file's colour (grey C=1, colour C=3; an alpha channel is dropped), 1 reads it grey,
-    3 as RGB. 16-bit files (PNG) are scaled to 8 bits, so that every file reads on the same 0-255 scale. An
-    unreadable file raises ``ValueError`` naming it."""
+    ``channels`` None keeps the file's colour (grey C=1, colour C=3; an alpha channel is dropped; a palette PNG
+    reads as its colours, C=3), 1 reads it grey, 3 as RGB. 16-bit files (PNG) are scaled to 8 bits, so that every
+    file reads on the same 0-255 scale. An animated GIF reads as its first frame. An unreadable file raises
+    ``ValueError`` naming it."""
     io = require_torchvision("Reading image files").io
     modes = {None: io.ImageReadMode.UNCHANGED, 1: io.ImageReadMode.GRAY, 3: io.ImageReadMode.RGB}
     if channels not in modes:
         raise ValueError(f"image files decode to 1 (grey) or 3 (RGB) channels; got channels={channels}.")
     path = str(path)
     mode = modes[channels]
+    if channels is None and _is_palette_png(path):  # unchanged, its pixels would be indices into the palette
+        mode = io.ImageReadMode.RGB
     if path.lower().endswith((".webp", ".gif")):  # their decoders ignore a colour mode: converted below
         mode = io.ImageReadMode.UNCHANGED
     with warnings.catch_warnings():
@@ -112,6 +115,10 @@ def decode_image_file(path: str, channels: int | None = None) -> torch.Tensor:
             image = io.decode_image(path, mode=mode, apply_exif_orientation=True)
         except Exception as exc:  # noqa: BLE001 - torchvision raises RuntimeError / OSError / ValueError by format
             raise ValueError(f"cannot read the image file {path!r}: {exc}") from exc
+    if image.ndim == 4:  # an animated GIF: (frames, C, H, W)
+        image = image[0]
+    if path.lower().endswith(".webp"):  # torchvision's WebP decoder ignores apply_exif_orientation
+        image = _exif_oriented(image, _exif_orientation(path))
     if image.shape[0] in (2, 4):  # grey + alpha, RGB + alpha: the colour channels
         image = image[:image.shape[0] - 1]
     if image.dtype != torch.uint8:  # e.g. uint16 from a 16-bit PNG
@@ -123,6 +130,43 @@ def decode_image_file(path: str, channels: int | None = None) -> torch.Tensor:
     elif channels == 3 and image.shape[0] == 1:
         image = image.expand(3, -1, -1).clone()
     return image
+
+
+def _is_palette_png(path: str) -> bool:
+    """Whether ``path`` is a PNG file whose pixels index a palette (IHDR colour type 3)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(26)
+    except OSError:
+        return False  # the decoder names the unreadable file
+    return head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR" and head[25] == 3
+
+
+def _exif_orientation(path: str) -> int:
+    """The EXIF orientation tag (1-8) of an image file, 1 when it has none (read with Pillow, torchvision's
+    dependency)."""
+    from PIL import Image
+    try:
+        with Image.open(path) as image:
+            orientation = image.getexif().get(0x0112, 1)
+    except Exception:  # noqa: BLE001 - unreadable metadata: the picture as stored
+        return 1
+    return orientation if orientation in range(1, 9) else 1
+
+
+def _exif_oriented(image: torch.Tensor, orientation: int) -> torch.Tensor:
+    """``image`` ``(C, H, W)`` turned as EXIF ``orientation`` says it is to be displayed (as Pillow's
+    ``ImageOps.exif_transpose``)."""
+    h, w = -2, -1
+    turns = {1: lambda x: x,
+             2: lambda x: x.flip(w),
+             3: lambda x: x.flip(h, w),
+             4: lambda x: x.flip(h),
+             5: lambda x: x.transpose(h, w),
+             6: lambda x: torch.rot90(x, -1, (h, w)),
+             7: lambda x: x.transpose(h, w).flip(h, w),
+             8: lambda x: torch.rot90(x, 1, (h, w))}
+    return turns[orientation](image).contiguous()
 
 
 def device_fits(nbytes: int, device: torch.device) -> bool:

@@ -239,6 +239,11 @@ def test_load_image_folder_errors(tmp_path):
     assert not any(p.endswith(".bmp") for p in load_image_folder(tmp_path / "data", check=False)[0])
     with pytest.raises(ValueError, match=r"reads \['.jpg'.*not \['.bmp'\]"):
         load_image_folder(tmp_path / "data", extensions=(".png", ".bmp"))
+    # an extension may be written with or without its dot
+    listed = list(paths)
+    assert list(load_image_folder(tmp_path / "data", check=False, extensions=("JPG", "png", ".jpeg"))[0]) == listed
+    with pytest.raises(ValueError, match=r"the class folders \['cat'\] .* hold no image file \(endings \['.jpg'\]\)"):
+        load_image_folder(tmp_path / "data", check=False, extensions="jpg")  # one extension alone, as a string
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")

@@ -196,6 +196,35 @@ def test_every_file_reads_on_the_8_bit_colour_scale(images, tmp_path):
 
 
 @needs_torchvision
+def test_palette_animated_and_turned_files_read_as_their_first_picture(tmp_path):
+    """A palette PNG reads as its colours (not its palette indices), an animated GIF as its first frame, and the
+    EXIF orientation of a WebP file is applied as Pillow's ``exif_transpose`` applies it, for all 8 values."""
+    from PIL import Image, ImageOps
+
+    from skda.images import decode_image_file
+
+    rng = np.random.default_rng(0)
+    rgb = rng.integers(0, 256, (6, 8, 3), dtype=np.uint8)
+    Image.fromarray(rgb).quantize(colors=16).save(tmp_path / "palette.png")
+    as_rgb = np.asarray(Image.open(tmp_path / "palette.png").convert("RGB")).transpose(2, 0, 1)
+    assert np.array_equal(decode_image_file(str(tmp_path / "palette.png")).numpy(), as_rgb)
+    assert np.array_equal(decode_image_file(str(tmp_path / "palette.png"), channels=3).numpy(), as_rgb)
+    frames = [Image.fromarray(rng.integers(0, 256, (6, 8, 3), dtype=np.uint8)) for _ in range(3)]
+    frames[0].save(tmp_path / "moving.gif", save_all=True, append_images=frames[1:])
+    first = np.asarray(Image.open(tmp_path / "moving.gif").convert("RGB")).transpose(2, 0, 1)
+    for channels in (None, 3):
+        assert np.array_equal(decode_image_file(str(tmp_path / "moving.gif"), channels).numpy(), first)
+    assert decode_image_file(str(tmp_path / "moving.gif"), 1).shape == (1, 6, 8)
+    for orientation in range(1, 9):
+        exif = Image.Exif()
+        exif[0x0112] = orientation
+        Image.fromarray(rgb).save(tmp_path / f"turned{orientation}.webp", exif=exif.tobytes(), lossless=True)
+        shown = np.asarray(ImageOps.exif_transpose(Image.open(tmp_path / f"turned{orientation}.webp")).convert("RGB"))
+        decoded = decode_image_file(str(tmp_path / f"turned{orientation}.webp"), channels=3).numpy()
+        assert np.array_equal(decoded, shown.transpose(2, 0, 1)), orientation
+
+
+@needs_torchvision
 def test_a_failed_read_stops_the_dataloader_workers(images, image_files, tmp_path):
     """An unreadable file in a batch decoded by DataLoader workers: the error names it and the worker processes
     stop at once (not when the exception is garbage collected)."""
