@@ -640,9 +640,10 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
     # ------------------------------------------------------------------ persistence
     #: Fitted attributes that ``save_params(f_params=...)`` stores beside the weights (those present) and
     #: ``load_params`` restores (those absent from the file are removed): everything predict / transform /
-    #: score need besides the network. Methods with more fitted state extend it.
+    #: score need besides the network, and the seed of the source validation split (so that ``partial_fit`` after a
+    #: load holds out the same rows). Methods with more fitted state extend it.
     fitted_attributes = ("classes_", "input_shape_", "n_features_in_", "feature_names_in_", "target_class_shares_",
-                         "network_input_shape_", "input_kind_")
+                         "network_input_shape_", "input_kind_", "validation_seed_")
 
     def save_params(self, f_params=None, f_optimizer=None, f_criterion=None, f_history=None, use_safetensors=False,
                     **kwargs):

@@ -63,6 +63,19 @@ def test_save_params_load_params_restores_everything_into_an_unfitted_estimator(
     assert restored.predict(Xt).shape == (len(Xt),)
 
 
+def test_a_loaded_model_trains_on_with_the_same_source_validation_split(small_task, tmp_path):
+    """The seed of the source validation split is saved with the model, so a loaded model trained on with
+    ``partial_fit`` holds out the same source rows, also with ``random_state=None``."""
+    Xs, ys, Xt, _ = small_task
+    fitted = make("dann", random_state=None, train_split=ValidSplit(0.2, stratified=True)).fit(Xs, ys, Xt)
+    fitted.save_params(f_params=tmp_path / "model.pt")
+    restored = make("dann", random_state=None, train_split=ValidSplit(0.2, stratified=True))
+    restored.load_params(f_params=tmp_path / "model.pt")
+    assert restored.validation_seed_ == fitted.validation_seed_
+    restored.partial_fit(Xs, ys, Xt, epochs=1)
+    np.testing.assert_array_equal(restored.valid_indices_, fitted.valid_indices_)
+
+
 def test_load_params_replaces_the_state_of_an_earlier_fit(small_task, tmp_path):
     # the old work-around, fit on dummy data and then load, kept the dummy fit's classes_: silently wrong labels
     Xs, ys, Xt, _ = small_task
