@@ -335,11 +335,16 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
     def _callback_values_set(self, params):
         """``params`` (skorch's deep ``get_params``) with the ``callbacks__<name>[__<param>]`` values set on this
         estimator: skorch lists a default callback's parameters from a fresh instance (``_default_callbacks``),
-        which would report e.g. ``callbacks__grl_schedule__gamma`` at its default after it was set; a callback set
-        to None lists no parameter."""
+        which would report e.g. ``callbacks__grl_schedule__gamma`` at its default after it was set; a default
+        callback replaced by an instance lists that instance's parameters; a callback set to None lists none."""
         set_here = {k: v for k, v in vars(self).items() if k.startswith("callbacks__")}
+        replaced = {k: v for k, v in set_here.items() if k.count("__") == 1 and v is not None}
         disabled = [k + "__" for k, v in set_here.items() if v is None and k.count("__") == 1]
-        params = {k: v for k, v in params.items() if not k.startswith(tuple(disabled))} if disabled else params
+        dropped = tuple(disabled) + tuple(k + "__" for k, v in replaced.items() if hasattr(v, "get_params"))
+        params = {k: v for k, v in params.items() if not k.startswith(dropped)} if dropped else params
+        for name, callback in replaced.items():
+            if hasattr(callback, "get_params"):
+                params.update({f"{name}__{k}": v for k, v in callback.get_params().items()})
         return {**params, **set_here}
 
     def __sklearn_clone__(self):

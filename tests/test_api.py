@@ -148,6 +148,15 @@ def test_get_params_lists_the_default_schedules_with_the_values_set():
     after = clf.set_params(**before).get_params()
     assert sorted(after) == sorted(before) and after["callbacks__grl_schedule__gamma"] == 5.0
     assert "callbacks__grl_schedule" not in skda.SourceOnlyClassifier().get_params()
+    # a default callback replaced by an instance: its own parameters (a literal value set beside it wins, as fit
+    # builds it), and set_params(**get_params()) leaves the instance as it was
+    replaced = skda.DANNClassifier(callbacks__grl_schedule=skda.optim.GRLCoefficientSchedule(gamma=5.0))
+    assert replaced.get_params()["callbacks__grl_schedule__gamma"] == 5.0
+    replaced.set_params(**replaced.get_params())
+    assert replaced.callbacks__grl_schedule.gamma == 5.0
+    both = skda.DANNClassifier(callbacks__grl_schedule=skda.optim.GRLCoefficientSchedule(gamma=5.0),
+                               callbacks__grl_schedule__gamma=7.0)
+    assert both.get_params()["callbacks__grl_schedule__gamma"] == 7.0
 
 
 def test_get_params_set_params_clone_route_nested_parts(small_task):
