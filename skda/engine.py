@@ -383,11 +383,13 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
         state) and a new callback list take effect at once.
 
         Learning rates: a new ``lr`` (or ``optimizer__lr``) on a fitted estimator sets every parameter group that
-        has an ``lr_scale`` (the groups of ``backbone_lr_scale`` and the rest of the network) to the new rate
-        times its scale, in every optimiser (skorch alone writes the one rate into every group of
-        ``optimizer_``); a new ``optimizer``, ``optimizer__param_groups`` or ``backbone_lr_scale`` rebuilds the
-        optimisers at once (their state, e.g. momentum, restarts), so that ``partial_fit`` and warm starts use it;
-        another ``optimizer__<option>`` (e.g. ``weight_decay``) is written into every group of every optimiser.
+        has an ``lr_scale`` (the groups of ``backbone_lr_scale`` and the rest of the network) to the rate a fresh
+        fit would start from (``optimizer__lr`` when it is set, else ``lr``) times its scale, in every optimiser
+        (skorch alone writes the one rate into every group of ``optimizer_``). A new ``optimizer``,
+        ``optimizer__param_groups`` or ``backbone_lr_scale`` rebuilds the optimisers at once (their state, e.g.
+        momentum, restarts), so that ``partial_fit`` and warm starts use it; another ``optimizer__<option>`` (e.g.
+        ``weight_decay``) is written into every group of every optimiser. Every ``optimizer__*`` value is stored as
+        a parameter (``get_params``, ``clone`` and the next ``fit`` use it), as on an unfitted estimator.
         A default callback set to None (``callbacks__lr_annealing=None``) is dropped at once.
         """
         params = dict(params)
@@ -415,6 +417,12 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
                 setattr(self, key, params.pop(key))
                 self._params_to_validate = {*self._params_to_validate, key}
         options = {k: v for k, v in params.items() if k.startswith("optimizer__") and k != "optimizer__lr"}
+        if fitted:
+            # skorch writes an optimizer__<option> set on an initialised net into the optimiser's groups but does not
+            # store it, so get_params, clone and the next fit would lose it: stored here, as on an unfitted net
+            for key in [k for k in params if k.startswith("optimizer__")]:
+                setattr(self, key, params[key])
+                self._params_to_validate = {*self._params_to_validate, key}
         deferred = {k: v for k, v in params.items() if k.split("__", 1)[0] in ("module", "compile")}
         super().set_params(**{k: v for k, v in params.items() if k not in deferred})
         if fitted and not regroup:
@@ -437,7 +445,8 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
         if fitted and regroup:
             self.initialize_optimizer()
         elif fitted and ("lr" in params or "optimizer__lr" in params):
-            self._rescale_param_groups(params.get("optimizer__lr", params.get("lr")))
+            # the rate a fresh fit would start from: optimizer__lr overrides lr (skorch's rule)
+            self._rescale_param_groups(self.__dict__.get("optimizer__lr", self.lr))
         return self
 
     def _rescale_param_groups(self, lr):

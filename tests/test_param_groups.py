@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from sklearn.base import clone
 from skorch.callbacks import Callback, LRScheduler
 from torch.optim.lr_scheduler import StepLR
 
@@ -180,6 +181,24 @@ def test_new_optimiser_options_on_a_fitted_estimator_reach_every_optimiser(small
     assert dann.optimizer_.param_groups[0]["lr"] == pytest.approx(0.01)
     dann.partial_fit(Xs, ys, Xt)
     assert type(dann.optimizer_) is torch.optim.SGD
+
+
+def test_optimiser_options_set_on_a_fitted_estimator_are_its_parameters(small_task):
+    """An ``optimizer__<option>`` set on a fitted estimator is stored as a parameter, as on an unfitted one:
+    ``get_params`` lists it, ``clone`` and the next ``fit`` use it. ``optimizer__lr`` overrides ``lr`` as in a
+    fresh fit (skorch's rule): a later ``set_params(lr=...)`` leaves the rates that ``optimizer__lr`` set."""
+    Xs, ys, Xt, _ = small_task
+    clf = make("dann", random_state=0, lr=0.02).fit(Xs, ys, Xt)
+    clf.set_params(optimizer__weight_decay=0.1, optimizer__lr=0.03)
+    assert clf.get_params()["optimizer__weight_decay"] == 0.1 and clf.get_params()["optimizer__lr"] == 0.03
+    assert clone(clf).get_params()["optimizer__weight_decay"] == 0.1
+    clf.set_params(lr=0.5)
+    assert clf.optimizer_.param_groups[0]["lr"] == pytest.approx(0.03)
+    clf.fit(Xs, ys, Xt)
+    fresh = make("dann", random_state=0, lr=0.5, optimizer__lr=0.03, optimizer__weight_decay=0.1).fit(Xs, ys, Xt)
+    assert clf.optimizer_.param_groups[0]["weight_decay"] == 0.1
+    assert clf.optimizer_.param_groups[0]["lr"] == pytest.approx(fresh.optimizer_.param_groups[0]["lr"])
+    np.testing.assert_array_equal(clf.predict_proba(Xt), fresh.predict_proba(Xt))
 
 
 def test_bad_groups(small_task):
