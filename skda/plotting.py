@@ -9,7 +9,10 @@
 from __future__ import annotations
 
 import numpy as np
+from sklearn.utils import _safe_indexing
 from sklearn.utils.validation import check_is_fitted
+
+from skda.validation import _label_kind, final_estimator, is_int_at_least, numeric_labels, unlabeled_mask
 
 __all__ = ["plot_embedding", "plot_training_curves"]
 
@@ -32,8 +35,8 @@ def plot_training_curves(estimator, keys=None, axes=None):
     Parameters
     ----------
     estimator : fitted skda estimator (anything with a skorch ``history``), or a ``Pipeline`` ending in one
-    keys : sequence of str or None
-        History keys to draw; None draws those of :data:`DEFAULT_CURVES` that were logged, else
+    keys : str, sequence of str or None
+        History keys to draw (one string: one key); None draws those of :data:`DEFAULT_CURVES` that were logged, else
         ``train_loss``.
     axes : sequence or array (any shape, e.g. from ``plt.subplots(2, 2)``) of matplotlib Axes, or None
         Where to draw (one per key, in order); None creates a figure.
@@ -49,6 +52,9 @@ def plot_training_curves(estimator, keys=None, axes=None):
     logged = set().union(*(row.keys() for row in history))
     if keys is None:
         keys = [k for k in DEFAULT_CURVES if k in logged] or ["train_loss"]
+    keys = [keys] if isinstance(keys, str) else list(keys)
+    if not keys:
+        raise ValueError("keys is empty: give at least one history key, or None for the default curves.")
     missing = [k for k in keys if k not in logged]
     if missing:
         raise ValueError(f"history has no {missing}; logged keys: {sorted(k for k in logged if k != 'batches')}.")
@@ -68,6 +74,22 @@ def plot_training_curves(estimator, keys=None, axes=None):
     return axes
 
 
+def _plot_labels(y, n_rows, name, x_name):
+    """``y`` as a 1-D label array of ``n_rows`` labels (an object array of numbers as numbers); NaN refused."""
+    y = np.asarray(y)
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    if y.ndim != 1:
+        raise ValueError(f"{name} must be 1-D (one label per row), got shape {y.shape}.")
+    if len(y) != n_rows:
+        raise ValueError(f"{name} has {len(y)} labels but {x_name} has {n_rows} rows.")
+    y = numeric_labels(y)
+    if y.dtype.kind == "f" and np.isnan(y).any():
+        raise ValueError(f"{name} holds NaN; mark unlabelled rows with the estimator's unlabelled marker "
+                         "(unlabeled_marker, -1 by default).")
+    return y
+
+
 def plot_embedding(estimator, Xs, ys, Xt, yt=None, method="pca", max_points=2000, random_state=0, ax=None):
     """Source and target samples in 2-D of the learned features, coloured by class, marker by domain.
 
@@ -75,9 +97,12 @@ def plot_embedding(estimator, Xs, ys, Xt, yt=None, method="pca", max_points=2000
     ----------
     estimator : fitted skda estimator (its ``transform`` gives the features)
     Xs, ys : source samples and labels; Xt : target samples; yt : target labels or None (target drawn grey)
+        Arrays or DataFrames (a DataFrame goes to ``estimator.transform`` as a DataFrame, for Pipelines that
+        select columns by name). Rows labelled with the estimator's unlabelled marker (``unlabeled_marker``,
+        -1 by default) are drawn grey, as unlabelled, not as a class.
     method : "pca" (default) or "tsne"
-        The 2-D projection, fitted on source and target features together.
-    max_points : int, default 2000
+        The 2-D projection, fitted on source and target features together (t-SNE needs at least 3 samples).
+    max_points : int >= 1, default 2000
         At most this many samples per domain are drawn (a seeded random subset).
     random_state : int, default 0
         Seeds the subset and t-SNE.
@@ -93,19 +118,27 @@ def plot_embedding(estimator, Xs, ys, Xt, yt=None, method="pca", max_points=2000
     check_is_fitted(estimator)
     if method not in ("pca", "tsne"):
         raise ValueError(f"method must be 'pca' or 'tsne', got {method!r}.")
-    ys = np.asarray(ys)
-    if len(ys) != len(Xs):
-        raise ValueError(f"ys has {len(ys)} labels but Xs has {len(Xs)} rows.")
-    if yt is not None and len(yt) != len(Xt):
-        raise ValueError(f"yt has {len(yt)} labels but Xt has {len(Xt)} rows.")
+    if not is_int_at_least(max_points, 1):
+        raise ValueError(f"max_points must be an integer >= 1, got {max_points!r}.")
+    marker = getattr(final_estimator(estimator), "unlabeled_marker", -1)
+    ys = _plot_labels(ys, len(Xs), "ys", "Xs")
+    yt = None if yt is None else _plot_labels(yt, len(Xt), "yt", "Xt")
+    labelled_s = ~unlabeled_mask(ys, marker, name="ys")
+    labelled_t = None if yt is None else ~unlabeled_mask(yt, marker, name="yt")
+    if yt is not None and labelled_s.any() and labelled_t.any() and \
+            _label_kind(ys[labelled_s]) != _label_kind(yt[labelled_t]):
+        raise ValueError(f"ys holds {_label_kind(ys[labelled_s])} labels but yt {_label_kind(yt[labelled_t])} "
+                         "labels; spell the target labels as the source labels.")
     rng = np.random.RandomState(random_state)
 
     def subset(n):
         return np.sort(rng.choice(n, max_points, replace=False)) if n > max_points else np.arange(n)
 
     idx_s, idx_t = subset(len(Xs)), subset(len(Xt))
-    fs = estimator.transform(np.asarray(Xs)[idx_s])
-    ft = estimator.transform(np.asarray(Xt)[idx_t])
+    if method == "tsne" and len(idx_s) + len(idx_t) < 3:
+        raise ValueError(f"method='tsne' needs at least 3 samples, got {len(idx_s) + len(idx_t)}; use method='pca'.")
+    fs = estimator.transform(_safe_indexing(Xs, idx_s))
+    ft = estimator.transform(_safe_indexing(Xt, idx_t))
     features = np.vstack([fs, ft])
     if method == "pca":
         coords = PCA(n_components=2, random_state=random_state).fit_transform(features)
@@ -117,16 +150,20 @@ def plot_embedding(estimator, Xs, ys, Xt, yt=None, method="pca", max_points=2000
     if ax is None:
         plt = _pyplot()
         _, ax = plt.subplots(figsize=(5, 4.5))
-    classes = np.unique(ys if yt is None else np.concatenate([ys, np.asarray(yt)]))
-    colour = {c: i for i, c in enumerate(classes)}
-    cmap = "tab10" if len(classes) <= 10 else "tab20"
-    ax.scatter(cs[:, 0], cs[:, 1], c=[colour[c] for c in ys[idx_s]], cmap=cmap, vmin=0, vmax=max(len(classes) - 1, 1),
-               marker="o", s=10, alpha=0.6, label="source")
-    if yt is None:
-        ax.scatter(ct[:, 0], ct[:, 1], c="grey", marker="x", s=12, alpha=0.6, label="target")
-    else:
-        ax.scatter(ct[:, 0], ct[:, 1], c=[colour[c] for c in np.asarray(yt)[idx_t]], cmap=cmap, vmin=0,
-                   vmax=max(len(classes) - 1, 1), marker="x", s=12, alpha=0.6, label="target")
+    known = [ys[labelled_s]] + ([] if yt is None else [yt[labelled_t]])
+    index = {c: i for i, c in enumerate(np.unique(np.concatenate(known)).tolist())}
+    import matplotlib
+
+    cmap = matplotlib.colormaps["tab10" if len(index) <= 10 else "tab20"]
+    grey = (0.5, 0.5, 0.5, 1.0)
+
+    def colours(labels, labelled):  # a class has one colour in both domains; unlabelled rows are grey
+        return [cmap(index[v] % cmap.N) if is_labelled else grey for v, is_labelled in zip(labels.tolist(), labelled)]
+
+    ax.scatter(cs[:, 0], cs[:, 1], c=colours(ys[idx_s], labelled_s[idx_s]), marker="o", s=10, alpha=0.6,
+               label="source")
+    ax.scatter(ct[:, 0], ct[:, 1], c=[grey] * len(ct) if yt is None else colours(yt[idx_t], labelled_t[idx_t]),
+               marker="x", s=12, alpha=0.6, label="target")
     ax.legend(loc="best")
     ax.set_title(f"{type(estimator).__name__} features ({method.upper()})")
     return ax, {"source": cs, "target": ct}

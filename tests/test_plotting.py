@@ -29,6 +29,13 @@ def test_training_curves_draw_the_history(fitted):
 def test_training_curves_unknown_key(fitted):
     with pytest.raises(ValueError, match="history has no \\['train_msc_loss'\\]"):
         plot_training_curves(fitted, keys=["train_msc_loss"])
+    with pytest.raises(ValueError, match="keys is empty"):
+        plot_training_curves(fitted, keys=[])
+
+
+def test_training_curves_of_one_key_given_as_a_string(fitted):
+    (ax,) = plot_training_curves(fitted, keys="train_loss")
+    np.testing.assert_allclose(ax.lines[0].get_ydata(), fitted.history[:, "train_loss"])
 
 
 @pytest.mark.parametrize("method", ["pca", "tsne"])
@@ -50,12 +57,57 @@ def test_embedding_pca_matches_sklearn(small_task, fitted):
     np.testing.assert_allclose(np.vstack([coords["source"], coords["target"]]), expected, rtol=1e-4, atol=1e-4)
 
 
-def test_embedding_errors(small_task, fitted):
+def test_embedding_draws_unlabelled_rows_grey(small_task, fitted):
+    """Rows labelled with the unlabelled marker are grey, not a class: the classes keep the colours they have
+    without them, in both domains."""
+    Xs, ys, Xt, yt = small_task
+    grey = np.array([0.5, 0.5, 0.5])
+    ax, _ = plot_embedding(fitted, Xs, ys, Xt, yt)
+    source_colours, target_colours = (c.get_facecolors()[:, :3].copy() for c in ax.collections)
+    partly = yt.copy()
+    partly[::2] = -1
+    ax, _ = plot_embedding(fitted, Xs, ys, Xt, partly)
+    source, target = (c.get_facecolors()[:, :3] for c in ax.collections)
+    np.testing.assert_array_equal(source, source_colours)
+    np.testing.assert_array_equal(target[1::2], target_colours[1::2])
+    np.testing.assert_array_equal(target[::2], np.tile(grey, (len(target[::2]), 1)))
+    assert not np.isin(np.round(source_colours, 6), np.round(grey, 6)).all(axis=1).any()
+    ax, _ = plot_embedding(fitted, Xs, ys, Xt, np.full(len(Xt), -1))  # no target label: all grey
+    np.testing.assert_array_equal(ax.collections[1].get_facecolors()[:, :3], np.tile(grey, (len(Xt), 1)))
+
+
+def test_embedding_of_a_pipeline_that_selects_columns_by_name(small_task):
+    import pandas as pd
+    from sklearn.compose import ColumnTransformer
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
     Xs, ys, Xt, _ = small_task
+    columns = [f"f{i}" for i in range(Xs.shape[1])]
+    Ds, Dt = pd.DataFrame(Xs, columns=columns), pd.DataFrame(Xt, columns=columns)
+    X, y = pack_domains(Ds, ys, Dt)
+    pipe = make_pipeline(ColumnTransformer([("scaled", StandardScaler(), columns)]),
+                         make("dann", random_state=0)).fit(X, y)
+    _, coords = plot_embedding(pipe, Ds, ys, Dt, max_points=20)
+    assert coords["source"].shape == (20, 2) and coords["target"].shape == (20, 2)
+
+
+def test_embedding_errors(small_task, fitted):
+    Xs, ys, Xt, yt = small_task
     with pytest.raises(ValueError, match="method must be"):
         plot_embedding(fitted, Xs, ys, Xt, method="umap")
     with pytest.raises(ValueError, match="ys has 3 labels"):
         plot_embedding(fitted, Xs, ys[:3], Xt)
+    with pytest.raises(ValueError, match="max_points must be an integer >= 1, got 0"):
+        plot_embedding(fitted, Xs, ys, Xt, max_points=0)
+    with pytest.raises(ValueError, match="method='tsne' needs at least 3 samples, got 2"):
+        plot_embedding(fitted, Xs[:1], ys[:1], Xt[:1], method="tsne")
+    with pytest.raises(ValueError, match="ys holds text labels but yt numeric labels"):
+        plot_embedding(fitted, Xs, np.array(["a", "b", "c"])[ys], Xt, yt)
+    with pytest.raises(ValueError, match="yt holds NaN"):
+        plot_embedding(fitted, Xs, ys, Xt, np.where(yt == 0, np.nan, yt))
+    with pytest.raises(ValueError, match=r"ys must be 1-D \(one label per row\), got shape"):
+        plot_embedding(fitted, Xs, np.c_[ys, ys], Xt)
     from sklearn.exceptions import NotFittedError
 
     with pytest.raises(NotFittedError):
