@@ -52,14 +52,16 @@ def main(argv=None) -> int:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     p_demo = sub.add_parser(
         "demo", help="source-only vs DANN on the embedded digits shift (no download)",
-        description="Train a source-only baseline and DANN on scikit-learn's 8x8 digits (source) and the same "
-                    "digits rotated by 20 degrees (target, labels used only to score), and print both target "
+        description="Train a source-only baseline and DANN on half of scikit-learn's 8x8 digits (source) and the "
+                    "other half rotated by 20 degrees (target, labels used only to score), and print both target "
                     "accuracies.")
     p_demo.add_argument("--epochs", type=int, default=60, help="training epochs of each model (default: 60)")
     p_demo.add_argument("--seed", type=int, default=0, help="random_state of both models (default: 0)")
     args = parser.parse_args(argv)
     if args.command == "demo" and args.epochs < 1:
-        parser.error(f"--epochs must be >= 1, got {args.epochs}.")
+        p_demo.error(f"--epochs must be >= 1, got {args.epochs}.")
+    if args.command == "demo" and not 0 <= args.seed < 2**32:
+        p_demo.error(f"--seed must be in [0, 2**32 - 1], got {args.seed}.")
     if args.command == "demo":
         demo(epochs=args.epochs, seed=args.seed)
     return 0

@@ -31,10 +31,14 @@ def test_cli_help_and_version_do_not_import_torch():
     assert f"skda {skda.__version__}" in out.stdout
 
 
-def test_demo_refuses_zero_epochs(capsys):
+@pytest.mark.parametrize("argv,message", [(["--epochs", "0"], "--epochs must be >= 1, got 0"),
+                                          (["--seed", "-1"], "--seed must be in [0, 2**32 - 1], got -1"),
+                                          (["--seed", str(2**32)], f"--seed must be in [0, 2**32 - 1], got {2**32}")])
+def test_demo_refuses_bad_arguments_with_its_usage(capsys, argv, message):
     from skda.__main__ import main
 
     with pytest.raises(SystemExit) as exit_info:
-        main(["demo", "--epochs", "0"])
+        main(["demo", *argv])
     assert exit_info.value.code == 2
-    assert "--epochs must be >= 1, got 0" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert message in err and err.startswith("usage: skda demo")
