@@ -42,6 +42,7 @@ import os
 from pathlib import Path
 
 import numpy as np
+from sklearn.utils import check_random_state
 
 __all__ = ["DEFAULT_DATA_HOME", "IMAGE_EXTENSIONS", "list_tasks", "load_image_folder", "load_task", "make_digits_shift",
            "resolve_data_home"]
@@ -105,7 +106,10 @@ def _places_searched(data_home) -> str:
             f"(3) the per-user default {DEFAULT_DATA_HOME} = {default} ({default_state})")
 
 
-def _loadmat(data_home, family: str, filename: str) -> dict:
+def _loadmat(data_home, family: str, filename: str, variables: tuple[str, ...]) -> dict:
+    """The ``variables`` of the benchmark file ``filename`` of ``family``; a missing file raises
+    ``FileNotFoundError`` naming the places searched, an unreadable one or one without these variables
+    ``ValueError`` naming the file."""
     from scipy.io import loadmat
 
     folder = resolve_data_home(data_home)
@@ -120,7 +124,16 @@ def _loadmat(data_home, family: str, filename: str) -> dict:
             f"{folder} comes from {origin} and {missing}; it is the first of "
             f"{_places_searched(data_home)}. skda downloads nothing: put digits_mnist_usps/, office_caltech10_surf/ "
             "and amazon_reviews_400/ in one of these folders.")
-    return loadmat(path)
+    try:
+        mat = loadmat(path)
+    except Exception as exc:  # noqa: BLE001 - scipy raises MatReadError, ValueError, OSError by the kind of damage
+        raise ValueError(f"cannot read the benchmark file {path}: {exc}") from exc
+    missing = [v for v in variables if v not in mat]
+    if missing:
+        found = sorted(k for k in mat if not k.startswith("__"))
+        raise ValueError(f"the benchmark file {path} has no variable {missing} (it holds {found}); skda reads "
+                         f"{list(variables)} from it: is it the file the data README describes?")
+    return mat
 
 
 def _standardize_rows(X):
@@ -137,7 +150,7 @@ def _labels(y, offset=0):
 
 
 def _load_digits_pair(data_home, reverse, preprocess):
-    mat = _loadmat(data_home, "digits", "MNIST_vs_USPS.mat")
+    mat = _loadmat(data_home, "digits", "MNIST_vs_USPS.mat", ("X_src", "Y_src", "X_tar", "Y_tar"))
     mnist = (np.asarray(mat["X_src"], dtype=np.float64).T, _labels(mat["Y_src"], 1))
     usps = (np.asarray(mat["X_tar"], dtype=np.float64).T, _labels(mat["Y_tar"], 1))
     (Xs, ys), (Xt, yt) = (usps, mnist) if reverse else (mnist, usps)
@@ -147,7 +160,7 @@ def _load_digits_pair(data_home, reverse, preprocess):
 
 
 def _load_office(data_home, domain, preprocess):
-    mat = _loadmat(data_home, "office_caltech", f"{_OFFICE[domain]}_SURF_L10.mat")
+    mat = _loadmat(data_home, "office_caltech", f"{_OFFICE[domain]}_SURF_L10.mat", ("fts", "labels"))
     X = np.asarray(mat["fts"], dtype=np.float64)
     if preprocess:
         X = _zscore(X / np.maximum(X.sum(axis=1, keepdims=True), 1e-12))
@@ -155,20 +168,22 @@ def _load_office(data_home, domain, preprocess):
 
 
 def _load_reviews(data_home, domain, preprocess):
-    mat = _loadmat(data_home, "amazon_reviews", f"{_REVIEWS[domain]}_400.mat")
+    mat = _loadmat(data_home, "amazon_reviews", f"{_REVIEWS[domain]}_400.mat", ("fts", "labels"))
     X = np.asarray(mat["fts"], dtype=np.float64)
     if preprocess:
         X = _zscore(X)
     return X, _labels(mat["labels"])
 
 
-def make_digits_shift(random_state: int = 0, angle: float = 20.0):
-    """Embedded visual domain shift from ``sklearn.datasets.load_digits`` (no download, deterministic).
+def make_digits_shift(random_state=0, angle: float = 20.0):
+    """Embedded visual domain shift from ``sklearn.datasets.load_digits`` (no download; deterministic for an int
+    ``random_state``).
 
-    The 1797 8x8 digits (pixels scaled to [0, 1]) are split in two halves by a permutation seeded with
-    ``random_state``. Source: the first half as is. Target: the second half rotated by ``angle``
-    degrees counter-clockwise (``scipy.ndimage.rotate``, bilinear, same size, clipped to [0, 1]) - the
-    same digits seen by a tilted camera. Labels are the digits 0-9.
+    The 1797 8x8 digits (pixels scaled to [0, 1]) are split in two halves by a permutation drawn from
+    ``random_state`` (int, ``numpy.random.RandomState`` or None, as scikit-learn's ``check_random_state``).
+    Source: the first half as is. Target: the second half rotated by ``angle``
+    degrees counter-clockwise (``scipy.ndimage.rotate``, bilinear, same size, clipped to [0, 1]) - other
+    digits of the same writers, seen by a tilted camera. Labels are the digits 0-9.
 
     Returns ``(Xs, ys, Xt, yt)`` with 64 float32 features (898 source rows, 899 target rows).
     """
@@ -178,7 +193,7 @@ def make_digits_shift(random_state: int = 0, angle: float = 20.0):
     digits = load_digits()
     X = digits.images.astype(np.float64) / 16.0
     y = digits.target.astype(np.int64)
-    order = np.random.RandomState(random_state).permutation(len(X))
+    order = check_random_state(random_state).permutation(len(X))
     half = len(X) // 2
     src, tgt = order[:half], order[half:]
     Xt = np.clip(ndimage.rotate(X[tgt], angle, axes=(1, 2), reshape=False, order=1), 0.0, 1.0)
@@ -192,11 +207,15 @@ def load_task(name: str, data_home: str | os.PathLike | None = None, *, preproce
     ``data_home`` is the folder of the benchmark files, else ``$SKDA_DATA``, else ``~/skda_data`` (see
     :func:`resolve_data_home`); the embedded ``"digits-shift"`` task needs none.
     """
+    if not isinstance(name, str):
+        raise TypeError(f"load_task takes a task name (str), e.g. 'amazon->caltech' or 'digits-shift'; got "
+                        f"{type(name).__name__} {name!r}. skda.datasets.list_tasks() lists them.")
     key = name.strip().lower().replace(" ", "")
     if key == "digits-shift":
         return make_digits_shift()
     if "->" not in key:
-        raise ValueError(f"unknown task {name!r}: use 'source->target', e.g. one of {list_tasks()[:4]}...")
+        raise ValueError(f"unknown task {name!r}: a task is 'digits-shift' or a pair 'source->target' such as "
+                         f"{list_tasks()[1:4]}; skda.datasets.list_tasks() lists them.")
     source, target = (_ALIASES.get(part, part) for part in key.split("->", 1))
     if {source, target} == {"mnist", "usps"}:
         Xs, ys, Xt, yt = _load_digits_pair(data_home, source == "usps", preprocess)

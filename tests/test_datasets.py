@@ -109,8 +109,23 @@ def test_missing_folder_error_names_the_three_places_and_which_were_unset(tmp_pa
 def test_unknown_task():
     with pytest.raises(ValueError, match="unknown task"):
         load_task("mnist->svhn")
-    with pytest.raises(ValueError, match="source->target"):
-        load_task("mnist")
+    with pytest.raises(ValueError, match=r"a task is 'digits-shift' or a pair 'source->target' such as \['mnist"):
+        load_task("digits_shift")
+    with pytest.raises(TypeError, match="load_task takes a task name \\(str\\).*got NoneType None"):
+        load_task(None)
+
+
+def test_a_damaged_benchmark_file_is_named(tmp_path):
+    from scipy.io import savemat
+
+    folder = tmp_path / "office_caltech10_surf"
+    folder.mkdir()
+    savemat(folder / "amazon_SURF_L10.mat", {"X": np.ones((3, 800))})
+    (folder / "webcam_SURF_L10.mat").write_bytes(b"")
+    with pytest.raises(ValueError, match=r"amazon_SURF_L10.mat has no variable \['fts', 'labels'\] \(it holds \['X'"):
+        load_task("amazon->webcam", data_home=tmp_path)
+    with pytest.raises(ValueError, match=r"cannot read the benchmark file .*webcam_SURF_L10.mat"):
+        load_task("webcam->amazon", data_home=tmp_path)
 
 
 def test_embedded_task_is_deterministic_and_needs_no_file(monkeypatch):
@@ -121,6 +136,8 @@ def test_embedded_task_is_deterministic_and_needs_no_file(monkeypatch):
     Xs, ys, Xt, yt = a
     assert Xs.shape == (898, 64) and Xt.shape == (899, 64) and Xs.dtype == np.float32
     assert sorted(np.unique(ys)) == list(range(10))
+    for x, y in zip(make_digits_shift(np.random.RandomState(0)), a):  # a RandomState, as scikit-learn takes one
+        np.testing.assert_array_equal(x, y)
 
 
 def test_data_folder_message_names_skda_data_and_expands_the_home_directory(tmp_path, monkeypatch):
