@@ -80,7 +80,10 @@ __all__ = [
     "soft_neighborhood_density",
 ]
 
-#: Probabilities are clipped to [EPS, 1 - EPS] before a log or a ratio is taken.
+#: Probabilities are clipped before a log or a ratio is taken: the probability of the true class to
+#: [EPS, 1] in the log loss (so one row's loss is at most -log(EPS) = 13.8 nats: a single confidently wrong
+#: row cannot dominate an importance-weighted sum; scikit-learn's ``log_loss`` clips at machine epsilon
+#: instead, 36 nats), the domain classifier's target probability to [EPS, 1 - EPS] in the density ratio.
 EPS = 1e-6
 
 #: Rows of the similarity matrix computed at once by :func:`soft_neighborhood_density`.
@@ -175,7 +178,8 @@ def importance_weighted_validation(y_true, probabilities, weights, *, metric="ac
     weights : (n,) density ratios w(x) of those rows (e.g. from :func:`density_ratio`).
     metric : "accuracy" (default) or "log_loss"
         "accuracy" returns the weighted accuracy ``1/n sum_i w_i 1[argmax p_i = y_i]``; "log_loss" returns
-        minus the weighted cross-entropy ``-1/n sum_i w_i (-log p_i[y_i])``. Higher is better for both.
+        minus the weighted cross-entropy ``-1/n sum_i w_i (-log max(p_i[y_i], EPS))`` (:data:`EPS` = 1e-6: one
+        row's loss is at most 13.8 nats). Higher is better for both.
     normalize : bool, default False
         Divide by ``sum_i w_i`` instead of ``n`` (self-normalised importance sampling: lower variance, a
         small bias; the paper uses ``n``).
@@ -207,8 +211,8 @@ def deep_embedded_validation(y_true, probabilities, weights, *, loss="log_loss",
     (sample covariance and variance with ``ddof=1``, as in the authors' code). ``E[w] = 1`` makes
     ``eta (mean(w) - 1)`` a zero-mean control variate. If all weights are equal ``eta = 0``.
 
-    ``loss`` is "log_loss" (cross-entropy, default) or "zero_one". ``classes``: see
-    :func:`importance_weighted_validation`.
+    ``loss`` is "log_loss" (cross-entropy ``-log max(p_i[y_i], EPS)``, at most 13.8 nats per row; default) or
+    "zero_one". ``classes``: see :func:`importance_weighted_validation`.
     """
     P, index, w = _check_supervised(y_true, probabilities, weights, classes)
     weighted = w * _per_sample(P, index, loss)

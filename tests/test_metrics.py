@@ -37,6 +37,10 @@ def test_iwcv_matches_numpy():
     assert importance_weighted_validation(Y, P, W, normalize=True) == pytest.approx((W * correct).sum() / W.sum())
     logloss = -np.log([0.7, 0.8, 0.3, 1.0, 0.25])
     assert importance_weighted_validation(Y, P, W, metric="log_loss") == pytest.approx(-(W * logloss).mean())
+    # the log loss of a row is capped at -log(EPS): a confidently wrong row counts 13.8 nats, not 20.7
+    wrong = np.array([[1 - 1e-9, 1e-9], [0.3, 0.7]])
+    assert importance_weighted_validation(np.array([1, 1]), wrong, np.ones(2), metric="log_loss") == \
+        pytest.approx(-(-np.log(EPS) - np.log(0.7)) / 2)
     # unit weights: plain accuracy; labels via classes=
     assert importance_weighted_validation(np.array(list("abaac")), P, np.ones(5), classes=np.array(list("abc"))) \
         == pytest.approx(0.6)
