@@ -18,13 +18,15 @@ from __future__ import annotations
 
 import math
 import numbers
+import warnings
 
 import numpy as np
 import scipy.sparse as sp
 import torch
 from sklearn.utils import column_or_1d
+from sklearn.utils.validation import _num_samples
 
-from .engine import DomainAdaptationNet, PairedBatchSampler
+from .engine import DomainAdaptationNet, PairedBatchSampler, TrainingInterruptedWarning
 from .images import RowSource, is_path_array
 from .layers import ClassifierNetwork, MLPFeatureExtractor
 from .optim import MomentumSGD
@@ -580,7 +582,8 @@ class ActiveSelector(DomainAdaptationNet):
     def informativeness(self, X):
         """The query score of each row of ``X`` under ``strategy`` (higher = queried first), shape (n,). For
         ``"clue"``: the predictive entropy (CLUE's sample weight); for ``"badge"``: the norm of the gradient
-        embedding, ``||p - onehot(argmax p)|| ||h||``."""
+        embedding, ``||p - onehot(argmax p)|| ||h||``; for ``"random"``: seeded uniform draws over the rows of
+        ``X`` (the same ``X`` size, the same draws), not the draws ``query`` made over the unlabelled pool."""
         self._check_fitted()
         self._check_feature_names(X, reset=False)
         return self._score_tensor(self._prediction_rows(X))
@@ -632,6 +635,10 @@ class ActiveSelector(DomainAdaptationNet):
         candidates: of ``candidates``)."""
         self._check_fitted()
         _, kind = _check_strategy(self.strategy)
+        if isinstance(candidates, tuple) and len(candidates) and all(isinstance(c, np.ndarray) and c.ndim == 1
+                                                                     for c in candidates):
+            raise TypeError("candidates is a tuple of index arrays (what np.where(mask) and mask.nonzero() return); "
+                            "pass np.where(mask)[0] or the boolean mask itself.")
         pool = self._validated_prediction_rows(self.pool_)
         if candidates is None or (not sp.issparse(candidates) and np.ndim(candidates) == 1
                                   and not is_path_array(candidates)):  # e.g. a pandas Series of indices
@@ -724,7 +731,18 @@ def _check_learner(learner):
     if final.unlabeled_marker is None:
         raise ValueError("the learner marks the target labels not bought with its unlabeled_marker, and None marks "
                          "none; set its unlabeled_marker to e.g. -1 or '?'.")
+    if hasattr(learner, "steps") and _metadata_routing_on() and \
+            "sample_domain" not in learner.get_metadata_routing().consumes(method="fit", params={"sample_domain"}):
+        raise ValueError(f"with metadata routing on, the Pipeline learner is fitted with sample_domain routed to its "
+                         f"final estimator, which does not request it; call {type(final).__name__}(...)"
+                         ".set_fit_request(sample_domain=True) on it (or turn routing off).")
     return final
+
+
+def _metadata_routing_on() -> bool:
+    import sklearn
+
+    return bool(sklearn.get_config().get("enable_metadata_routing", False))
 
 
 def _sample_domain_route(pipeline):
@@ -752,21 +770,40 @@ def fit_learner(learner, Xs, ys, Xt, yt):
     _check_learner(learner)
     if not hasattr(learner, "steps"):
         return learner.fit(Xs, ys, Xt, yt)
-    import sklearn
-
-    if hasattr(Xs, "iloc") or hasattr(Xt, "iloc"):
-        import pandas as pd
-
-        X = pd.concat([pd.DataFrame(Xs), pd.DataFrame(Xt)], ignore_index=True)
-    else:
-        X = np.concatenate([np.asarray(Xs), np.asarray(Xt)])
+    X = _stack_domains(Xs, Xt)
     ys, yt = np.asarray(ys), np.asarray(yt)
     y = np.concatenate([ys, yt]) if ys.dtype.kind == yt.dtype.kind else np.concatenate(
         [ys.astype(object), yt.astype(object)])
     domains = np.concatenate([np.ones(len(ys), dtype=np.int64), np.full(len(yt), -1, dtype=np.int64)])
-    if sklearn.get_config().get("enable_metadata_routing", False):
+    if _metadata_routing_on():
         return learner.fit(X, y, sample_domain=domains)
     return learner.fit(X, y, **{_sample_domain_route(learner): domains})
+
+
+def _stack_domains(Xs, Xt):
+    """The source rows, then the target rows, as one input: a DataFrame when either is one (the other takes its
+    columns; two DataFrames must have the same columns), a sparse matrix when either is sparse, else an array."""
+    if hasattr(Xs, "iloc") or hasattr(Xt, "iloc"):
+        import pandas as pd
+
+        columns = (Xs if hasattr(Xs, "iloc") else Xt).columns
+        if hasattr(Xs, "iloc") and hasattr(Xt, "iloc") and not Xs.columns.equals(Xt.columns):
+            raise ValueError(f"Xs and Xt are DataFrames with different columns ({list(Xs.columns)[:5]} ... vs "
+                             f"{list(Xt.columns)[:5]} ...); give both domains the same columns, in the same order.")
+
+        def frame(X):
+            if hasattr(X, "iloc"):
+                return X
+            X = X.toarray() if sp.issparse(X) else np.asarray(X)
+            if X.ndim != 2 or X.shape[1] != len(columns):
+                raise ValueError(f"one domain is a DataFrame of {len(columns)} columns, the other has shape "
+                                 f"{X.shape}; give both domains the same columns.")
+            return pd.DataFrame(X, columns=columns)
+
+        return pd.concat([frame(Xs), frame(Xt)], ignore_index=True)
+    if sp.issparse(Xs) or sp.issparse(Xt):
+        return sp.vstack([sp.csr_matrix(Xs), sp.csr_matrix(Xt)], format="csr")
+    return np.concatenate([np.asarray(Xs), np.asarray(Xt)])
 
 
 class ActiveLearningRoundError(RuntimeError):
@@ -774,7 +811,8 @@ class ActiveLearningRoundError(RuntimeError):
     (index 0 the initial fit, index r round r) and ``labels`` (the target labels revealed so far, unknown ones
     the unlabelled marker); a ``partial_fit`` that refused its input left the selector as the last finished round
     left it. ``round`` is the failed
-    round (1-based); the original exception is the ``__cause__``."""
+    round (1-based; None when the learner's fit after the last round failed); the original exception is the
+    ``__cause__``."""
 
     def __init__(self, message, *, round, accuracies, labels):
         super().__init__(message)
@@ -831,7 +869,8 @@ def active_learning_loop(selector, Xs, ys, Xt, yt, *, rounds=5, budget=0.01, rou
     Raises
     ------
     ActiveLearningRoundError
-        When a round fails (its cause chained); it carries the accuracies and labels of the finished rounds.
+        When a round fails or is interrupted (Ctrl-C, which skorch's ``partial_fit`` would otherwise swallow), or
+        the learner's fit fails (its cause chained); it carries the accuracies and labels of the finished rounds.
 
     Returns
     -------
@@ -847,7 +886,7 @@ def active_learning_loop(selector, Xs, ys, Xt, yt, *, rounds=5, budget=0.01, rou
     if not is_int_at_least(round_epochs, 1):
         raise ValueError(f"round_epochs must be an int >= 1, got {round_epochs!r}.")
     yt = column_or_1d(np.asarray(yt), warn=False)
-    n_target = len(Xt)
+    n_target = _num_samples(Xt)
     if len(yt) != n_target:
         raise ValueError(f"the oracle labels yt ({len(yt)}) must label every target sample ({n_target}).")
     marker = selector.unlabeled_marker
@@ -859,11 +898,9 @@ def active_learning_loop(selector, Xs, ys, Xt, yt, *, rounds=5, budget=0.01, rou
                          "every target label.")
     labels = _unknown_labels(yt, marker)
     if yt_initial is not None:
-        yt_initial = column_or_1d(np.asarray(yt_initial), warn=False)
-        if len(yt_initial) != n_target:
-            raise ValueError(f"yt_initial has {len(yt_initial)} labels, the target set {n_target}.")
-        known = ~unlabeled_mask(yt_initial, marker)
-        labels[known] = yt_initial[known]
+        # the checks of fit's yt (NaN or another marker is no class), spelled as the oracle's labels
+        known, y_known = check_target_labels(column_or_1d(np.asarray(yt_initial), warn=False), n_target, yt, marker)
+        labels[known] = y_known
     if not fit_initial:
         if not selector.__sklearn_is_fitted__() or len(selector.pool_) != n_target:
             raise ValueError("fit_initial=False needs a selector already fitted on this target pool.")
@@ -878,15 +915,23 @@ def active_learning_loop(selector, Xs, ys, Xt, yt, *, rounds=5, budget=0.01, rou
         selector.fit(Xs, ys, Xt, labels, classes=classes)
     accuracies = [selector.score(Xt, yt)]
     for r in range(1, rounds + 1):
-        idx = selector.query(budget)
+        # among the rows not labelled yet (also those of yt_initial that a selector fitted before does not know)
+        idx = selector.query(budget, candidates=unlabeled_mask(labels, marker))
         revealed = labels.copy()
         revealed[idx] = yt[idx]
         try:
-            selector.partial_fit(Xs, ys, Xt, revealed, epochs=round_epochs)
-        except Exception as exc:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                selector.partial_fit(Xs, ys, Xt, revealed, epochs=round_epochs)
+            _reissue(caught)
+            if any(issubclass(w.category, TrainingInterruptedWarning) for w in caught):
+                raise KeyboardInterrupt(f"the training of round {r} was interrupted")
+        except (Exception, KeyboardInterrupt) as exc:
             unknown = np.setdiff1d(np.unique(yt[idx]), selector.classes_)
             hint = (f" The oracle revealed classes {unknown.tolist()} that the selector was not fitted with: pass "
-                    "classes=<every class> to active_learning_loop." if len(unknown) else "")
+                    "classes=<every class> to active_learning_loop." if len(unknown) else
+                    " The selector keeps the weights of the interrupted round's last step." if
+                    isinstance(exc, KeyboardInterrupt) else "")
             raise ActiveLearningRoundError(
                 f"active learning round {r} of {rounds} failed ({type(exc).__name__}: {exc}).{hint} The {r - 1} "
                 "finished round(s) are kept in this error's accuracies and labels (a partial_fit that refuses its "
@@ -898,5 +943,20 @@ def active_learning_loop(selector, Xs, ys, Xt, yt, *, rounds=5, budget=0.01, rou
         bought = ~unlabeled_mask(labels, marker)
         learner_labels = _unknown_labels(yt, learner_marker)
         learner_labels[bought] = yt[bought]
-        fit_learner(learner, Xs, ys, Xt, learner_labels)
+        try:
+            fit_learner(learner, Xs, ys, Xt, learner_labels)
+        except Exception as exc:
+            raise ActiveLearningRoundError(
+                f"fitting the learner on the labels bought failed ({type(exc).__name__}: {exc}). The {rounds} "
+                "finished round(s) are kept in this error's accuracies and labels: fit the learner on them with "
+                "skda.active.fit_learner once the cause is mended.", round=None, accuracies=np.asarray(accuracies),
+                labels=labels) from exc
     return np.asarray(accuracies)
+
+
+def _reissue(caught):
+    """Warn again the warnings recorded by ``warnings.catch_warnings(record=True)`` (through the caller's
+    filters), but the training interruptions, which the loop turns into an error."""
+    for w in caught:
+        if not issubclass(w.category, TrainingInterruptedWarning):
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno, source=w.source)

@@ -49,7 +49,7 @@ from .validation import (check_features, check_sklearn_scoring, check_target_lab
                          split_sample_domain, unlabeled_mask)
 
 __all__ = ["FITTED_STATE_KEY", "ClassBalancedBatchSampler", "DomainAdaptationNet", "PairedBatchSampler",
-           "resolve_device"]
+           "TrainingInterruptedWarning", "resolve_device"]
 
 #: Rows per forward pass in predict / transform.
 PREDICT_CHUNK_ROWS = 1024
@@ -112,6 +112,12 @@ def _check_declared_classes(classes, ys, marker):
     if len(unknown):
         raise ValueError(f"the labels {unknown.tolist()} are not among classes={classes.tolist()}.")
     return classes
+
+
+class TrainingInterruptedWarning(UserWarning):
+    """A fit stopped by ``KeyboardInterrupt`` (Ctrl-C) during an epoch: skorch ends the fit quietly; skda warns
+    with this category (the model keeps the weights of the last step taken), and
+    :func:`skda.active.active_learning_loop` turns it into an error that stops the loop."""
 
 
 class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeaturesOutMixin, NeuralNet):
@@ -1289,7 +1295,7 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
         warnings.warn(
             f"{type(self).__name__}: training was interrupted (KeyboardInterrupt) during epoch {epoch + 1} of "
             f"{epochs}; the model keeps the weights of the last step taken and the history its {epoch} complete "
-            "epoch(s) of this call.", UserWarning, stacklevel=caller_stacklevel())
+            "epoch(s) of this call.", TrainingInterruptedWarning, stacklevel=caller_stacklevel())
 
     def log_metrics(self, **values):
         """Record per-batch scalars (0-d tensors, kept on the device) from ``get_loss``; they are copied to

@@ -7,6 +7,7 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+import sklearn
 import torch
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
@@ -335,6 +336,53 @@ def test_active_learning_loop(small_task):
     assert acc2.shape == (3,) and acc2[0] == pytest.approx(warm.score(Xt, yt))
 
 
+def test_active_learning_loop_buys_new_labels_beside_those_known_before(small_task):
+    """With ``fit_initial=False`` the rows labelled in ``yt_initial`` are known labels the selector was not
+    fitted with: the rounds buy other rows."""
+    Xs, ys, Xt, yt = small_task
+    warm = make("active", strategy="entropy", random_state=0).fit(Xs, ys, Xt)
+    known = warm.query(5)
+    yt_initial = np.full(len(Xt), -1)
+    yt_initial[known] = yt[known]
+    skda.active_learning_loop(warm, Xs, ys, Xt, yt, rounds=2, budget=5, round_epochs=1, yt_initial=yt_initial,
+                              fit_initial=False)
+    assert warm.n_labeled_target_ == 15 and warm.labeled_mask_[known].all()
+
+
+def test_active_learning_loop_checks_yt_initial_as_fit_checks_yt(small_task):
+    Xs, ys, Xt, yt = small_task
+    nan_unknown = np.full(len(Xt), np.nan)
+    nan_unknown[:3] = yt[:3]
+    with pytest.raises(ValueError, match="yt: Input y contains NaN"):
+        skda.active_learning_loop(make("active"), Xs, ys, Xt, yt, rounds=0, yt_initial=nan_unknown)
+    text = np.array(["a", "b", "c"])
+    other_marker = np.full(len(Xt), "?")
+    other_marker[:3] = text[yt[:3]]
+    with pytest.raises(ValueError, match="yt holds text labels but the source labels are numeric"):
+        skda.active_learning_loop(make("active"), Xs, ys, Xt, yt, rounds=0, yt_initial=other_marker)
+
+
+def test_an_interrupted_round_stops_the_loop(small_task, monkeypatch):
+    """Ctrl-C during a round (skorch's partial_fit ends quietly): the loop stops with an error that keeps the
+    finished rounds, instead of recording the cut round and going on."""
+    Xs, ys, Xt, yt = small_task
+    calls = {"n": 0}
+    original = skda.ActiveSelector.run_single_epoch
+
+    def interrupt_in_round_2(self, *args, **kwargs):
+        if kwargs.get("prefix") == "train" and self.__dict__.get("labeled_mask_") is not None \
+                and self.labeled_mask_.sum() == 10:
+            calls["n"] += 1
+            raise KeyboardInterrupt
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(skda.ActiveSelector, "run_single_epoch", interrupt_in_round_2)
+    selector = make("active", random_state=0)
+    with pytest.raises(skda.ActiveLearningRoundError, match="round 2 of 3 failed .KeyboardInterrupt") as info:
+        skda.active_learning_loop(selector, Xs, ys, Xt, yt, rounds=3, budget=5, round_epochs=2)
+    assert calls["n"] == 1 and info.value.round == 2 and info.value.accuracies.shape == (2,)
+
+
 def test_active_learning_loop_errors(small_task):
     Xs, ys, Xt, yt = small_task
     sel = make("active")
@@ -585,6 +633,7 @@ def test_new_sample_candidates_budgets_and_the_random_strategy(small_task, fitte
     (lambda s: s.pool_[:, :-1], ValueError, "candidates has 7 features, but ActiveSelector is expecting 8"),
     (lambda s: s.pool_[:4, :, None], ValueError, r"candidates has sample shape \(8, 1\)"),
     (lambda s: [], ValueError, "asks for 3 samples but only 0 candidates were given"),
+    (lambda s: np.where(~s.labeled_mask_), TypeError, r"a tuple of index arrays .* pass np.where\(mask\)\[0\]"),
 ])
 def test_bad_candidates_raise_clear_errors(fitted, candidates, error, match):
     sel, _ = fitted
@@ -739,4 +788,49 @@ def test_bad_learners_are_refused_before_any_training(small_task):
     with pytest.raises(ValueError, match="the learner marks the target labels not bought"):
         skda.active_learning_loop(selector, Xs, ys, Xt, yt, rounds=1, budget=5,
                                   learner=make("dann", unlabeled_marker=None))
+    with sklearn.config_context(enable_metadata_routing=True):  # a final estimator that does not request it
+        with pytest.raises(ValueError, match=r"does not request it; call DANNClassifier\(...\)"
+                                             r".set_fit_request\(sample_domain=True\)"):
+            skda.active_learning_loop(selector, Xs, ys, Xt, yt, rounds=1, budget=5,
+                                      learner=make_pipeline(StandardScaler(), make("dann")))
     assert not selector.__sklearn_is_fitted__()
+
+
+def test_a_failed_learner_fit_keeps_the_rounds(small_task, monkeypatch):
+    Xs, ys, Xt, yt = small_task
+    learner = make("dann", random_state=0)
+    monkeypatch.setattr(type(learner), "fit", lambda self, *a, **k: (_ for _ in ()).throw(MemoryError("simulated")))
+    selector = make("active", random_state=0)
+    with pytest.raises(skda.ActiveLearningRoundError, match="fitting the learner on the labels bought failed "
+                                                            r"\(MemoryError: simulated\)") as info:
+        skda.active_learning_loop(selector, Xs, ys, Xt, yt, rounds=2, budget=5, round_epochs=1, learner=learner)
+    assert info.value.round is None and info.value.accuracies.shape == (3,)
+    assert (info.value.labels != -1).sum() == 10 == selector.n_labeled_target_
+
+
+def test_pipeline_learner_takes_sparse_inputs_and_one_dataframe(small_task):
+    import pandas as pd
+    import scipy.sparse as sparse
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    Xs, ys, Xt, yt = small_task
+    labels = np.full(len(Xt), -1)
+    labels[:6] = yt[:6]
+    columns = [f"c{i}" for i in range(10, 18)]
+    scaled = StandardScaler().fit_transform(np.vstack([Xs, Xt]))
+    direct = make("source-only", random_state=0).fit(scaled[:len(Xs)], ys, scaled[len(Xs):], labels)
+    for source, target in [(pd.DataFrame(Xs, columns=columns), Xt), (Xs, pd.DataFrame(Xt, columns=columns))]:
+        pipe = skda.active.fit_learner(make_pipeline(StandardScaler(), make("source-only", random_state=0)),
+                                       source, ys, target, labels)
+        assert list(pipe[0].feature_names_in_) == columns
+        np.testing.assert_array_equal(pipe[-1].predict_proba(pipe[0].transform(pd.DataFrame(Xt, columns=columns))),
+                                      direct.predict_proba(pipe[0].transform(pd.DataFrame(Xt, columns=columns))))
+    with pytest.raises(ValueError, match="Xs and Xt are DataFrames with different columns"):
+        skda.active.fit_learner(make_pipeline(StandardScaler(), make("source-only")), pd.DataFrame(Xs), ys,
+                                pd.DataFrame(Xt, columns=columns), labels)
+    selector = make("active", random_state=0)
+    pipe = make_pipeline(StandardScaler(with_mean=False), make("dann", random_state=0))
+    skda.active_learning_loop(selector, sparse.csr_matrix(Xs), ys, sparse.csr_matrix(Xt), yt, rounds=1, budget=5,
+                              round_epochs=1, learner=pipe)
+    assert selector.n_labeled_target_ == 5 and pipe.predict(sparse.csr_matrix(Xt)).shape == (len(Xt),)
