@@ -22,6 +22,10 @@ def knn_vote(queries: torch.Tensor, keys: torch.Tensor, key_labels: torch.Tensor
         raise ValueError(f"n_neighbors={n_neighbors} must be between 1 and the number of source samples "
                          f"({len(keys)}).")
     rows = max(1, MAX_BLOCK_CELLS // max(1, len(keys)))
+    # queries and keys moved by the keys' mean (distances do not change), so that ||k||^2 - 2 q.k does not lose
+    # the distances to cancellation when the points lie far from the origin
+    centre = keys.mean(0, keepdim=True)
+    keys, queries = keys - centre, queries - centre
     key_norms = (keys * keys).sum(1)
     out = torch.empty((len(queries), n_classes), dtype=torch.float32, device=queries.device)
     ones = torch.ones((1, 1), dtype=torch.float32, device=queries.device)

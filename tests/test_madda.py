@@ -54,6 +54,12 @@ def test_knn_vote_is_chunked_and_exact():
     np.testing.assert_allclose(got, expected, atol=1e-6)
     with pytest.raises(ValueError, match="n_neighbors"):
         knn_vote(torch.tensor(queries), torch.tensor(keys), torch.tensor(labels), 0, 4)
+    # points far from the origin: the neighbours of the exact (float64) Euclidean distances
+    keys, queries = keys + 1000, queries[:, :].astype(np.float64) + 1000
+    got = knn_vote(torch.tensor(queries, dtype=torch.float32), torch.tensor(keys), torch.tensor(labels), 1, 4)
+    expected = KNeighborsClassifier(n_neighbors=1).fit(keys.astype(np.float64), labels).predict(
+        queries.astype(np.float32).astype(np.float64))
+    np.testing.assert_array_equal(got.argmax(1).numpy(), expected)
 
 
 def test_stage_two_leaves_the_source_model_unchanged(small_task):
