@@ -30,9 +30,10 @@ from __future__ import annotations
 import numbers
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin, OneToOneFeatureMixin, \
     TransformerMixin, clone
-from sklearn.utils import check_array, column_or_1d
+from sklearn.utils import _safe_indexing, check_array, column_or_1d
 from sklearn.utils._param_validation import Interval  # the constraint objects of scikit-learn's own estimators
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import _num_samples, check_is_fitted, validate_data
@@ -44,9 +45,12 @@ __all__ = ["CORAL", "SourceClassifier", "coral_transform_matrix"]
 
 
 def _symmetric_power(matrix, power):
-    """``matrix ** power`` for a symmetric positive definite matrix, from its eigendecomposition."""
+    """``matrix ** power`` for a symmetric positive definite matrix, from its eigendecomposition. Eigenvalues that
+    rounding puts at or below 0 (a matrix that is positive definite only up to rounding, e.g. a tiny
+    ``regularization`` on collinear features) are raised to at least ``n * eps * largest``, so the result is finite."""
     values, vectors = np.linalg.eigh(matrix)
-    return (vectors * values ** power) @ vectors.T
+    floor = len(values) * np.finfo(values.dtype).eps * max(float(np.abs(values).max()), np.finfo(values.dtype).tiny)
+    return (vectors * np.maximum(values, floor) ** power) @ vectors.T
 
 
 def coral_transform_matrix(Xs, Xt, regularization=1.0):
@@ -111,6 +115,11 @@ class CORAL(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     def _check_X(self, X, name, reset):
         if name == "X":
             return validate_data(self, X, reset=reset, dtype=np.float64)
+        names = getattr(self, "feature_names_in_", None)
+        if names is not None and hasattr(X, "columns") and list(map(str, X.columns)) != list(names):
+            raise ValueError(f"{name} has the columns {list(X.columns)[:6]}{' ...' if X.shape[1] > 6 else ''}, but X "
+                             f"has {list(names)[:6]}{' ...' if len(names) > 6 else ''}: source and target must have "
+                             "the same columns, in the same order.")
         X = check_array(X, dtype=np.float64, input_name=name)
         if X.shape[1] != self.n_features_in_:
             raise ValueError(f"{name} has {X.shape[1]} features, but X has {self.n_features_in_}: source and target "
@@ -162,8 +171,11 @@ class CORAL(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         Xs, Xt, source = self._split(X, y, X_target, sample_domain)
         for rows, name in ((Xs, "source"), (Xt, "target")):
             if len(rows) < 2:
-                how = "X_target" if name == "target" and X_target is not None else (
-                    f"rows labelled {self.unlabeled_marker!r}" if name == "target" else "labelled rows")
+                if sample_domain is not None:
+                    how = f"rows with a {'negative' if name == 'target' else 'positive'} sample_domain"
+                else:
+                    how = "X_target" if name == "target" and X_target is not None else (
+                        f"rows labelled {self.unlabeled_marker!r}" if name == "target" else "labelled rows")
                 raise ValueError(f"CORAL needs at least 2 {name} rows to estimate a covariance; got "
                                  f"n_samples={len(rows)} ({how}).")
         self.transform_matrix_ = coral_transform_matrix(Xs, Xt, self.regularization)
@@ -195,6 +207,16 @@ class CORAL(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.target_tags.required = False  # the three-array form needs no y
         return tags
+
+
+def _indexable(a):
+    """``a`` in a form whose rows ``_safe_indexing`` selects: lists and other sequences as arrays, sparse
+    matrices without row indexing (COO, DIA, BSR) as CSR; arrays, DataFrames and CSR / CSC matrices unchanged."""
+    if sp.issparse(a):
+        return a if a.format in ("csr", "csc", "lil", "dok") else a.tocsr()
+    if hasattr(a, "iloc") or hasattr(a, "shape"):
+        return a
+    return np.asarray(a)
 
 
 def _fitted_estimator_has(name):
@@ -252,7 +274,7 @@ class SourceClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
             raise ValueError(f"every label in y is the unlabelled marker {self.unlabeled_marker!r}: there is no "
                              "labelled source row to fit the classifier on.")
         rows = np.flatnonzero(labelled)
-        subset = (lambda a: a.iloc[rows] if hasattr(a, "iloc") else a[rows]) if not labelled.all() else (lambda a: a)
+        subset = (lambda a: _safe_indexing(_indexable(a), rows)) if not labelled.all() else (lambda a: a)
         params = {key: subset(value) if is_per_row(value, n_rows) else value for key, value in fit_params.items()}
         self.estimator_ = clone(self.estimator).fit(subset(X), numeric_labels(y[rows]), **params)
         self.classes_ = self.estimator_.classes_
@@ -293,8 +315,7 @@ class SourceClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
             raise ValueError(f"every label in y is the unlabelled marker {self.unlabeled_marker!r}: no labelled "
                              "row to score.")
         rows = np.flatnonzero(labelled)
-        X = X.iloc[rows] if hasattr(X, "iloc") else check_array(X, accept_sparse=True, dtype=None,
-                                                                ensure_all_finite=False, allow_nd=True)[rows]
+        X = _safe_indexing(_indexable(X), rows)
         weights = None if sample_weight is None else np.asarray(sample_weight)[rows]
         return super().score(X, numeric_labels(y[rows]), sample_weight=weights)
 

@@ -157,6 +157,45 @@ def test_coral_more_errors():
         fitted.transform(Xt[:, :3])
     with pytest.raises(ValueError, match="no labelled source row"):
         SourceClassifier(LogisticRegression()).fit(Xt, np.full(len(Xt), -1))
+    with pytest.raises(ValueError, match="at least 2 target rows .*rows with a negative sample_domain"):
+        CORAL().fit(X, y, sample_domain=np.r_[np.ones(len(X) - 1, dtype=int), -1])
+
+
+def test_coral_refuses_target_columns_in_another_order():
+    import pandas as pd
+
+    Xs, ys, Xt = _domains()
+    columns = ["a", "b", "c", "d"]
+    source, target = pd.DataFrame(Xs, columns=columns), pd.DataFrame(Xt, columns=columns)
+    with pytest.raises(ValueError, match=r"X_target has the columns \['d', 'c', 'b', 'a'\], but X has \['a', 'b'"):
+        CORAL().fit(source, ys, X_target=target[columns[::-1]])
+    np.testing.assert_allclose(CORAL().fit_transform(source, ys, X_target=target), _by_hand(Xs, Xt), rtol=1e-9)
+
+
+def test_coral_is_finite_when_a_covariance_is_positive_definite_only_up_to_rounding():
+    Xs, ys, Xt = _domains()
+    X, y = pack_domains(Xs, ys, Xt)
+    rng = np.random.default_rng(0)
+    source, target = rng.normal(size=(60, 4)), rng.normal(size=(50, 4)) + 0.5
+    for regularization in (1e-10, 1e-16):  # collinear features: a covariance singular up to rounding
+        collinear = [np.c_[a, a[:, 0] + a[:, 1]] * 1e4 for a in (source, target)]
+        out = CORAL(regularization=regularization).fit_transform(collinear[0], X_target=collinear[1])
+        assert np.isfinite(out).all()
+    # a regularised covariance is untouched: the paper's transform, as before
+    np.testing.assert_allclose(CORAL().fit_transform(X, y)[:len(Xs)], _by_hand(Xs, Xt), rtol=1e-9, atol=1e-9)
+
+
+def test_source_classifier_takes_what_scikit_learn_classifiers_take():
+    """Lists, sparse matrices of any format, list-valued sample weights: as LogisticRegression takes them."""
+    import scipy.sparse as sparse
+
+    Xs, ys, Xt = _domains()
+    X, y = pack_domains(Xs, ys, Xt)
+    expected = LogisticRegression().fit(Xs, ys).coef_
+    for data in (X.tolist(), sparse.coo_matrix(X), sparse.csr_matrix(X)):
+        clf = SourceClassifier(LogisticRegression()).fit(data, y, sample_weight=[1.0] * len(y))
+        np.testing.assert_allclose(clf.estimator_.coef_, expected, rtol=1e-4, atol=1e-6)
+        assert clf.score(data, y) == LogisticRegression().fit(Xs, ys).score(Xs, ys)
 
 
 class _SourceAsTargetCORAL(CORAL):
