@@ -7,7 +7,7 @@ import torch
 
 from .engine import DomainAdaptationNet
 from .layers import ClassifierNetwork, MLPFeatureExtractor
-from .params import real
+from .params import count, real
 
 __all__ = ["CORALNetwork", "DeepCORALClassifier", "coral_loss"]
 
@@ -15,7 +15,10 @@ __all__ = ["CORALNetwork", "DeepCORALClassifier", "coral_loss"]
 def coral_loss(source: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """The CORAL loss, Eq. 1 of the paper: ``||C_S - C_T||_F^2 / (4 d^2)`` where ``C_S``, ``C_T`` are the
     (unbiased, ``n - 1``) covariance matrices of the source and target features (Eq. 2-3), ``d`` their
-    dimension."""
+    dimension. Each domain needs at least 2 rows (``ValueError`` otherwise: a covariance of 1 row is undefined)."""
+    if len(source) < 2 or len(target) < 2:
+        raise ValueError(f"the CORAL loss needs at least 2 rows of each domain to estimate a covariance, got "
+                         f"{len(source)} source and {len(target)} target rows (a batch_size of at least 2).")
     d = source.shape[1]
 
     def covariance(x):
@@ -55,7 +58,8 @@ class DeepCORALClassifier(DomainAdaptationNet):
     """
 
     required_outputs = ("source_logits", "target_logits")
-    _parameter_constraints = {"coral_weight": [real(0)]}
+    # a batch's covariance needs 2 rows of each domain
+    _parameter_constraints = {"coral_weight": [real(0)], "batch_size": [count(2)]}
 
     def __init__(self, module=MLPFeatureExtractor, *, coral_weight=1.0, **kwargs):
         super().__init__(module, **kwargs)

@@ -81,7 +81,8 @@ def auto_hidden_sizes(n_features_in: int) -> tuple[int]:
 def auto_domain_hidden_sizes(n_features: int) -> tuple[int]:
     """The ``domain_hidden_sizes="auto"`` rule of the adversarial methods: ONE hidden layer as wide as the features
     it sees (``n_features``), so that the domain classifier costs no more than the feature extractor (the former
-    1024-1024 default was most of each DANN step on tabular data: 6x the source-only fit)."""
+    1024-1024 default was most of each DANN step on tabular data: 6x the source-only fit). CDAN's discriminator,
+    which sees ``n_features * n_classes`` inputs, takes the width of the features too."""
     return (int(n_features),)
 
 
@@ -253,12 +254,15 @@ class DANNNetwork(ClassifierNetwork):
 class CDANNetwork(DANNNetwork):
     """Conditional adversarial network (CDAN, Long et al. 2018): DANN's G_f and G_y, with a domain
     discriminator (behind the GRL) on the outer product of features and (detached) softmax predictions,
-    ``n_features * n_classes -> domain_hidden_sizes... -> 1``."""
+    ``n_features * n_classes -> domain_hidden_sizes... -> 1`` (``"auto"``: one hidden layer of ``n_features``
+    units)."""
 
     def __init__(self, feature_extractor: nn.Module, n_features: int, n_classes: int,
                  domain_hidden_sizes="auto"):
         super().__init__(feature_extractor, n_features, n_classes, domain_hidden_sizes)
-        self.domain_classifier = MLP(n_features * n_classes, _domain_sizes(domain_hidden_sizes, n_features * n_classes),
+        # "auto": as wide as the features (not as the d * c inputs: a (d c) x (d c) layer would be 277M weights for
+        # 256 features and 65 classes), so the discriminator costs about c feature-sized layers
+        self.domain_classifier = MLP(n_features * n_classes, _domain_sizes(domain_hidden_sizes, n_features),
                                      out_features=1)
 
     def domain_input(self, features, logits):

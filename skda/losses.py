@@ -134,7 +134,7 @@ def dynamic_margins(target_probabilities: torch.Tensor, n_classes: int, base: fl
     with torch.no_grad():
         top2 = target_probabilities.topk(2, dim=1).values
         pseudo = target_probabilities.argmax(dim=1)
-        sums = torch.zeros(n_classes, device=top2.device).index_add_(0, pseudo, top2[:, 1])
+        sums = torch.zeros(n_classes, device=top2.device, dtype=top2.dtype).index_add_(0, pseudo, top2[:, 1])
         if reduce == "mean":
             counts = torch.bincount(pseudo, minlength=n_classes).clamp_min(1)
             sums = sums / counts

@@ -43,3 +43,14 @@ def test_deep_coral_adapts_on_the_digits_shift(digits_shift):
 
     assert feature_gap(coral) < 0.5 * feature_gap(source_only)
     assert coral.score(Xt, yt) >= source_only.score(Xt, yt) - 0.02, (coral.score(Xt, yt), source_only.score(Xt, yt))
+
+
+def test_the_coral_loss_needs_two_rows_of_each_domain():
+    with pytest.raises(ValueError, match="at least 2 rows of each domain .* got 1 source and 4 target rows"):
+        coral_loss(torch.randn(1, 3), torch.randn(4, 3))
+    with pytest.raises(ValueError, match="got 0 source and 5 target rows"):
+        coral_loss(torch.zeros(0, 3), torch.randn(5, 3))
+    with pytest.raises(ValueError, match="The 'batch_size' parameter of DeepCORALClassifier must be an int in "
+                                         r"the range \[2, inf\)"):
+        skda.DeepCORALClassifier(batch_size=1).fit(np.zeros((4, 2)), [0, 1, 0, 1], np.zeros((4, 2)))
+

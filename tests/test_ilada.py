@@ -153,6 +153,16 @@ def test_cdan_conditioning_is_the_outer_product_with_detached_predictions():
     np.testing.assert_allclose(f.grad.numpy(), np.ones((5, 4)) * g.sum(1, keepdims=True), rtol=1e-6)
 
 
+def test_cdan_auto_discriminator_is_as_wide_as_the_features():
+    """``domain_hidden_sizes="auto"``: one hidden layer of n_features units on the n_features * n_classes inputs
+    (not n_features * n_classes units: 277M weights for 256 features and 65 classes)."""
+    from skda.layers import CDANNetwork, MLPFeatureExtractor
+
+    network = CDANNetwork(MLPFeatureExtractor(2048, hidden_sizes=(256,)), 256, 65)
+    linear = [m for m in network.domain_classifier.modules() if isinstance(m, torch.nn.Linear)]
+    assert [(m.in_features, m.out_features) for m in linear] == [(256 * 65, 256), (256, 1)]
+
+
 @pytest.mark.parametrize("coefficient", [0.5, 1.0])
 def test_cdan_domain_gradient_reaches_the_features_reversed(coefficient):
     torch.manual_seed(0)

@@ -92,3 +92,13 @@ def test_labelled_center_loss_pulls_to_the_own_class_center():
     expected = np.mean([np.sum((x - centers[c]) ** 2) for x, c in zip(EMB, LAB)])
     assert got == pytest.approx(expected)
     assert got > center_magnet_loss(torch.tensor(EMB), torch.tensor(centers)).item()  # not the nearest center
+
+
+def test_mla_da_margins_take_float64_probabilities():
+    from skda.losses import dynamic_margins
+
+    probabilities = torch.softmax(torch.randn(6, 3, dtype=torch.float64), dim=1)
+    margins = dynamic_margins(probabilities, 3, 0.1, 1.0)
+    expected = dynamic_margins(probabilities.float(), 3, 0.1, 1.0)
+    assert margins.dtype == torch.float64
+    np.testing.assert_allclose(margins.numpy(), expected.numpy(), rtol=1e-6)
