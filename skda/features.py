@@ -180,10 +180,14 @@ class ImageFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
 
     # ------------------------------------------------------------------ transform
     def _check_images(self, X):
-        """Return ``("paths", X)`` or ``("images", X)`` with X an array (n, C, H, W) of uint8 or float."""
+        """Return ``("paths", X)`` or ``("images", X)`` with X an array (n, C, H, W) of uint8 or finite floats. One
+        column of paths (a one-column DataFrame, what a ``ColumnTransformer`` passes for ``["path"]``) is taken as
+        the paths."""
         if hasattr(X, "to_numpy"):
             X = X.to_numpy()
         X = np.asarray(X)
+        if X.ndim == 2 and X.shape[1] == 1 and is_path_array(X[:, 0]):
+            X = X[:, 0]
         if X.ndim == 1:
             if not is_path_array(X):
                 raise ValueError(f"a 1-D X must hold image file paths (str), got dtype {X.dtype}.")
@@ -200,6 +204,10 @@ class ImageFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
             raise ValueError(f"images must be uint8 (0-255) or float, got dtype {X.dtype}.")
         if len(X) == 0:
             raise ValueError("X holds no image.")
+        if X.dtype.kind == "f" and not np.isfinite(X).all():
+            bad = np.flatnonzero(~np.isfinite(X.reshape(len(X), -1)).all(axis=1))
+            raise ValueError(f"the images {bad[:5].tolist()}{' ...' if len(bad) > 5 else ''} hold NaN or infinite "
+                             "values.")
         return "images", X
 
     def transform(self, X):

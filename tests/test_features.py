@@ -128,6 +128,10 @@ def test_image_files(tmp_path):
     np.testing.assert_array_equal(workers.transform(paths), grey.transform(paths))
     with pytest.raises(ValueError, match=r"cannot read the image file '.*broken\.png'"):
         workers.transform([paths[0], str(tmp_path / "broken.png")])
+    # one column of paths, what a ColumnTransformer passes for ["path"]
+    import pandas as pd
+
+    np.testing.assert_array_equal(grey.transform(pd.DataFrame({"path": paths})), grey.transform(paths))
 
 
 def test_bad_input():
@@ -143,6 +147,10 @@ def test_bad_input():
         features.transform(np.zeros((2, 16, 16), np.int64))
     with pytest.raises(ValueError, match="must hold image file paths"):
         features.transform(np.zeros(3))
+    broken = grey_images(3).astype(np.float32)
+    broken[1, 0, 0] = np.nan
+    with pytest.raises(ValueError, match=r"the images \[1\] hold NaN or infinite values"):
+        features.transform(broken)
     with pytest.raises(ValueError, match="'resnet19' is not a torchvision classification architecture"):
         ImageFeatures("resnet19").fit()
     with pytest.raises(ValueError, match="'batch_size' parameter of ImageFeatures must be"):
