@@ -430,7 +430,12 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
                 setattr(self, key, params[key])
                 self._params_to_validate = {*self._params_to_validate, key}
         deferred = {k: v for k, v in params.items() if k.split("__", 1)[0] in ("module", "compile")}
-        super().set_params(**{k: v for k, v in params.items() if k not in deferred})
+        # skorch re-initialises a changed criterion (or callbacks) at once and moves it to net.device, which must
+        # then be the resolved device, not "auto"
+        resolved = (device_parameter_resolved(self, self.device_) if fitted and "device" not in params
+                    else contextlib.nullcontext())
+        with resolved:
+            super().set_params(**{k: v for k, v in params.items() if k not in deferred})
         if fitted and not regroup:
             # skorch writes an optimizer__<option> into the groups of optimizer_ only; the method's other
             # optimisers (M-ADDA's target model and discriminator) take it too

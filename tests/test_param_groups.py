@@ -201,6 +201,18 @@ def test_optimiser_options_set_on_a_fitted_estimator_are_its_parameters(small_ta
     np.testing.assert_array_equal(clf.predict_proba(Xt), fresh.predict_proba(Xt))
 
 
+def test_a_new_criterion_on_a_fitted_estimator_takes_effect_at_once(small_task):
+    """With the default device="auto" (skorch knows no "auto" when it re-initialises the criterion)."""
+    Xs, ys, Xt, _ = small_task
+    clf = make("dann", random_state=0, device="auto").fit(Xs, ys, Xt)
+    weight = torch.tensor([1.0, 2.0, 3.0])
+    clf.set_params(criterion__weight=weight)
+    assert torch.equal(clf.criterion_.weight.cpu(), weight) and clf.device == "auto"
+    clf.set_params(criterion=torch.nn.CrossEntropyLoss, criterion__weight=None)
+    assert clf.criterion_.weight is None
+    clf.partial_fit(Xs, ys, Xt, epochs=1)
+
+
 def test_bad_groups(small_task):
     Xs, ys, Xt, _ = small_task
     with pytest.raises(ValueError, match="gives both 'lr' and 'lr_scale'"):
