@@ -43,8 +43,8 @@ _NAMES = {
     "annealed_learning_rate": "optim",
     "grl_coefficient": "optim",
 }
-_SUBMODULES = ("callbacks", "datasets", "features", "images", "metrics", "model_selection", "nets", "plotting",
-               "preprocessing")
+_SUBMODULES = ("active", "callbacks", "coral", "datasets", "engine", "features", "images", "layers", "losses",
+               "metrics", "model_selection", "nets", "optim", "plotting", "preprocessing", "sampling", "validation")
 
 __all__ = sorted([*_NAMES, *_SUBMODULES, "__version__"])
 
@@ -65,8 +65,8 @@ def __dir__():
 
 
 if TYPE_CHECKING:  # what the lazy names are, for type checkers and documentation tools
-    from . import (callbacks, datasets, features, images, metrics, model_selection, nets, plotting,  # noqa: F401
-                   preprocessing)
+    from . import (active, callbacks, coral, datasets, engine, features, images, layers, losses,  # noqa: F401
+                   metrics, model_selection, nets, optim, plotting, preprocessing, sampling, validation)
     from .active import ActiveLearningRoundError, ActiveSelector, active_learning_loop  # noqa: F401
     from .coral import DeepCORALClassifier  # noqa: F401
     from .dann import DANNClassifier, SourceOnlyClassifier  # noqa: F401

@@ -103,7 +103,7 @@ def unlabeled_mask(y, marker, name="y"):
     """Boolean mask of the rows of ``y`` equal to the unlabelled ``marker`` (all False if marker is None).
 
     A string label array never matches a numeric marker and vice versa (no elementwise-comparison surprise).
-    But a string label that spells a numeric marker (``"-1"`` for -1, what ``np.r_[string_labels, -1]`` or a
+    But a string label that spells a numeric marker (``"-1"`` for -1, what ``np.r_[string_labels, [-1]]`` or a
     list of strings and -1 produce: numpy turns the marker into text) raises ``ValueError``: the rows meant
     as unlabelled would otherwise silently become a class. ``name`` (``"y"``, the packed labels, or ``"yt"``,
     the target labels) names the array and the remedy in that error.

@@ -220,6 +220,17 @@ def test_lazy_names():
     assert skda.preprocessing.CORAL is CORAL
 
 
+def test_every_module_the_docs_name_is_an_attribute_in_a_fresh_process():
+    """``skda.optim.MomentumSGD`` (the user guide) and the other submodules resolve without importing them first."""
+    import subprocess
+    import sys
+
+    names = ["active", "coral", "engine", "layers", "losses", "optim", "sampling", "validation"]
+    code = f"import skda\nfor name in {names!r}:\n    getattr(skda, name)\nskda.optim.MomentumSGD\n"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+
+
 def test_user_guide_coral_example_runs():
     """The user guide's CORAL block runs; on the digits shift both linear baselines clear a floor."""
     import re
