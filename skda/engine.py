@@ -915,6 +915,7 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
         ``Pipeline`` or a search passes it to this estimator once requested: ``set_fit_request(sample_domain=True)``;
         a search splits it with the rows of each fold.
         """
+        self._check_epochs(fit_params)  # before the call: e.g. classes= would collide with _fit's own argument
         return self._fit(X, y, X_target, classes=None, target_labels=yt, sample_domain=sample_domain, **fit_params)
 
     def _fit(self, X, y, X_target, classes=None, target_labels=None, sample_domain=None, **fit_params):

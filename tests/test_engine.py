@@ -70,6 +70,9 @@ def test_sample_weight_is_refused_with_a_clear_message(small_task, name):
         make(name).fit(Xs, ys, Xt, sample_weight=np.ones(len(ys)))
     with pytest.raises(TypeError, match=r"unexpected fit parameter\(s\) \['foo'\]"):
         make(name).fit(Xs, ys, Xt, foo=1)
+    if name != "active":  # classes is a partial_fit parameter (and ActiveSelector.fit's)
+        with pytest.raises(TypeError, match=r"unexpected fit parameter\(s\) \['classes'\]"):
+            make(name).fit(Xs, ys, Xt, classes=[0, 1, 2])
 
 
 # ------------------------------------------------------------------ interruption and divergence
