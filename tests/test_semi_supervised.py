@@ -106,9 +106,9 @@ def test_target_labels_are_spelled_as_the_source_labels(small_task):
 
 
 def test_five_percent_labelled_target_rows_help_dann_on_the_digits_shift(digits_shift):
-    """The embedded digits shift, DANN's defaults (30 epochs), 5% of the target labelled at random: accuracy on
-    the other target rows rises by at least 3 points (measured: 0.704 -> 0.778 for seed 0, 0.740 -> 0.814 for
-    seed 1)."""
+    """The embedded digits shift, DANN's defaults but max_epochs=30, 5% of the target labelled at random:
+    accuracy on the other target rows rises by at least 3 points (measured: 0.649 -> 0.709 for seed 0, 0.639 ->
+    0.703 for seed 1)."""
     from sklearn.preprocessing import StandardScaler
 
     import skda
