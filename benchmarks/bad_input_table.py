@@ -42,6 +42,7 @@ def estimators():
     yield "MADDA", _maker(skda.MADDAClassifier, source_epochs=1, embedding_dim=4, discriminator_hidden_sizes=(8,))
     yield "MLADA", _maker(skda.MLADAClassifier, domain_hidden_sizes=(8,), metric_hidden=8, metric_dim=4)
     yield "ILADA", _maker(skda.ILADAClassifier, domain_hidden_sizes=(8,))
+    yield "DeepCORAL", _maker(skda.DeepCORALClassifier)
     if hasattr(skda, "ActiveSelector"):
         yield "ActiveSelector", _maker(skda.ActiveSelector)
 

@@ -395,8 +395,9 @@ class ActiveSelector(DomainAdaptationNet):
 
     Attributes
     ----------
-    pool_ : ndarray of shape (n_target, ...), float32
-        A copy of ``Xt``, the query pool.
+    pool_ : ndarray of shape (n_target, ...)
+        A copy of ``Xt``, the query pool: float32 rows, images in their dtype (uint8 stays uint8), or the image
+        file paths.
     labeled_mask_ : ndarray of bool, shape (n_target,)
         The target samples labelled at the last ``fit`` / ``partial_fit``.
     n_labeled_target_ : int

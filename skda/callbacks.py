@@ -19,12 +19,13 @@ class TrainingProgress(Callback):
     ----------
     label : str, default ""
         Text shown in front of the bar (e.g. the estimator's name).
-    keys : tuple of str
-        History keys shown when present (e.g. ``train_domain_accuracy``).
+    keys : tuple of str, default ("train_loss", "train_label_loss", "train_domain_accuracy")
+        History keys shown when present.
     every : int, default 10
         On a non-terminal stream, print every ``every`` epochs and the last one run (also when the fit stops
         early, e.g. with ``EarlyStopping``).
-    stream : file, default sys.stdout
+    stream : file or None, default None
+        Where to write; None: ``sys.stdout`` as it is at each write (so pytest's capture and redirections see it).
     """
 
     def __init__(self, label="", keys=("train_loss", "train_label_loss", "train_domain_accuracy"), every=10,

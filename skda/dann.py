@@ -38,7 +38,8 @@ class SourceOnlyClassifier(DomainAdaptationNet):
 class DANNClassifier(DomainAdaptationNet):
     """Domain-adversarial neural network (Ganin & Lempitsky, ICML 2015).
 
-    Minimises ``CE(G_y(G_f(x_s)), y_s) + BCE(G_d(R_lambda(G_f(x))), d)`` (Eq. 9) by SGD: the gradient
+    Minimises ``CE(G_y(G_f(x_s)), y_s) + BCE(G_d(R_lambda(G_f(x))), d)`` (Eq. 9) by gradient descent (default
+    optimiser Adam; the paper's SGD: ``optimizer=skda.MomentumSGD``): the gradient
     reversal layer R_lambda (Eq. 7-8) makes the feature extractor maximise the domain loss while the
     domain classifier minimises it. Each step uses ``batch_size`` source and ``batch_size`` target
     samples (the paper: 64 + 64), passed through G_f together.

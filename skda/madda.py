@@ -25,7 +25,8 @@ __all__ = ["MADDAClassifier", "MADDANetwork"]
 class MADDANetwork(nn.Module):
     """Source model (encoder + embedding head), target model of the same architecture, discriminator.
 
-    The discriminator D sees encoder features and outputs ONE logit (source = 1, target = 0, Eq. 3).
+    The discriminator D sees the encoder features or the embeddings (``discriminator_input``) and outputs ONE
+    logit (source = 1, target = 0, Eq. 3).
     ``stage`` ("source" or "target") selects what ``forward`` computes.
     """
 

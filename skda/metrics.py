@@ -274,7 +274,8 @@ def density_ratio(source, target, *, domain_classifier=None, cv=5, random_state=
 
     ``w(x) = P(1 | x) / P(0 | x) * n_source / n_target``
 
-    with ``P`` clipped to ``[EPS, 1 - EPS]``. Rows are flattened to vectors.
+    with ``P`` clipped to ``[EPS, 1 - EPS]``. Rows are flattened to vectors. ``random_state`` seeds the shuffle
+    of the folds.
 
     ``truncate=True`` (default) caps the weights at ``sqrt(n_source) * mean(w)`` (truncated importance
     sampling, Ionides, J. Comput. Graph. Stat. 2008): when the domains barely overlap a few source rows can
@@ -358,7 +359,8 @@ def _final_input(estimator, X):
 
 
 class LabelledScorer:
-    """A scikit-learn scorer applied to the labelled rows of packed data only (see :func:`labelled_scorer`)."""
+    """A scikit-learn scorer (``scoring``: a name or a callable) applied to the labelled rows of packed data only
+    (see :func:`labelled_scorer`); ``unlabeled_marker="auto"`` reads the marker from the estimator."""
 
     def __init__(self, scoring, *, unlabeled_marker="auto"):
         self.scoring = scoring
@@ -480,7 +482,8 @@ class EntropyScorer(UnsupervisedScorer):
 
 
 class SNDScorer(UnsupervisedScorer):
-    """:func:`soft_neighborhood_density` of ``estimator.predict_proba`` on the target rows (>= 2 needed)."""
+    """:func:`soft_neighborhood_density` of ``estimator.predict_proba`` on the target rows (>= 2 needed), at
+    ``temperature`` (> 0, default 0.05). ``unlabeled_marker``: see :class:`UnsupervisedScorer`."""
 
     name = "SND"
 
@@ -557,6 +560,8 @@ class IWCVScorer(_WeightedScorer):
     a ColumnTransformer works; the paper's covariate-shift setting; candidates that share the preprocessing
     share the weights) or ``"learned"`` (``estimator.transform``). ``metric``: "accuracy" (default) or "log_loss";
     ``normalize``: see the function.
+    ``domain_classifier``, ``cv``, ``random_state`` (seeds the shuffled folds) and ``truncate``: those of
+    :func:`density_ratio`. ``unlabeled_marker``: see :class:`UnsupervisedScorer`.
     """
 
     name = "IWCV"
@@ -583,6 +588,8 @@ class DEVScorer(_WeightedScorer):
 
     Weights: :func:`density_ratio` on ``features="learned"`` (default, as the paper: ``estimator.transform``,
     the feature extractor's output) or ``"input"``. ``loss``: "log_loss" (default) or "zero_one".
+    ``domain_classifier``, ``cv``, ``random_state`` (seeds the shuffled folds) and ``truncate``: those of
+    :func:`density_ratio`. ``unlabeled_marker``: see :class:`UnsupervisedScorer`.
     """
 
     name = "DEV"

@@ -52,7 +52,7 @@ def pack_domains(Xs, ys, Xt, *, unlabeled_marker=-1):
     Two pandas DataFrames are stacked by column name (``Xt``'s columns in ``Xs``'s order) into a DataFrame,
     so that column names reach the estimator and a ``ColumnTransformer``; DataFrames whose columns differ
     raise ``ValueError``. A source label equal to the marker raises ``ValueError`` (it would become a target
-    row).
+    row). ``unlabeled_marker`` (default -1) is the label of the target rows.
     """
     ys = column_or_1d(np.asarray(ys), warn=False)
     if len(Xs) != len(ys):
