@@ -7,6 +7,7 @@ steps of the current ``fit`` done so far), which the engine exposes as ``net.tra
 from __future__ import annotations
 
 import math
+import numbers
 
 import torch
 from skorch.callbacks import Callback
@@ -36,6 +37,11 @@ class AdversarialAdam(torch.optim.Adam):
         super().__init__(params, lr=lr, betas=betas, **kwargs)
 
 
+def _check_non_negative(name, value):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 <= value < math.inf:
+        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}.")
+
+
 def grl_coefficient(p: float, gamma: float = 10.0) -> float:
     """GRL coefficient schedule, Eq. 14 of Ganin & Lempitsky (2015).
 
@@ -62,6 +68,13 @@ class GRLCoefficientSchedule(Callback):
     def __init__(self, gamma: float | None = 10.0):
         self.gamma = gamma
 
+    def initialize(self):
+        # skorch's hook, run when the estimator builds its callbacks (at fit): a bad gamma fails here, named,
+        # instead of as a math error inside the first training step
+        if self.gamma is not None:
+            _check_non_negative("callbacks__grl_schedule__gamma", self.gamma)
+        return super().initialize()
+
     def on_batch_begin(self, net, batch=None, training=None, **kwargs):
         if not training:
             return
@@ -82,6 +95,12 @@ class LRAnnealing(Callback):
     def __init__(self, alpha: float = 10.0, beta: float = 0.75):
         self.alpha = alpha
         self.beta = beta
+
+    def initialize(self):
+        # skorch's hook, run when the estimator builds its callbacks (at fit)
+        _check_non_negative("callbacks__lr_annealing__alpha", self.alpha)
+        _check_non_negative("callbacks__lr_annealing__beta", self.beta)
+        return super().initialize()
 
     def on_train_begin(self, net, **kwargs):
         for group in net.optimizer_.param_groups:

@@ -51,6 +51,18 @@ class RecordSchedule(Callback):
                           net.optimizer_.param_groups[0]["lr"]))
 
 
+@pytest.mark.parametrize("params,message", [
+    ({"callbacks__grl_schedule__gamma": -1000}, "callbacks__grl_schedule__gamma must be a finite number >= 0"),
+    ({"callbacks__grl_schedule__gamma": float("nan")}, "callbacks__grl_schedule__gamma must be"),
+    ({"callbacks__lr_annealing__alpha": -1}, "callbacks__lr_annealing__alpha must be a finite number >= 0"),
+    ({"callbacks__lr_annealing__beta": "x"}, "callbacks__lr_annealing__beta must be"),
+])
+def test_bad_schedule_values_are_refused_at_fit(small_task, params, message):
+    Xs, ys, Xt, _ = small_task
+    with pytest.raises(ValueError, match=message):
+        make("dann", **params).fit(Xs, ys, Xt)
+
+
 def test_schedules_applied_every_step(small_task):
     Xs, ys, Xt, _ = small_task
     rec = RecordSchedule()
