@@ -7,7 +7,7 @@ import torch
 
 from .engine import DomainAdaptationNet
 from .layers import ClassifierNetwork, MLPFeatureExtractor
-from .params import count, real
+from .params import real
 
 __all__ = ["CORALNetwork", "DeepCORALClassifier", "coral_loss"]
 
@@ -58,8 +58,7 @@ class DeepCORALClassifier(DomainAdaptationNet):
     """
 
     required_outputs = ("source_logits", "target_logits")
-    # a batch's covariance needs 2 rows of each domain
-    _parameter_constraints = {"coral_weight": [real(0)], "batch_size": [count(2)]}
+    _parameter_constraints = {"coral_weight": [real(0)]}
 
     def __init__(self, module=MLPFeatureExtractor, *, coral_weight=1.0, **kwargs):
         super().__init__(module, **kwargs)

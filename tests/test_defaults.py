@@ -42,7 +42,7 @@ def test_defaults_build_the_networks_from_the_data(small_task):
     mlada = skda.MLADAClassifier(max_epochs=1, random_state=0).fit(Xs, ys, Xt)
     assert linear_widths(mlada.module_.metric_generator) == [32, 32]
     cdan = skda.ILADAClassifier(base="cdan", max_epochs=1, random_state=0).fit(Xs, ys, Xt)
-    assert linear_widths(cdan.module_.domain_classifier) == [32 * 3, 1]  # features x classes
+    assert linear_widths(cdan.module_.domain_classifier) == [32, 1]  # as wide as the features, not features x classes
     madda = skda.MADDAClassifier(max_epochs=1, source_epochs=1, random_state=0).fit(Xs, ys, Xt)
     assert madda.transform(Xt).shape == (len(Xt), 32)  # embedding as wide as the features
     assert linear_widths(madda.module_.discriminator) == [32, 1]
