@@ -831,8 +831,8 @@ def active_learning_loop(selector, Xs, ys, Xt, yt, *, rounds=5, budget=0.01, rou
     2. ``rounds`` times: ``idx = selector.query(budget)``; the oracle reveals ``yt[idx]``;
        ``selector.partial_fit(Xs, ys, Xt, labels_so_far, epochs=round_epochs)`` (warm start);
     3. with a ``learner``: after the last round, ``fit_learner(learner, Xs, ys, Xt, labels_bought)``: the learner
-       is fitted from scratch on the source and every target label bought (those of ``yt_initial`` included),
-       the other target rows unlabelled. The selector chooses; the learner is the model you keep.
+       is fitted from scratch on the source and every target label bought (those of ``yt_initial`` included, as
+       given there), the other target rows unlabelled. The selector chooses; the learner is the model you keep.
 
     The paper's protocol is 5 rounds of 1% of the target (``rounds=5, budget=0.01``), queried every 2 epochs.
     The budget is checked before any training: ``rounds`` queries of ``budget`` must fit in the target samples
@@ -862,7 +862,8 @@ def active_learning_loop(selector, Xs, ys, Xt, yt, *, rounds=5, budget=0.01, rou
         False: skip the warm-up fit (the selector must already be fitted on ``Xt``).
     classes : array-like or None
         Every class the oracle may reveal, passed to the initial fit. Needed when the target holds a class the
-        source lacks (otherwise the round that reveals it fails).
+        source lacks (otherwise the round that reveals it fails). With ``fit_initial=False`` it must hold only
+        classes the selector was fitted with (``ValueError`` otherwise).
     learner : skda estimator, Pipeline ending in one, or None
         Fitted in place after the last round (see :func:`fit_learner`: three arrays for an estimator, the packed
         form with ``sample_domain`` for a Pipeline). Checked before any training.
@@ -905,6 +906,10 @@ def active_learning_loop(selector, Xs, ys, Xt, yt, *, rounds=5, budget=0.01, rou
     if not fit_initial:
         if not selector.__sklearn_is_fitted__() or len(selector.pool_) != n_target:
             raise ValueError("fit_initial=False needs a selector already fitted on this target pool.")
+        missing = [] if classes is None else np.setdiff1d(np.asarray(classes), selector.classes_).tolist()
+        if missing:  # classes is passed to the initial fit only: the fitted selector cannot learn new ones
+            raise ValueError(f"classes holds {missing}, which the selector was not fitted with; with "
+                             "fit_initial=False classes cannot add a class (fit the selector with classes=...).")
         labels[selector.labeled_mask_] = yt[selector.labeled_mask_]
     if rounds:  # check the budget before any training, not after the warm-up or in a late round
         n_unlabeled = int(unlabeled_mask(labels, marker).sum())
@@ -943,7 +948,7 @@ def active_learning_loop(selector, Xs, ys, Xt, yt, *, rounds=5, budget=0.01, rou
     if learner is not None:
         bought = ~unlabeled_mask(labels, marker)
         learner_labels = _unknown_labels(yt, learner_marker)
-        learner_labels[bought] = yt[bought]
+        learner_labels[bought] = labels[bought]  # those of yt_initial as given, the bought ones the oracle's
         try:
             fit_learner(learner, Xs, ys, Xt, learner_labels)
         except Exception as exc:

@@ -752,6 +752,32 @@ def test_learner_uses_its_own_unlabelled_marker(small_task):
     np.testing.assert_array_equal(learner.predict_proba(Xt), direct.predict_proba(Xt))
 
 
+def test_learner_gets_the_labels_of_yt_initial_as_given(small_task, monkeypatch):
+    """The labels known before the first round are those of ``yt_initial`` for the learner as for the selector,
+    even where the oracle's ``yt`` says otherwise (e.g. an initial labelling redone later)."""
+    Xs, ys, Xt, yt = small_task
+    seen = {}
+    monkeypatch.setattr(skda.active, "fit_learner", lambda learner, Xs, ys, Xt, yt: seen.setdefault("yt", yt))
+    yt_initial = np.full(len(Xt), -1)
+    yt_initial[:4] = (yt[:4] + 1) % 3  # four initial labels that differ from the oracle's
+    skda.active_learning_loop(make("active", strategy="margin", random_state=0), Xs, ys, Xt, yt, rounds=1, budget=5,
+                              round_epochs=1, yt_initial=yt_initial, learner=make("dann"))
+    np.testing.assert_array_equal(seen["yt"][:4], yt_initial[:4])
+    assert (seen["yt"] != -1).sum() == 9
+
+
+def test_classes_cannot_add_a_class_to_a_selector_fitted_before(small_task):
+    Xs, ys, Xt, yt = small_task
+    src = ys < 2
+    warm = make("active", random_state=0).fit(Xs[src], ys[src], Xt)
+    with pytest.raises(ValueError, match=r"classes holds \[2\], which the selector was not fitted with"):
+        skda.active_learning_loop(warm, Xs[src], ys[src], Xt, yt, rounds=1, budget=5, fit_initial=False,
+                                  classes=[0, 1, 2])
+    assert warm.n_labeled_target_ == 0  # refused before any round
+    skda.active_learning_loop(warm, Xs[src], ys[src], Xt, np.minimum(yt, 1), rounds=1, budget=5, round_epochs=1,
+                              fit_initial=False, classes=[0, 1])
+
+
 @pytest.mark.parametrize("routing", [False, True])
 def test_pipeline_learner_is_fitted_in_the_packed_form_with_sample_domain(small_task, routing):
     import sklearn
