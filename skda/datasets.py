@@ -13,6 +13,10 @@
   (e.g. ``"books->dvd"``; Blitzer et al. 2007; Chen et al., ICML 2012), files
   ``amazon_reviews_400/<domain>_400.mat``.
 
+Names are read case-insensitively with spaces ignored, and a domain may be written by its initial: ``a c d w``
+for the Office domains (``"a->w"``, ``"D -> W"``), ``b e k`` for books, electronics and kitchen (``"elec"`` too);
+``dvd`` has none, since ``d`` is ``dslr``.
+
 The data folder (:func:`resolve_data_home`) is, as in scikit-learn's ``get_data_home``, the first of
 
 1. the ``data_home`` argument, if given;
@@ -202,7 +206,8 @@ def make_digits_shift(random_state=0, angle: float = 20.0):
 
 
 def load_task(name: str, data_home: str | os.PathLike | None = None, *, preprocess: bool = True):
-    """Load a task by name (see the module docstring) as ``(Xs, ys, Xt, yt)``.
+    """Load a task by name (see the module docstring; case, spaces and the initials ``a c d w`` / ``b e k`` are
+    accepted, e.g. ``"a->w"``) as ``(Xs, ys, Xt, yt)``.
 
     ``data_home`` is the folder of the benchmark files, else ``$SKDA_DATA``, else ``~/skda_data`` (see
     :func:`resolve_data_home`); the embedded ``"digits-shift"`` task needs none.

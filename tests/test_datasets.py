@@ -106,6 +106,16 @@ def test_missing_folder_error_names_the_three_places_and_which_were_unset(tmp_pa
     assert "per-user default ~/skda_data" in msg and "(not used" in msg
 
 
+def test_task_names_take_initials_case_and_spaces():
+    expected = load_task("dslr->webcam")
+    for name in ("d->w", " D -> W ", "DSLR->w"):
+        for got, want in zip(load_task(name), expected):
+            np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(load_task("e->k")[0], load_task("elec->kitchen")[0])
+    with pytest.raises(ValueError, match="unknown task 'b->d'"):  # d is dslr, dvd has no initial
+        load_task("b->d")
+
+
 def test_unknown_task():
     with pytest.raises(ValueError, match="unknown task"):
         load_task("mnist->svhn")
