@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 import sys
 import time
 
@@ -21,11 +22,15 @@ class TrainingProgress(Callback):
         Text shown in front of the bar (e.g. the estimator's name).
     keys : tuple of str, default ("train_loss", "train_label_loss", "train_domain_accuracy")
         History keys shown when present.
-    every : int, default 10
+    every : int >= 1, default 10
         On a non-terminal stream, print every ``every`` epochs and the last one run (also when the fit stops
-        early, e.g. with ``EarlyStopping``).
-    stream : file or None, default None
-        Where to write; None: ``sys.stdout`` as it is at each write (so pytest's capture and redirections see it).
+        early, e.g. with ``EarlyStopping``). Checked when the estimator builds its callbacks.
+    stream : file, "stdout", "stderr" or None, default None
+        Where to write. None or "stdout": ``sys.stdout`` as it is at each write (so pytest's capture and
+        redirections see it); "stderr": ``sys.stderr`` likewise. The names keep the estimator clonable
+        (``clone``, ``GridSearchCV``, ``cross_val_score``) and picklable; a file object given directly must
+        survive ``copy.deepcopy`` to be cloned (``sys.stderr`` itself does not; a fitted estimator holding it
+        still pickles, the stream stored by name).
     """
 
     def __init__(self, label="", keys=("train_loss", "train_label_loss", "train_domain_accuracy"), every=10,
@@ -34,6 +39,34 @@ class TrainingProgress(Callback):
         self.keys = keys
         self.every = every
         self.stream = stream
+
+    def initialize(self):
+        every = self.every
+        if isinstance(every, bool) or not isinstance(every, numbers.Integral) or every < 1:
+            raise ValueError(f"TrainingProgress: every must be an int >= 1 (print every `every` epochs), "
+                             f"got {every!r}")
+        if isinstance(self.stream, str) and self.stream not in ("stdout", "stderr"):
+            raise ValueError(f"TrainingProgress: stream must be a file, 'stdout', 'stderr' or None, "
+                             f"got {self.stream!r}")
+        return super().initialize()
+
+    def _stream(self):
+        if self.stream is None or isinstance(self.stream, str):
+            return getattr(sys, self.stream or "stdout")
+        return self.stream
+
+    def __getstate__(self):
+        # the interpreter's standard streams cannot be pickled (nor deep-copied by clone): store them by name
+        state = self.__dict__.copy()
+        for name in ("stdout", "stderr"):
+            if state.get("stream") is getattr(sys, name):
+                state["stream"] = _StandardStream(name)
+        return state
+
+    def __setstate__(self, state):
+        if isinstance(state.get("stream"), _StandardStream):
+            state = {**state, "stream": getattr(sys, state["stream"].name)}
+        self.__dict__.update(state)
 
     def on_train_begin(self, net, X=None, y=None, **kwargs):
         self.start_time_ = time.perf_counter()
@@ -53,13 +86,13 @@ class TrainingProgress(Callback):
         if run > self.epochs_done_:
             self._show(net, run, final=True)
         elif self.pending_ is not None:
-            stream = self.stream or sys.stdout
+            stream = self._stream()
             stream.write(self.pending_ or "\n")
             stream.flush()
             self.pending_ = None
 
     def _show(self, net, epochs_done, final):
-        stream = self.stream or sys.stdout
+        stream = self._stream()
         self.epochs_done_ = epochs_done
         total = self.total_epochs_
         row = net.history[-1]
@@ -79,6 +112,13 @@ class TrainingProgress(Callback):
         else:
             self.pending_ = text + "\n"
         stream.flush()
+
+
+class _StandardStream:
+    """``sys.stdout`` / ``sys.stderr`` by name, in a pickled ``TrainingProgress``."""
+
+    def __init__(self, name):
+        self.name = name
 
 
 def _interactive(stream) -> bool:

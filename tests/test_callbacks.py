@@ -150,6 +150,38 @@ def test_training_progress_counts_the_epochs_partial_fit_runs_and_ends_an_early_
         assert text.endswith("\n") and f"epoch {n_run}/200" in text
 
 
+@pytest.mark.parametrize("every", [0, -1, 1.5, True])
+def test_training_progress_refuses_an_every_that_is_not_a_positive_int(small_task, every):
+    Xs, ys, Xt, _ = small_task
+    clf = make("dann", random_state=0, device="cpu", callbacks=[TrainingProgress(every=every)])
+    with pytest.raises(ValueError, match="every must be an int >= 1"):  # was: ZeroDivisionError mid-fit (0)
+        clf.fit(Xs, ys, Xt)
+    with pytest.raises(ValueError, match="stream must be a file, 'stdout', 'stderr' or None"):
+        make("dann", random_state=0, device="cpu", callbacks=[TrainingProgress(stream="err")]).fit(Xs, ys, Xt)
+
+
+def test_training_progress_on_stderr_by_name_clones_pickles_and_writes_there(small_task, capsys):
+    import pickle
+    import sys
+
+    from sklearn.base import clone
+    from sklearn.model_selection import cross_val_score
+
+    Xs, ys, Xt, _ = small_task
+    clf = make("dann", random_state=0, device="cpu", max_epochs=2,
+               callbacks=[("progress", TrainingProgress(label="named", stream="stderr", every=1))])
+    cross_val_score(clf, Xs, ys, cv=2, params={"X_target": Xt})  # clones the estimator and its callbacks
+    fitted = clone(clf).fit(Xs, ys, Xt)
+    captured = capsys.readouterr()
+    assert "named" in captured.err and "named" not in captured.out
+    restored = pickle.loads(pickle.dumps(fitted))
+    np.testing.assert_array_equal(restored.predict(Xt), fitted.predict(Xt))
+    # a fitted estimator holding sys.stderr itself pickles too: the stream is stored by name
+    direct = make("dann", random_state=0, device="cpu", max_epochs=1,
+                  callbacks=[("progress", TrainingProgress(stream=sys.stderr))]).fit(Xs, ys, Xt)
+    assert dict(pickle.loads(pickle.dumps(direct)).callbacks_)["progress"].stream is sys.stderr
+
+
 def test_train_split_is_drawn_from_random_state_and_kept_across_partial_fit(small_task):
     from skorch.dataset import ValidSplit
 
