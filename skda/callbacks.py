@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import numbers
 import sys
 import time
 
 from skorch.callbacks import Callback
+
+from .validation import is_int_at_least
 
 __all__ = ["TrainingProgress"]
 
@@ -41,10 +42,9 @@ class TrainingProgress(Callback):
         self.stream = stream
 
     def initialize(self):
-        every = self.every
-        if isinstance(every, bool) or not isinstance(every, numbers.Integral) or every < 1:
+        if not is_int_at_least(self.every, 1):
             raise ValueError(f"TrainingProgress: every must be an int >= 1 (print every `every` epochs), "
-                             f"got {every!r}")
+                             f"got {self.every!r}")
         if isinstance(self.stream, str) and self.stream not in ("stdout", "stderr"):
             raise ValueError(f"TrainingProgress: stream must be a file, 'stdout', 'stderr' or None, "
                              f"got {self.stream!r}")

@@ -14,6 +14,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from .validation import is_int_at_least
+
 __all__ = ["TorchvisionBackbone", "adapt_input_channels", "classification_architectures",
            "resolve_torchvision_weights"]
 
@@ -199,8 +201,9 @@ class TorchvisionBackbone(nn.Module):
         super().__init__()
         models = import_torchvision().models
         name = _check_architecture(name)
-        if isinstance(in_channels, bool) or not isinstance(in_channels, int) or in_channels < 1:
+        if not is_int_at_least(in_channels, 1):
             raise ValueError(f"in_channels must be an int >= 1, got {in_channels!r}.")
+        in_channels = int(in_channels)  # a numpy int (e.g. from a parameter grid) as a Python int
         if image_shape is not None:
             image_shape = tuple(int(v) for v in image_shape)
             if len(image_shape) == 2:

@@ -57,6 +57,10 @@ def test_grey_input_adapts_the_first_convolution(tmp_path):
     grey = TorchvisionBackbone("resnet18", weights=tmp_path / "w.pth", in_channels=1).eval()
     assert grey.model.conv1.in_channels == 1
     torch.testing.assert_close(grey.model.conv1.weight, rgb.model.conv1.weight.sum(1, keepdim=True))
+    # a numpy int (e.g. from a parameter grid) is taken as the int it holds
+    grey_np = TorchvisionBackbone("resnet18", weights=tmp_path / "w.pth", in_channels=np.int64(1)).eval()
+    assert type(grey_np.in_channels) is int and grey_np.model.conv1.in_channels == 1
+    torch.testing.assert_close(grey_np.model.conv1.weight, grey.model.conv1.weight)
     x = torch.rand(3, 1, 32, 32)
     with torch.no_grad():
         torch.testing.assert_close(grey(x), rgb(x.expand(-1, 3, -1, -1)), rtol=1e-4, atol=1e-5)
