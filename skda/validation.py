@@ -200,6 +200,8 @@ def _check_labels(y, n_rows, name):
         raise ValueError(f"{name} is required: this estimator requires y to be passed, but the target y is None "
                          "(skda estimators learn from labelled source samples).")
     y = column_or_1d(np.asarray(y), warn=True)
+    if not y.dtype.isnative:  # e.g. big-endian labels read from a file: classes_ in native order (torch, save_params)
+        y = y.astype(y.dtype.newbyteorder("="))
     if len(y) != n_rows:
         raise ValueError(f"{name} has {len(y)} labels but X has {n_rows} rows; they must have the same length.")
     return y

@@ -121,6 +121,20 @@ def test_numpy_text_values_are_saved_as_plain_text(small_task, tmp_path):
     np.testing.assert_array_equal(restored.predict(Xt), fitted.predict(Xt))
 
 
+@pytest.mark.parametrize("name", ["dann", "madda"])
+def test_big_endian_labels_and_features_fit_save_and_load(name, small_task, tmp_path):
+    """Arrays in non-native byte order (e.g. read from a file written on another machine) give the model of the
+    native arrays; classes_ is native, so the fitted estimator saves."""
+    Xs, ys, Xt, _ = small_task
+    native = make(name, random_state=0).fit(Xs, ys, Xt)
+    swapped = make(name, random_state=0).fit(Xs.astype(">f4"), ys.astype(">i8"), Xt.astype(">f4"))
+    assert swapped.classes_.dtype.isnative and swapped.classes_.tolist() == native.classes_.tolist()
+    np.testing.assert_array_equal(swapped.predict(Xt), native.predict(Xt))
+    swapped.save_params(f_params=tmp_path / "model.pt")  # was: "byte order different from the native"
+    restored = make(name, random_state=0).load_params(f_params=tmp_path / "model.pt")
+    np.testing.assert_array_equal(restored.predict(Xt.astype(">f4")), native.predict(Xt))
+
+
 def test_load_params_builds_the_network_of_a_pending_module_change(small_task, tmp_path):
     """A fitted estimator whose module__* values were changed since its network was built loads a file of the new
     sizes into a network built for them (not into the old one)."""
