@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import numbers
 import warnings
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -182,6 +183,25 @@ def _fold_predictions(estimator, X, y, train, test, params, method, classes):
     return predictions
 
 
+def _packed_splits(cv, X, y, marker):
+    """The ``(train, test)`` pairs of ``cv`` on packed data (``cross_val_predict``'s ``cv``)."""
+    if cv is None:
+        cv = 5
+    if isinstance(cv, numbers.Integral) and not isinstance(cv, (bool, np.bool_)):
+        if cv < 2:
+            raise ValueError(f"cv must be an int >= 2 (the number of folds), a splitter or an iterable of "
+                             f"(train, test) pairs, got {cv!r}.")
+        cv = DomainStratifiedKFold(int(cv), unlabeled_marker=marker)
+    if isinstance(cv, (str, bytes)):  # str has a .split, which is no splitter's
+        pass
+    elif hasattr(cv, "split"):
+        return list(cv.split(X, y))
+    elif isinstance(cv, Iterable):
+        return [(np.asarray(train), np.asarray(test)) for train, test in cv]
+    raise TypeError(f"cv must be an int >= 2 (the number of folds), a splitter or an iterable of (train, test) "
+                    f"pairs, got {cv!r}.")
+
+
 def cross_val_predict(estimator, X, y, *, cv=5, method="predict", n_jobs=None, params=None,
                       unlabeled_marker="auto"):
     """Out-of-fold predictions of every row of packed data (source and target rows alike).
@@ -195,8 +215,9 @@ def cross_val_predict(estimator, X, y, *, cv=5, method="predict", n_jobs=None, p
     ----------
     estimator : a skda estimator, or a Pipeline ending in one
     X, y : packed data (``y == unlabeled_marker`` on the target rows)
-    cv : int or splitter, default 5
-        An int is ``DomainStratifiedKFold(cv)`` (every fold has both domains); a splitter must partition the rows.
+    cv : int, splitter, iterable of (train, test) or None, default 5
+        An int (>= 2) is ``DomainStratifiedKFold(cv)`` (every fold has both domains), None is 5 of them; a
+        splitter or an iterable of index pairs must partition the rows.
     method : "predict" (default), "predict_proba", "predict_log_proba", "transform", ...
         For "predict_proba", "predict_log_proba" and "decision_function" the columns are the source classes
         (the sorted labels other than the marker); a class that a fold's training rows lack gets 0, -inf or the
@@ -215,9 +236,7 @@ def cross_val_predict(estimator, X, y, *, cv=5, method="predict", n_jobs=None, p
     y = np.asarray(y)
     if y.ndim != 1 or len(y) != _num_samples(X):
         raise ValueError(f"y must be 1-D with one label per row of X ({_num_samples(X)}), got shape {y.shape}.")
-    if is_int_at_least(cv, 2):
-        cv = DomainStratifiedKFold(int(cv), unlabeled_marker=marker)
-    splits = list(cv.split(X, y))
+    splits = _packed_splits(cv, X, y, marker)
     test_indices = np.concatenate([test for _, test in splits])
     if not np.array_equal(np.sort(test_indices), np.arange(len(y))):
         raise ValueError("cross_val_predict needs a cv whose test folds partition the rows (each row in exactly one).")

@@ -127,6 +127,27 @@ def test_skda_cross_val_predict_on_packed_data(packed):
     np.testing.assert_allclose(proba[test], model.predict_proba(X[test]), atol=1e-6)
 
 
+def test_skda_cross_val_predict_takes_sklearns_cv_forms(packed):
+    """An int is DomainStratifiedKFold(int), None is 5 of those folds, an iterable of (train, test) pairs is used
+    as given; other values are refused with the forms accepted (was: AttributeError "'int' object has no
+    attribute 'split'" for cv=1 or None)."""
+    from skda.model_selection import cross_val_predict
+
+    X, y = packed
+    by_splitter = cross_val_predict(dann(), X, y, cv=DomainStratifiedKFold(3))
+    np.testing.assert_array_equal(cross_val_predict(dann(), X, y, cv=3), by_splitter)
+    np.testing.assert_array_equal(cross_val_predict(dann(), X, y, cv=list(DomainStratifiedKFold(3).split(X, y))),
+                                  by_splitter)
+    np.testing.assert_array_equal(cross_val_predict(dann(), X, y, cv=None),
+                                  cross_val_predict(dann(), X, y, cv=DomainStratifiedKFold(5)))
+    for cv in (1, 0, -2):
+        with pytest.raises(ValueError, match=r"cv must be an int >= 2 \(the number of folds\), a splitter or an "):
+            cross_val_predict(dann(), X, y, cv=cv)
+    for cv in (1.0, 2.5, True, "5"):
+        with pytest.raises(TypeError, match=r"cv must be an int >= 2 \(the number of folds\), a splitter or an "):
+            cross_val_predict(dann(), X, y, cv=cv)
+
+
 def test_skda_cross_val_predict_subsets_per_row_fit_parameters(small_task):
     """``params`` with one value per row (``sample_domain``) are cut to each fold's training rows, as scikit-learn
     does: the fold models equal fits on the packed fold rows with their slice of sample_domain."""
