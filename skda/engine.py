@@ -1082,6 +1082,8 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
         # classes_ are known since the first call: a chunk may hold one class
         Xs, ys, Xt, state = self._validate_for_fit(X, y, X_target, min_classes=1, target_labels=target_labels)
         self._check_feature_names(X, reset=False)
+        if hasattr(X_target, "columns"):  # as in fit: the target's columns must be the fitted ones
+            self._check_feature_names(X_target, reset=False)
         if getattr(self, "input_kind_", "rows") != "paths":
             check_features(Xs, name="X", input_shape=self.input_shape_, estimator_name=type(self).__name__)
         _, _, network_shape = self._describe_input(Xs)

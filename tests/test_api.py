@@ -369,6 +369,9 @@ def test_dataframe_column_names_are_recorded_and_checked(small_task):
     with pytest.raises(ValueError, match="feature names should match"):
         # the target's columns must be the source's
         make("dann", random_state=0, device="cpu").fit(dfs, ys, dft.rename(columns={"f0": "z"}))
+    for target in (dft[cols[::-1]], dft.rename(columns={"f0": "z"})):  # partial_fit checks the target as fit does
+        with pytest.raises(ValueError, match="feature names should match"):
+            clf.partial_fit(dfs, ys, target)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # score passes the DataFrame (names) down to predict: no warning
         assert clf.score(dft, clf.predict(dft)) == 1.0
