@@ -32,7 +32,7 @@ from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.utils import check_random_state
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import validate_data
+from sklearn.utils.validation import check_consistent_length, validate_data
 from skorch import NeuralNet
 from torch import nn
 
@@ -1476,7 +1476,8 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
 
     def score(self, X, y, sample_weight=None):
         """Accuracy on the labelled rows of ``(X, y)``; rows with ``y == unlabeled_marker`` are ignored."""
-        y = np.asarray(y)
+        y = column_or_1d(np.asarray(y), warn=True)
+        check_consistent_length(X, y, sample_weight)  # a silent score of fewer rows, or an IndexError, before
         keep = ~unlabeled_mask(y, self.unlabeled_marker)
         if not keep.any():
             raise ValueError("score needs labelled rows: every label equals the unlabelled marker "

@@ -36,7 +36,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin, One
 from sklearn.utils import _safe_indexing, check_array, column_or_1d
 from sklearn.utils._param_validation import Interval  # the constraint objects of scikit-learn's own estimators
 from sklearn.utils.metaestimators import available_if
-from sklearn.utils.validation import _num_samples, check_is_fitted, validate_data
+from sklearn.utils.validation import _num_samples, check_consistent_length, check_is_fitted, validate_data
 
 from .validation import (check_sklearn_fit, check_sklearn_scoring, is_per_row, numeric_labels,
                          sample_domain_source_rows, unlabeled_mask)
@@ -310,6 +310,7 @@ class SourceClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
     def score(self, X, y, sample_weight=None):
         """Accuracy on the labelled rows of ``(X, y)`` (rows marked ``unlabeled_marker`` are left out)."""
         y = column_or_1d(np.asarray(y), warn=True)
+        check_consistent_length(X, y, sample_weight)
         labelled = ~unlabeled_mask(y, self.unlabeled_marker)
         if not labelled.any():
             raise ValueError(f"every label in y is the unlabelled marker {self.unlabeled_marker!r}: no labelled "

@@ -352,6 +352,19 @@ def test_bool_labels_packed_with_the_default_marker_fit_and_score(small_task):
     assert clf.score(X, y) == pytest.approx(np.mean(clf.predict(Xs[keep]) == (ys[keep] == 1)))
 
 
+def test_score_refuses_labels_or_weights_of_another_length(small_task):
+    pd = pytest.importorskip("pandas")
+    Xs, ys, Xt, _ = small_task
+    clf = make("dann", random_state=0, device="cpu").fit(Xs, ys, Xt)
+    # was: IndexError (array) or a silent accuracy over the first rows (DataFrame)
+    for X in (Xs, pd.DataFrame(Xs)):
+        with pytest.raises(ValueError, match="inconsistent numbers of samples"):
+            clf.score(X, ys[:-10])
+        with pytest.raises(ValueError, match="inconsistent numbers of samples"):
+            clf.score(X, ys, sample_weight=np.ones(len(ys) - 1))
+    assert clf.score(Xs, ys) == pytest.approx(np.mean(clf.predict(Xs) == ys))
+
+
 def test_dataframe_column_names_are_recorded_and_checked(small_task):
     pd = pytest.importorskip("pandas")
     Xs, ys, Xt, _ = small_task

@@ -115,6 +115,8 @@ def test_source_classifier_drops_target_rows_and_sample_weights_with_them():
     np.testing.assert_allclose(clf.estimator_.coef_, plain.coef_, rtol=1e-6)
     assert list(clf.classes_) == [0, 1] and clf.n_features_in_ == 4
     assert clf.score(X, y) == plain.score(Xs, ys)  # scores the labelled rows only
+    with pytest.raises(ValueError, match="inconsistent numbers of samples"):
+        clf.score(X, y[:-5])  # was: the labelled rows among the first ones scored silently
     # a string marker and string labels
     y_text = np.where(y == -1, "unknown", np.where(y == 1, "pos", "neg")).astype(object)
     clf_text = SourceClassifier(LogisticRegression(), unlabeled_marker="unknown").fit(X, y_text)
