@@ -54,9 +54,11 @@ __all__ = ["FITTED_STATE_KEY", "ClassBalancedBatchSampler", "DomainAdaptationNet
 #: Rows per forward pass in predict / transform.
 PREDICT_CHUNK_ROWS = 1024
 #: Fewer rows than this in a prediction chunk are padded to it (copies of the first row), so that a row's result does
-#: not depend on how many rows are predicted with it: BLAS takes another summation path for very small matrices
-#: (one row apart by a float32 rounding, measured with 1 to 3 rows).
-MIN_CHUNK_ROWS = 8
+#: not depend on how many rows are predicted with it: BLAS takes another summation path for small matrices (a
+#: float32 rounding apart; measured: 1 to 3 rows on one 2-core Xeon, up to 15 rows on another). A BLAS may also
+#: choose its path by the row count beyond this (seen with 800 -> 256 linear layers below 128 rows), so results
+#: are equal to a float32 rounding, bit for bit only where the BLAS keeps one path.
+MIN_CHUNK_ROWS = 16
 #: ``fit`` warns when this share (or more) of the training target rows is predicted as one class
 COLLAPSE_SHARE = 0.99
 #: Optimisation steps of a fit (or a ``partial_fit`` call) when ``max_epochs="auto"`` (the default): the epochs are
