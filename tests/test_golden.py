@@ -6,7 +6,9 @@ commit, with the reason in its message:
     python -m tests.test_golden          # re-record (run from the repository root)
 
 Probabilities are compared to float32 rounding (rtol 1e-4, atol 1e-5), predicted labels and the active
-selector's queries exactly.
+selector's queries exactly, except M-ADDA's: its probabilities are votes of k = 2 nearest source embeddings, and two
+neighbours a float32 rounding apart swap between CPUs (training's float32 sums differ by the BLAS's path), so at
+most 2% of its rows may differ (measured: 2 of 200 vote rows, 1 label, on a second 2-core Xeon).
 
 The configurations below are recorded with the values, so they are written out here instead of taken from
 tests/registry.py (whose tiny configurations may change). The golden values pin the estimators that existed when
@@ -93,10 +95,20 @@ def test_golden_covers_every_estimator_task_and_seed(recorded, current):
     assert {type(estimator) for estimator in estimators().values()} <= set(CLASSES)
 
 
+#: estimators that predict by a nearest-neighbour vote, and the share of rows whose vote may differ across CPUs
+NEIGHBOUR_VOTES = {"madda": 0.02}
+
+
 @pytest.mark.parametrize("name", list(estimators()))
 def test_predictions_match_the_recorded_ones(recorded, current, name):
     for key in sorted(k for k in recorded if k.split("/")[1] == name):
-        if key.endswith("/proba"):
+        if name in NEIGHBOUR_VOTES and not key.endswith("/query"):
+            if key.endswith("/proba"):
+                differ = ~np.isclose(current[key], recorded[key], rtol=1e-4, atol=1e-5).all(axis=1)
+            else:
+                differ = current[key] != recorded[key]
+            assert differ.mean() <= NEIGHBOUR_VOTES[name], f"{key}: {differ.sum()} of {len(differ)} rows differ"
+        elif key.endswith("/proba"):
             np.testing.assert_allclose(current[key], recorded[key], rtol=1e-4, atol=1e-5, err_msg=key)
         else:
             np.testing.assert_array_equal(current[key], recorded[key], err_msg=key)
