@@ -317,6 +317,13 @@ class NegativeTransferReport:
         return [name for name in used if drops[name] > tolerance]
 
 
+def _check_criterion_and_tolerance(criterion, tolerance):
+    if criterion not in NEGATIVE_TRANSFER_CRITERIA:
+        raise ValueError(f"criterion must be one of {NEGATIVE_TRANSFER_CRITERIA}, got {criterion!r}.")
+    if not isinstance(tolerance, numbers.Real) or isinstance(tolerance, bool) or not 0 <= tolerance < 1:
+        raise ValueError(f"tolerance must be a number in [0, 1), got {tolerance!r}.")
+
+
 def check_negative_transfer(adapted, source_only, X, y, X_target=None, *, criterion="iwcv", tolerance=0.01,
                             unlabeled_marker="auto", random_state=0, warn=True):
     """Compare a fitted adapted model with a fitted source-only model without target labels; warn
@@ -382,10 +389,7 @@ def check_negative_transfer(adapted, source_only, X, y, X_target=None, *, criter
     """
     from .metrics import density_ratio
 
-    if criterion not in NEGATIVE_TRANSFER_CRITERIA:
-        raise ValueError(f"criterion must be one of {NEGATIVE_TRANSFER_CRITERIA}, got {criterion!r}.")
-    if not isinstance(tolerance, numbers.Real) or isinstance(tolerance, bool) or not 0 <= tolerance < 1:
-        raise ValueError(f"tolerance must be a number in [0, 1), got {tolerance!r}.")
+    _check_criterion_and_tolerance(criterion, tolerance)
     for name, model in (("adapted", adapted), ("source_only", source_only)):
         if not hasattr(model, "predict"):
             raise TypeError(f"{name} must be a fitted classifier with predict, got {model!r}.")
@@ -515,6 +519,7 @@ class AdaptationCheck(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
 
         if not (isinstance(self.validation_fraction, numbers.Real) and 0 < self.validation_fraction < 1):
             raise ValueError(f"validation_fraction must be in (0, 1), got {self.validation_fraction!r}.")
+        _check_criterion_and_tolerance(self.criterion, self.tolerance)  # before the two fits, not after
         marker = getattr(self.estimator, "unlabeled_marker", -1)
         Xs, ys, Xt = split_domains(X, y, X_target, unlabeled_marker=marker)
         if hasattr(X, "iloc"):  # a DataFrame keeps its columns: the models record their names and check them
@@ -532,12 +537,14 @@ class AdaptationCheck(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
             raise ValueError(f"AdaptationCheck could not hold out a stratified {self.validation_fraction:g} of the "
                              f"source rows ({exc}); every class needs at least 2 source rows.") from None
         template = source_only_twin(self.estimator) if self.source_only is None else self.source_only
-        self.adapted_ = clone(self.estimator).fit(Xs_fit, ys_fit, Xt)
-        self.source_only_ = clone(template).fit(Xs_fit, ys_fit, Xt)
-        self.report_ = check_negative_transfer(self.adapted_, self.source_only_, Xs_val, ys_val, Xt,
-                                               criterion=self.criterion, tolerance=self.tolerance,
-                                               unlabeled_marker=marker, random_state=0 if seed is None else seed)
-        self.best_estimator_ = self.source_only_ if self.fallback and self.report_.flagged else self.adapted_
+        adapted = clone(self.estimator).fit(Xs_fit, ys_fit, Xt)
+        source_only = clone(template).fit(Xs_fit, ys_fit, Xt)
+        report = check_negative_transfer(adapted, source_only, Xs_val, ys_val, Xt, criterion=self.criterion,
+                                         tolerance=self.tolerance, unlabeled_marker=marker,
+                                         random_state=0 if seed is None else seed)
+        # set together, once everything succeeded: a failed refit leaves the previous fit whole
+        self.adapted_, self.source_only_, self.report_ = adapted, source_only, report
+        self.best_estimator_ = source_only if self.fallback and report.flagged else adapted
         self.classes_ = self.best_estimator_.classes_
         if Xs.ndim == 2:
             self.n_features_in_ = Xs.shape[1]

@@ -141,6 +141,20 @@ def test_adaptation_check_falls_back_to_source_only_when_flagged():
     assert not helps.report_.flagged and helps.best_estimator_ is helps.adapted_
 
 
+@pytest.mark.parametrize("params, message", [(dict(tolerance=5.0), "tolerance must be a number in"),
+                                             (dict(criterion="target"), "criterion must be one of")])
+def test_adaptation_check_refuses_bad_settings_before_fitting_and_keeps_the_previous_fit(params, message):
+    from skda.model_selection import AdaptationCheck
+
+    Xs, ys, Xt, _ = _shifted_task()
+    check = AdaptationCheck(RuleEstimator(), source_only=RuleEstimator(), random_state=0).fit(Xs, ys, Xt)
+    adapted, best = check.adapted_, check.best_estimator_
+    with pytest.raises(ValueError, match=message):
+        check.set_params(**params).fit(Xs[:200], ys[:200], Xt)
+    # was: adapted_ and source_only_ replaced by the failed refit's models, best_estimator_ still the old one
+    assert check.adapted_ is adapted and check.best_estimator_ is best and adapted.fitted_rows_ == 320
+
+
 def test_adaptation_check_with_a_real_dann_and_its_source_only_twin(small_task):
     import skda
     from skda.model_selection import AdaptationCheck, source_only_twin
