@@ -512,6 +512,8 @@ def check_target_labels(yt, n_target, ys, marker):
         except ValueError as exc:
             raise ValueError(f"yt: {exc} Unknown target labels must be the unlabelled marker {marker!r} "
                              "(not NaN).") from None
+    if not len(y_known):  # e.g. a float yt of -1.0 only: no labelled row, as yt=None
+        return known, ys[:0]
     if ys.dtype.kind in "iu" and y_known.dtype.kind == "f" and np.all(np.mod(y_known, 1) == 0):
         # e.g. a float yt filled with -1.0 and integer labels: spelled as integers, in a type that holds them all
         y_known = y_known.astype(np.result_type(ys.dtype, np.min_scalar_type(int(y_known.min())),

@@ -19,8 +19,9 @@ def _labels(yt, share, seed=0, marker=-1):
 def test_unknown_target_labels_only_give_exactly_the_unsupervised_model(small_task, name):
     Xs, ys, Xt, _ = small_task
     plain = make(name, random_state=0, device="cpu").fit(Xs, ys, Xt).predict_proba(Xt)
-    unknown = make(name, random_state=0, device="cpu").fit(Xs, ys, Xt, np.full(len(Xt), -1)).predict_proba(Xt)
-    np.testing.assert_array_equal(unknown, plain)
+    for marker in (-1, -1.0):  # -1.0: a float yt beside integer labels (raised on an empty minimum before)
+        unknown = make(name, random_state=0, device="cpu").fit(Xs, ys, Xt, np.full(len(Xt), marker))
+        np.testing.assert_array_equal(unknown.predict_proba(Xt), plain)
 
 
 @pytest.mark.parametrize("name", NAMES)
