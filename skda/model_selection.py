@@ -175,6 +175,13 @@ def _fold_predictions(estimator, X, y, train, test, params, method, classes):
               for key, value in params.items()}
     estimator.fit(_safe_indexing(X, train), y[train], **params)
     predictions = getattr(estimator, method)(_safe_indexing(X, test))
+    if method == "decision_function" and np.ndim(predictions) == 1 and len(classes) != 2:
+        # a binary fold's one column is logit(b) - logit(a) for its own pair of classes: it has no place among
+        # the columns of the other folds (scikit-learn's cross_val_predict refuses this too)
+        raise ValueError(f"Only 2 classes ({numeric_labels(np.asarray(estimator.classes_)).tolist()}) in a training "
+                         f"fold, but {len(classes)} in the data: decision_function of a binary fold cannot be placed "
+                         "among the classes' columns. Use method='predict_proba', or folds with every class "
+                         "(DomainStratifiedKFold puts each class with at least n_splits source rows in every fold).")
     if method in _MISSING_CLASS_FILL and np.ndim(predictions) == 2:
         columns = np.searchsorted(classes, numeric_labels(np.asarray(estimator.classes_)))
         out = np.full((len(test), len(classes)), _MISSING_CLASS_FILL[method])
@@ -221,7 +228,8 @@ def cross_val_predict(estimator, X, y, *, cv=5, method="predict", n_jobs=None, p
     method : "predict" (default), "predict_proba", "predict_log_proba", "transform", ...
         For "predict_proba", "predict_log_proba" and "decision_function" the columns are the source classes
         (the sorted labels other than the marker); a class that a fold's training rows lack gets 0, -inf or the
-        smallest float in its column for that fold's rows.
+        smallest float in its column for that fold's rows. A fold trained on 2 of 3 or more classes has a binary
+        (one-column) decision_function, which is refused with a ValueError.
     n_jobs : int, optional
         Folds fitted in parallel (joblib).
     params : dict, optional

@@ -176,6 +176,21 @@ def test_skda_cross_val_predict_aligns_columns_with_string_labels(small_task):
     assert set(cross_val_predict(dann(), X, y, cv=3)) <= {"cat", "dog", "emu"}
 
 
+def test_skda_cross_val_predict_refuses_binary_decision_functions_of_a_multiclass_problem(small_task):
+    """Folds trained on two of three classes give one logit difference each, for different pairs: refused, as
+    scikit-learn does (was: a 1-D result mixing the pairs); predict_proba fills the missing class instead."""
+    from skda.model_selection import cross_val_predict
+
+    Xs, _, Xt, _ = small_task
+    ys = np.r_[np.zeros(len(Xs) - 2, dtype=int), 1, 2]  # classes 1 and 2: one source row each
+    X, y = pack_domains(Xs, ys, Xt)
+    cv = list(DomainStratifiedKFold(2).split(X, y))
+    with pytest.raises(ValueError, match=r"Only 2 classes \(\[0, [12]\]\) in a training fold, but 3 in the data"):
+        cross_val_predict(dann(), X, y, cv=cv, method="decision_function")
+    proba = cross_val_predict(dann(), X, y, cv=cv, method="predict_proba")
+    assert proba.shape == (len(X), 3)
+
+
 # ---------------------------------------------------------------------------------------- row 3
 @pytest.mark.parametrize("name", ["accuracy", "f1_macro", "balanced_accuracy", "neg_log_loss", "roc_auc_ovr"])
 def test_sklearn_scorer_names_are_refused_on_packed_data(packed, name):
