@@ -425,6 +425,14 @@ def check_negative_transfer(adapted, source_only, X, y, X_target=None, *, criter
         raise ValueError(f"check_negative_transfer needs unlabelled target rows (at least 2); got {len(Xt)}: pass "
                          f"X_target or mark target rows {marker!r} in y.")
     ys = numeric_labels(ys)
+    for name, model in (("adapted", adapted), ("source_only", source_only)):
+        classes = getattr(model, "classes_", None)
+        unknown = [] if classes is None else sorted(set(np.unique(ys).tolist())
+                                                    - set(numeric_labels(np.asarray(classes)).tolist()), key=repr)
+        if unknown:  # an accuracy of 0 for both models, and no flag, otherwise
+            raise ValueError(f"y holds labels {unknown[:5]} that the {name} model does not predict (its classes_ "
+                             f"are {np.asarray(classes).tolist()[:10]}); the held-out labels must be spelled as the "
+                             "labels the models were fitted with.")
     weights = density_ratio(Xs, Xt, random_state=random_state)
     source_accuracy, iwcv_accuracy, target_predictions = {}, {}, {}
     for name, model in (("adapted", adapted), ("source_only", source_only)):

@@ -96,6 +96,10 @@ def test_bad_data():
         check_negative_transfer(object(), RuleClassifier(), Xs, ys, Xt)
     with pytest.raises(ValueError, match="NaN"):
         check_negative_transfer(RuleClassifier(), RuleClassifier(), np.where(Xs > 2, np.nan, Xs), ys, Xt)
+    # labels the models never predict (other spelling, other values): was an accuracy of 0 for both, not flagged
+    for labels, shown in ((ys.astype(str), r"\['0', '1'\]"), (ys + 5, r"\[5, 6\]")):
+        with pytest.raises(ValueError, match=f"y holds labels {shown} that the adapted model does not predict"):
+            check_negative_transfer(RuleClassifier(), RuleClassifier(), Xs, labels, Xt)
 
 
 def test_no_flag_when_the_models_agree_on_almost_every_target_row():
