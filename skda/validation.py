@@ -148,18 +148,30 @@ def _refuse_stringified_marker(y, marker, name="y"):
 
 def check_x_target_not_routed_past_pipeline(estimator_name, X_target):
     """Refuse ``X_target`` that reached the estimator as a fit parameter of a scikit-learn ``Pipeline``
-    (``pipe.fit(Xs, ys, dannclassifier__X_target=Xt)``): the pipeline hands fit parameters to its last step
-    untouched, so ``Xt`` would skip the steps before it (a scaler fitted on the source alone, say) while the
-    source rows went through them, a silently wrong fit. No public hook tells an estimator that it is fitted as a
-    pipeline step: the calling ``Pipeline.fit`` / ``fit_transform`` / ``fit_predict`` is found by
-    :func:`sklearn_callers` (only when ``X_target`` is given); steps before the last one that are all
-    ``"passthrough"`` (or None) transform nothing and pass."""
+    (``pipe.fit(Xs, ys, dannclassifier__X_target=Xt)``) past steps that transform: the pipeline hands fit
+    parameters to their step untouched, so ``Xt`` would skip the steps before it (a scaler fitted on the source
+    alone, say) while the source rows went through them, a silently wrong fit. No public hook tells an estimator
+    that it is fitted as a pipeline step: every calling ``Pipeline.fit`` / ``fit_transform`` / ``fit_predict``
+    (nested pipelines included) is found by :func:`sklearn_frames` (only when ``X_target`` is given). A pipeline
+    counts when this very ``X_target`` object is one of its fit parameters (not when a meta-estimator inside it,
+    e.g. ``AdaptationCheck``, made the target rows from the packed data it was given); the steps before the one
+    the parameter is addressed to (``<step>__X_target``; the last step with metadata routing's unprefixed name)
+    must all be ``"passthrough"`` (or None)."""
     if X_target is None:
         return
-    callers = sklearn_callers(*(("sklearn.pipeline", name) for name in ("fit", "fit_transform", "fit_predict")))
-    for local in callers.values():
-        pipeline = local.get("self")
-        earlier = [name for name, step in getattr(pipeline, "steps", [])[:-1]
+    pipeline_fits = [("sklearn.pipeline", name) for name in ("fit", "fit_transform", "fit_predict")]
+    for _, local in sklearn_frames(*pipeline_fits):
+        steps = getattr(local.get("self"), "steps", None)
+        params = local.get("params")
+        if not steps or not isinstance(params, dict):
+            continue
+        keys = [key for key, value in params.items() if value is X_target]
+        if not keys:
+            continue
+        names = [name for name, _ in steps]
+        addressed = keys[0].split("__", 1)[0] if "__" in keys[0] else names[-1]
+        receiving = names.index(addressed) if addressed in names else len(names) - 1
+        earlier = [name for name, step in steps[:receiving]
                    if step is not None and not (isinstance(step, str) and step == "passthrough")]
         if earlier:
             raise ValueError(
@@ -360,15 +372,24 @@ def sklearn_callers(*functions, max_frames=CALLER_FRAMES):
     ``cross_val_predict``'s encoder is out of its sight (:func:`check_sklearn_fit` then warns); scikit-learn's
     private names (checked against 1.9) may change, and then the checks find nothing (tests pin them).
     """
-    wanted, found = set(functions), {}
+    found = {}
+    for key, local in sklearn_frames(*functions, max_frames=max_frames):
+        found.setdefault(key, local)
+    return found
+
+
+def sklearn_frames(*functions, max_frames=CALLER_FRAMES):
+    """Every calling frame within ``max_frames`` that runs one of ``functions``, nearest first, as
+    ``(pair, f_locals)`` (what :func:`sklearn_callers` keeps the nearest of; nested pipelines need them all)."""
+    wanted, found = set(functions), []
     frame = sys._getframe(1)
     try:
         for _ in range(max_frames):
-            if frame is None or len(found) == len(wanted):
+            if frame is None:
                 break
             key = (frame.f_globals.get("__name__"), frame.f_code.co_name)
-            if key in wanted and key not in found:
-                found[key] = frame.f_locals
+            if key in wanted:
+                found.append((key, frame.f_locals))
             frame = frame.f_back
     finally:
         del frame

@@ -92,3 +92,27 @@ def test_x_target_given_through_a_pipeline_is_refused_with_a_pointer_to_the_pack
         pipe.fit(Xs, ys, dannclassifier__X_target=Xt)
     # with nothing before the estimator there is nothing to skip
     make_pipeline("passthrough", make("dann", **BASE)).fit(Xs, ys, dannclassifier__X_target=Xt)
+    # nested: the outer pipeline's scaler is skipped too (was: accepted, Xt reaching DANN unscaled)
+    outer = make_pipeline(StandardScaler(), make_pipeline(make("dann", **BASE)))
+    with pytest.raises(ValueError, match=r"X_target reached DANNClassifier .*\['standardscaler'\]"):
+        outer.fit(Xs, ys, pipeline__dannclassifier__X_target=Xt)
+    # the estimator as a first, transforming step: nothing before it (was: refused, naming itself)
+    from sklearn.linear_model import LogisticRegression
+
+    from skda.preprocessing import SourceClassifier
+
+    first = make_pipeline(make("dann", **BASE), SourceClassifier(LogisticRegression()))
+    first.fit(Xs, ys, dannclassifier__X_target=Xt)
+    np.testing.assert_array_equal(first[0].transform(Xs), make("dann", **BASE).fit(Xs, ys, Xt).transform(Xs))
+
+
+def test_a_meta_estimator_that_makes_the_target_rows_itself_fits_in_a_pipeline(small_task):
+    """AdaptationCheck splits the packed rows it is given (already scaled) and passes X_target itself: not a
+    parameter routed past the scaler (was: refused)."""
+    from skda.model_selection import AdaptationCheck, pack_domains
+
+    Xs, ys, Xt, _ = small_task
+    X, y = pack_domains(Xs, ys, Xt)
+    pipe = make_pipeline(StandardScaler(), AdaptationCheck(make("dann", **BASE), random_state=0)).fit(X, y)
+    alone = AdaptationCheck(make("dann", **BASE), random_state=0).fit(StandardScaler().fit_transform(X), y)
+    np.testing.assert_array_equal(pipe.predict(Xt), alone.predict(StandardScaler().fit(X).transform(Xt)))
