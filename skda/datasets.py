@@ -42,6 +42,7 @@ No preprocessing uses a label, and target statistics come from the (unlabelled) 
 
 from __future__ import annotations
 
+import numbers
 import os
 from pathlib import Path
 
@@ -194,6 +195,8 @@ def make_digits_shift(random_state=0, angle: float = 20.0):
     from scipy import ndimage
     from sklearn.datasets import load_digits
 
+    if isinstance(angle, (bool, np.bool_)) or not isinstance(angle, numbers.Real) or not np.isfinite(angle):
+        raise ValueError(f"angle must be a finite number of degrees, got {angle!r}.")
     digits = load_digits()
     X = digits.images.astype(np.float64) / 16.0
     y = digits.target.astype(np.int64)

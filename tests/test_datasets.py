@@ -148,6 +148,10 @@ def test_embedded_task_is_deterministic_and_needs_no_file(monkeypatch):
     assert sorted(np.unique(ys)) == list(range(10))
     for x, y in zip(make_digits_shift(np.random.RandomState(0)), a):  # a RandomState, as scikit-learn takes one
         np.testing.assert_array_equal(x, y)
+    np.testing.assert_array_equal(make_digits_shift(angle=np.int64(20))[2], Xt)  # any real number of degrees
+    for angle in (np.nan, np.inf, "20", None, True):  # nan gave an all-zero target, "20" a ufunc TypeError
+        with pytest.raises(ValueError, match="angle must be a finite number of degrees"):
+            make_digits_shift(angle=angle)
 
 
 def test_data_folder_message_names_skda_data_and_expands_the_home_directory(tmp_path, monkeypatch):
