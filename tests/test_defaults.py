@@ -2,6 +2,7 @@
 
 import math
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -25,6 +26,19 @@ def test_auto_hidden_sizes_is_one_layer_of_a_quarter_of_the_features_clipped(n_f
 def test_a_bad_hidden_sizes_string_is_refused():
     with pytest.raises(ValueError, match="hidden_sizes must be a tuple of ints or 'auto', got 'big'"):
         MLPFeatureExtractor(10, hidden_sizes="big")
+
+
+@pytest.mark.parametrize("hidden_sizes", [(0,), (16, 0), (-3,), (16.0,), (True,)])
+def test_hidden_widths_below_one_or_not_ints_are_refused_when_the_estimator_builds_its_network(small_task,
+                                                                                                hidden_sizes):
+    """A width of 0 trained a constant model (features of shape (n, 0)); a negative one failed inside torch."""
+    Xs, ys, Xt, _ = small_task
+    clf = skda.DANNClassifier(module__hidden_sizes=hidden_sizes, max_epochs=1, random_state=0)
+    with pytest.raises(ValueError, match=r"hidden_sizes must be a tuple of ints >= 1 or 'auto'"):
+        clf.fit(Xs, ys, Xt)
+    with pytest.raises(ValueError, match=r"dropout must be a number in \[0, 1\), got 1.0"):
+        MLPFeatureExtractor(10, hidden_sizes=(4,), dropout=1.0)
+    assert linear_widths(MLPFeatureExtractor(10, hidden_sizes=[np.int64(4), 3])) == [4, 3]
 
 
 def test_auto_epochs_rounds_the_step_budget_up():
