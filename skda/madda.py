@@ -491,9 +491,12 @@ class MADDAClassifier(DomainAdaptationNet):
             return np.log(self.predict_proba(X))
 
     def predict_proba(self, X):
-        """Shares of the ``n_neighbors`` nearest source embeddings' votes for each class (Algorithm 3)."""
+        """Shares of the ``n_neighbors`` nearest source embeddings' votes for each class (Algorithm 3), float64 as
+        the other estimators' probabilities."""
         self._check_fitted()
-        return self._vote_shares(self._map_batches(X, self.module_.embed_target, to_numpy=False)).cpu().numpy()
+        shares = self._vote_shares(self._map_batches(X, self.module_.embed_target, to_numpy=False))
+        votes = np.rint(shares.cpu().numpy().astype(np.float64) * self.n_neighbors)  # whole vote counts
+        return votes / self.n_neighbors
 
     def _vote_shares(self, embeddings):
         """Algorithm 3 on target-model embeddings (a tensor): the class shares of the ``n_neighbors`` nearest

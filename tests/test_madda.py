@@ -35,7 +35,9 @@ def test_predict_equals_sklearn_knn_on_the_same_embeddings(fitted, small_task):
         fitted.set_params(n_neighbors=k)
         knn = KNeighborsClassifier(n_neighbors=k).fit(fitted.source_embeddings_, fitted.source_labels_)
         np.testing.assert_array_equal(fitted.predict(Xt), fitted.classes_[knn.predict(fitted.transform(Xt))])
-        np.testing.assert_allclose(fitted.predict_proba(Xt), knn.predict_proba(fitted.transform(Xt)), atol=1e-6)
+        proba = fitted.predict_proba(Xt)
+        assert proba.dtype == np.float64 and fitted.predict_log_proba(Xt).dtype == np.float64  # as the others'
+        np.testing.assert_array_equal(proba, knn.predict_proba(fitted.transform(Xt)))  # shares k_c / k exactly
     fitted.set_params(n_neighbors=2)
 
 
