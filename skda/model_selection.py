@@ -485,6 +485,21 @@ def source_only_twin(estimator):
     return SourceOnlyClassifier(**{k: v for k, v in estimator.get_params(deep=False).items() if shared(k)})
 
 
+def _fit_on_domains(model, Xs, ys, Xt):
+    """Fit ``model`` as it takes the two domains: a model whose ``fit`` has an ``X_target`` parameter (a skda
+    estimator) on ``(Xs, ys, X_target=Xt)``; a Pipeline or wrapper whose final step reads packed data (a skda
+    estimator, ``SourceClassifier``) on the packed rows, marked with that step's ``unlabeled_marker``; any other
+    classifier (e.g. ``LogisticRegression``) on the source rows only."""
+    import inspect
+
+    if "X_target" in inspect.signature(model.fit).parameters:
+        return model.fit(Xs, ys, X_target=Xt)
+    final = final_estimator(model)
+    if hasattr(final, "unlabeled_marker"):
+        return model.fit(*pack_domains(Xs, ys, Xt, unlabeled_marker=final.unlabeled_marker))
+    return model.fit(Xs, ys)
+
+
 class AdaptationCheck(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
     """Fit an adapted model and its source-only twin on part of the source, run :func:`check_negative_transfer` on
     the held-out rest, and predict with the adapted model (or, with ``fallback=True``, with the source-only model
@@ -496,11 +511,14 @@ class AdaptationCheck(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
 
     Parameters
     ----------
-    estimator : skda estimator
+    estimator : skda estimator, or a Pipeline ending in one
         The adapted model (cloned: ``adapted_``).
-    source_only : estimator, optional
+    source_only : classifier, optional
         The model without adaptation (cloned: ``source_only_``); default :func:`source_only_twin` of
-        ``estimator``.
+        ``estimator`` (a Pipeline needs it given). Each model is fitted as it takes the domains: one whose ``fit``
+        has ``X_target`` (a skda estimator) on ``(Xs, ys, X_target=Xt)``, a Pipeline ending in a skda estimator
+        or in ``SourceClassifier`` on the packed rows, any other classifier (``LogisticRegression``, a Pipeline
+        ending in one) on the source rows.
     validation_fraction : float, default 0.2
         Share of the source rows held out (stratified) for the check.
     criterion, tolerance : see :func:`check_negative_transfer`.
@@ -536,7 +554,7 @@ class AdaptationCheck(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         if not (isinstance(self.validation_fraction, numbers.Real) and 0 < self.validation_fraction < 1):
             raise ValueError(f"validation_fraction must be in (0, 1), got {self.validation_fraction!r}.")
         _check_criterion_and_tolerance(self.criterion, self.tolerance)  # before the two fits, not after
-        marker = getattr(self.estimator, "unlabeled_marker", -1)
+        marker = self.unlabeled_marker
         Xs, ys, Xt = split_domains(X, y, X_target, unlabeled_marker=marker)
         if hasattr(X, "iloc"):  # a DataFrame keeps its columns: the models record their names and check them
             if X_target is None:
@@ -553,8 +571,8 @@ class AdaptationCheck(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
             raise ValueError(f"AdaptationCheck could not hold out a stratified {self.validation_fraction:g} of the "
                              f"source rows ({exc}); every class needs at least 2 source rows.") from None
         template = source_only_twin(self.estimator) if self.source_only is None else self.source_only
-        adapted = clone(self.estimator).fit(Xs_fit, ys_fit, Xt)
-        source_only = clone(template).fit(Xs_fit, ys_fit, Xt)
+        adapted = _fit_on_domains(clone(self.estimator), Xs_fit, ys_fit, Xt)
+        source_only = _fit_on_domains(clone(template), Xs_fit, ys_fit, Xt)
         report = check_negative_transfer(adapted, source_only, Xs_val, ys_val, Xt, criterion=self.criterion,
                                          tolerance=self.tolerance, unlabeled_marker=marker,
                                          random_state=0 if seed is None else seed)
@@ -569,6 +587,12 @@ class AdaptationCheck(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         else:
             self.__dict__.pop("feature_names_in_", None)  # a refit on an array after one on a DataFrame
         return self
+
+    @property
+    def unlabeled_marker(self):
+        """The label of the target rows in packed data: ``estimator``'s (its final step's), else -1; skda's
+        scorers, ``cross_val_predict`` and ``DomainStratifiedKFold`` users read it from here."""
+        return getattr(final_estimator(self.estimator), "unlabeled_marker", -1)
 
     def predict(self, X):
         check_is_fitted(self, "best_estimator_")

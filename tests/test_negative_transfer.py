@@ -4,7 +4,7 @@ import warnings
 
 import numpy as np
 import pytest
-from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
 
 from skda.metrics import density_ratio
 from skda.model_selection import (NegativeTransferReport, NegativeTransferWarning, check_negative_transfer,
@@ -183,6 +183,55 @@ def test_adaptation_check_with_a_real_dann_and_its_source_only_twin(small_task):
         AdaptationCheck(dann, validation_fraction=1.0).fit(Xs, ys, Xt)
     with pytest.raises(TypeError, match="pass the source-only model yourself"):
         source_only_twin(RuleEstimator())
+
+
+def test_adaptation_check_fits_each_model_as_it_takes_the_domains(small_task):
+    """source_only may be any classifier (was: Xt passed as LogisticRegression's sample_weight, a TypeError for
+    SourceClassifier and Pipelines); a Pipeline as the adapted model gets the packed rows; the check's
+    unlabeled_marker is its estimator's, so skda's scorers find the target rows of packed data."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import cross_val_score
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    import skda
+    from skda.metrics import labelled_scorer
+    from skda.model_selection import AdaptationCheck, DomainStratifiedKFold, pack_domains
+
+    Xs, ys, Xt, _ = small_task
+    dann = skda.DANNClassifier(module__hidden_sizes=(8,), domain_hidden_sizes=(8,), max_epochs=2, random_state=0,
+                               device="cpu")
+    X, y = pack_domains(Xs, ys, Xt)
+    for source_only in (LogisticRegression(), skda.SourceClassifier(LogisticRegression()),
+                        make_pipeline(StandardScaler(), LogisticRegression())):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", NegativeTransferWarning)
+            check = AdaptationCheck(dann, source_only=source_only, random_state=0).fit(X, y)
+        expected = clone(source_only).fit(*_source_fit_rows(check, Xs, ys))
+        np.testing.assert_array_equal(check.source_only_.predict(Xt), expected.predict(Xt))
+    pipe = make_pipeline(StandardScaler(), dann)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NegativeTransferWarning)
+        check = AdaptationCheck(pipe, source_only=make_pipeline(StandardScaler(), LogisticRegression()),
+                                random_state=0).fit(X, y)
+    assert check.adapted_[-1].classes_.tolist() == [0, 1, 2]
+    marked = AdaptationCheck(clone(dann).set_params(unlabeled_marker=99), random_state=0)
+    assert marked.unlabeled_marker == 99 and AdaptationCheck(pipe).unlabeled_marker == -1
+    X99, y99 = pack_domains(Xs, ys, Xt, unlabeled_marker=99)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NegativeTransferWarning)
+        scores = cross_val_score(marked, X99, y99, cv=DomainStratifiedKFold(2, unlabeled_marker=99),
+                                 scoring=labelled_scorer("accuracy"), error_score="raise")
+    assert np.all((0 <= scores) & (scores <= 1))
+
+
+def _source_fit_rows(check, Xs, ys):
+    """The source rows AdaptationCheck fitted its models on (its stratified split, redone)."""
+    from sklearn.model_selection import train_test_split
+
+    Xs_fit, _, ys_fit, _ = train_test_split(Xs, ys, test_size=check.validation_fraction, stratify=ys,
+                                            random_state=check.random_state)
+    return Xs_fit, ys_fit
 
 
 @pytest.mark.parametrize("form", ["packed", "three arrays"])
