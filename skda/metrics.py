@@ -47,6 +47,7 @@ from __future__ import annotations
 import numbers
 
 import numpy as np
+import scipy.sparse as sp
 from scipy.special import entr
 from sklearn.base import clone
 from sklearn.linear_model import LogisticRegression
@@ -55,6 +56,7 @@ from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils import _safe_indexing
+from sklearn.utils.validation import _num_samples
 
 from .validation import (_VALIDATION_SCORE, check_features, final_estimator, is_int_at_least, numeric_labels,
                          sklearn_callers, unlabeled_mask)
@@ -264,6 +266,12 @@ def _default_domain_classifier(random_state=0):
     return make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=1000, random_state=random_state))
 
 
+def _flat_rows(a):
+    """Rows flattened to float64 vectors (a sparse matrix densified; no row: shape (0, features))."""
+    a = np.asarray(a.toarray() if sp.issparse(a) else a, dtype=np.float64)
+    return a.reshape(a.shape[0], int(np.prod(a.shape[1:], dtype=np.int64)))
+
+
 def density_ratio(source, target, *, domain_classifier=None, cv=5, random_state=0, truncate=True):
     """Cross-fitted estimates of ``w(x) = p_t(x) / p_s(x)`` at the ``source`` rows.
 
@@ -285,8 +293,7 @@ def density_ratio(source, target, *, domain_classifier=None, cv=5, random_state=
     Returns an array of ``len(source)`` non-negative weights (mean about 1 when the classifier is
     calibrated and the domains overlap; much less than 1 when few source rows resemble the target).
     """
-    Xs = np.asarray(source, dtype=np.float64).reshape(len(source), -1)
-    Xt = np.asarray(target, dtype=np.float64).reshape(len(target), -1)
+    Xs, Xt = (_flat_rows(a) for a in (source, target))
     if len(Xs) < 2 or len(Xt) < 2:
         raise ValueError(f"density_ratio needs at least 2 source and 2 target rows, got {len(Xs)} and {len(Xt)}.")
     if Xs.shape[1] != Xt.shape[1]:
@@ -497,8 +504,9 @@ class SNDScorer(UnsupervisedScorer):
         return {"temperature": self.temperature, **super()._params()}
 
     def _score(self, estimator, Xs, ys, Xt):
-        if len(Xt) < 2:
-            raise ScoringSetupError(f"the SND score needs at least 2 target rows in the scoring data, got {len(Xt)}.")
+        if _num_samples(Xt) < 2:
+            raise ScoringSetupError(f"the SND score needs at least 2 target rows in the scoring data, got "
+                                    f"{_num_samples(Xt)}.")
         return soft_neighborhood_density(estimator.predict_proba(Xt), temperature=self.temperature)
 
 
@@ -527,9 +535,10 @@ class _WeightedScorer(UnsupervisedScorer):
         ``features``: "input" (the rows as the final estimator receives them, flattened: for a Pipeline, after
         all its steps but the last, e.g. a ColumnTransformer's numeric output) or "learned"
         (``estimator.transform``). Raises :class:`ScoringSetupError` when those features are not numbers."""
-        if len(Xs) < 2 or len(Xt) < 2:
+        n_source, n_target = _num_samples(Xs), _num_samples(Xt)
+        if n_source < 2 or n_target < 2:
             raise ScoringSetupError(f"the {self.name} score needs at least 2 source and 2 target rows in the scoring "
-                                    f"data to estimate density ratios, got {len(Xs)} and {len(Xt)}.")
+                                    f"data to estimate density ratios, got {n_source} and {n_target}.")
         if self.features == "input":
             where = ("the input of the Pipeline's final step (the output of its other steps)"
                      if hasattr(estimator, "steps") else "the rows given to the scorer")

@@ -20,6 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin, clone
 from sklearn.model_selection import BaseCrossValidator
 from sklearn.utils import _safe_indexing, check_random_state, column_or_1d, indexable
@@ -53,11 +54,12 @@ def pack_domains(Xs, ys, Xt, *, unlabeled_marker=-1):
     Two pandas DataFrames are stacked by column name (``Xt``'s columns in ``Xs``'s order) into a DataFrame,
     so that column names reach the estimator and a ``ColumnTransformer``; DataFrames whose columns differ
     raise ``ValueError``. A source label equal to the marker raises ``ValueError`` (it would become a target
-    row). ``unlabeled_marker`` (default -1) is the label of the target rows.
+    row). Sparse matrices are stacked into a CSR matrix. ``unlabeled_marker`` (default -1) is the label of the
+    target rows.
     """
     ys = column_or_1d(np.asarray(ys), warn=False)
-    if len(Xs) != len(ys):
-        raise ValueError(f"Xs has {len(Xs)} rows but ys has {len(ys)} labels.")
+    if _num_samples(Xs) != len(ys):
+        raise ValueError(f"Xs has {_num_samples(Xs)} rows but ys has {len(ys)} labels.")
     if unlabeled_mask(ys, unlabeled_marker).any():
         raise ValueError(f"ys contains the unlabelled marker {unlabeled_marker!r}, which would turn those source "
                          "rows into target rows; pass another unlabeled_marker (and the same one to the "
@@ -69,15 +71,20 @@ def pack_domains(Xs, ys, Xt, *, unlabeled_marker=-1):
         import pandas as pd
 
         X = pd.concat([Xs, Xt[list(Xs.columns)]], ignore_index=True)
+    elif sp.issparse(Xs) or sp.issparse(Xt):  # stays sparse (CSR), as the estimators take it
+        if Xs.shape[1:] != Xt.shape[1:]:
+            raise ValueError(f"Xs has sample shape {Xs.shape[1:]} but Xt has {Xt.shape[1:]}.")
+        X = sp.vstack([sp.csr_matrix(Xs), sp.csr_matrix(Xt)], format="csr")
     else:
         Xs, Xt = np.asarray(Xs), np.asarray(Xt)
         if Xs.shape[1:] != Xt.shape[1:]:
             raise ValueError(f"Xs has sample shape {Xs.shape[1:]} but Xt has {Xt.shape[1:]}.")
         X = np.concatenate([Xs, Xt])
+    n_target = _num_samples(Xt)
     if _marker_fits(unlabeled_marker, ys.dtype):
-        y = np.concatenate([ys, np.full(len(Xt), unlabeled_marker, dtype=ys.dtype)])
+        y = np.concatenate([ys, np.full(n_target, unlabeled_marker, dtype=ys.dtype)])
     else:
-        y = np.concatenate([ys.astype(object), np.full(len(Xt), unlabeled_marker, dtype=object)])
+        y = np.concatenate([ys.astype(object), np.full(n_target, unlabeled_marker, dtype=object)])
     return X, y
 
 

@@ -140,6 +140,24 @@ def test_scorers_equal_the_functions_on_the_right_rows(fitted, small_task):
         y[src], clf.predict_proba(X[src]), w_feat, metric="log_loss", normalize=True, classes=clf.classes_))
 
 
+def test_sparse_packed_data_gives_the_scores_of_the_dense_data(fitted, small_task):
+    """pack_domains stacks sparse matrices into CSR; the scorers and density_ratio take them (they raised on
+    len() of a sparse matrix) and give the dense data's values."""
+    import scipy.sparse as sp
+
+    clf, X, y = fitted
+    Xs, ys, Xt, _ = small_task
+    X_sparse, y_sparse = pack_domains(sp.csr_matrix(Xs), ys, sp.coo_matrix(Xt))
+    assert sp.issparse(X_sparse) and X_sparse.format == "csr"
+    np.testing.assert_array_equal(X_sparse.toarray(), X)
+    np.testing.assert_array_equal(y_sparse, y)
+    for scorer in (iwcv_scorer, dev_scorer, snd_scorer, entropy_scorer):
+        assert scorer(clf, X_sparse, y) == pytest.approx(scorer(clf, X, y), rel=1e-6)
+    np.testing.assert_allclose(density_ratio(sp.csr_matrix(Xs), sp.csr_matrix(Xt)), density_ratio(Xs, Xt))
+    with pytest.raises(ValueError, match="needs at least 2 source and 2 target rows, got 0 and 90"):
+        density_ratio(np.zeros((0, Xs.shape[1])), Xt)  # was: a reshape error
+
+
 def test_scorers_on_a_pipeline_and_with_a_string_marker(small_task):
     Xs, ys, Xt, _ = small_task
     names = np.array(["cat", "dog", "emu"])
