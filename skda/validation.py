@@ -301,6 +301,9 @@ def sample_domain_source_rows(sample_domain, n_rows):
     if len(domains) != n_rows:
         raise ValueError(f"sample_domain has {len(domains)} entries but X has {n_rows} rows; give one domain per "
                          "row (positive: source, negative: target).")
+    if domains.dtype.kind == "O" and all(isinstance(v, numbers.Integral) and not isinstance(v, (bool, np.bool_))
+                                         for v in domains):
+        domains = domains.astype(np.int64)  # e.g. a pandas object column of Python ints
     integral = domains.dtype.kind in "iu" or (
         domains.dtype.kind == "f" and np.all(np.isfinite(domains)) and np.all(np.mod(domains, 1) == 0))
     if not integral:

@@ -170,6 +170,12 @@ def test_bad_sample_domain_is_refused_clearly(small_task):
         make("dann").fit(X, y, sample_domain=np.where(domains > 0, "source", "target"))
     with pytest.raises(ValueError, match="sample_domain must hold integers"):
         make("dann").fit(X, y, sample_domain=domains * 0.5)
+    with pytest.raises(ValueError, match="sample_domain must hold integers"):
+        make("dann").fit(X, y, sample_domain=np.array([True if d > 0 else -1 for d in domains], dtype=object))
+    # an object array of Python ints is the integers it holds (was: refused as not integers)
+    np.testing.assert_array_equal(
+        make("dann", random_state=0).fit(X, y, sample_domain=domains.astype(object)).predict_proba(Xt),
+        make("dann", random_state=0).fit(X, y, sample_domain=domains).predict_proba(Xt))
     with pytest.raises(ValueError, match="marks no source row"):
         make("dann").fit(X, y, sample_domain=-np.abs(domains))
     with pytest.raises(ValueError, match="are source rows \\(sample_domain > 0\\) labelled with the unlabelled"):
