@@ -59,6 +59,17 @@ def check_features(X, *, name="X", input_shape=None, estimator_name="this estima
                 f"tensors and densifies sparse input only up to {MAX_DENSIFIED_CELLS} cells. Reduce the "
                 "dimension first (e.g. TruncatedSVD).")
         X = X.toarray()
+    elif hasattr(X, "iloc") and hasattr(X, "dtypes") and np.ndim(X) == 2:
+        sparse_columns = {column: dtype.subtype for column, dtype in X.dtypes.items()
+                          if type(dtype).__name__ == "SparseDtype"}
+        if sparse_columns:  # pandas sparse columns: densified as a scipy sparse matrix is
+            n_cells = int(np.prod(X.shape))
+            if n_cells > MAX_DENSIFIED_CELLS:
+                raise ValueError(
+                    f"{name} is a DataFrame with sparse columns of shape {X.shape} ({n_cells} cells); skda trains "
+                    f"on dense tensors and densifies sparse input only up to {MAX_DENSIFIED_CELLS} cells. Reduce "
+                    "the dimension first (e.g. TruncatedSVD).")
+            X = X.astype(sparse_columns)
     paths = check_image_input(X, name=name)
     if paths is not None:  # image files: decoded batch by batch (skda.images); shapes are checked then
         return paths

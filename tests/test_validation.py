@@ -75,6 +75,13 @@ def test_sparse_input_is_densified(data):
     dense = fit(Xs, ys, Xt).predict_proba(Xt)
     sparse = fit(sp.csr_matrix(Xs), ys, sp.csr_matrix(Xt)).predict_proba(sp.csr_matrix(Xt))
     np.testing.assert_allclose(dense, sparse, rtol=1e-6)
+    # pandas sparse columns too (was: refused, advising a .toarray() that DataFrames lack)
+    pd = pytest.importorskip("pandas")
+    frame = pd.DataFrame.sparse.from_spmatrix
+    from_frames = fit(frame(sp.csr_matrix(Xs)), ys, frame(sp.csr_matrix(Xt))).predict_proba(frame(sp.csr_matrix(Xt)))
+    np.testing.assert_allclose(from_frames, dense, rtol=1e-6)
+    mixed = pd.DataFrame(Xs).astype({0: pd.SparseDtype(float, 0.0)})  # one sparse column among dense ones
+    np.testing.assert_array_equal(skda.validation.check_features(mixed), Xs.astype(np.float32))
 
 
 def test_source_only_accepts_packed_and_plain(data):
