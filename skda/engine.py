@@ -39,7 +39,8 @@ from torch import nn
 from .images import RowSource, device_fits, make_row_source
 from .layers import MLPFeatureExtractor, check_network_output
 from .optim import LRAnnealing
-from .params import check_parameters, check_unused_skorch_parameters, choices, count, device_constraint, real
+from .params import (callback_list, check_parameters, check_unused_skorch_parameters, choices, count, device_constraint,
+                     real)
 from .persistence import (_COPYING, FITTED_STATE_KEY, _decode_value, _encode_value, _pop_params_file,
                           _without_state)
 from .runtime import TrainingRun, caller_stacklevel, device_parameter_resolved, resolve_device, same_value, seeded
@@ -272,7 +273,7 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
         "train_split": [None, callable],
         "verbose": ["verbose"],
         "warm_start": ["boolean"],
-        "callbacks": [None, list, choices("disable")],  # skorch checks the items
+        "callbacks": [None, callback_list(), choices("disable")],
         "compile": ["boolean"],
         "torch_load_kwargs": [None, dict],
         "backbone_lr_scale": [real(0)],

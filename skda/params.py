@@ -148,6 +148,23 @@ def sizes() -> Predicate:
     return Predicate(_is_sizes, "a tuple of ints >= 1 (hidden layer sizes, possibly empty)")
 
 
+def _is_callback(item) -> bool:
+    from skorch.callbacks import Callback
+
+    return isinstance(item, Callback) or (isinstance(item, type) and issubclass(item, Callback))
+
+
+def _is_callback_list(value) -> bool:
+    return isinstance(value, list) and all(
+        _is_callback(item) or (isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str)
+                               and _is_callback(item[1])) for item in value)
+
+
+def callback_list() -> Predicate:
+    """A list of skorch callbacks: instances, classes, or ``(name, callback)`` pairs (skorch's forms)."""
+    return Predicate(_is_callback_list, "a list of skorch callbacks (instances, classes or (name, callback) pairs)")
+
+
 def _is_device(value) -> bool:
     if value is None or value == "auto" or isinstance(value, torch.device):
         return True

@@ -110,7 +110,7 @@ BAD_VALUES = {
     "train_split": [0.2, "valid"],
     "verbose": [-1, 0.5, "1", NAN],
     "warm_start": ["yes", 1, NAN, None],
-    "callbacks": ["early-stopping", 5, NAN, (("x", None),)],
+    "callbacks": ["early-stopping", 5, NAN, (("x", None),), [1], ["progress"], [("x", None)], [("x", 5)]],
     "compile": ["yes", 1, None],
     "torch_load_kwargs": ["weights_only", ["weights_only", False]],
     "domain_hidden_sizes": [(8, 0), (-8,), (8.5,), 8, "8", (True,)],
