@@ -161,6 +161,14 @@ def split_validation(train_split, Xs, ys, seed: int, class_names):
     np.random.seed(seed)
     try:
         parts = train_split(Dataset(Xs, ys), ys)
+    except ValueError as exc:  # the splitter sees the encoded labels 0..k-1: name the classes as the user wrote them
+        names = np.asarray(class_names)
+        counts = np.bincount(np.asarray(ys, dtype=np.int64), minlength=len(names))
+        rare = names[counts[:len(names)] < 2].tolist()
+        raise ValueError(f"train_split could not split the labelled source rows: {exc} (the splitter sees the "
+                         f"classes as 0..{len(names) - 1}, in the order of classes_ {names.tolist()[:20]}"
+                         + (f"; classes with fewer than 2 source rows: {rare}" if rare else "")
+                         + ").") from exc
     finally:
         np.random.set_state(state)
     if not (isinstance(parts, tuple) and len(parts) == 2 and all(hasattr(p, "indices") for p in parts)):

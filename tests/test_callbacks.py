@@ -75,6 +75,12 @@ def test_bad_train_split(small_task):
     Xs, ys, Xt, _ = small_task
     with pytest.raises(TypeError, match="train_split must return"):
         make("dann", train_split=lambda ds, y: ds).fit(Xs, ys, Xt)
+    # a stratified split with a class of one source row: the class is named as the user wrote it (was: "[2]")
+    names = np.array(["cat", "dog", "zebra"])[np.r_[ys[ys < 2], 2]]
+    rows = np.r_[np.flatnonzero(ys < 2), np.flatnonzero(ys == 2)[0]]
+    with pytest.raises(ValueError, match=r"train_split could not split .*classes with fewer than 2 source rows: "
+                                         r"\['zebra'\]"):
+        make("dann", **SPLIT).fit(Xs[rows], names, Xt)
 
 
 def test_verbose_prints_the_epoch_table_and_progress(small_task, capsys):
