@@ -167,7 +167,8 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
         None trains on all labelled source rows. ``skorch.dataset.ValidSplit(0.2, stratified=True)`` holds out
         20% of the *source* rows (labelled target rows, ``yt``, always train) and scores them after every epoch:
         ``valid_loss`` (the label loss) and ``valid_accuracy`` in the history, monitored by skorch's
-        ``EarlyStopping`` / ``Checkpoint`` (``callbacks=[EarlyStopping(patience=5)]``).
+        ``EarlyStopping`` / ``Checkpoint`` (``callbacks=[EarlyStopping(patience=5)]``). M-ADDA records
+        ``valid_loss`` (its triplet loss) only.
     verbose : int, default 0
         1 prints skorch's per-epoch table; see also :class:`skda.callbacks.TrainingProgress`.
     backbone_lr_scale : float >= 0, default 1.0

@@ -235,6 +235,13 @@ class MADDAClassifier(DomainAdaptationNet):
         restore a consistent model (a checkpoint of the source stage is refused when loaded)."""
         super().initialize_callbacks()
         for name, callback in self.callbacks_:
+            monitor = getattr(callback, "monitor", None)
+            if isinstance(monitor, str) and monitor.startswith("valid_accuracy"):
+                # skorch would raise a KeyError on the history at the first epoch's end
+                raise ValueError(
+                    f"callback {name!r} monitors {monitor!r}, which M-ADDA does not record: its held-out source rows "
+                    "(train_split) give valid_loss, the triplet loss Eq. 1 of their embeddings (no kNN accuracy "
+                    "while the index is being learnt). Monitor 'valid_loss' (lower is better) instead.")
             if getattr(callback, "load_best", False):
                 raise ValueError(
                     f"callback {name!r}: load_best=True would restore, at the end of M-ADDA's fit, the weights of the "
@@ -400,7 +407,8 @@ class MADDAClassifier(DomainAdaptationNet):
 
     def validation_step(self, batch, **fit_params):
         """Held-out source rows (``train_split``): the triplet loss Eq. 1 of their embeddings under the model
-        that predicts (source model in stage 1, target model in stage 2)."""
+        that predicts (source model in stage 1, target model in stage 2), recorded as ``valid_loss``; M-ADDA
+        records no ``valid_accuracy`` (callbacks monitoring it are refused)."""
         self._set_training(False)
         x, y = batch
         net = self.module_

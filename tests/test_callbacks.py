@@ -31,11 +31,16 @@ def test_source_validation_split_is_scored_every_epoch(small_task, cls):
     assert acc == pytest.approx(clf.score(Xs[clf.valid_indices_], ys[clf.valid_indices_]), abs=1e-6)
 
 
-def test_madda_validation_split(small_task):
+def test_madda_validation_split(small_task, tmp_path):
     Xs, ys, Xt, _ = small_task
     clf = make("madda", random_state=0, **SPLIT).fit(Xs, ys, Xt)
     assert len(clf.history) == 4 and np.all(np.isfinite(clf.history[:, "valid_loss"]))
     assert len(clf.source_embeddings_) == 90  # kNN keys: the training part of the source only
+    assert "valid_accuracy" not in clf.history[-1]  # the triplet loss only; a callback monitoring it is refused
+    for callback in (EarlyStopping(monitor="valid_accuracy", lower_is_better=False),
+                     Checkpoint(monitor="valid_accuracy_best", dirname=str(tmp_path))):
+        with pytest.raises(ValueError, match="monitors 'valid_accuracy.*which M-ADDA does not record"):
+            make("madda", random_state=0, callbacks=[callback], **SPLIT).fit(Xs, ys, Xt)  # was: a KeyError
 
 
 def test_early_stopping_stops_the_fit(small_task):
