@@ -35,6 +35,10 @@ _VALIDATION_CURVE = ("sklearn.model_selection._validation", "validation_curve")
 #: CalibratedClassifierCV.fit label-encodes every y (the marker too) and fits its calibrators on those labels
 _CALIBRATION_FIT = ("sklearn.calibration", "fit")
 _ENCODING_METHODS = ("decision_function", "predict_proba", "predict_log_proba")
+#: fits of scikit-learn wrappers that label-encode (or binarise) y before fitting the estimators they hold
+_ENCODING_WRAPPER_FITS = (("sklearn.ensemble._voting", "fit"), ("sklearn.ensemble._bagging", "fit"),
+                          ("sklearn.ensemble._bagging", "_fit"), ("sklearn.ensemble._stacking", "fit"),
+                          ("sklearn.multiclass", "fit"))
 
 #: Dense copies of sparse input are made up to this many cells (float32: 4 bytes each); above it we refuse.
 MAX_DENSIFIED_CELLS = 50_000_000
@@ -449,6 +453,7 @@ def check_sklearn_fit(y, marker, *, target_given=False):
         return
     found = sklearn_callers(_CROSS_VAL_PREDICT, _FIT_AND_PREDICT, _FIT_AND_SCORE, _VALIDATION_CURVE, _CALIBRATION_FIT)
     _refuse_calibration_on_the_marker(found, marker)
+    _refuse_encoding_wrappers_on_the_marker(marker)
     method = found.get(_FIT_AND_PREDICT, {}).get("method")
     if method in _ENCODING_METHODS:
         encoder = found.get(_CROSS_VAL_PREDICT, {}).get("le")
@@ -480,6 +485,22 @@ def check_sklearn_fit(y, marker, *, target_given=False):
                 warnings.warn(f"validation_curve: every fit fails and scores NaN. {message}", UserWarning,
                               stacklevel=3)
             raise ValueError(message)
+
+
+def _refuse_encoding_wrappers_on_the_marker(marker):
+    """A scikit-learn wrapper that label-encodes y (``VotingClassifier``, ``BaggingClassifier``,
+    ``StackingClassifier``, ``OneVsRestClassifier``, ``OneVsOneClassifier``) fitting this estimator on packed
+    data: the marker became a class before the estimator saw it (a source-only model trains on the target rows as
+    that class; the others find no target row)."""
+    for _, local in sklearn_frames(*_ENCODING_WRAPPER_FITS):
+        y = local.get("y")
+        if y is None or np.ndim(y) != 1 or not unlabeled_mask(np.asarray(y), marker).any():
+            continue
+        raise ValueError(
+            f"{type(local.get('self')).__name__} label-encodes y before fitting the estimators it holds, so the "
+            f"unlabelled marker {marker!r} of the target rows of packed data became a class (the target rows would "
+            "train as its examples). Fit skda estimators directly, in a Pipeline or in a search (GridSearchCV); "
+            "combine fitted models yourself.")
 
 
 def _refuse_calibration_on_the_marker(found, marker):

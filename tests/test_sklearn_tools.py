@@ -43,6 +43,25 @@ def test_sklearn_cross_val_predict_proba_is_refused(packed, make):
         sk_cross_val_predict(make(), X, y, cv=DomainStratifiedKFold(3), method="predict_proba")
 
 
+@pytest.mark.parametrize("wrapper", ["voting", "bagging", "stacking", "one-vs-rest", "one-vs-one"])
+@pytest.mark.parametrize("name", ["source-only", "dann"])
+def test_wrappers_that_label_encode_y_are_refused_on_packed_data(packed, wrapper, name):
+    """They turn the marker into a class before the skda estimator sees y (was: a source-only model trained on
+    the target rows as class -1, DANN said "no target samples")."""
+    from sklearn.ensemble import BaggingClassifier, StackingClassifier, VotingClassifier
+    from sklearn.multiclass import OneVsOneClassifier, OneVsRestClassifier
+
+    X, y = packed
+    estimator = make(name, random_state=0)
+    meta = {"voting": lambda: VotingClassifier([("m", estimator)], voting="soft"),
+            "bagging": lambda: BaggingClassifier(estimator, n_estimators=2, random_state=0),
+            "stacking": lambda: StackingClassifier([("m", estimator)], cv=2),
+            "one-vs-rest": lambda: OneVsRestClassifier(estimator),
+            "one-vs-one": lambda: OneVsOneClassifier(estimator)}[wrapper]()
+    with pytest.raises(ValueError, match=f"{type(meta).__name__} label-encodes y before fitting .* marker -1"):
+        meta.fit(X, y)
+
+
 def test_validation_curve_with_a_sklearn_scorer_warns_why_every_score_is_nan(packed):
     """validation_curve turns fit errors into NaN without scikit-learn's "fits failed" warning: the refusal is
     also a warning there, so the NaN scores do not come silently."""
