@@ -55,6 +55,9 @@ def check_features(X, *, name="X", input_shape=None, estimator_name="this estima
       [0, 1] batch by batch, :mod:`skda.images`); a 1-D array or list of file paths is returned as a 1-D object
       array of path strings (decoded batch by batch; ``input_shape`` is not checked here for them).
     """
+    if type(X).__module__.startswith("torch") and hasattr(X, "detach"):  # a torch tensor: its values, as numpy
+        X = X.detach().cpu()
+        X = (X.float() if X.is_floating_point() and X.element_size() < 4 else X).numpy()  # bfloat16 / float16
     if sp.issparse(X):
         n_cells = int(np.prod(X.shape))
         if n_cells > MAX_DENSIFIED_CELLS:

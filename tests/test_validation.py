@@ -84,6 +84,20 @@ def test_sparse_input_is_densified(data):
     np.testing.assert_array_equal(skda.validation.check_features(mixed), Xs.astype(np.float32))
 
 
+def test_torch_tensors_are_read_as_their_values(data):
+    """Tensors that need grad or hold bfloat16 / float16 values are detached and read as float32 (numpy()
+    raised on them)."""
+    import torch
+
+    Xs, ys, Xt, _ = data
+    clf = fit(Xs, ys, Xt)
+    expected = clf.predict_proba(Xt)
+    xt = torch.from_numpy(np.ascontiguousarray(Xt, dtype=np.float32))
+    np.testing.assert_array_equal(clf.predict_proba(xt.clone().requires_grad_()), expected)
+    half = xt.bfloat16()
+    np.testing.assert_array_equal(clf.predict_proba(half), clf.predict_proba(half.float().numpy()))
+
+
 def test_source_only_accepts_packed_and_plain(data):
     Xs, ys, Xt, yt = data
     a = skda.SourceOnlyClassifier(random_state=0, max_epochs=3).fit(Xs, ys).predict(Xt)
