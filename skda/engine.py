@@ -771,7 +771,13 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
                 # the random initial weights are replaced below: draw them without touching the global RNG
                 with seeded(0, resolve_device(self.device)):
                     self.initialize()
-            self._load_network_state(state, values)
+            try:
+                self._load_network_state(state, values)
+            except RuntimeError as exc:  # torch's size mismatch / missing keys, named as the parameters that cause it
+                raise ValueError(
+                    f"the weights in this file do not fit this {type(self).__name__}'s network: it was saved by an "
+                    "estimator built with other network parameters (module__*, domain_hidden_sizes, ...); build "
+                    f"this one with the same parameters. torch: {str(exc).strip()[:500]}") from exc
         except BaseException:
             # a load that failed half-way (e.g. a network of other sizes: other module__ parameters) leaves no model
             # that looks fitted
