@@ -59,23 +59,13 @@ def check_features(X, *, name="X", input_shape=None, estimator_name="this estima
         X = X.detach().cpu()
         X = (X.float() if X.is_floating_point() and X.element_size() < 4 else X).numpy()  # bfloat16 / float16
     if sp.issparse(X):
-        n_cells = int(np.prod(X.shape))
-        if n_cells > MAX_DENSIFIED_CELLS:
-            raise ValueError(
-                f"{name} is a sparse matrix of shape {X.shape} ({n_cells} cells); skda trains on dense "
-                f"tensors and densifies sparse input only up to {MAX_DENSIFIED_CELLS} cells. Reduce the "
-                "dimension first (e.g. TruncatedSVD).")
+        _check_densified_cells(X, f"{name} is a sparse matrix")
         X = X.toarray()
     elif hasattr(X, "iloc") and hasattr(X, "dtypes") and np.ndim(X) == 2:
         sparse_columns = {column: dtype.subtype for column, dtype in X.dtypes.items()
                           if type(dtype).__name__ == "SparseDtype"}
         if sparse_columns:  # pandas sparse columns: densified as a scipy sparse matrix is
-            n_cells = int(np.prod(X.shape))
-            if n_cells > MAX_DENSIFIED_CELLS:
-                raise ValueError(
-                    f"{name} is a DataFrame with sparse columns of shape {X.shape} ({n_cells} cells); skda trains "
-                    f"on dense tensors and densifies sparse input only up to {MAX_DENSIFIED_CELLS} cells. Reduce "
-                    "the dimension first (e.g. TruncatedSVD).")
+            _check_densified_cells(X, f"{name} is a DataFrame with sparse columns")
             X = X.astype(sparse_columns)
     paths = check_image_input(X, name=name)
     if paths is not None:  # image files: decoded batch by batch (skda.images); shapes are checked then
@@ -99,6 +89,14 @@ def check_features(X, *, name="X", input_shape=None, estimator_name="this estima
     if X.shape[1] == 0:
         raise ValueError(f"{name} has 0 features (shape {X.shape}).")
     return _check_input_shape(X, name, input_shape, estimator_name)
+
+
+def _check_densified_cells(X, what):
+    n_cells = int(np.prod(X.shape))
+    if n_cells > MAX_DENSIFIED_CELLS:
+        raise ValueError(
+            f"{what} of shape {X.shape} ({n_cells} cells); skda trains on dense tensors and densifies sparse input "
+            f"only up to {MAX_DENSIFIED_CELLS} cells. Reduce the dimension first (e.g. TruncatedSVD).")
 
 
 def _check_input_shape(X, name, input_shape, estimator_name):

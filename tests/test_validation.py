@@ -84,6 +84,19 @@ def test_sparse_input_is_densified(data):
     np.testing.assert_array_equal(skda.validation.check_features(mixed), Xs.astype(np.float32))
 
 
+def test_sparse_input_beyond_the_densified_cell_limit_is_refused(monkeypatch):
+    import skda.validation as validation
+
+    pd = pytest.importorskip("pandas")
+    monkeypatch.setattr(validation, "MAX_DENSIFIED_CELLS", 10)
+    matrix = sp.csr_matrix(np.eye(4))
+    with pytest.raises(ValueError, match=r"X is a sparse matrix of shape \(4, 4\) \(16 cells\).*up to 10 cells"):
+        validation.check_features(matrix)
+    with pytest.raises(ValueError, match=r"X_target is a DataFrame with sparse columns of shape \(4, 4\)"):
+        validation.check_features(pd.DataFrame.sparse.from_spmatrix(matrix), name="X_target")
+    assert validation.check_features(sp.csr_matrix(np.eye(3))).shape == (3, 3)  # 9 cells: densified
+
+
 def test_torch_tensors_are_read_as_their_values(data):
     """Tensors that need grad or hold bfloat16 / float16 values are detached and read as float32 (numpy()
     raised on them)."""
