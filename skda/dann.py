@@ -76,6 +76,8 @@ class DANNClassifier(DomainAdaptationNet):
     the features (the paper's digit nets have more layers after the bottleneck - put them in ``module``).
     """
 
+    network_parameters = ("domain_hidden_sizes",)
+
     required_outputs = ("source_logits", "domain_logits", "n_source")
     required_network_methods = ("features", "classify", "gradient_reversal")
     _parameter_constraints = {

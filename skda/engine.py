@@ -255,6 +255,10 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
     #: method's network: the parameters ``backbone_lr_scale`` scales.
     backbone_parameters = ("feature_extractor.*",)
 
+    #: The method's own parameters that ``build_network`` reads (besides ``module``, ``module__*`` and
+    #: ``compile``): changing one after a fit makes ``partial_fit`` / ``warm_start`` refuse to continue the
+    #: network built with the former value.
+    network_parameters: tuple[str, ...] = ()
     #: Whether fit needs target samples (False only for the source-only baseline).
     requires_target = True
     #: Whether ``predict_proba`` is the softmax of a label classifier's logits (``decision_function`` exists).
@@ -513,18 +517,23 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
                 setattr(self, name, value)
 
     def _module_build_params(self) -> dict:
-        """The values the network is built from: ``module``, the ``module__*`` parameters and ``compile``."""
+        """The values the network is built from: ``module``, the ``module__*`` parameters, ``compile`` and the
+        method's ``network_parameters``."""
         return {"module": self.module, "compile": self.compile,
-                **{f"module__{k}": v for k, v in self.get_params_for("module").items()}}
+                **{f"module__{k}": v for k, v in self.get_params_for("module").items()},
+                **{name: getattr(self, name) for name in self.network_parameters}}
 
     def _check_module_unchanged(self):
-        """``partial_fit`` / ``warm_start`` continue the fitted network: refuse when ``module`` or a ``module__*``
-        value was changed (``set_params``) since that network was built."""
+        """``partial_fit`` / ``warm_start`` continue the fitted network: refuse when ``module``, a ``module__*``
+        value or one of the method's ``network_parameters`` was changed (``set_params``) since that network was
+        built."""
         built = getattr(self, "module_params_", None)
         if built is None:
             return
         now = self._module_build_params()
-        changed = sorted(k for k in set(built) | set(now) if not same_value(built.get(k), now.get(k)))
+        # a network parameter the record lacks (an estimator pickled before it was recorded) is not a change
+        compared = [k for k in set(built) | set(now) if k in built or k not in self.network_parameters]
+        changed = sorted(k for k in compared if not same_value(built.get(k), now.get(k)))
         if changed:
             raise ValueError(f"{changed} changed since the network was built, so the fitted network cannot be "
                              "continued; fit from scratch (fit with warm_start=False) to build the new network.")

@@ -63,6 +63,8 @@ class ILADAClassifier(DANNClassifier):
     randomised map), without CDAN's entropy conditioning.
     """
 
+    network_parameters = ("base", "domain_hidden_sizes")
+
     _parameter_constraints = {
         "base": [choices(*BASES)],
         "msc_weight": [real(0)],

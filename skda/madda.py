@@ -173,6 +173,8 @@ class MADDAClassifier(DomainAdaptationNet):
         ``ValueError``: a class missing from the index could never be predicted again).
     """
 
+    network_parameters = ("embedding_dim", "discriminator_hidden_sizes", "discriminator_input")
+
     predicts_from_logits = False  # kNN votes: no decision_function
     anneals_learning_rate = False  # Adam at constant rates, as the authors' code
     backbone_parameters = ("source_encoder.*", "target_encoder.*")  # the feature extractor and its target copy

@@ -84,6 +84,9 @@ class MLADAClassifier(DANNClassifier):
     means.
     """
 
+    network_parameters = ("domain_hidden_sizes", "metric_hidden", "metric_dim", "classifier_hidden",
+                          "classifier_dropout")
+
     _parameter_constraints = {
         "gamma": [real(0)],
         "entropy_weight": [real(0)],

@@ -49,6 +49,25 @@ def test_partial_fit_refuses_to_continue_a_network_built_with_other_module_value
     clf.partial_fit(Xs, ys, Xt)
 
 
+@pytest.mark.parametrize("name, changed", [("dann", {"domain_hidden_sizes": (7,)}), ("ilada", {"base": "cdan"}),
+                                           ("mlada", {"metric_dim": 3}), ("madda", {"embedding_dim": 3})])
+def test_partial_fit_refuses_a_network_built_with_other_method_parameters(small_task, name, changed):
+    """The method's own network parameters (network_parameters) count as module__* values do (was: accepted,
+    the former network trained on while get_params described another)."""
+    Xs, ys, Xt, _ = small_task
+    clf = make(name).fit(Xs, ys, Xt)
+    built = {key: clf.get_params()[key] for key in changed}
+    assert set(changed) <= set(type(clf).network_parameters)
+    clf.set_params(**changed)
+    with pytest.raises(ValueError, match=f"{list(changed)[0]}.*changed since the network was built"):
+        clf.partial_fit(Xs, ys, Xt)
+    with pytest.raises(ValueError, match="changed since the network was built"):
+        clf.set_params(warm_start=True).fit(Xs, ys, Xt)
+    clf.set_params(**built).partial_fit(Xs, ys, Xt)  # the built values again: continuing is fine
+    clf.set_params(warm_start=False, **changed).fit(Xs, ys, Xt)  # a fresh fit builds the new network
+    assert clf.module_params_[list(changed)[0]] == list(changed.values())[0]
+
+
 # ------------------------------------------------------------------ partial_fit with declared classes
 @pytest.mark.parametrize("name", ["source-only", "dann", "mlada"])
 def test_partial_fit_accepts_one_class_chunks_once_classes_are_declared(small_task, name):
