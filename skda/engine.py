@@ -259,6 +259,9 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
     #: ``compile``): changing one after a fit makes ``partial_fit`` / ``warm_start`` refuse to continue the
     #: network built with the former value.
     network_parameters: tuple[str, ...] = ()
+    #: The parameters (besides ``lr``, ``optimizer`` and ``optimizer__*``) that set the optimisers' groups or rates:
+    #: a new value on a fitted estimator rebuilds the optimisers at once (``set_params``).
+    learning_rate_parameters: tuple[str, ...] = ("backbone_lr_scale",)
     #: Whether fit needs target samples (False only for the source-only baseline).
     requires_target = True
     #: Whether ``predict_proba`` is the softmax of a label classifier's logits (``decision_function`` exists).
@@ -400,14 +403,16 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
         has an ``lr_scale`` (the groups of ``backbone_lr_scale`` and the rest of the network) to the rate a fresh
         fit would start from (``optimizer__lr`` when it is set, else ``lr``) times its scale, in every optimiser
         (skorch alone writes the one rate into every group of ``optimizer_``). A new ``optimizer``,
-        ``optimizer__param_groups`` or ``backbone_lr_scale`` rebuilds the optimisers at once (their state, e.g.
+        ``optimizer__param_groups``, ``backbone_lr_scale`` or another of the method's ``learning_rate_parameters``
+        (M-ADDA's ``target_lr_scale``) rebuilds the optimisers at once (their state, e.g.
         momentum, restarts), so that ``partial_fit`` and warm starts use it; another ``optimizer__<option>`` (e.g.
         ``weight_decay``) is written into every group of every optimiser. Every ``optimizer__*`` value is stored as
         a parameter (``get_params``, ``clone`` and the next ``fit`` use it), as on an unfitted estimator.
         A default callback set to None (``callbacks__lr_annealing=None``) is dropped at once.
         """
         params = dict(params)
-        regroup = {k: params.pop(k) for k in ("optimizer__param_groups", "backbone_lr_scale") if k in params}
+        regroup = {k: params.pop(k) for k in ("optimizer__param_groups", *self.learning_rate_parameters)
+                   if k in params}
         for key, value in regroup.items():
             # stored, not sent through skorch: on a fitted net skorch takes ``optimizer__param_groups`` for an option
             # of every existing group (its virtual ``optimizer__*`` setter) and never stores the new value

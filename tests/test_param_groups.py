@@ -166,6 +166,18 @@ def test_new_groups_on_a_fitted_estimator_rebuild_the_optimiser(small_task):
     clf.partial_fit(Xs, ys, Xt)  # trains with them
 
 
+def test_a_new_target_lr_scale_on_a_fitted_madda_rebuilds_its_optimisers(small_task):
+    """Was: stored, while the target model's optimiser kept the former rate for partial_fit and warm starts."""
+    Xs, ys, Xt, _ = small_task
+    clf = make("madda", random_state=0, lr=0.01).fit(Xs, ys, Xt)
+    assert [g["lr"] for g in clf.target_optimizer_.param_groups] == pytest.approx([0.01 * 0.2])
+    clf.set_params(target_lr_scale=0.9)
+    assert [g["lr"] for g in clf.target_optimizer_.param_groups] == pytest.approx([0.01 * 0.9])
+    assert [g["lr"] for g in clf.optimizer_.param_groups] == pytest.approx([0.01])  # the source model's unchanged
+    clf.partial_fit(Xs, ys, Xt)  # trains with it
+    assert clf.target_lr_scale == 0.9 and "target_lr_scale" in type(clf).learning_rate_parameters
+
+
 def test_new_optimiser_options_on_a_fitted_estimator_reach_every_optimiser(small_task):
     """On a fitted estimator an optimiser option reaches all of the method's optimisers (M-ADDA has three), a new
     optimiser class rebuilds them, and partial_fit trains with what was set."""
