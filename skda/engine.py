@@ -567,6 +567,13 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
                     "data, which skda's paired source/target tensors are not, so it would record nothing. Use "
                     "train_split=skorch.dataset.ValidSplit(...) (valid_loss and valid_accuracy are recorded each "
                     "epoch) or score the fitted estimator.")
+            monitor = getattr(callback, "monitor", None)
+            if self.train_split is None and isinstance(monitor, str) and monitor.startswith("valid_"):
+                # skorch would raise a KeyError on the history at the first epoch's end
+                raise ValueError(
+                    f"callback {name!r} monitors {monitor!r}, which is recorded only with a source validation split: "
+                    "pass train_split=skorch.dataset.ValidSplit(0.2, stratified=True) (skda's default is None: "
+                    "every labelled source row trains), or monitor a train_* value.")
         return self
 
     @property

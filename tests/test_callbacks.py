@@ -53,6 +53,17 @@ def test_early_stopping_stops_the_fit(small_task):
     assert clf.predict(Xt).shape == (len(Xt),)  # a usable estimator after the interruption
 
 
+@pytest.mark.parametrize("name", ["dann", "madda", "deep-coral"])
+def test_callbacks_monitoring_validation_values_need_a_train_split(small_task, tmp_path, name):
+    """skda's train_split defaults to None: a callback monitoring valid_* is refused before training (was: a
+    KeyError, or skorch's exception, at the first epoch's end)."""
+    Xs, ys, Xt, _ = small_task
+    for callback in (EarlyStopping(patience=5), Checkpoint(dirname=str(tmp_path))):
+        with pytest.raises(ValueError, match=r"monitors 'valid_loss.*pass train_split=skorch.dataset.ValidSplit"):
+            make(name, random_state=0, callbacks=[callback]).fit(Xs, ys, Xt)
+    make(name, random_state=0, callbacks=[EarlyStopping(monitor="train_loss", patience=5)]).fit(Xs, ys, Xt)
+
+
 def test_checkpoint_saves_the_best_model(small_task, tmp_path):
     Xs, ys, Xt, _ = small_task
     ckpt = Checkpoint(monitor="valid_loss_best", dirname=str(tmp_path), f_optimizer=None, f_criterion=None)
