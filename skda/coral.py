@@ -64,6 +64,15 @@ class DeepCORALClassifier(DomainAdaptationNet):
         super().__init__(module, **kwargs)
         self._store_parameters(locals())
 
+    def _validate_for_fit(self, X, y, X_target, min_classes=2, target_labels=None):
+        """The engine's validation, and at least 2 target rows: a batch repeating one row has a zero covariance."""
+        Xs, ys, Xt, state = super()._validate_for_fit(X, y, X_target, min_classes=min_classes,
+                                                      target_labels=target_labels)
+        if Xt is not None and len(Xt) < 2:
+            raise ValueError(f"DeepCORALClassifier needs at least 2 target rows, got {len(Xt)}: the CORAL loss "
+                             "(Eq. 5) compares the covariances of source and target batches, and one row has none.")
+        return Xs, ys, Xt, state
+
     def build_network(self, feature_extractor, n_features):
         return CORALNetwork(feature_extractor, n_features, len(self.classes_))
 

@@ -53,4 +53,11 @@ def test_the_coral_loss_needs_two_rows_of_each_domain():
     with pytest.raises(ValueError, match=r"at least 2 rows of each domain .*\(a batch_size of at least 2\)"):
         skda.DeepCORALClassifier(batch_size=1, max_epochs=1).fit(np.random.randn(4, 2), [0, 1, 0, 1],
                                                                 np.random.randn(4, 2))
+    # one target row: every batch repeats it, a zero covariance (was: trained silently)
+    with pytest.raises(ValueError, match="DeepCORALClassifier needs at least 2 target rows, got 1"):
+        skda.DeepCORALClassifier(max_epochs=1).fit(np.random.randn(6, 2), [0, 1] * 3, np.random.randn(1, 2))
+    packed_y = np.r_[[0, 1] * 3, -1]
+    with pytest.raises(ValueError, match="needs at least 2 target rows, got 1"):
+        skda.DeepCORALClassifier(max_epochs=1).fit(np.random.randn(7, 2), packed_y)
+    skda.DeepCORALClassifier(max_epochs=1).fit(np.random.randn(6, 2), [0, 1] * 3, np.random.randn(2, 2))
 
