@@ -46,7 +46,8 @@ class ILADAClassifier(DANNClassifier):
         Weight of the MSC loss (the authors' main script: 1; 2 in another). skda's digits benchmarks use 2,
         a choice made with the digits target labels in view (figures and history: docs/results_details.md).
     n_neighbors : int, default 3
-        k of the kNN pseudo-labelling (paper: 3 for digits, 5 for Office-31).
+        k of the kNN pseudo-labelling (paper: 3 for digits, 5 for Office-31); it must be below the source rows of
+        a step (``n_classes * max(1, batch_size // n_classes)``), checked when the fit starts.
     mu : float in (0, 1], default 0.75
         Fraction of the batch's targets kept by the ratio test (paper: 0.75 for digits, 0.67 for Office-31).
     warmup_steps : int or None, default None
@@ -83,8 +84,18 @@ class ILADAClassifier(DANNClassifier):
         return network(feature_extractor, n_features, len(self.classes_), self.domain_hidden_sizes)
 
     def batch_sampler(self, ys, n_target, generator):
-        return ClassBalancedBatchSampler(ys, n_target, self.batch_size, generator, self.device_,
-                                         class_names=self.classes_.tolist())
+        """Class-balanced source batches; ``n_neighbors`` must be below their row count (with the MSC term on)."""
+        sampler = ClassBalancedBatchSampler(ys, n_target, self.batch_size, generator, self.device_,
+                                            class_names=self.classes_.tolist())
+        if self.msc_weight > 0 and self.n_neighbors >= sampler.batch_size:
+            # every target's neighbours would be the whole balanced batch: a tie, broken to the lowest class for
+            # every target, and an MSC loss of 0 (DANN / CDAN alone)
+            raise ValueError(
+                f"n_neighbors={self.n_neighbors} must be smaller than the source rows of a step ({sampler.batch_size}: "
+                f"{sampler.n_classes} classes x {sampler.per_class}, from batch_size={self.batch_size}); otherwise "
+                "every target gets the lowest class as pseudo-label and the MSC loss is 0. Use a larger batch_size "
+                "or a smaller n_neighbors.")
+        return sampler
 
     def msc_active(self) -> bool:
         """Whether the MSC term is on at the current step (after the warm-up)."""

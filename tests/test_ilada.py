@@ -222,3 +222,16 @@ def test_class_balanced_sampler_names_a_missing_class_even_the_last_one(small_ta
     ilada = make("ilada", random_state=0, device="cpu")
     with pytest.raises(ValueError, match=r"classes \['emu'\] have no sample"):
         ilada.partial_fit(Xs[first], labels[first], Xt, classes=["cat", "dog", "emu"])
+
+
+@pytest.mark.parametrize("params", [dict(batch_size=3), dict(batch_size=12, n_neighbors=12)])
+def test_n_neighbors_must_be_below_the_source_rows_of_a_step(small_task, params):
+    """k >= the balanced source batch makes every target's vote a tie, the lowest class for all, and the MSC
+    loss 0 (was: trained silently as DANN)."""
+    Xs, ys, Xt, _ = small_task
+    with pytest.raises(ValueError, match=r"n_neighbors=\d+ must be smaller than the source rows of a step"):
+        make("ilada", random_state=0, **params).fit(Xs, ys, Xt)
+    make("ilada", random_state=0, msc_weight=0.0, **params).fit(Xs, ys, Xt)  # no MSC term: nothing to lose
+    fitted = make("ilada", random_state=0, batch_size=12, n_neighbors=3).fit(Xs, ys, Xt)
+    msc = [b["train_msc_loss"] for e in fitted.history for b in e["batches"] if "train_msc_loss" in b]
+    assert np.nanmax(msc) > 0  # NaN: the warm-up steps
