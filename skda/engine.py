@@ -445,10 +445,15 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
         deferred = {k: v for k, v in params.items() if k.split("__", 1)[0] in ("module", "compile")}
         # skorch re-initialises a changed criterion (or callbacks) at once and moves it to net.device, which must
         # then be the resolved device, not "auto"
+        # ("device" set to "auto" / None again, e.g. set_params(**get_params()), is stored after the call)
+        auto_device = "device" in params and (params["device"] is None or same_value(params["device"], "auto"))
+        new_device = params.pop("device") if fitted and auto_device else self.device
         resolved = (device_parameter_resolved(self, self.device_) if fitted and "device" not in params
                     else contextlib.nullcontext())
         with resolved:
             super().set_params(**{k: v for k, v in params.items() if k not in deferred})
+        if fitted and auto_device:
+            self.device = new_device
         if fitted and not regroup:
             # skorch writes an optimizer__<option> into the groups of optimizer_ only; the method's other
             # optimisers (M-ADDA's target model and discriminator) take it too

@@ -178,6 +178,19 @@ def test_get_params_set_params_clone_route_nested_parts(small_task):
     assert not hasattr(clf, "module_")  # clone did not fit the original
 
 
+@pytest.mark.parametrize("name", registry.NAMES)
+def test_set_params_of_its_own_get_params_leaves_a_fitted_estimator_unchanged(small_task, name):
+    """With the default device="auto" too (was: a RuntimeError, skorch moving the re-created criterion to the
+    device named "auto")."""
+    Xs, ys, Xt, _ = small_task
+    clf = make(name, device="auto", random_state=0).fit(Xs, ys, Xt)
+    before = clf.predict_proba(Xt)
+    clf.set_params(**clf.get_params())
+    assert clf.device == "auto"
+    np.testing.assert_array_equal(clf.predict_proba(Xt), before)
+    clf.partial_fit(Xs, ys, Xt)  # trains on
+
+
 def test_gridsearch_tunes_nested_parameter(small_task):
     Xs, ys, Xt, _ = small_task
     X, y = packed(Xs, ys, Xt)
