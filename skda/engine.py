@@ -408,7 +408,8 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
         momentum, restarts), so that ``partial_fit`` and warm starts use it; another ``optimizer__<option>`` (e.g.
         ``weight_decay``) is written into every group of every optimiser. Every ``optimizer__*`` value is stored as
         a parameter (``get_params``, ``clone`` and the next ``fit`` use it), as on an unfitted estimator.
-        A default callback set to None (``callbacks__lr_annealing=None``) is dropped at once.
+        A default callback set to None (``callbacks__lr_annealing=None``) is dropped at once; any ``callbacks__*``
+        value on a fitted estimator re-initialises the callbacks, which check their values then.
         """
         params = dict(params)
         regroup = {k: params.pop(k) for k in ("optimizer__param_groups", *self.learning_rate_parameters)
@@ -461,8 +462,10 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
                 if name != "optimizer":
                     for group in getattr(self, name + "_").param_groups:
                         group.update({k[len("optimizer__"):]: v for k, v in options.items()})
-        if fitted and any(k.startswith("callbacks__") and k.count("__") == 1 for k in params):
-            self.initialize_callbacks()  # e.g. callbacks__lr_annealing=None: the next partial_fit runs without it
+        if fitted and any(k.startswith("callbacks__") for k in params):
+            # e.g. callbacks__lr_annealing=None: the next partial_fit runs without it; callbacks__<name>__<param>:
+            # the callbacks check their values now (partial_fit does not initialise them again)
+            self.initialize_callbacks()
         if deferred and fitted:
             self.initialized_ = False  # skorch then only stores the values (its documented uninitialised path)
             try:

@@ -61,6 +61,10 @@ def test_bad_schedule_values_are_refused_at_fit(small_task, params, message):
     Xs, ys, Xt, _ = small_task
     with pytest.raises(ValueError, match=message):
         make("dann", **params).fit(Xs, ys, Xt)
+    # on a fitted estimator: at set_params (was: accepted, and partial_fit trained with it, e.g. a rising rate)
+    fitted = make("dann", random_state=0).fit(Xs, ys, Xt)
+    with pytest.raises(ValueError, match=message):
+        fitted.set_params(**params)
 
 
 def test_schedules_applied_every_step(small_task):
