@@ -43,7 +43,8 @@ from .params import (callback_list, check_parameters, check_unused_skorch_parame
                      real)
 from .persistence import (_COPYING, FITTED_STATE_KEY, _decode_value, _encode_value, _pop_params_file,
                           _without_state)
-from .runtime import TrainingRun, caller_stacklevel, device_parameter_resolved, resolve_device, same_value, seeded
+from .runtime import (TrainingRun, caller_stacklevel, check_device_available, device_parameter_resolved,
+                      resolve_device, same_value, seeded)
 from .sampling import ClassBalancedBatchSampler, PairedBatchSampler, split_validation
 from .validation import (check_features, check_sklearn_scoring, check_target_labels,
                          check_x_target_not_routed_past_pipeline, is_int_at_least, numeric_labels, split_domains,
@@ -1060,6 +1061,7 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
         changed by ``set_params`` between calls is checked too. An override must call ``super()._check_params()``."""
         check_parameters(self)
         check_unused_skorch_parameters(self)
+        check_device_available(self.device)
 
     def _check_epochs(self, fit_params):
         """The only fit parameter besides ``yt`` and ``sample_domain`` (named in the signatures) is ``epochs``, an

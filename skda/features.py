@@ -18,7 +18,7 @@ from sklearn.utils import TransformerTags
 from .images import decode_image_file, float_image_batch, images_as_float, is_path_array
 from .nets import TorchvisionBackbone, _is_state_dict_path, resolve_torchvision_weights
 from .params import check_parameters, choices, count, device_constraint
-from .runtime import resolve_device
+from .runtime import check_device_available, resolve_device
 
 __all__ = ["ImageFeatures", "decode_images"]
 
@@ -127,6 +127,7 @@ class ImageFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
             raise ValueError("preprocess='weights' uses the preprocessing of torchvision weights: give weights as a "
                              f"torchvision weights name (e.g. 'DEFAULT'), not {self.weights!r}; or pass a callable.")
         seed = 0 if self.random_state is None else self.random_state
+        check_device_available(self.device)
         device = resolve_device(self.device)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(int(seed))

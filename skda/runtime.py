@@ -23,6 +23,19 @@ def resolve_device(device) -> torch.device:
     return torch.device(device)
 
 
+def check_device_available(device) -> None:
+    """Refuse, before any training, a ``device`` this machine does not have (``"cuda"`` without CUDA, ``"mps"``
+    without MPS), instead of torch's error from deep inside the first step. ``"auto"`` / None always resolve."""
+    if device is None or (isinstance(device, str) and device == "auto"):
+        return
+    kind = torch.device(device).type
+    available = {"cuda": torch.cuda.is_available,
+                 "mps": lambda: hasattr(torch.backends, "mps") and torch.backends.mps.is_available()}.get(kind)
+    if available is not None and not available():
+        raise ValueError(f"device={device!r}, but this machine has no {kind.upper()} device available to torch; use "
+                         "device='auto' (CUDA when available, else the CPU) or device='cpu'.")
+
+
 #: torch's default generator is process-global: seeded fits in threads of one process (dask workers with
 #: several threads, joblib's threading backend) take turns, so that each is reproducible.
 _SEEDED_LOCK = threading.RLock()

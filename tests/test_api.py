@@ -354,6 +354,18 @@ def test_model_recorded_as_cuda_trained_loads_and_predicts_on_cpu(small_task, re
     np.testing.assert_allclose(restored.predict_proba(Xt), expected, rtol=1e-6)
 
 
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the refusal on a machine without CUDA")
+def test_a_device_this_machine_lacks_is_refused_before_training(small_task):
+    """Was: torch's "Found no NVIDIA driver" RuntimeError from inside the first step."""
+    Xs, ys, Xt, _ = small_task
+    for device in ("cuda", "cuda:0", torch.device("cuda")):
+        with pytest.raises(ValueError, match=r"device=.*cuda.*no CUDA device available to torch; use device='auto'"):
+            make("dann", device=device).fit(Xs, ys, Xt)
+    fitted = make("dann", device="auto", random_state=0).fit(Xs, ys, Xt)
+    with pytest.raises(ValueError, match="no CUDA device available"):
+        fitted.set_params(device="cuda").partial_fit(Xs, ys, Xt)
+
+
 def test_bool_labels_packed_with_the_default_marker_fit_and_score(small_task):
     Xs, ys, Xt, yt = small_task
     keep, keep_t = ys < 2, yt < 2
