@@ -30,6 +30,9 @@ class PairedBatchSampler:
                  device: torch.device):
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}.")
+        if n_source < 1 or n_target < 1:
+            raise ValueError(f"paired batches need rows of both domains, got {n_source} source and {n_target} target "
+                             "rows.")
         self.n_source, self.n_target = int(n_source), int(n_target)
         self.batch_size = int(batch_size)
         self.generator = generator
@@ -84,6 +87,14 @@ class ClassBalancedBatchSampler(PairedBatchSampler):
         labels = torch.as_tensor(labels).cpu()
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}.")
+        if labels.ndim != 1 or labels.dtype.is_floating_point or labels.dtype.is_complex or len(labels) == 0:
+            raise ValueError(f"labels must be a non-empty 1-D tensor of class indices (integers), got shape "
+                             f"{tuple(labels.shape)} and dtype {labels.dtype}.")
+        labels = labels.long()
+        n_named = None if class_names is None else len(class_names)
+        if labels.min() < 0 or (n_named is not None and labels.max() >= n_named):
+            raise ValueError(f"labels must be class indices in [0, {'n_classes' if n_named is None else n_named}), "
+                             f"got values from {int(labels.min())} to {int(labels.max())}.")
         self.counts = torch.bincount(labels, minlength=0 if class_names is None else len(class_names))
         if (self.counts == 0).any():
             missing = torch.nonzero(self.counts == 0).flatten().tolist()

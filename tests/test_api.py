@@ -44,6 +44,25 @@ def test_paired_sampler_covers_larger_domain_once_and_recycles_smaller(n_source,
     assert counts.min() >= len(smaller) // n_small and counts.max() <= -(-len(smaller) // n_small)
 
 
+def test_samplers_refuse_an_empty_domain_and_labels_that_are_not_class_indices():
+    """Was: ZeroDivisionError, torch's bincount errors, or class_names silently ignored."""
+    from skda.engine import ClassBalancedBatchSampler
+
+    generator, cpu = torch.Generator(), torch.device("cpu")
+    for n_source, n_target in ((0, 5), (5, 0)):
+        with pytest.raises(ValueError, match="paired batches need rows of both domains"):
+            PairedBatchSampler(n_source, n_target, 2, generator, cpu)
+    with pytest.raises(ValueError, match="paired batches need rows of both domains"):
+        ClassBalancedBatchSampler(torch.tensor([0, 1, 1]), 0, 4, generator, cpu)
+    for labels in (torch.tensor([], dtype=torch.long), torch.tensor([0.0, 1.0])):
+        with pytest.raises(ValueError, match="non-empty 1-D tensor of class indices"):
+            ClassBalancedBatchSampler(labels, 2, 4, generator, cpu)
+    with pytest.raises(ValueError, match=r"class indices in \[0, n_classes\), got values from -1"):
+        ClassBalancedBatchSampler(torch.tensor([0, -1, 1]), 3, 4, generator, cpu)
+    with pytest.raises(ValueError, match=r"class indices in \[0, 2\), got values from 0 to 2"):
+        ClassBalancedBatchSampler(torch.tensor([0, 1, 2]), 3, 4, generator, cpu, class_names=["a", "b"])
+
+
 def test_fit_predict_shapes(small_task):
     Xs, ys, Xt, yt = small_task
     clf = make("dann", random_state=0).fit(Xs, ys, Xt)
