@@ -25,6 +25,8 @@ device, so without augmentation they give the same batches, hence the same model
 
 from __future__ import annotations
 
+import math
+import numbers
 import os
 import warnings
 from contextlib import contextmanager
@@ -220,6 +222,13 @@ def _augment_images(augment, batch: torch.Tensor) -> torch.Tensor:
     return torch.stack([augment(image) for image in batch])
 
 
+def _is_finite_pair(value) -> bool:
+    """Whether ``value`` is a pair of finite real numbers."""
+    return (isinstance(value, (tuple, list, np.ndarray)) and len(value) == 2
+            and all(isinstance(v, numbers.Real) and not isinstance(v, (bool, np.bool_)) and math.isfinite(v)
+                    for v in value))
+
+
 class BatchRandomAffine(torch.nn.Module):
     """A random affine transform drawn for each image of a batch, applied to the whole batch in one call.
 
@@ -247,17 +256,17 @@ class BatchRandomAffine(torch.nn.Module):
 
     def __init__(self, degrees, translate=None, scale=None, interpolation="nearest"):
         super().__init__()
-        if isinstance(degrees, (int, float)):
-            if degrees < 0:
+        if isinstance(degrees, numbers.Real) and not isinstance(degrees, (bool, np.bool_)):
+            if not degrees >= 0:
                 raise ValueError(f"degrees must be non-negative when it is a single number, got {degrees}.")
             degrees = (-float(degrees), float(degrees))
+        if not _is_finite_pair(degrees) or degrees[0] > degrees[1]:
+            raise ValueError(f"degrees must be a finite number or a pair (min, max), got {degrees}.")
         degrees = tuple(float(d) for d in degrees)
-        if len(degrees) != 2 or degrees[0] > degrees[1]:
-            raise ValueError(f"degrees must be a number or a pair (min, max), got {degrees}.")
-        if translate is not None and (len(translate) != 2 or not all(0 <= t <= 1 for t in translate)):
+        if translate is not None and (not _is_finite_pair(translate) or not all(0 <= t <= 1 for t in translate)):
             raise ValueError(f"translate must be a pair of fractions in [0, 1] or None, got {translate}.")
-        if scale is not None and (len(scale) != 2 or not 0 < scale[0] <= scale[1]):
-            raise ValueError(f"scale must be a pair (min, max) of positive numbers or None, got {scale}.")
+        if scale is not None and (not _is_finite_pair(scale) or not 0 < scale[0] <= scale[1]):
+            raise ValueError(f"scale must be a pair (min, max) of finite positive numbers or None, got {scale}.")
         if interpolation not in ("nearest", "bilinear"):
             raise ValueError(f"interpolation must be 'nearest' or 'bilinear', got {interpolation!r}.")
         self.degrees, self.translate, self.scale, self.interpolation = degrees, translate, scale, interpolation
@@ -283,7 +292,11 @@ class BatchRandomAffine(torch.nn.Module):
     def apply(self, images: torch.Tensor, angle, translation, scale) -> torch.Tensor:
         """The batch ``(n, C, H, W)`` (float) transformed with the given per-image parameters (see ``sample``)."""
         n, _, height, width = images.shape
-        dtype, device = images.dtype, images.device
+        # the grid in float32 at least: half-precision pixel coordinates (149.5 in bfloat16) move the samples,
+        # and grid_sample on half inputs gave NaN pixels; the result is cast back to the images' dtype
+        out_dtype, device = images.dtype, images.device
+        dtype = torch.promote_types(out_dtype, torch.float32)
+        images = images.to(dtype)
         rot = torch.deg2rad(angle.to(device=device, dtype=torch.float64))
         scale = scale.to(device=device, dtype=torch.float64)
         tx, ty = translation.to(device=device, dtype=torch.float64).unbind(1)
@@ -300,7 +313,7 @@ class BatchRandomAffine(torch.nn.Module):
         half = torch.tensor([0.5 * width, 0.5 * height], device=device, dtype=dtype)
         grid = (base.expand(n, -1, -1).bmm(theta.transpose(1, 2)) / half).reshape(n, height, width, 2)
         return torch.nn.functional.grid_sample(images, grid, mode=self.interpolation, padding_mode="zeros",
-                                               align_corners=False)
+                                               align_corners=False).to(out_dtype)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         single = images.ndim == 3

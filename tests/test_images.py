@@ -391,12 +391,24 @@ def test_batch_random_affine_draws_in_range_per_image_and_from_the_seed():
     assert transform(batch[0]).shape == (1, 16, 16)  # a single image (file workers)
     identity = skda.images.BatchRandomAffine(0)
     np.testing.assert_array_equal(identity(batch), batch)
+    # half precision: computed in float32, returned in the images' dtype (was: NaN and moved pixels at 300 x 301)
+    large = torch.rand(1, 1, 300, 301)
+    for dtype in (torch.bfloat16, torch.float16):
+        out = identity(large.to(dtype))
+        assert out.dtype == dtype
+        torch.testing.assert_close(out, large.to(dtype), rtol=0, atol=0)
+    assert skda.images.BatchRandomAffine(np.float32(5)).degrees == (-5.0, 5.0)  # numpy numbers
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    (dict(degrees=-1), "degrees must be non-negative"), (dict(degrees=(5, 1)), "degrees must be a number or a pair"),
+    (dict(degrees=-1), "degrees must be non-negative"),
+    (dict(degrees=(5, 1)), "degrees must be a finite number or a pair"),
+    (dict(degrees=float("inf")), "degrees must be a finite number or a pair"),
+    (dict(degrees=float("nan")), "degrees must be non-negative"),
     (dict(degrees=0, translate=(0.1, 2)), "translate must be a pair of fractions"),
+    (dict(degrees=0, translate=0.1), "translate must be a pair of fractions"),
     (dict(degrees=0, scale=(0, 1)), "scale must be a pair"),
+    (dict(degrees=0, scale=(1, float("inf"))), "scale must be a pair .* of finite positive numbers"),
     (dict(degrees=0, interpolation="cubic"), "interpolation must be 'nearest' or 'bilinear'")])
 def test_batch_random_affine_refuses_bad_parameters(kwargs, message):
     with pytest.raises(ValueError, match=message):
