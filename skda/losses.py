@@ -130,7 +130,10 @@ def dynamic_margins(target_probabilities: torch.Tensor, n_classes: int, base: fl
     """Per-class margins of Eq. 5 of MLA-DA: ``alpha_c = base + scale * r_c``, where ``r_c`` reduces (mean, as
     the paper says, or sum, as the authors' main script does) the second-largest probability of the target
     samples whose pseudo-label (arg-max) is c; ``r_c = 0`` for a class no target sample is assigned to.
-    Computed without gradient."""
+    Computed without gradient; needs 2 or more classes (the second-largest probability)."""
+    if target_probabilities.ndim != 2 or target_probabilities.shape[1] < 2:
+        raise ValueError(f"dynamic_margins needs probabilities of shape (n, n_classes >= 2), got "
+                         f"{tuple(target_probabilities.shape)}.")
     with torch.no_grad():
         top2 = target_probabilities.topk(2, dim=1).values
         pseudo = target_probabilities.argmax(dim=1)
@@ -159,6 +162,8 @@ def affinity_pseudo_labels(similarity: torch.Tensor, source_labels: torch.Tensor
                            n_classes: int) -> torch.Tensor:
     """Target pseudo-labels of ILA-DA, Sec. 3.3: the mode of the labels of each target's ``n_neighbors`` most
     similar source samples (ties -> the lowest label). ``similarity`` is (n_source, n_target); no gradient."""
+    if int(n_neighbors) < 1:
+        raise ValueError(f"n_neighbors must be >= 1, got {n_neighbors}.")
     with torch.no_grad():
         k = min(int(n_neighbors), similarity.shape[0])
         neighbours = similarity.topk(k, dim=0).indices  # (k, n_target)
@@ -176,6 +181,8 @@ def similarity_ratio_selection(similarity: torch.Tensor, source_labels: torch.Te
     ratio (at least one) are kept. Returns ``(ratio, keep)``: (n_target,) floats and a boolean mask.
     No gradient.
     """
+    if int(top_m) < 1:
+        raise ValueError(f"top_m must be >= 1, got {top_m}.")
     with torch.no_grad():
         like = source_labels.unsqueeze(1) == pseudo_labels.unsqueeze(0)  # (n_source, n_target)
         m = min(int(top_m), similarity.shape[0])

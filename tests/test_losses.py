@@ -102,3 +102,18 @@ def test_mla_da_margins_take_float64_probabilities():
     expected = dynamic_margins(probabilities.float(), 3, 0.1, 1.0)
     assert margins.dtype == torch.float64
     np.testing.assert_allclose(margins.numpy(), expected.numpy(), rtol=1e-6)
+
+
+def test_helpers_refuse_out_of_range_arguments():
+    """Was: NaN ratios with targets still kept (top_m=0), every pseudo-label 0 (n_neighbors=0), torch's "selected
+    index k out of range" (one class)."""
+    from skda.losses import affinity_pseudo_labels, dynamic_margins, similarity_ratio_selection
+
+    similarity = torch.rand(4, 3)
+    source_labels, pseudo_labels = torch.tensor([0, 1, 0, 1]), torch.tensor([0, 1, 1])
+    with pytest.raises(ValueError, match="top_m must be >= 1, got 0"):
+        similarity_ratio_selection(similarity, source_labels, pseudo_labels, 0, 0.5)
+    with pytest.raises(ValueError, match="n_neighbors must be >= 1, got 0"):
+        affinity_pseudo_labels(similarity, source_labels, 0, 2)
+    with pytest.raises(ValueError, match=r"shape \(n, n_classes >= 2\), got \(3, 1\)"):
+        dynamic_margins(torch.ones(3, 1), 1, 1.0, 1.0)
