@@ -206,11 +206,10 @@ def _packed_splits(cv, X, y, marker):
             raise ValueError(f"cv must be an int >= 2 (the number of folds), a splitter or an iterable of "
                              f"(train, test) pairs, got {cv!r}.")
         cv = DomainStratifiedKFold(int(cv), unlabeled_marker=marker)
-    if isinstance(cv, (str, bytes)):  # str has a .split, which is no splitter's
-        pass
-    elif hasattr(cv, "split"):
+    text = isinstance(cv, (str, bytes))  # str has a .split, which is no splitter's
+    if hasattr(cv, "split") and not text:
         return list(cv.split(X, y))
-    elif isinstance(cv, Iterable):
+    if isinstance(cv, Iterable) and not text:
         return [(np.asarray(train), np.asarray(test)) for train, test in cv]
     raise TypeError(f"cv must be an int >= 2 (the number of folds), a splitter or an iterable of (train, test) "
                     f"pairs, got {cv!r}.")
