@@ -28,7 +28,8 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.parallel import Parallel, delayed
 from sklearn.utils.validation import _num_samples, check_is_fitted
 
-from .validation import check_features, final_estimator, is_int_at_least, is_per_row, numeric_labels, unlabeled_mask
+from .validation import (check_features, check_x_target_not_routed_past_pipeline, final_estimator, is_int_at_least,
+                         is_per_row, numeric_labels, unlabeled_mask)
 
 __all__ = ["AdaptationCheck", "DomainStratifiedKFold", "NegativeTransferReport", "NegativeTransferWarning",
            "check_negative_transfer", "cross_val_predict", "pack_domains", "source_only_twin"]
@@ -560,6 +561,7 @@ class AdaptationCheck(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         if not (isinstance(self.validation_fraction, numbers.Real) and 0 < self.validation_fraction < 1):
             raise ValueError(f"validation_fraction must be in (0, 1), got {self.validation_fraction!r}.")
         _check_criterion_and_tolerance(self.criterion, self.tolerance)  # before the two fits, not after
+        check_x_target_not_routed_past_pipeline(type(self).__name__, X_target)
         marker = self.unlabeled_marker
         Xs, ys, Xt = split_domains(X, y, X_target, unlabeled_marker=marker)
         if hasattr(X, "iloc"):  # a DataFrame keeps its columns: the models record their names and check them

@@ -38,8 +38,8 @@ from sklearn.utils._param_validation import Interval  # the constraint objects o
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import _num_samples, check_consistent_length, check_is_fitted, validate_data
 
-from .validation import (check_sklearn_fit, check_sklearn_scoring, is_per_row, numeric_labels,
-                         sample_domain_source_rows, unlabeled_mask)
+from .validation import (check_sklearn_fit, check_sklearn_scoring, check_x_target_not_routed_past_pipeline, is_per_row,
+                         numeric_labels, sample_domain_source_rows, unlabeled_mask)
 
 __all__ = ["CORAL", "SourceClassifier", "coral_transform_matrix"]
 
@@ -168,6 +168,7 @@ class CORAL(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
 
     def _fit(self, X, y, X_target, sample_domain=None):
         self._validate_params()
+        check_x_target_not_routed_past_pipeline(type(self).__name__, X_target)
         Xs, Xt, source = self._split(X, y, X_target, sample_domain)
         for rows, name in ((Xs, "source"), (Xt, "target")):
             if len(rows) < 2:

@@ -106,6 +106,25 @@ def test_x_target_given_through_a_pipeline_is_refused_with_a_pointer_to_the_pack
     np.testing.assert_array_equal(first[0].transform(Xs), make("dann", **BASE).fit(Xs, ys, Xt).transform(Xs))
 
 
+def test_x_target_routed_past_a_scaler_to_coral_or_adaptation_check_is_refused(small_task):
+    """skda's other steps that take X_target check it as the estimators do (was: CORAL and AdaptationCheck fitted
+    on an unscaled target beside a scaled source, silently)."""
+    from sklearn.linear_model import LogisticRegression
+
+    from skda.model_selection import AdaptationCheck
+    from skda.preprocessing import CORAL
+
+    Xs, ys, Xt, _ = small_task
+    pipelines = {"coral__X_target": make_pipeline(StandardScaler(), CORAL(), LogisticRegression()),
+                 "adaptationcheck__X_target": make_pipeline(StandardScaler(), AdaptationCheck(make("dann", **BASE)))}
+    for key, pipe in pipelines.items():
+        step = pipe[1]
+        with pytest.raises(ValueError, match=f"X_target reached {type(step).__name__} as a fit parameter of a "
+                                             r"Pipeline.*\['standardscaler'\]"):
+            pipe.fit(Xs, ys, **{key: Xt})
+    make_pipeline(CORAL(), LogisticRegression()).fit(Xs, ys, coral__X_target=Xt)  # nothing before it: fine
+
+
 def test_a_meta_estimator_that_makes_the_target_rows_itself_fits_in_a_pipeline(small_task):
     """AdaptationCheck splits the packed rows it is given (already scaled) and passes X_target itself: not a
     parameter routed past the scaler (was: refused)."""
