@@ -9,7 +9,7 @@ from typing import TypedDict
 import torch
 from torch import nn
 
-from .params import _is_sizes
+from .params import is_layer_sizes
 
 __all__ = ["MLP", "CDANNetwork", "ClassifierNetwork", "DANNNetwork", "GradientReversal", "GradientReversalLayer",
            "LeNetFeatureExtractor", "MLPFeatureExtractor", "NetworkOutput", "check_network_output",
@@ -110,7 +110,7 @@ class MLPFeatureExtractor(MLP):
             hidden_sizes = auto_hidden_sizes(n_features_in)
         if len(hidden_sizes) == 0:
             raise ValueError("MLPFeatureExtractor needs at least one hidden layer (hidden_sizes=()).")
-        if not _is_sizes(hidden_sizes):  # a width of 0 trained a constant model; a negative one failed in torch
+        if not is_layer_sizes(hidden_sizes):  # a width of 0 trained a constant model; a negative one failed in torch
             raise ValueError(f"hidden_sizes must be a tuple of ints >= 1 or 'auto', got {hidden_sizes!r}.")
         if isinstance(dropout, bool) or not isinstance(dropout, Real) or not 0 <= dropout < 1:
             raise ValueError(f"dropout must be a number in [0, 1), got {dropout!r}.")

@@ -137,7 +137,8 @@ class Predicate(Options):
         return self.description
 
 
-def _is_sizes(value) -> bool:
+def is_layer_sizes(value) -> bool:
+    """Whether ``value`` is a 1-D sequence of ints >= 1 (possibly empty): hidden-layer widths."""
     if not isinstance(value, (tuple, list, range, np.ndarray)) or np.ndim(value) != 1:
         return False
     return all(isinstance(v, Integral) and not isinstance(v, (bool, np.bool_)) and v >= 1 for v in value)
@@ -145,7 +146,7 @@ def _is_sizes(value) -> bool:
 
 def sizes() -> Predicate:
     """A 1-D sequence (tuple, list) of ints >= 1, possibly empty: the hidden-layer sizes of an MLP."""
-    return Predicate(_is_sizes, "a tuple of ints >= 1 (hidden layer sizes, possibly empty)")
+    return Predicate(is_layer_sizes, "a tuple of ints >= 1 (hidden layer sizes, possibly empty)")
 
 
 def _is_callback(item) -> bool:
