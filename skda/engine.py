@@ -38,7 +38,7 @@ from torch import nn
 
 from .images import RowSource, device_fits, make_row_source
 from .layers import MLPFeatureExtractor, check_network_output
-from .optim import LRAnnealing
+from .optim import LRAnnealing, takes_foreach
 from .params import (callback_list, check_parameters, check_unused_skorch_parameters, choices, count, device_constraint,
                      real)
 from .persistence import (_COPYING, FITTED_STATE_KEY, _decode_value, _encode_value, _pop_params_file,
@@ -145,7 +145,9 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
     criterion : loss class, default ``nn.CrossEntropyLoss``
         The label loss on source samples (takes logits and integer labels).
     optimizer : optimiser class, default ``torch.optim.Adam``
-        (:class:`skda.optim.MomentumSGD` is the DANN paper's SGD with momentum 0.9.)
+        (:class:`skda.optim.MomentumSGD` is the DANN paper's SGD with momentum 0.9.) torch's optimisers that take
+        ``foreach`` are built with ``foreach=True`` (same values, less time per step on the CPU) unless
+        ``optimizer__foreach`` is given.
     lr : float, default 1e-3
         A finite number >= 0 (0 leaves the weights unchanged: accepted, e.g. to test a pipeline). Annealed within
         each fit (``lr_annealing``).
@@ -496,8 +498,14 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
         a group's options may give ``"lr_scale"`` instead of ``"lr"`` (its rate: the optimiser's ``lr`` times
         it), and ``backbone_lr_scale != 1`` appends ``(pattern, {"lr_scale": backbone_lr_scale})`` for each of
         ``backbone_parameters``. Every group without an absolute ``"lr"`` records its ``lr_scale`` (1 for the
-        unmatched parameters), which ``set_params(lr=...)`` reads."""
+        unmatched parameters), which ``set_params(lr=...)`` reads.
+
+        torch's optimisers that take ``foreach`` get ``foreach=True`` unless ``<prefix>__foreach`` is set: the
+        multi-tensor update, which torch picks by itself on CUDA only, computes the same values on the CPU with
+        fewer Python calls per step (what a small tabular network's step time is mostly made of)."""
         kwargs = self.get_params_for(prefix)
+        if "foreach" not in kwargs and takes_foreach(getattr(self, prefix, None)):
+            kwargs["foreach"] = True
         specs = list(kwargs.pop("param_groups", None) or [])
         if self.backbone_lr_scale != 1:
             specs += [(pattern, {"lr_scale": self.backbone_lr_scale}) for pattern in self.backbone_parameters]

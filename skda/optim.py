@@ -6,6 +6,7 @@ steps of the current ``fit`` done so far), which the engine exposes as ``net.tra
 
 from __future__ import annotations
 
+import inspect
 import math
 import numbers
 
@@ -19,6 +20,7 @@ __all__ = [
     "MomentumSGD",
     "annealed_learning_rate",
     "grl_coefficient",
+    "takes_foreach",
 ]
 
 
@@ -35,6 +37,23 @@ class AdversarialAdam(torch.optim.Adam):
 
     def __init__(self, params, lr=1e-4, betas=(0.5, 0.9), **kwargs):
         super().__init__(params, lr=lr, betas=betas, **kwargs)
+
+
+def takes_foreach(optimizer_class) -> bool:
+    """Whether ``optimizer_class`` is one of torch's optimisers (a subclass of ``torch.optim.Optimizer``) whose
+    constructor accepts ``foreach``: it names it, or it is a subclass that passes ``**kwargs`` on to a torch class
+    that names it (as :class:`MomentumSGD` and :class:`AdversarialAdam` do)."""
+    if not (isinstance(optimizer_class, type) and issubclass(optimizer_class, torch.optim.Optimizer)):
+        return False
+    for cls in optimizer_class.__mro__:
+        if "__init__" not in vars(cls):
+            continue
+        parameters = inspect.signature(cls.__init__).parameters
+        if "foreach" in parameters:
+            return True
+        if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
+            return False
+    return False
 
 
 def _check_non_negative(name, value):

@@ -1,5 +1,6 @@
-"""Per-group learning rates: ``backbone_lr_scale``, ``optimizer__param_groups`` with ``lr_scale`` or an absolute
-``lr``, and schedules that scale every group from its own base rate, in every estimator."""
+"""The optimisers the estimators build: per-group learning rates (``backbone_lr_scale``,
+``optimizer__param_groups`` with ``lr_scale`` or an absolute ``lr``, schedules that scale every group from its own
+base rate, in every estimator), options set on fitted estimators, and the multi-tensor update."""
 
 from __future__ import annotations
 
@@ -234,3 +235,43 @@ def test_bad_groups(small_task):
     with pytest.raises(ValueError, match="'backbone_lr_scale' parameter of DANNClassifier must be"):
         make("dann", backbone_lr_scale=-0.1).fit(Xs, ys, Xt)
     assert np.isfinite(make("dann", backbone_lr_scale=1.0).fit(Xs, ys, Xt).predict_proba(Xt)).all()
+
+
+# ---------------------------------------------------------------- the optimisers' multi-tensor update (foreach)
+@pytest.mark.parametrize("name", NAMES)
+def test_torch_optimisers_use_the_multi_tensor_update_with_the_same_numbers(small_task, name):
+    """Every optimiser the estimator builds from a torch optimiser runs with ``foreach=True`` (torch would pick it
+    on CUDA only); the fitted model is exactly the one of ``optimizer__foreach=False``, which is kept when given."""
+    Xs, ys, Xt, _ = small_task
+    fast = make(name, random_state=0).fit(Xs, ys, Xt)
+    loop = make(name, random_state=0, optimizer__foreach=False).fit(Xs, ys, Xt)
+    for optimizer_name in fast._optimizers:
+        assert getattr(fast, optimizer_name + "_").defaults["foreach"] is True
+        assert getattr(loop, optimizer_name + "_").defaults["foreach"] is False
+    np.testing.assert_array_equal(fast.predict_proba(Xt), loop.predict_proba(Xt))
+    assert "optimizer__foreach" not in fast.get_params()  # not a parameter the user set
+
+
+def test_sgd_with_momentum_uses_the_multi_tensor_update_with_the_same_numbers(small_task):
+    from skda.optim import MomentumSGD
+    Xs, ys, Xt, _ = small_task
+    fast = make("dann", random_state=0, optimizer=MomentumSGD).fit(Xs, ys, Xt)
+    loop = make("dann", random_state=0, optimizer=MomentumSGD, optimizer__foreach=False).fit(Xs, ys, Xt)
+    assert fast.optimizer_.defaults["foreach"] is True
+    np.testing.assert_array_equal(fast.predict_proba(Xt), loop.predict_proba(Xt))
+
+
+def test_optimisers_without_foreach_are_built_without_it(small_task):
+    """A torch optimiser subclass whose constructor drops ``**kwargs`` gets no ``foreach`` argument (it would raise a
+    TypeError); ``takes_foreach`` answers only for torch optimiser classes."""
+    from skda.optim import AdversarialAdam, MomentumSGD, takes_foreach
+
+    class FixedAdam(torch.optim.Adam):
+        def __init__(self, params, lr=1e-3):
+            super().__init__(params, lr=lr)
+
+    Xs, ys, Xt, _ = small_task
+    clf = make("dann", random_state=0, optimizer=FixedAdam).fit(Xs, ys, Xt)
+    assert clf.optimizer_.defaults["foreach"] is None and np.isfinite(clf.predict_proba(Xt)).all()
+    assert [takes_foreach(c) for c in (torch.optim.Adam, torch.optim.SGD, MomentumSGD, AdversarialAdam)] == [True] * 4
+    assert [takes_foreach(c) for c in (FixedAdam, torch.optim.LBFGS, None, lambda params: None, int)] == [False] * 5
