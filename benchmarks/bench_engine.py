@@ -43,7 +43,7 @@ def bare_torch(Xs, ys, Xt, *, hidden, domain_hidden, batch_size, epochs, lr, dev
     xs, xt = torch.as_tensor(Xs, device=device), torch.as_tensor(Xt, device=device)
     y = torch.as_tensor(ys, dtype=torch.long, device=device)
     net = DANNNetwork(MLPFeatureExtractor(Xs.shape[1], hidden), hidden[-1], int(y.max()) + 1, domain_hidden).to(device)
-    opt = MomentumSGD(net.parameters(), lr=lr)
+    opt = MomentumSGD(net.parameters(), lr=lr, foreach=True)  # the multi-tensor update, as the estimators build it
     gen = torch.Generator().manual_seed(seed)
     n = max(len(xs), len(xt))
     steps_per_epoch = math.ceil(n / batch_size)
