@@ -46,7 +46,7 @@ from .persistence import (_COPYING, FITTED_STATE_KEY, _decode_value, _encode_val
 from .runtime import (TrainingRun, caller_stacklevel, check_device_available, device_parameter_resolved,
                       resolve_device, same_value, seeded)
 from .sampling import ClassBalancedBatchSampler, PairedBatchSampler, split_validation
-from .validation import (check_features, check_sklearn_scoring, check_target_labels,
+from .validation import (check_features, check_image_scale, check_sklearn_scoring, check_target_labels,
                          check_x_target_not_routed_past_pipeline, is_int_at_least, numeric_labels, split_domains,
                          split_sample_domain, unlabeled_mask)
 
@@ -213,7 +213,10 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
     ----------
     classes_, n_features_in_ (flat rows: the number of columns; images and files: the values of one sample),
     input_shape_ (one sample as given; files: one decoded, preprocessed image), input_kind_ ("rows", "images" or
-    "paths"), network_input_shape_ (one sample as the network sees it), data_placement_, device_, module_,
+    "paths"), uint8_images_ (whether the training images were uint8 arrays, read as x / 255 in [0, 1]; False when
+    only one domain's were, which ``fit`` read as float32 beside the other's: images of another dtype with values
+    outside [0, 1] then get a ``DataConversionWarning`` at predict and partial_fit),
+    network_input_shape_ (one sample as the network sees it), data_placement_, device_, module_,
     optimizer_, history_ (skorch ``history``),
     training_progress_ (fraction of the current fit's steps done: the ``p`` of the schedules),
     target_class_shares_ (after a fit with target rows: the share of them predicted as each class; when one
@@ -710,7 +713,7 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
     #: score need besides the network, and the seed of the source validation split (so that ``partial_fit`` after a
     #: load holds out the same rows). Methods with more fitted state extend it.
     fitted_attributes = ("classes_", "input_shape_", "n_features_in_", "feature_names_in_", "target_class_shares_",
-                         "network_input_shape_", "input_kind_", "validation_seed_")
+                         "network_input_shape_", "input_kind_", "uint8_images_", "validation_seed_")
 
     def save_params(self, f_params=None, f_optimizer=None, f_criterion=None, f_history=None, use_safetensors=False,
                     **kwargs):
@@ -990,6 +993,7 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
             self.initialized_ = False
         self.classes_ = new_classes
         self.input_kind_ = input_kind
+        self.uint8_images_ = bool(input_kind == "images" and Xs.dtype == np.uint8)
         self.input_shape_ = input_shape
         self.network_input_shape_ = network_shape
         self.n_features_in_ = int(Xs.shape[1]) if input_kind == "rows" else int(np.prod(input_shape))
@@ -1046,6 +1050,8 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
         """Validate ``X`` for prediction against the fitted input; return what ``apply_in_chunks`` reads."""
         check_shape = None if getattr(self, "input_kind_", "rows") == "paths" else self.input_shape_
         X = check_features(X, name=name, input_shape=check_shape, estimator_name=type(self).__name__)
+        if getattr(self, "uint8_images_", False):
+            check_image_scale(X, name=name, reference="this estimator was fitted on")
         return self._validated_prediction_rows(X, name)
 
     def _validated_prediction_rows(self, X, name="X"):
@@ -1135,6 +1141,10 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
             self._check_feature_names(X_target, reset=False)
         if getattr(self, "input_kind_", "rows") != "paths":
             check_features(Xs, name="X", input_shape=self.input_shape_, estimator_name=type(self).__name__)
+        if getattr(self, "uint8_images_", False):
+            for rows, name in ((Xs, "X"), (Xt, "X_target")):
+                if rows is not None:
+                    check_image_scale(rows, name=name, reference="this estimator was fitted on")
         _, _, network_shape = self._describe_input(Xs)
         if network_shape != self._network_input_shape():
             raise ValueError(f"X gives network inputs of shape {network_shape}, but this estimator's network takes "

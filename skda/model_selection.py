@@ -28,8 +28,8 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.parallel import Parallel, delayed
 from sklearn.utils.validation import _num_samples, check_is_fitted
 
-from .validation import (check_features, check_x_target_not_routed_past_pipeline, final_estimator, is_int_at_least,
-                         is_per_row, numeric_labels, unlabeled_mask)
+from .validation import (check_features, check_image_scale, check_x_target_not_routed_past_pipeline, final_estimator,
+                         is_int_at_least, is_per_row, numeric_labels, uint8_images_as_float, unlabeled_mask)
 
 __all__ = ["AdaptationCheck", "DomainStratifiedKFold", "NegativeTransferReport", "NegativeTransferWarning",
            "check_negative_transfer", "cross_val_predict", "pack_domains", "source_only_twin"]
@@ -55,7 +55,9 @@ def pack_domains(Xs, ys, Xt, *, unlabeled_marker=-1):
     Two pandas DataFrames are stacked by column name (``Xt``'s columns in ``Xs``'s order) into a DataFrame,
     so that column names reach the estimator and a ``ColumnTransformer``; DataFrames whose columns differ
     raise ``ValueError``. A source label equal to the marker raises ``ValueError`` (it would become a target
-    row). Sparse matrices are stacked into a CSR matrix. ``unlabeled_marker`` (default -1) is the label of the
+    row). Sparse matrices are stacked into a CSR matrix. uint8 images stacked with images of another dtype become
+    float32, the uint8 ones as x / 255 in [0, 1] (how ``fit`` reads them), with a ``DataConversionWarning`` when the
+    others hold values outside [0, 1]. ``unlabeled_marker`` (default -1) is the label of the
     target rows.
     """
     ys = column_or_1d(np.asarray(ys), warn=False)
@@ -80,6 +82,12 @@ def pack_domains(Xs, ys, Xt, *, unlabeled_marker=-1):
         Xs, Xt = np.asarray(Xs), np.asarray(Xt)
         if Xs.shape[1:] != Xt.shape[1:]:
             raise ValueError(f"Xs has sample shape {Xs.shape[1:]} but Xt has {Xt.shape[1:]}.")
+        if Xs.dtype != Xt.dtype and np.uint8 in (Xs.dtype, Xt.dtype) and Xs.ndim in (3, 4):
+            # uint8 images with images of another dtype: both as float32, the uint8 ones in [0, 1], as fit reads the
+            # two arrays (stacked as they are, the uint8 pixels would be read as given, 255 times larger)
+            uint8_name, other_name, other = ("Xs", "Xt", Xt) if Xs.dtype == np.uint8 else ("Xt", "Xs", Xs)
+            check_image_scale(other, name=other_name, reference=f"{uint8_name} holds")
+            Xs, Xt = (uint8_images_as_float(a) for a in (Xs, Xt))
         X = np.concatenate([Xs, Xt])
     n_target = _num_samples(Xt)
     if _marker_fits(unlabeled_marker, ys.dtype):

@@ -13,10 +13,12 @@ import warnings
 
 import numpy as np
 import scipy.sparse as sp
+from sklearn.exceptions import DataConversionWarning
 from sklearn.utils import check_array, column_or_1d
 from sklearn.utils.multiclass import check_classification_targets
 
 from .images import check_image_input
+from .runtime import caller_stacklevel
 
 __all__ = ["check_features", "check_target_labels", "final_estimator", "numeric_labels", "split_domains",
            "split_sample_domain", "unlabeled_mask"]
@@ -111,8 +113,25 @@ def _check_input_shape(X, name, input_shape, estimator_name):
     return X
 
 
-def _uint8_images_as_float(images):
+def uint8_images_as_float(images):
+    """uint8 images as float32 in [0, 1] (x / 255, what the engine does batch by batch); other arrays unchanged."""
     return images.astype(np.float32) / np.float32(255) if images.dtype == np.uint8 else images
+
+
+def check_image_scale(images, *, name, reference):
+    """Warn (``DataConversionWarning``) when ``images`` (validated), image arrays that are not uint8 and so are read
+    as given, hold values outside [0, 1] while ``reference`` names uint8 images, which skda reads as x / 255 in
+    [0, 1]: the same pixels then reach the network 255 times larger (e.g. an int or float copy of uint8 images).
+    Flat rows, files and uint8 images pass unchecked."""
+    if images.dtype in (np.uint8, object) or images.ndim not in (3, 4) or images.size == 0:
+        return
+    low, high = float(images.min()), float(images.max())
+    if low < 0.0 or high > 1.0:
+        warnings.warn(
+            f"{name} holds images that are not uint8, read as given, with values in [{low:g}, {high:g}], while "
+            f"{reference} uint8 images, which skda reads as x / 255 in [0, 1]: the two are on different scales. "
+            f"Pass {name} as uint8 (the same pixels), or scale it to [0, 1].",
+            DataConversionWarning, stacklevel=caller_stacklevel())
 
 
 def unlabeled_mask(y, marker, name="y"):
@@ -271,7 +290,11 @@ def split_domains(X, y, X_target=None, *, unlabeled_marker=-1, require_target=Tr
                 "the same features.")
         if Xs.dtype != Xt.dtype and np.uint8 in (Xs.dtype, Xt.dtype):
             # uint8 images with float images: both as float32, the uint8 ones in [0, 1] as the engine reads them
-            Xs, Xt = (_uint8_images_as_float(a) for a in (Xs, Xt))
+            if Xs.dtype == np.uint8:
+                check_image_scale(Xt, name="X_target", reference="X holds")
+            else:
+                check_image_scale(Xs, name="X", reference="X_target holds")
+            Xs, Xt = (uint8_images_as_float(a) for a in (Xs, Xt))
     else:
         if is_target.all():
             raise ValueError(

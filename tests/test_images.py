@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -74,6 +75,43 @@ def test_uint8_images_are_read_as_floats_in_unit_range(images):
         grey.predict(Xt)  # (n, 1, 8, 8) is not the (8, 8) samples of the fit
     # the user's arrays are never modified
     assert Xs.dtype == np.uint8 and Xs.max() > 1
+
+
+def test_images_of_another_dtype_on_the_255_scale_beside_uint8_images_are_named(images, tmp_path):
+    """uint8 images are read as x / 255, any other dtype as given: an int or float copy of the same pixels beside
+    uint8 images (the other domain at fit, the data at predict or partial_fit, the other array of pack_domains)
+    gets a DataConversionWarning; images of another dtype in [0, 1] are the same data and pass silently."""
+    from sklearn.exceptions import DataConversionWarning
+
+    Xs, ys, Xt, _ = images
+    with pytest.warns(DataConversionWarning, match=r"X_target holds images that are not uint8, read as given, with "
+                                                   r"values in \[\d+, 255\], while X holds uint8 images"):
+        make("dann").fit(Xs, ys, Xt.astype(np.int16))
+    with pytest.warns(DataConversionWarning, match="X holds images that are not uint8"):
+        make("dann").fit(Xs.astype(np.float32), ys, Xt)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DataConversionWarning)
+        make("dann").fit(Xs, ys, Xt / np.float32(255))  # the same pixels in [0, 1]: no warning
+        clf = make("dann").fit(Xs, ys, Xt)
+        scaled = clf.predict_proba(Xt / np.float32(255))
+    assert clf.uint8_images_ and not make("dann").fit(Xs / np.float32(255), ys, Xt / np.float32(255)).uint8_images_
+    np.testing.assert_array_equal(scaled, clf.predict_proba(Xt))
+    for copy in (Xt.astype(np.int64), Xt.astype(np.float32)):
+        with pytest.warns(DataConversionWarning, match="X holds images .* while this estimator was fitted on uint8"):
+            clf.predict(copy)
+    with pytest.warns(DataConversionWarning, match="X_target holds images .* fitted on uint8"):
+        clf.partial_fit(Xs, ys, Xt.astype(np.float64), epochs=1)
+    clf.save_params(f_params=tmp_path / "p.pt")
+    loaded = make("dann").load_params(f_params=tmp_path / "p.pt")
+    assert loaded.uint8_images_ is True
+    with pytest.warns(DataConversionWarning, match="fitted on uint8"):
+        loaded.predict(Xt.astype(np.int64))
+    # pack_domains reads the two arrays as fit does: the uint8 ones as x / 255
+    with pytest.warns(DataConversionWarning, match="Xt holds images that are not uint8.* while Xs holds uint8"):
+        pack_domains(Xs, ys, Xt.astype(np.float32))
+    X, _ = pack_domains(Xs, ys, Xt / np.float32(255))
+    assert X.dtype == np.float32
+    np.testing.assert_array_equal(X, np.concatenate([Xs / np.float32(255), Xt / np.float32(255)]))
 
 
 @pytest.mark.parametrize("name", ["dann", "madda", "active", "ilada"])
