@@ -1442,11 +1442,22 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
     # ------------------------------------------------------------------ prediction
     def _map_batches(self, X, fn, to_numpy=True):
         """Apply ``fn`` to ``X`` (validated) in chunks on ``device_`` in eval mode; return a numpy array
-        (or the concatenated tensor on ``device_`` with ``to_numpy=False``)."""
+        (or the concatenated tensor on ``device_`` with ``to_numpy=False``). An output that is not finite (finite
+        ``X`` whose values overflow the network) raises ``ValueError`` naming the rows: a NaN probability would
+        otherwise be predicted as ``classes_[0]``."""
         self._check_fitted()
         check_sklearn_scoring(X, self.unlabeled_marker)  # refuse a scikit-learn scorer given packed labels
         self._check_feature_names(X, reset=False)
-        return self.apply_in_chunks(self._prediction_rows(X), fn, to_numpy=to_numpy)
+        out = self.apply_in_chunks(self._prediction_rows(X), fn, to_numpy=to_numpy)
+        finite = np.isfinite(out) if to_numpy else torch.isfinite(out)
+        if not bool(finite.all()):
+            rows = np.flatnonzero(~np.asarray(finite.reshape(len(out), -1).all(1).tolist(), dtype=bool))
+            raise ValueError(
+                f"the network's output is not finite (NaN or inf) for {len(rows)} of {len(out)} rows of X (rows "
+                f"{rows[:5].tolist()}{' ...' if len(rows) > 5 else ''}), although X is finite: their values are "
+                "probably far outside the range the network was trained on (preprocess them as the training data), "
+                "or the network's weights are not finite.")
+        return out
 
     def apply_in_chunks(self, X, fn, *, to_numpy=False):
         """``fn`` over ``PREDICT_CHUNK_ROWS``-row chunks of the tensor ``X`` (moved chunk by chunk to
