@@ -36,7 +36,7 @@ from sklearn.utils.validation import check_consistent_length, validate_data
 from skorch import NeuralNet
 from torch import nn
 
-from .images import RowSource, device_fits, make_row_source
+from .images import RowSource, device_fits, is_path_array, make_row_source
 from .layers import MLPFeatureExtractor, check_network_output
 from .optim import LRAnnealing, takes_foreach
 from .params import (callback_list, check_parameters, check_unused_skorch_parameters, choices, count, device_constraint,
@@ -1048,7 +1048,13 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
 
     def _prediction_rows(self, X, name="X"):
         """Validate ``X`` for prediction against the fitted input; return what ``apply_in_chunks`` reads."""
-        check_shape = None if getattr(self, "input_kind_", "rows") == "paths" else self.input_shape_
+        kind = getattr(self, "input_kind_", "rows")
+        if kind != "paths" and is_path_array(X):  # a column of numbers read as text would be opened as files
+            raise ValueError(
+                f"{name} is a 1-D list or array of strings, which skda reads as image file paths, but this estimator "
+                f"was fitted on {'flat rows' if kind == 'rows' else 'image arrays'} of shape {self.input_shape_}: "
+                f"pass {name} as an array of shape (n_samples, {', '.join(map(str, self.input_shape_))}).")
+        check_shape = None if kind == "paths" else self.input_shape_
         X = check_features(X, name=name, input_shape=check_shape, estimator_name=type(self).__name__)
         if getattr(self, "uint8_images_", False):
             check_image_scale(X, name=name, reference="this estimator was fitted on")
