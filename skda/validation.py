@@ -316,6 +316,9 @@ def split_domains(X, y, X_target=None, *, unlabeled_marker=-1, require_target=Tr
         raise ValueError(
             f"the labelled source data has {len(np.unique(ys))} class(es); a classifier needs at least 2.{clash}")
     if require_target and Xt is None:
+        if unlabeled_marker is None:
+            raise ValueError("no target samples: pass X_target (with unlabeled_marker=None no label marks a target "
+                             "row, so the packed form has none).")
         raise ValueError(
             "no target samples: pass X_target, or use the packed form with target rows labelled "
             f"{unlabeled_marker!r} (unlabeled_marker).")

@@ -56,8 +56,12 @@ def test_empty_and_label_problems(data):
         fit(Xs, ys[:-1], Xt)
     with pytest.raises(ValueError, match="no labelled source"):
         fit(Xs, np.full(len(ys), -1))
-    with pytest.raises(ValueError, match="no target samples"):
+    with pytest.raises(ValueError, match=r"no target samples: pass X_target, or use the packed form with target rows "
+                                         r"labelled -1"):
         fit(Xs, ys)  # packed form without a single -1 row
+    with pytest.raises(ValueError, match=r"no target samples: pass X_target \(with unlabeled_marker=None no label "
+                                         r"marks a target row"):
+        skda.DANNClassifier(unlabeled_marker=None, max_epochs=1).fit(Xs, ys)
     with pytest.raises(ValueError, match="Unknown label type"):
         fit(Xs, ys + 0.5, Xt)
 
