@@ -140,6 +140,11 @@ def _check_supervised(y_true, probabilities, weights, classes):
         raise ValueError(f"weights has {len(w)} entries but probabilities has {len(P)} rows.")
     if not np.all(np.isfinite(w)) or (w < 0).any():
         raise ValueError("weights must be finite and non-negative.")
+    with np.errstate(over="ignore"):
+        overflow = not np.isfinite(np.dot(w, w))
+    if overflow:  # sums and variances of such weights overflow float64: a NaN score otherwise
+        raise ValueError(f"weights are too large to average (up to {w.max():.3g}: their squares overflow float64); "
+                         "density ratios average about 1 over the source rows, so rescale them (e.g. w / w.mean()).")
     return P, index, w
 
 

@@ -224,6 +224,13 @@ def test_function_and_parameter_errors(fitted):
         importance_weighted_validation(Y, P, W, metric="f1")
     with pytest.raises(ValueError, match="non-negative"):
         deep_embedded_validation(Y, P, -W)
+    # finite weights whose sums or variances overflow float64 (a NaN score before)
+    huge = np.full(len(Y), 1e160)
+    for function in (importance_weighted_validation, deep_embedded_validation):
+        with pytest.raises(ValueError, match=r"weights are too large to average \(up to 1e\+160"):
+            function(Y, P, huge)
+    assert importance_weighted_validation(Y, P, np.full(len(Y), 1e150), normalize=True) == pytest.approx(
+        importance_weighted_validation(Y, P, np.ones(len(Y)), normalize=True))
     with pytest.raises(ValueError, match="unknown unsupervised scorer 'acc'"):
         make_unsupervised_scorer("acc")
     with pytest.raises(ValueError, match="features must be 'input' or 'learned'"):
