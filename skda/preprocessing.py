@@ -64,8 +64,13 @@ def coral_transform_matrix(Xs, Xt, regularization=1.0):
     Xs = np.asarray(Xs, dtype=np.float64)
     Xt = np.asarray(Xt, dtype=np.float64)
     identity = regularization * np.eye(Xs.shape[1])
-    source_covariance = np.atleast_2d(np.cov(Xs, rowvar=False)) + identity
-    target_covariance = np.atleast_2d(np.cov(Xt, rowvar=False)) + identity
+    with np.errstate(over="ignore", invalid="ignore"):
+        source_covariance = np.atleast_2d(np.cov(Xs, rowvar=False)) + identity
+        target_covariance = np.atleast_2d(np.cov(Xt, rowvar=False)) + identity
+    for name, covariance in (("source", source_covariance), ("target", target_covariance)):
+        if not np.isfinite(covariance).all():  # eigh would fail with "Eigenvalues did not converge"
+            raise ValueError(f"the {name} covariance overflows float64 (feature values up to "
+                             f"{np.abs(Xs if name == 'source' else Xt).max():.3g}): standardise the features first.")
     return _symmetric_power(source_covariance, -0.5) @ _symmetric_power(target_covariance, 0.5)
 
 

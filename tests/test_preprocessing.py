@@ -138,6 +138,10 @@ def test_source_classifier_exposes_only_the_methods_of_its_estimator():
     (lambda Xs, ys, Xt: pack_domains(Xs[:1], ys[:1], Xt), "at least 2 source rows"),
     (lambda Xs, ys, Xt: (Xs, None), "needs to know the target rows"),
     (lambda Xs, ys, Xt: (np.where(np.arange(len(Xs))[:, None] == 3, np.nan, Xs), np.r_[ys[:-5], [-1] * 5]), "NaN"),
+    # finite values whose covariance overflows float64 ("Eigenvalues did not converge" before)
+    (lambda Xs, ys, Xt: pack_domains(Xs * 1e160, ys, Xt), r"the source covariance overflows float64 \(feature "
+                                                            r"values up to .*e\+160\): standardise the features"),
+    (lambda Xs, ys, Xt: pack_domains(Xs, ys, Xt * 1e160), "the target covariance overflows float64"),
 ])
 def test_coral_errors(make_data, message):
     Xs, ys, Xt = _domains()
