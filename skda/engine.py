@@ -1049,11 +1049,12 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
     def _prediction_rows(self, X, name="X"):
         """Validate ``X`` for prediction against the fitted input; return what ``apply_in_chunks`` reads."""
         kind = getattr(self, "input_kind_", "rows")
-        if kind != "paths" and is_path_array(X):  # a column of numbers read as text would be opened as files
+        if kind == "rows" and is_path_array(X):  # a column of numbers read as text would be opened as files
+            # (an estimator fitted on image arrays predicts image files: they decode to the same images)
             raise ValueError(
                 f"{name} is a 1-D list or array of strings, which skda reads as image file paths, but this estimator "
-                f"was fitted on {'flat rows' if kind == 'rows' else 'image arrays'} of shape {self.input_shape_}: "
-                f"pass {name} as an array of shape (n_samples, {', '.join(map(str, self.input_shape_))}).")
+                f"was fitted on flat rows of shape {self.input_shape_}: pass {name} as an array of shape "
+                f"(n_samples, {', '.join(map(str, self.input_shape_))}).")
         check_shape = None if kind == "paths" else self.input_shape_
         X = check_features(X, name=name, input_shape=check_shape, estimator_name=type(self).__name__)
         if getattr(self, "uint8_images_", False):

@@ -335,20 +335,16 @@ def test_file_errors_name_the_file_and_the_fix(image_files, tmp_path):
         make("dann").fit(Ps, ys, np.zeros((len(Pt), 1, 8, 8), dtype=np.uint8))
 
 
-def test_strings_given_to_an_estimator_fitted_on_arrays_are_not_opened_as_files(small_task, images):
+def test_strings_given_to_an_estimator_fitted_on_rows_are_not_opened_as_files(small_task):
     """A 1-D array of numbers as text (a CSV column read as strings) is refused as what it is for an estimator
-    fitted on rows or image arrays, not read as image file paths ("cannot read the image file '-1.05'")."""
+    fitted on flat rows, not read as image file paths ("cannot read the image file '-1.05'"). (An estimator fitted
+    on image arrays takes image files: test_image_files_give_the_model_of_the_decoded_array.)"""
     Xs, ys, Xt, _ = small_task
     rows = skda.SourceOnlyClassifier(max_epochs=1, random_state=0).fit(Xs[:, :1], ys, Xt[:, :1])
     with pytest.raises(ValueError, match=r"X is a 1-D list or array of strings, which skda reads as image file paths, "
                                          r"but this estimator was fitted on flat rows of shape \(1,\): pass X as an "
                                          r"array of shape \(n_samples, 1\)"):
         rows.predict(np.array(["-1.05", "0.3"]))
-    Xs_img, ys_img, Xt_img, _ = images
-    grey = make("dann").fit(Xs_img, ys_img, Xt_img)
-    with pytest.raises(ValueError, match=r"fitted on image arrays of shape \(1, 8, 8\): pass X as an array of shape "
-                                         r"\(n_samples, 1, 8, 8\)"):
-        grey.predict_proba(["a.png", "b.png"])
 
 
 @pytest.mark.parametrize("param,value", [("data_placement", "gpu"), ("num_workers", -1), ("augment", 3),
