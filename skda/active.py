@@ -26,7 +26,7 @@ import torch
 from sklearn.utils import column_or_1d
 from sklearn.utils.validation import _num_samples
 
-from .engine import DomainAdaptationNet, PairedBatchSampler, TrainingInterruptedWarning
+from .engine import DomainAdaptationNet, PairedBatchSampler, TrainingInterruptedWarning, check_finite_output
 from .images import RowSource, is_path_array
 from .layers import ClassifierNetwork, MLPFeatureExtractor
 from .optim import MomentumSGD
@@ -547,7 +547,7 @@ class ActiveSelector(DomainAdaptationNet):
             h = net.features(x)
             return torch.cat([h, net.classify(h)], dim=1)
 
-        out = self.apply_in_chunks(X, fn)
+        out = check_finite_output(self.apply_in_chunks(X, fn))
         d = out.shape[1] - len(self.classes_)
         return out[:, :d], out[:, d:]
 
@@ -578,7 +578,7 @@ class ActiveSelector(DomainAdaptationNet):
                 return sdm_g_query_score(net.classify(net.features(x)), weight, self.gradient_weight, self.margin,
                                          self.normalize_logits)
 
-        return self.apply_in_chunks(X, fn).cpu().numpy().astype(np.float64)
+        return check_finite_output(self.apply_in_chunks(X, fn).cpu().numpy().astype(np.float64))
 
     def informativeness(self, X):
         """The query score of each row of ``X`` under ``strategy`` (higher = queried first), shape (n,). For

@@ -118,6 +118,21 @@ def _check_declared_classes(classes, ys, marker):
     return classes
 
 
+def check_finite_output(out, name="X"):
+    """``out`` (a numpy array or tensor with one row per row of ``name``), or ``ValueError`` naming the rows whose
+    output is NaN or inf: finite inputs whose values overflow the network (far outside the training range), or
+    weights that are not finite. A NaN probability would otherwise be predicted as ``classes_[0]``."""
+    finite = np.isfinite(out) if isinstance(out, np.ndarray) else torch.isfinite(out)
+    if bool(finite.all()):
+        return out
+    rows = np.flatnonzero(~np.asarray(finite.reshape(len(out), -1).all(1).tolist(), dtype=bool))
+    raise ValueError(
+        f"the network's output is not finite (NaN or inf) for {len(rows)} of {len(out)} rows of {name} (rows "
+        f"{rows[:5].tolist()}{' ...' if len(rows) > 5 else ''}), although {name} is finite: their values are "
+        "probably far outside the range the network was trained on (preprocess them as the training data), or the "
+        "network's weights are not finite.")
+
+
 class TrainingInterruptedWarning(UserWarning):
     """A fit stopped by ``KeyboardInterrupt`` (Ctrl-C) during an epoch: skorch ends the fit quietly; skda warns
     with this category (the model keeps the weights of the last step taken), and
@@ -1449,22 +1464,11 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
     # ------------------------------------------------------------------ prediction
     def _map_batches(self, X, fn, to_numpy=True):
         """Apply ``fn`` to ``X`` (validated) in chunks on ``device_`` in eval mode; return a numpy array
-        (or the concatenated tensor on ``device_`` with ``to_numpy=False``). An output that is not finite (finite
-        ``X`` whose values overflow the network) raises ``ValueError`` naming the rows: a NaN probability would
-        otherwise be predicted as ``classes_[0]``."""
+        (or the concatenated tensor on ``device_`` with ``to_numpy=False``), checked by :func:`check_finite_output`."""
         self._check_fitted()
         check_sklearn_scoring(X, self.unlabeled_marker)  # refuse a scikit-learn scorer given packed labels
         self._check_feature_names(X, reset=False)
-        out = self.apply_in_chunks(self._prediction_rows(X), fn, to_numpy=to_numpy)
-        finite = np.isfinite(out) if to_numpy else torch.isfinite(out)
-        if not bool(finite.all()):
-            rows = np.flatnonzero(~np.asarray(finite.reshape(len(out), -1).all(1).tolist(), dtype=bool))
-            raise ValueError(
-                f"the network's output is not finite (NaN or inf) for {len(rows)} of {len(out)} rows of X (rows "
-                f"{rows[:5].tolist()}{' ...' if len(rows) > 5 else ''}), although X is finite: their values are "
-                "probably far outside the range the network was trained on (preprocess them as the training data), "
-                "or the network's weights are not finite.")
-        return out
+        return check_finite_output(self.apply_in_chunks(self._prediction_rows(X), fn, to_numpy=to_numpy))
 
     def apply_in_chunks(self, X, fn, *, to_numpy=False):
         """``fn`` over ``PREDICT_CHUNK_ROWS``-row chunks of the tensor ``X`` (moved chunk by chunk to

@@ -358,16 +358,20 @@ def test_user_arrays_are_not_modified_by_any_public_call(small_task, name):
                            "tests/test_cuda.py runs the real CUDA round trip there")
 @pytest.mark.parametrize("name", registry.NAMES)
 def test_prediction_outputs_that_overflow_are_refused_with_their_rows(small_task, name):
-    """A finite row far outside the training range (3e38) overflows the network: predict, predict_proba and
-    transform raise ValueError naming it instead of a NaN probability read as classes_[0]; the other rows alone
-    predict as before."""
+    """A finite row far outside the training range (3e38) overflows the network: predict, predict_proba,
+    transform (and ActiveSelector's informativeness and query) raise ValueError naming it instead of a NaN
+    probability read as classes_[0]; the other rows alone predict as before."""
     Xs, ys, Xt, _ = small_task
     clf = registry.make(name, random_state=0, module__hidden_sizes=(64, 64)).fit(Xs, ys, Xt)
     bad = np.vstack([Xt[:3], np.full((1, Xt.shape[1]), 3e38, np.float32)])
     message = r"output is not finite \(NaN or inf\) for 1 of 4 rows of X \(rows \[3\]\)"
-    for method in ("predict", "predict_proba", "transform"):
-        with pytest.raises(ValueError, match=message):
-            getattr(clf, method)(bad)
+    for method in ("predict", "predict_proba", "transform", "informativeness"):  # the last: ActiveSelector's
+        if hasattr(clf, method):
+            with pytest.raises(ValueError, match=message):
+                getattr(clf, method)(bad)
+    if name == "active":  # query scores the candidates through the same check
+        with pytest.raises(ValueError, match="output is not finite"):
+            clf.query(1, candidates=bad)
     assert np.isfinite(clf.predict_proba(bad[:3])).all()
 
 
