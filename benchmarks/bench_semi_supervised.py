@@ -177,6 +177,15 @@ def _tasks_note(family, tasks):
             f"**a SUBSET: {len(tasks)} of the family's {n_all} tasks ({', '.join(tasks)})**, not the family mean")
 
 
+#: The rows of the bar tables whose figures rest on a choice made with target labels in view (marked with a dagger)
+CHOSEN_WITH_TARGET_LABELS = {
+    "madda": ("Chosen with target labels in view: how M-ADDA uses the labelled rows (appended to every source batch) "
+              "was kept after a comparison that read the target labels of the rows not labelled (see the note at the "
+              "top), and its defaults `target_lr_scale` and `discriminator_input` were set on the USPS->MNIST target "
+              "labels (docs/results.md). Read its figures as optimistic."),
+}
+
+
 def report(out):
     records = _done(out)
     lines = [TITLE]
@@ -207,8 +216,10 @@ def report(out):
             u = [v[0] for v in per_seed.values()]
             s = [v[1] for v in per_seed.values()]
             gain = 100 * (np.mean(s) - np.mean(u))
-            lines.append(f"| {method} | {_mean_std(u)} | {_mean_std(s)} | {gain:+.1f} | "
+            mark = " †" if method in CHOSEN_WITH_TARGET_LABELS else ""
+            lines.append(f"| {method}{mark} | {_mean_std(u)} | {_mean_std(s)} | {gain:+.1f} | "
                          f"{'yes' if gain >= 3 else 'no'} | {sorted(per_seed)} |")
+        lines += [f"\n† {CHOSEN_WITH_TARGET_LABELS[m]}" for m in SEMI_METHODS if m in CHOSEN_WITH_TARGET_LABELS]
         lines.append("\nPer task (mean over the seeds above, unsupervised -> 5% labelled):\n")
         lines += ["| method | " + " | ".join(tasks) + " |", "|---" * (len(tasks) + 1) + "|"]
         for method in SEMI_METHODS:
