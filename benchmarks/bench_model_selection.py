@@ -4,10 +4,11 @@ Protocol (one run per seed; target labels ``yt`` are used ONLY to report accurac
 
 - data: ``load_task("mnist->usps")`` (JDA files, per-image standardisation), packed as
   ``X = [Xs; Xt]``, ``y = [ys, -1...]`` (2000 source + 1800 target rows);
-- candidates: ``skda.DANNClassifier`` with the default MLP feature extractor (256-256-256),
-  ``domain_hidden_sizes=(100,)`` (the paper's MNIST domain classifier width; the default 1024-1024 head
-  costs 5x more CPU time), ``max_epochs=20`` (``--epochs``), every other setting the default (SGD
-  momentum 0.9, lr annealing, GRL schedule Eq. 14, 64 + 64 rows per step), ``random_state=seed``; grid
+- candidates: ``skda.DANNClassifier`` with an MLP feature extractor of two hidden layers of 256 units on the
+  256 pixels (256-256-256), ``domain_hidden_sizes=(100,)`` (the paper's MNIST domain classifier width),
+  ``max_epochs=20`` (``--epochs``), SGD with momentum 0.9 (``config.FORMER_DEFAULTS`` and ``FORMER_MLP``: the
+  estimator defaults when the reports were generated, pinned since the defaults became a tabular recipe), every
+  other setting the default (lr annealing, GRL schedule Eq. 14, 64 + 64 rows per step), ``random_state=seed``; grid
   ``adversarial_weight`` in {0.1, 0.3, 1, 3} x ``lr`` in {0.003, 0.01, 0.03} (12 candidates);
 - selection: ``GridSearchCV(..., cv=DomainStratifiedKFold(3, shuffle=True, random_state=seed),
   scoring={...}, refit=False)``; each scorer's value is its mean over the 3 test folds (each fold scored
@@ -52,6 +53,8 @@ from skda.datasets import load_task
 from skda.metrics import dev_scorer, entropy_scorer, iwcv_scorer, snd_scorer
 from skda.model_selection import DomainStratifiedKFold, pack_domains
 
+from config import FORMER_DEFAULTS, FORMER_MLP  # a sibling script: this folder is on sys.path
+
 # The benchmark files of a source checkout live beside it (../shared/data) unless SKDA_DATA says otherwise
 # (skda itself reads data_home=, else $SKDA_DATA, else ~/skda_data: see skda.datasets).
 os.environ.setdefault("SKDA_DATA", str(Path(__file__).resolve().parents[2] / "shared" / "data"))
@@ -85,9 +88,11 @@ NETWORKS = {"mlp": "MLP 256-256-256", "lenet": "LeNet (skda.LeNetFeatureExtracto
 
 
 def make_base(network, epochs, seed, device):
-    extra = {"module": skda.LeNetFeatureExtractor} if network == "lenet" else {}
-    return skda.DANNClassifier(max_epochs=epochs, domain_hidden_sizes=(100,), random_state=seed, device=device,
-                               **extra)
+    """The candidates' common settings: the estimator defaults of the reports' runs, pinned (``config.FORMER_*``:
+    SGD with momentum 0.9; the MLP's two hidden layers of 256 units), since the defaults became a tabular recipe."""
+    extra = {"module": skda.LeNetFeatureExtractor} if network == "lenet" else dict(FORMER_MLP)
+    return skda.DANNClassifier(**FORMER_DEFAULTS, max_epochs=epochs, domain_hidden_sizes=(100,), random_state=seed,
+                               device=device, **extra)
 
 
 def run_seed(seed, epochs, folds, data, network="mlp", device="cpu", search_jobs=1):
@@ -124,8 +129,9 @@ def summarise(runs, seeds, epochs, folds, elapsed, network="mlp", device="cpu"):
     fold_acc = vals["fold-acc"]
     where = (f"{torch.cuda.get_device_name()} (parallel worker processes sharing it)" if device == "cuda"
              else f"{torch.get_num_threads()} CPU thread(s)")
-    lines = [f"MNIST->USPS, DANN ({NETWORKS[network]}, domain head 100), {epochs} epochs, {len(params)} candidates, "
-             f"DomainStratifiedKFold({folds}), seeds {', '.join(map(str, seeds))}; total {elapsed / 60:.1f} min "
+    lines = [f"MNIST->USPS, DANN ({NETWORKS[network]}, domain head 100, SGD momentum 0.9), {epochs} epochs, "
+             f"{len(params)} candidates, DomainStratifiedKFold({folds}), seeds {', '.join(map(str, seeds))}; "
+             f"total {elapsed / 60:.1f} min "
              f"on {where}.", "",
              "### Candidates (mean over seeds)", "",
              "| candidate | target acc (refit, oracle) | fold acc | " + " | ".join(SCORERS) + " |",
