@@ -624,10 +624,12 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
         return tuple(self.input_shape_ if shape is None else shape)
 
     def _autocast(self):
-        """The ``precision`` context of the forward passes: bfloat16 autocast on ``device_``'s type, or none."""
+        """The ``precision`` context of the forward passes: bfloat16 autocast on ``device_``'s type, or autocast
+        switched off (float32), also when the caller runs skda inside an autocast region of its own: ``precision``
+        alone decides, so the same seed gives the same model and predictions."""
         if self.precision == "bfloat16":
             return torch.autocast(self.device_.type, dtype=torch.bfloat16)
-        return contextlib.nullcontext()
+        return torch.autocast(self.device_.type, enabled=False)
 
     def _feature_map(self, x):
         """What ``transform`` computes on a batch: the learned features G_f(x)."""

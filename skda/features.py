@@ -18,7 +18,7 @@ from sklearn.utils import TransformerTags
 from .images import decode_image_file, float_image_batch, images_as_float, is_path_array
 from .nets import TorchvisionBackbone, _is_state_dict_path, resolve_torchvision_weights
 from .params import check_parameters, choices, count, device_constraint
-from .runtime import check_device_available, resolve_device
+from .runtime import check_device_available, resolve_device, seeded
 
 __all__ = ["ImageFeatures", "decode_images"]
 
@@ -129,8 +129,7 @@ class ImageFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         seed = 0 if self.random_state is None else self.random_state
         check_device_available(self.device)
         device = resolve_device(self.device)
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(int(seed))
+        with seeded(int(seed), device):  # as the estimators' fits: the lock, float32, the caller's RNG restored
             backbone = TorchvisionBackbone(self.name, weights=self.weights, in_channels=self.in_channels)
         return backbone.eval().to(device), device
 
@@ -219,9 +218,11 @@ class ImageFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         device = self.device_
         out = np.empty((len(X), self.n_features_out_), dtype=np.float32)
         if kind == "paths":
+            # a generator of its own: a DataLoader's iterator otherwise draws its base seed from torch's global one
             batches = torch.utils.data.DataLoader(
                 _DecodedBatches(X, self.batch_size, self.in_channels, preprocess), batch_size=None,
-                num_workers=self.num_workers, pin_memory=device.type == "cuda")
+                num_workers=self.num_workers, pin_memory=device.type == "cuda",
+                generator=torch.Generator().manual_seed(0))
         else:
             batches = (torch.from_numpy(np.ascontiguousarray(X[start:start + self.batch_size]))
                        for start in range(0, len(X), self.batch_size))

@@ -52,16 +52,32 @@ def caller_stacklevel() -> int:
 
 
 @contextmanager
+def float32_default_dtype():
+    """torch's default floating dtype is float32 inside (skda's networks and the tensors it makes are float32, as
+    the data it feeds them, whatever ``torch.set_default_dtype`` the caller set); the caller's is restored
+    afterwards."""
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float32)
+    try:
+        yield
+    finally:
+        torch.set_default_dtype(previous)
+
+
+@contextmanager
 def seeded(seed: int, device: torch.device):
-    """Seed torch's global generators inside, restore the caller's RNG state afterwards. Holds a process-wide
-    lock: fits running in several threads of one process run one after the other (use processes to
-    parallelise, e.g. joblib's default loky backend or dask workers with ``processes=True``)."""
+    """Seed torch's global generators inside, restore the caller's RNG state afterwards, with torch's default
+    dtype float32 (:func:`float32_default_dtype`). Holds a process-wide lock: fits running in several threads of
+    one process run one after the other (use processes to parallelise, e.g. joblib's default loky backend or dask
+    workers with ``processes=True``). torch has one global generator per process: code of the caller's that draws
+    from it in another thread while a fit runs shares the fit's seeded stream (neither is then reproducible, and
+    the generator is put back afterwards as if those draws had not happened)."""
     if device.type == "cuda":
         index = torch.cuda.current_device() if device.index is None else device.index
         devices = [index]
     else:
         devices = []
-    with _SEEDED_LOCK, torch.random.fork_rng(devices=devices):
+    with _SEEDED_LOCK, torch.random.fork_rng(devices=devices), float32_default_dtype():
         # Only the generators restored afterwards are seeded (torch.manual_seed would reseed every GPU's).
         torch.default_generator.manual_seed(seed)
         for index in devices:

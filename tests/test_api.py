@@ -103,6 +103,26 @@ def test_same_seed_same_predictions_and_packed_equals_three_arrays(small_task, c
     assert not np.array_equal(a, d)
 
 
+def test_a_caller_s_autocast_or_default_dtype_does_not_change_a_float32_fit(small_task):
+    """precision="float32" (the default) trains and predicts in float32 inside the caller's bfloat16 autocast
+    region and under torch.set_default_dtype(torch.float64): the model and predictions of a plain call."""
+    Xs, ys, Xt, _ = small_task
+    plain = skda.DANNClassifier(max_epochs=2, random_state=0).fit(Xs, ys, Xt)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        inside = skda.DANNClassifier(max_epochs=2, random_state=0).fit(Xs, ys, Xt)
+        np.testing.assert_array_equal(plain.predict_proba(Xt), inside.predict_proba(Xt))
+        assert plain.transform(Xt).dtype == np.float32
+        np.testing.assert_array_equal(plain.transform(Xt), inside.transform(Xt))
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        wide = skda.DANNClassifier(max_epochs=2, random_state=0).fit(Xs, ys, Xt)
+        assert next(wide.module_.parameters()).dtype == torch.float32
+        np.testing.assert_array_equal(plain.predict_proba(Xt), wide.predict_proba(Xt))
+    finally:
+        torch.set_default_dtype(previous)
+
+
 def test_fit_leaves_global_torch_rng_alone(small_task):
     Xs, ys, Xt, _ = small_task
     torch.manual_seed(123)

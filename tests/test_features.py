@@ -134,6 +134,31 @@ def test_image_files(tmp_path):
     np.testing.assert_array_equal(grey.transform(pd.DataFrame({"path": paths})), grey.transform(paths))
 
 
+def test_features_leave_the_caller_s_torch_state_alone(tmp_path):
+    """ImageFeatures builds a float32 backbone under the caller's torch.set_default_dtype(torch.float64) (the
+    images are fed as float32), and fit / transform of arrays and files draw nothing from torch's global generator
+    (a DataLoader over the files draws its base seed from a generator of its own)."""
+    X = grey_images(4)
+    paths = []
+    for i, image in enumerate(X):
+        paths.append(str(tmp_path / f"{i}.png"))
+        write_png(torch.from_numpy(image[None]), paths[-1])
+    plain = ImageFeatures("resnet18", in_channels=1, device="cpu").fit(X)
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        wide = ImageFeatures("resnet18", in_channels=1, device="cpu").fit(X)
+        np.testing.assert_array_equal(wide.transform(X), plain.transform(X))
+    finally:
+        torch.set_default_dtype(previous)
+    torch.manual_seed(123)
+    state = torch.get_rng_state()
+    features = ImageFeatures("resnet18", in_channels=1, batch_size=2, device="cpu").fit(paths)
+    features.transform(paths)
+    features.transform(X)
+    assert torch.equal(torch.get_rng_state(), state)
+
+
 def test_bad_input():
     features = ImageFeatures("resnet18", in_channels=1, device="cpu")
     with pytest.raises(NotFittedError):
