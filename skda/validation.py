@@ -40,7 +40,7 @@ _ENCODING_METHODS = ("decision_function", "predict_proba", "predict_log_proba")
 #: fits of scikit-learn wrappers that label-encode (or binarise) y before fitting the estimators they hold
 _ENCODING_WRAPPER_FITS = (("sklearn.ensemble._voting", "fit"), ("sklearn.ensemble._bagging", "fit"),
                           ("sklearn.ensemble._bagging", "_fit"), ("sklearn.ensemble._stacking", "fit"),
-                          ("sklearn.multiclass", "fit"))
+                          ("sklearn.multiclass", "fit"), ("sklearn.multiclass", "partial_fit"))
 
 #: Dense copies of sparse input are made up to this many cells (float32: 4 bytes each); above it we refuse.
 MAX_DENSIFIED_CELLS = 50_000_000
@@ -516,9 +516,9 @@ def check_sklearn_fit(y, marker, *, target_given=False):
 
 def _refuse_encoding_wrappers_on_the_marker(marker):
     """A scikit-learn wrapper that label-encodes y (``VotingClassifier``, ``BaggingClassifier``,
-    ``StackingClassifier``, ``OneVsRestClassifier``, ``OneVsOneClassifier``) fitting this estimator on packed
-    data: the marker became a class before the estimator saw it (a source-only model trains on the target rows as
-    that class; the others find no target row)."""
+    ``StackingClassifier``, ``OneVsRestClassifier``, ``OneVsOneClassifier``: their ``fit``, the last two's
+    ``partial_fit`` too) fitting this estimator on packed data: the marker became a class before the estimator saw
+    it (a source-only model trains on the target rows as that class; the others find no target row)."""
     for _, local in sklearn_frames(*_ENCODING_WRAPPER_FITS):
         y = local.get("y")
         if y is None or np.ndim(y) != 1 or not unlabeled_mask(np.asarray(y), marker).any():

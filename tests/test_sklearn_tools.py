@@ -57,9 +57,12 @@ def test_wrappers_that_label_encode_y_are_refused_on_packed_data(packed, wrapper
             "bagging": lambda: BaggingClassifier(estimator, n_estimators=2, random_state=0),
             "stacking": lambda: StackingClassifier([("m", estimator)], cv=2),
             "one-vs-rest": lambda: OneVsRestClassifier(estimator),
-            "one-vs-one": lambda: OneVsOneClassifier(estimator)}[wrapper]()
-    with pytest.raises(ValueError, match=f"{type(meta).__name__} label-encodes y before fitting .* marker -1"):
-        meta.fit(X, y)
+            "one-vs-one": lambda: OneVsOneClassifier(estimator)}[wrapper]
+    with pytest.raises(ValueError, match=f"{type(meta()).__name__} label-encodes y before fitting .* marker -1"):
+        meta().fit(X, y)
+    if wrapper.startswith("one-vs"):  # their partial_fit too (was: classes_ [-1 0 1 2], target rows predicted -1)
+        with pytest.raises(ValueError, match=f"{type(meta()).__name__} label-encodes y before fitting .* marker -1"):
+            meta().partial_fit(X, y, classes=np.unique(y))
 
 
 def test_validation_curve_with_a_sklearn_scorer_warns_why_every_score_is_nan(packed):
