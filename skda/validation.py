@@ -31,6 +31,7 @@ _CROSS_VAL_PREDICT = ("sklearn.model_selection._validation", "cross_val_predict"
 _FIT_AND_PREDICT = ("sklearn.model_selection._validation", "_fit_and_predict")
 _FIT_AND_SCORE = ("sklearn.model_selection._validation", "_fit_and_score")
 _SCORER_SCORE = ("sklearn.metrics._scorer", "_score")
+_CLASSIFIER_SCORE = ("sklearn.base", "score")  # ClassifierMixin.score of a scikit-learn wrapper around skda
 _VALIDATION_SCORE = ("sklearn.model_selection._validation", "_score")
 #: swallows fit errors (error_score=np.nan) without the "fits failed" warning of cross_val_score and the searches
 _VALIDATION_CURVE = ("sklearn.model_selection._validation", "validation_curve")
@@ -547,19 +548,32 @@ def _refuse_calibration_on_the_marker(found, marker):
 
 def check_sklearn_scoring(X, marker):
     """Refuse to predict for a scikit-learn scorer (e.g. ``get_scorer("accuracy")(estimator, X, y)``) whose
-    labels ``y_true`` hold the unlabelled ``marker``: it would score the target rows against the marker.
+    labels ``y_true`` hold the unlabelled ``marker``, or for the ``ClassifierMixin.score`` of a scikit-learn wrapper
+    (``CalibratedClassifierCV(FrozenEstimator(model))``, ``FixedThresholdClassifier``, ...) whose ``y`` holds it:
+    either would score the target rows against the marker.
     Called by the estimators' prediction path; frames read by :func:`sklearn_callers`."""
     if marker is None:
         return
-    found = sklearn_callers(_SCORER_SCORE, _CALIBRATION_FIT)
+    found = sklearn_callers(_SCORER_SCORE, _CALIBRATION_FIT, _CLASSIFIER_SCORE)
     _refuse_calibration_on_the_marker(found, marker)
+    n_rows = X.shape[0] if hasattr(X, "shape") else len(X)
+    wrapper = found.get(_CLASSIFIER_SCORE)
+    if wrapper is not None and wrapper.get("y") is not None:
+        y = np.asarray(wrapper["y"])
+        if y.ndim == 1 and len(y) == n_rows and unlabeled_mask(y, marker).any():
+            name = type(wrapper.get("self")).__name__
+            raise ValueError(
+                f"{name}.score (scikit-learn's ClassifierMixin.score, around a skda model) would score the target rows "
+                f"of packed data: their label is the unlabelled marker {marker!r}, which it compares with the "
+                "predictions as if it were a class, so the accuracy comes out deflated. Score the labelled rows: "
+                f"skda.metrics.labelled_scorer(\"accuracy\")(model, X, y), or model.score(X[labelled], y[labelled]) "
+                f"with labelled = y != {marker!r}.")
     if _SCORER_SCORE not in found:
         return
     y_true = found[_SCORER_SCORE].get("y_true")
     if y_true is None:
         return
     y_true = np.asarray(y_true)
-    n_rows = X.shape[0] if hasattr(X, "shape") else len(X)
     if y_true.ndim == 1 and len(y_true) == n_rows and unlabeled_mask(y_true, marker).any():
         raise ValueError(_label_blind_message([repr(found[_SCORER_SCORE].get("self"))], marker))
 

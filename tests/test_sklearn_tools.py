@@ -99,6 +99,32 @@ def test_calibration_on_packed_labels_is_refused_and_on_labelled_rows_works(pack
     assert held_out.classes_.tolist() == [0, 1, 2] and held_out.predict_proba(Xt).shape == (len(Xt), 3)
 
 
+def test_a_wrapper_s_classifier_score_on_packed_labels_is_refused(packed, small_task):
+    """scikit-learn's ClassifierMixin.score of a wrapper around a fitted skda model (the calibration recipe above,
+    FixedThresholdClassifier) compares every label with the predictions: on packed labels the target rows would
+    count as misses (0.44 for 0.73 before). On labelled rows it scores as usual."""
+    from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.frozen import FrozenEstimator
+    from sklearn.model_selection import FixedThresholdClassifier
+
+    X, y = packed
+    Xs, ys, Xt, _ = small_task
+    model = dann().fit(X, y)
+    calibrated = CalibratedClassifierCV(FrozenEstimator(model)).fit(Xs[::2], ys[::2])
+    with pytest.raises(ValueError, match=r"CalibratedClassifierCV.score \(scikit-learn's ClassifierMixin.score, "
+                                         r"around a skda model\) would score the target rows .*labelled_scorer"):
+        calibrated.score(X, y)
+    labelled = y != -1
+    assert calibrated.score(X[labelled], y[labelled]) == pytest.approx(
+        np.mean(calibrated.predict(X[labelled]) == y[labelled]))
+    binary = y[labelled] < 2
+    Xb, yb = X[labelled][binary], y[labelled][binary]
+    threshold = FixedThresholdClassifier(FrozenEstimator(dann().fit(np.r_[Xb, Xt], np.r_[yb, [-1] * len(Xt)])))
+    threshold.fit(Xb, yb)
+    with pytest.raises(ValueError, match="FixedThresholdClassifier.score"):
+        threshold.score(np.r_[Xb, Xt], np.r_[yb, [-1] * len(Xt)])
+
+
 def source_lr():
     """CORAL + LogisticRegression on the source rows, one of the benchmarks' baselines."""
     from skda.preprocessing import CORAL, SourceClassifier
