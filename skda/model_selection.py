@@ -26,10 +26,11 @@ from sklearn.model_selection import BaseCrossValidator
 from sklearn.utils import _safe_indexing, check_random_state, column_or_1d, indexable
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.parallel import Parallel, delayed
-from sklearn.utils.validation import _num_samples, check_is_fitted
+from sklearn.utils.validation import _num_samples, check_consistent_length, check_is_fitted
 
-from .validation import (check_features, check_image_scale, check_x_target_not_routed_past_pipeline, final_estimator,
-                         is_int_at_least, is_per_row, numeric_labels, uint8_images_as_float, unlabeled_mask)
+from .validation import (check_features, check_image_scale, check_sklearn_scoring,
+                         check_x_target_not_routed_past_pipeline, final_estimator, is_int_at_least, is_per_row,
+                         numeric_labels, uint8_images_as_float, unlabeled_mask)
 
 __all__ = ["AdaptationCheck", "DomainStratifiedKFold", "NegativeTransferReport", "NegativeTransferWarning",
            "check_negative_transfer", "cross_val_predict", "pack_domains", "source_only_twin"]
@@ -612,10 +613,12 @@ class AdaptationCheck(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
 
     def predict(self, X):
         check_is_fitted(self, "best_estimator_")
+        check_sklearn_scoring(X, self.unlabeled_marker)  # the fallback may be a scikit-learn classifier
         return self.best_estimator_.predict(X)
 
     def predict_proba(self, X):
         check_is_fitted(self, "best_estimator_")
+        check_sklearn_scoring(X, self.unlabeled_marker)
         return self.best_estimator_.predict_proba(X)
 
     def transform(self, X):
@@ -623,6 +626,16 @@ class AdaptationCheck(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         return self.best_estimator_.transform(X)
 
     def score(self, X, y, sample_weight=None):
-        """The chosen model's ``score`` (for skda estimators: accuracy on the labelled rows of packed data)."""
+        """The chosen model's ``score`` on the labelled rows of ``(X, y)`` (rows labelled ``unlabeled_marker`` are
+        left out, also when the chosen model is a scikit-learn classifier that knows no marker)."""
         check_is_fitted(self, "best_estimator_")
-        return self.best_estimator_.score(X, y, sample_weight=sample_weight)
+        y = column_or_1d(np.asarray(y), warn=True)
+        check_consistent_length(X, y, sample_weight)
+        keep = ~unlabeled_mask(y, self.unlabeled_marker)
+        if not keep.any():
+            raise ValueError("score needs labelled rows: every label equals the unlabelled marker "
+                             f"{self.unlabeled_marker!r}. Use an unsupervised scorer for target-only data.")
+        rows = np.flatnonzero(keep)
+        X = _safe_indexing(X, rows)
+        weight = None if sample_weight is None else np.asarray(sample_weight)[rows]
+        return self.best_estimator_.score(X, y[rows], sample_weight=weight)

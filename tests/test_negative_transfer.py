@@ -273,3 +273,34 @@ def test_report_fired_recomputes_the_flag_for_any_criterion():
     assert report.fired("source", tolerance=report.source_drop + 0.01) == []
     with pytest.raises(ValueError, match="criterion"):
         report.fired("dev")
+
+
+def test_adaptation_check_falling_back_to_a_scikit_learn_classifier_scores_the_labelled_rows(small_task):
+    """With fallback=True the chosen model may be a plain scikit-learn classifier, which knows no marker: the
+    check's score leaves the target rows of packed data out (0.55 for 0.93 before), and a scikit-learn scorer
+    given packed labels is refused as for skda estimators."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import get_scorer
+
+    import skda
+    from skda.metrics import labelled_scorer
+    from skda.model_selection import AdaptationCheck
+
+    Xs, ys, Xt, yt = small_task
+    dann = skda.DANNClassifier(module__hidden_sizes=(8,), domain_hidden_sizes=(8,), max_epochs=2, random_state=0,
+                               device="cpu")
+    X, y = pack_domains(Xs, ys, Xt)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NegativeTransferWarning)
+        check = AdaptationCheck(dann, source_only=LogisticRegression(), fallback=True, tolerance=0.0,
+                                criterion="either", random_state=0).fit(X, y)
+    check.best_estimator_ = check.source_only_  # the fallback, whichever way the tiny check went
+    labelled = y != -1
+    expected = np.mean(check.source_only_.predict(X[labelled]) == y[labelled])
+    assert check.score(X, y) == pytest.approx(expected)
+    assert check.score(X[labelled], y[labelled]) == pytest.approx(expected)
+    assert labelled_scorer("accuracy")(check, X, y) == pytest.approx(expected)
+    with pytest.raises(ValueError, match="scikit-learn's scorer .* would score the target rows"):
+        get_scorer("accuracy")(check, X, y)
+    with pytest.raises(ValueError, match="score needs labelled rows"):
+        check.score(Xt, np.full(len(Xt), -1))
