@@ -47,8 +47,8 @@ from .runtime import (TrainingRun, caller_stacklevel, check_device_available, de
                       resolve_device, same_value, seeded)
 from .sampling import ClassBalancedBatchSampler, PairedBatchSampler, split_validation
 from .validation import (check_features, check_image_scale, check_sklearn_scoring, check_target_labels,
-                         check_x_target_not_routed_past_pipeline, is_int_at_least, numeric_labels, split_domains,
-                         split_sample_domain, unlabeled_mask)
+                         check_x_target_not_routed_past_pipeline, is_int_at_least, numeric_labels,
+                         score_without_labelled_rows, split_domains, split_sample_domain, unlabeled_mask)
 
 __all__ = ["FITTED_STATE_KEY", "ClassBalancedBatchSampler", "DomainAdaptationNet", "PairedBatchSampler",
            "TrainingInterruptedWarning", "resolve_device"]
@@ -1563,8 +1563,7 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
         check_consistent_length(X, y, sample_weight)  # a silent score of fewer rows, or an IndexError, before
         keep = ~unlabeled_mask(y, self.unlabeled_marker)
         if not keep.any():
-            raise ValueError("score needs labelled rows: every label equals the unlabelled marker "
-                             f"{self.unlabeled_marker!r}. Use an unsupervised scorer for target-only data.")
+            return score_without_labelled_rows(self.unlabeled_marker)
         # a DataFrame keeps its column names down to predict (checked there); other input is validated here
         X = X.iloc[np.flatnonzero(keep)] if hasattr(X, "iloc") else check_features(X, name="X")[keep]
         sw = None if sample_weight is None else np.asarray(sample_weight)[keep]

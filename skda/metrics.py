@@ -58,8 +58,8 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils import _safe_indexing
 from sklearn.utils.validation import _num_samples
 
-from .validation import (_VALIDATION_SCORE, check_features, final_estimator, is_int_at_least, numeric_labels,
-                         sklearn_callers, unlabeled_mask)
+from .validation import (ScoringSetupError, check_features, final_estimator, is_int_at_least, numeric_labels,
+                         scoring_setup_failure, unlabeled_mask)
 
 __all__ = [
     "DEVScorer",
@@ -324,36 +324,6 @@ def density_ratio(source, target, *, domain_classifier=None, cv=5, random_state=
 
 
 # ---------------------------------------------------------------------------------------------- scorers
-class ScoringSetupError(ValueError):
-    """The scoring data or the scorer's set-up cannot be scored, whatever the candidate model (e.g. a test
-    fold without target rows, features that are not numbers): every candidate of a search would fail alike."""
-
-
-class _Unscorable:
-    """Returned by a skda scorer instead of raising :class:`ScoringSetupError` when scikit-learn's
-    ``error_score`` (default ``np.nan``) would turn the error into NaN for every candidate of a search, and
-    ``best_params_`` into the first candidate: scikit-learn refuses a score that is not a number ("scoring
-    must return a number, got ...") outside its error handling, so the search stops with this message."""
-
-    def __init__(self, error):
-        self.error = error
-
-    def __repr__(self):
-        return (f"no score, because {self.error} (skda's scorer stops the search here instead of letting "
-                "error_score turn this into NaN for every candidate)")
-
-    __str__ = __repr__
-
-
-def _setup_failure(error):
-    """Raise ``error`` (a :class:`ScoringSetupError` being handled), or return :class:`_Unscorable` when the
-    caller is scikit-learn's scoring step with a numeric ``error_score``."""
-    frame = sklearn_callers(_VALIDATION_SCORE).get(_VALIDATION_SCORE)
-    if frame is None or isinstance(frame.get("error_score"), str):
-        raise error
-    return _Unscorable(error)
-
-
 def _marker_of(estimator, unlabeled_marker):
     if unlabeled_marker != "auto":
         return unlabeled_marker
@@ -401,7 +371,7 @@ class LabelledScorer:
                 raise ScoringSetupError(f"{self!r} has no labelled row to score: every label is the unlabelled "
                                         f"marker {marker!r}.")
         except ScoringSetupError as exc:
-            return _setup_failure(exc)
+            return scoring_setup_failure(exc)
         if sample_weight is not None:
             kwargs["sample_weight"] = np.asarray(sample_weight)[rows]
         return self.scorer_(estimator, _safe_indexing(X, rows), numeric_labels(y[rows]), **kwargs)
@@ -477,8 +447,8 @@ class UnsupervisedScorer:
                 raise ScoringSetupError(f"{type(self).__name__} does not support sample_weight.")
             Xs, ys, Xt = self.split(estimator, X, y)
             return self._score(estimator, Xs, ys, Xt)
-        except ScoringSetupError as exc:  # not the model's fault: see _Unscorable
-            return _setup_failure(exc)
+        except ScoringSetupError as exc:  # not the model's fault: see skda.validation.Unscorable
+            return scoring_setup_failure(exc)
 
     def _score(self, estimator, Xs, ys, Xt):  # pragma: no cover - abstract
         raise NotImplementedError

@@ -30,7 +30,7 @@ from sklearn.utils.validation import _num_samples, check_consistent_length, chec
 
 from .validation import (check_features, check_image_scale, check_sklearn_scoring,
                          check_x_target_not_routed_past_pipeline, final_estimator, is_int_at_least, is_per_row,
-                         numeric_labels, uint8_images_as_float, unlabeled_mask)
+                         numeric_labels, score_without_labelled_rows, uint8_images_as_float, unlabeled_mask)
 
 __all__ = ["AdaptationCheck", "DomainStratifiedKFold", "NegativeTransferReport", "NegativeTransferWarning",
            "check_negative_transfer", "cross_val_predict", "pack_domains", "source_only_twin"]
@@ -633,8 +633,7 @@ class AdaptationCheck(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         check_consistent_length(X, y, sample_weight)
         keep = ~unlabeled_mask(y, self.unlabeled_marker)
         if not keep.any():
-            raise ValueError("score needs labelled rows: every label equals the unlabelled marker "
-                             f"{self.unlabeled_marker!r}. Use an unsupervised scorer for target-only data.")
+            return score_without_labelled_rows(self.unlabeled_marker)
         rows = np.flatnonzero(keep)
         X = _safe_indexing(X, rows)
         weight = None if sample_weight is None else np.asarray(sample_weight)[rows]

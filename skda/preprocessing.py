@@ -39,7 +39,7 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import _num_samples, check_consistent_length, check_is_fitted, validate_data
 
 from .validation import (check_sklearn_fit, check_sklearn_scoring, check_x_target_not_routed_past_pipeline, is_per_row,
-                         numeric_labels, sample_domain_source_rows, unlabeled_mask)
+                         numeric_labels, sample_domain_source_rows, score_without_labelled_rows, unlabeled_mask)
 
 __all__ = ["CORAL", "SourceClassifier", "coral_transform_matrix"]
 
@@ -319,8 +319,7 @@ class SourceClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         check_consistent_length(X, y, sample_weight)
         labelled = ~unlabeled_mask(y, self.unlabeled_marker)
         if not labelled.any():
-            raise ValueError(f"every label in y is the unlabelled marker {self.unlabeled_marker!r}: no labelled "
-                             "row to score.")
+            return score_without_labelled_rows(self.unlabeled_marker)
         rows = np.flatnonzero(labelled)
         X = _safe_indexing(_indexable(X), rows)
         weights = None if sample_weight is None else np.asarray(sample_weight)[rows]

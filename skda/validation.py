@@ -442,6 +442,46 @@ def sklearn_frames(*functions, max_frames=CALLER_FRAMES):
     return found
 
 
+class ScoringSetupError(ValueError):
+    """The scoring data or the scorer's set-up cannot be scored, whatever the candidate model (e.g. a test
+    fold without target rows, features that are not numbers): every candidate of a search would fail alike."""
+
+
+class Unscorable:
+    """Returned by a skda scorer instead of raising :class:`ScoringSetupError` when scikit-learn's
+    ``error_score`` (default ``np.nan``) would turn the error into NaN for every candidate of a search, and
+    ``best_params_`` into the first candidate: scikit-learn refuses a score that is not a number ("scoring
+    must return a number, got ...") outside its error handling, so the search stops with this message."""
+
+    def __init__(self, error):
+        self.error = error
+
+    def __repr__(self):
+        return (f"no score, because {self.error} (skda's scorer stops the search here instead of letting "
+                "error_score turn this into NaN for every candidate)")
+
+    __str__ = __repr__
+
+
+def scoring_setup_failure(error):
+    """Raise ``error`` (a :class:`ScoringSetupError` being handled), or return :class:`Unscorable` when the
+    caller is scikit-learn's scoring step with a numeric ``error_score``."""
+    frame = sklearn_callers(_VALIDATION_SCORE).get(_VALIDATION_SCORE)
+    if frame is None or isinstance(frame.get("error_score"), str):
+        raise error
+    return Unscorable(error)
+
+
+def score_without_labelled_rows(marker):
+    """What ``score`` does with data whose every label is the unlabelled ``marker`` (e.g. a test fold of target
+    rows only): :class:`ScoringSetupError`, through :func:`scoring_setup_failure` (so that a search stops instead of
+    scoring every candidate NaN)."""
+    return scoring_setup_failure(ScoringSetupError(
+        f"score needs labelled rows: every label equals the unlabelled marker {marker!r}. Use an unsupervised scorer "
+        "for target-only data, or a cv whose test folds hold labelled rows (skda.model_selection."
+        "DomainStratifiedKFold)."))
+
+
 def _label_blind_message(names, marker):
     shown = ", ".join(names)
     return (

@@ -342,6 +342,35 @@ def test_a_search_where_skda_scorers_cannot_score_fails_loudly(packed):
         GridSearchCV(dann(), {"lr": [0.01]}, cv=cv, scoring=iwcv_scorer, error_score="raise").fit(X, y)
 
 
+@pytest.mark.parametrize("model", ["dann", "source classifier", "adaptation check"])
+def test_a_search_whose_test_folds_hold_no_labelled_row_fails_loudly_with_scoring_none(packed, model):
+    """scoring=None scores with the estimator's score (accuracy on the labelled rows): a test fold of target rows
+    only cannot be scored by any candidate, so the search stops (before: NaN for every candidate, warnings only,
+    best_params_ the first candidate), as labelled_scorer("accuracy") makes it stop."""
+    from sklearn.base import clone
+    from sklearn.linear_model import LogisticRegression
+
+    from skda.metrics import ScoringSetupError
+    from skda.model_selection import AdaptationCheck
+    from skda.preprocessing import SourceClassifier
+
+    X, y = packed
+    source, target = np.flatnonzero(y != -1), np.flatnonzero(y == -1)
+    cv = [(np.r_[source, target[::2]], target[1::2])]
+    estimator, grid = {"dann": (dann(), {"lr": [0.01, 0.05]}),
+                       "source classifier": (SourceClassifier(LogisticRegression()), {"estimator__C": [0.1, 1.0]}),
+                       "adaptation check": (AdaptationCheck(dann(), random_state=0), {"tolerance": [0.0, 0.01]}),
+                       }[model]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # AdaptationCheck's verdicts on a tiny task
+        with pytest.raises(ValueError, match="score needs labelled rows: every label equals the unlabelled marker -1"):
+            GridSearchCV(estimator, grid, cv=cv, refit=False).fit(X, y)
+    fitted = clone(estimator).fit(X, y) if model != "adaptation check" else None
+    if fitted is not None:
+        with pytest.raises(ScoringSetupError, match="score needs labelled rows"):  # a direct call raises
+            fitted.score(X[target], y[target])
+
+
 def test_scorer_refuses_non_numeric_input_features_clearly(frame_task):
     X, y, cols = frame_task
     pipe = make_pipeline(ColumnTransformer([("num", StandardScaler(), cols)], remainder="drop"), dann()).fit(X, y)
