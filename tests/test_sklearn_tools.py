@@ -65,6 +65,19 @@ def test_wrappers_that_label_encode_y_are_refused_on_packed_data(packed, wrapper
             meta().partial_fit(X, y, classes=np.unique(y))
 
 
+def test_permutation_test_score_on_packed_labels_is_refused(packed):
+    """It shuffles the marker with the labels: about half the source rows became target rows and the other way
+    round in every permuted fit (a null that mixes the domains, before), also with scoring=None."""
+    from sklearn.model_selection import permutation_test_score
+
+    X, y = packed
+    for scoring in (None, metrics.labelled_scorer("accuracy")):
+        with pytest.raises(ValueError, match="permutation_test_score shuffles every label of y, the unlabelled "
+                                             "marker -1"):
+            permutation_test_score(dann(), X, y, cv=DomainStratifiedKFold(2), n_permutations=2, scoring=scoring,
+                                   random_state=0)
+
+
 def test_validation_curve_with_a_sklearn_scorer_warns_why_every_score_is_nan(packed):
     """validation_curve turns fit errors into NaN without scikit-learn's "fits failed" warning: the refusal is
     also a warning there, so the NaN scores do not come silently."""
