@@ -218,6 +218,34 @@ def check_x_target_not_routed_past_pipeline(estimator_name, X_target):
                 "pipe.fit(X, y) (every step then sees both domains).")
 
 
+def warn_if_the_pipeline_ends_in_a_classifier_blind_to_the_marker(transformer_name, y, marker):
+    """Warn when a transformer (``CORAL``) is fitted on packed labels ``y`` (rows marked ``marker``) inside a
+    ``Pipeline`` whose last step is a classifier that knows no marker (e.g. ``LogisticRegression``): the pipeline
+    hands it the same ``y``, so it learns the marker as a class and predicts it for target rows. Classifiers that
+    take packed labels pass: skda's (they have ``unlabeled_marker``, also inside a search or ``AdaptationCheck``),
+    ``SourceClassifier`` and scikit-learn's ``sklearn.semi_supervised`` (its marker is -1 too). The nearest
+    enclosing pipeline is found by :func:`sklearn_frames`."""
+    from sklearn.base import is_classifier
+
+    if marker is None or y is None or np.ndim(y) != 1 or not unlabeled_mask(np.asarray(y), marker).any():
+        return
+    pipeline_fits = [("sklearn.pipeline", name) for name in ("fit", "fit_transform", "fit_predict")]
+    for _, local in sklearn_frames(*pipeline_fits)[:1]:
+        def takes_packed_labels(model):
+            return hasattr(model, "unlabeled_marker") or type(model).__module__.startswith("sklearn.semi_supervised")
+
+        last = final_estimator(local.get("self"))
+        while not takes_packed_labels(last) and hasattr(last, "estimator"):  # a search, a meta-estimator
+            last = final_estimator(last.estimator)
+        if takes_packed_labels(last) or not is_classifier(last):
+            return
+        warnings.warn(
+            f"{transformer_name} was fitted on packed labels (target rows labelled {marker!r}) in a Pipeline that ends "
+            f"in {type(last).__name__}, which knows no unlabelled marker: it will learn {marker!r} as a class and "
+            f"predict it for target rows. Wrap it: skda.preprocessing.SourceClassifier({type(last).__name__}(...)) "
+            "fits it on the labelled rows only.", UserWarning, stacklevel=caller_stacklevel())
+
+
 def final_estimator(estimator):
     """The last step of a Pipeline (recursively); any other estimator itself."""
     while hasattr(estimator, "steps"):

@@ -81,6 +81,36 @@ def test_pipeline_coral_logreg_equals_doing_it_by_hand():
     assert list(pipe.classes_) == [0, 1]  # the marker is not a class
 
 
+def test_coral_warns_when_its_pipeline_ends_in_a_classifier_that_learns_the_marker():
+    """Pipeline(CORAL(), LogisticRegression()) on packed data hands the marker to LogisticRegression, which learns
+    it as a class (classes_ [-1 0 1], target rows predicted -1; silent before): a warning names the wrapper.
+    Classifiers that take packed labels get none: SourceClassifier, skda's estimators (also in a search) and
+    scikit-learn's semi-supervised ones."""
+    import warnings
+
+    from sklearn.model_selection import GridSearchCV
+    from sklearn.semi_supervised import SelfTrainingClassifier
+
+    import skda
+
+    Xs, ys, Xt = _domains(n_features=5)
+    X, y = pack_domains(Xs, ys, Xt)
+    with pytest.warns(UserWarning, match=r"CORAL was fitted on packed labels \(target rows labelled -1\) in a "
+                                         r"Pipeline that ends in LogisticRegression, .*SourceClassifier"):
+        blind = make_pipeline(StandardScaler(), CORAL(), LogisticRegression()).fit(X, y)
+    assert -1 in blind.classes_  # what the warning is about
+    dann = skda.DANNClassifier(module__hidden_sizes=(8,), max_epochs=1, random_state=0)
+    for last in (SourceClassifier(LogisticRegression()), SelfTrainingClassifier(LogisticRegression()), dann,
+                 GridSearchCV(dann, {"lr": [0.01]}, cv=2)):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", UserWarning)
+            warnings.filterwarnings("ignore", message=".*(collapsed|SelfTrainingClassifier).*")
+            make_pipeline(CORAL(), last).fit(X, y)
+    with warnings.catch_warnings():  # the three-array form hands the classifier no marker
+        warnings.simplefilter("error", UserWarning)
+        CORAL().fit(Xs, ys, X_target=Xt)
+
+
 def test_coral_with_sample_domain_counts_labelled_target_rows_as_target():
     """sample_domain (routed through a Pipeline) tells the domains apart: target rows with a known label are
     target rows (in the target covariance, not re-coloured), and the classifier learns from them raw."""
