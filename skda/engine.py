@@ -36,7 +36,7 @@ from sklearn.utils.validation import check_consistent_length, validate_data
 from skorch import NeuralNet
 from torch import nn
 
-from .images import RowSource, device_fits, is_path_array, make_row_source
+from .images import RowSource, device_fits, is_path_array, make_row_source, read_only_array_ok
 from .layers import MLPFeatureExtractor, check_network_output
 from .optim import LRAnnealing, takes_foreach
 from .params import (callback_list, check_parameters, check_unused_skorch_parameters, choices, count, device_constraint,
@@ -1086,9 +1086,7 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
             if tuple(X.shape[1:]) != self._network_input_shape():
                 raise ValueError(f"{name} has sample shape {tuple(X.shape[1:])}, but this estimator's network takes "
                                  f"samples of shape {self._network_input_shape()}.")
-            with warnings.catch_warnings():
-                # a read-only array (e.g. from pandas) is only read: chunks are copied before any module sees them
-                warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+            with read_only_array_ok(X):  # e.g. from pandas: only read, chunks are copied before any module sees them
                 return torch.from_numpy(X)
         return make_row_source(X, device=self.device_, placement="host", preprocess=self.preprocess,
                                num_workers=self.num_workers)

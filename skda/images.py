@@ -29,7 +29,7 @@ import math
 import numbers
 import os
 import warnings
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 
 import numpy as np
 import torch
@@ -529,14 +529,22 @@ def make_row_source(X, *, device, placement, preprocess=None, augment=None, num_
     if X.dtype == object:
         return FileRows(X, pipeline, num_workers)
     if placement == "device":
-        with _readonly_ok():
+        with read_only_array_ok(X):
             return DeviceRows(torch.as_tensor(X, device=device), pipeline)
     return HostRows(X, pipeline, num_workers)
 
 
+def read_only_array_ok(array):
+    """A context that silences torch's warning for a read-only numpy ``array`` given to ``torch.from_numpy`` /
+    ``as_tensor`` (its rows are only read: batches are copies); for a writeable array (the usual case) nothing, so
+    that the process's warning filters are not touched (``warnings.catch_warnings`` is not thread-safe)."""
+    if getattr(getattr(array, "flags", None), "writeable", True):
+        return nullcontext()
+    return _read_only_warning_ignored()
+
+
 @contextmanager
-def _readonly_ok():
-    """Silence torch's warning for a read-only numpy array: the rows are only read (batches are copies)."""
+def _read_only_warning_ignored():
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
         yield

@@ -123,6 +123,30 @@ def test_a_caller_s_autocast_or_default_dtype_does_not_change_a_float32_fit(smal
         torch.set_default_dtype(previous)
 
 
+def test_predicting_a_writeable_array_leaves_the_warning_filters_alone(small_task, monkeypatch):
+    """warnings.catch_warnings is not thread-safe (concurrent predictions could leave a filter behind): skda enters
+    it around torch.from_numpy only for a read-only array, whose warning it silences, not for every prediction."""
+    import sys
+
+    Xs, ys, Xt, _ = small_task
+    clf = skda.DANNClassifier(max_epochs=1, random_state=0).fit(Xs, ys, Xt)
+    original, callers = warnings.catch_warnings, []
+
+    def recording(*args, **kwargs):
+        callers.append(sys._getframe(1).f_globals.get("__name__", ""))
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(warnings, "catch_warnings", recording)
+    clf.predict_proba(Xt)
+    assert not [name for name in callers if name.startswith("skda")]
+    read_only = Xt.copy()
+    read_only.setflags(write=False)
+    with original():
+        warnings.simplefilter("error")  # torch's "not writable" warning is silenced
+        np.testing.assert_array_equal(clf.predict_proba(read_only), clf.predict_proba(Xt))
+    assert [name for name in callers if name.startswith("skda")]
+
+
 def test_fit_leaves_global_torch_rng_alone(small_task):
     Xs, ys, Xt, _ = small_task
     torch.manual_seed(123)
