@@ -284,6 +284,45 @@ def tool_cases():
     yield "15: repr inside a Pipeline", row15
     yield "16: pipe.fit(Xs, ys, dannclassifier__X_target=Xt)", \
         lambda: make_pipeline(StandardScaler(), dann()).fit(Xs, ys, dannclassifier__X_target=Xt)
+    def row18():
+        from sklearn.calibration import CalibratedClassifierCV
+        from sklearn.frozen import FrozenEstimator
+
+        return CalibratedClassifierCV(FrozenEstimator(dann().fit(X, y))).fit(Xs, ys).score(X, y)
+
+    def row19():
+        from sklearn.multiclass import OneVsRestClassifier
+
+        return OneVsRestClassifier(source_only()).partial_fit(X, y, classes=np.unique(y))
+
+    def row20():
+        source, target = np.flatnonzero(y != -1), np.flatnonzero(y == -1)
+        folds = [(np.r_[source, target[::2]], target[1::2])]
+        return GridSearchCV(dann(), {"lr": [0.01, 0.05]}, cv=folds, refit=False).fit(X, y)
+
+    def row21():
+        from sklearn.linear_model import LogisticRegression
+
+        from skda.preprocessing import CORAL
+
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            make_pipeline(CORAL(), LogisticRegression()).fit(X, y)
+        said = [str(w.message) for w in caught if "CORAL" in str(w.message)]
+        return f"UserWarning: {said[0]}" if said else "accepted (no warning)"
+
+    def row22():
+        clf = dann(module__hidden_sizes=(64, 64)).fit(Xs, ys, Xt)
+        return clf.predict(np.vstack([Xt[:3], np.full((1, Xt.shape[1]), 3e38, np.float32)]))
+
+    yield "17: permutation_test_score on packed data", \
+        lambda: __import__("sklearn.model_selection").model_selection.permutation_test_score(
+            dann(), X, y, cv=cv, n_permutations=2)
+    yield "18: CalibratedClassifierCV(FrozenEstimator(model)).score(X_packed, y_packed)", row18
+    yield "19: OneVsRestClassifier(...).partial_fit on packed data", row19
+    yield "20: GridSearchCV(scoring=None) whose test fold holds target rows only", row20
+    yield "21: Pipeline(CORAL(), LogisticRegression()) on packed data", row21
+    yield "22: predict on a finite row far outside the training range (3e38)", row22
     yield "skorch ProgressBar", lambda: dann(callbacks=[ProgressBar()]).fit(Xs, ys, Xt)
     yield "skorch EpochScoring", lambda: dann(callbacks=[EpochScoring("accuracy")]).fit(Xs, ys, Xt)
     yield "skorch iterator_train__shuffle=False", lambda: dann(iterator_train__shuffle=False).fit(Xs, ys, Xt)

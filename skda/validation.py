@@ -477,17 +477,17 @@ class ScoringSetupError(ValueError):
 
 
 class Unscorable:
-    """Returned by a skda scorer instead of raising :class:`ScoringSetupError` when scikit-learn's
-    ``error_score`` (default ``np.nan``) would turn the error into NaN for every candidate of a search, and
-    ``best_params_`` into the first candidate: scikit-learn refuses a score that is not a number ("scoring
-    must return a number, got ...") outside its error handling, so the search stops with this message."""
+    """Returned by a skda scorer (or an estimator's ``score``) instead of raising :class:`ScoringSetupError` when
+    scikit-learn's ``error_score`` (default ``np.nan``) would turn the error into NaN for every candidate of a
+    search, and ``best_params_`` into the first candidate: scikit-learn refuses a score that is not a number
+    ("scoring must return a number, got ...") outside its error handling, so the search stops with this message."""
 
     def __init__(self, error):
         self.error = error
 
     def __repr__(self):
-        return (f"no score, because {self.error} (skda's scorer stops the search here instead of letting "
-                "error_score turn this into NaN for every candidate)")
+        return (f"no score, because {self.error} (skda stops the search here instead of letting error_score turn "
+                "this into NaN for every candidate)")
 
     __str__ = __repr__
 
