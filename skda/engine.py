@@ -426,16 +426,27 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
         (skorch alone writes the one rate into every group of ``optimizer_``). A new ``optimizer``,
         ``optimizer__param_groups``, ``backbone_lr_scale`` or another of the method's ``learning_rate_parameters``
         (M-ADDA's ``target_lr_scale``) rebuilds the optimisers at once (their state, e.g.
-        momentum, restarts), so that ``partial_fit`` and warm starts use it; another ``optimizer__<option>`` (e.g.
+        momentum, restarts), so that ``partial_fit`` and warm starts use it; the value already set rebuilds nothing
+        (``set_params(**get_params())`` leaves a fitted estimator as it was); another ``optimizer__<option>`` (e.g.
         ``weight_decay``) is written into every group of every optimiser. Every ``optimizer__*`` value is stored as
         a parameter (``get_params``, ``clone`` and the next ``fit`` use it), as on an unfitted estimator.
         A default callback set to None (``callbacks__lr_annealing=None``) is dropped at once; any ``callbacks__*``
         value on a fitted estimator re-initialises the callbacks, which check their values then.
         """
         params = dict(params)
-        regroup = {k: params.pop(k) for k in ("optimizer__param_groups", *self.learning_rate_parameters)
-                   if k in params}
-        for key, value in regroup.items():
+        if self.__sklearn_is_fitted__():
+            # a value already set changes nothing: skorch would re-initialise the criterion (and with it the
+            # optimisers' state) or the callbacks, so set_params(**get_params()) leaves a fitted estimator as it was
+            params = {k: v for k, v in params.items() if not (k in vars(self) and same_value(vars(self)[k], v))}
+            for key in [k for k in params if k.split("__", 1)[0] in ("iterator_train", "iterator_valid", "dataset")]:
+                # stored; the next fit or partial_fit refuses them by name (skorch's set_params on an initialised
+                # net fails with "Something went wrong, please open an issue")
+                setattr(self, key, params.pop(key))
+        requested = {k: params.pop(k) for k in ("optimizer__param_groups", *self.learning_rate_parameters)
+                     if k in params}
+        # only a value that differs rebuilds the optimisers (set_params(**get_params()) keeps their state)
+        regroup = {k: v for k, v in requested.items() if not same_value(getattr(self, k, None), v)}
+        for key, value in requested.items():
             # stored, not sent through skorch: on a fitted net skorch takes ``optimizer__param_groups`` for an option
             # of every existing group (its virtual ``optimizer__*`` setter) and never stores the new value
             setattr(self, key, value)
@@ -449,6 +460,8 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
             if self.__sklearn_is_fitted__():
                 self.initialize_callbacks()
         fitted = self.__sklearn_is_fitted__()
+        if fitted and "optimizer" in params and same_value(params["optimizer"], self.optimizer):
+            del params["optimizer"]  # the same class: nothing to rebuild (its options below are written as usual)
         if fitted and "optimizer" in params:
             # a new optimiser class on a fitted estimator: stored and every optimiser rebuilt with it (skorch's
             # set_params fails here, leaving the value stored and the old optimiser training)

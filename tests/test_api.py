@@ -246,12 +246,18 @@ def test_set_params_of_its_own_get_params_leaves_a_fitted_estimator_unchanged(sm
     """With the default device="auto" too (was: a RuntimeError, skorch moving the re-created criterion to the
     device named "auto")."""
     Xs, ys, Xt, _ = small_task
-    clf = make(name, device="auto", random_state=0).fit(Xs, ys, Xt)
+    clf = make(name, device="auto", random_state=0, backbone_lr_scale=0.5).fit(Xs, ys, Xt)
+    twin = make(name, device="auto", random_state=0, backbone_lr_scale=0.5).fit(Xs, ys, Xt)
     before = clf.predict_proba(Xt)
     clf.set_params(**clf.get_params())
     assert clf.device == "auto"
     np.testing.assert_array_equal(clf.predict_proba(Xt), before)
-    clf.partial_fit(Xs, ys, Xt)  # trains on
+    # the optimisers keep their state (Adam's moments, momentum): partial_fit trains on exactly as without the call
+    # (was: an unchanged optimizer or backbone_lr_scale rebuilt them)
+    assert all(len(getattr(clf, name + "_").state) for name in clf._optimizers if name == "optimizer")
+    clf.partial_fit(Xs, ys, Xt)
+    twin.partial_fit(Xs, ys, Xt)
+    np.testing.assert_array_equal(clf.predict_proba(Xt), twin.predict_proba(Xt))
 
 
 def test_gridsearch_tunes_nested_parameter(small_task):

@@ -198,6 +198,12 @@ def test_unused_skorch_parameters_are_refused_by_name_instead_of_ignored(small_t
     Xs, ys, Xt, _ = small_task
     with pytest.raises(TypeError, match=f"does not use skorch's {name}"):
         make("dann", **params).fit(Xs, ys, Xt)
+    # set on a fitted estimator: stored, and refused by name when it would train (skorch's set_params on an
+    # initialised net raised "Something went wrong, please open an issue" for iterator_train / dataset)
+    fitted = make("dann").fit(Xs, ys, Xt)
+    fitted.set_params(**params)
+    with pytest.raises(TypeError, match=f"does not use skorch's {name}"):
+        fitted.partial_fit(Xs, ys, Xt)
 
 
 @pytest.mark.parametrize("name", registry.NAMES)
