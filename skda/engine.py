@@ -48,7 +48,8 @@ from .runtime import (TrainingRun, caller_stacklevel, check_device_available, de
 from .sampling import ClassBalancedBatchSampler, PairedBatchSampler, split_validation
 from .validation import (check_features, check_image_scale, check_sklearn_scoring, check_target_labels,
                          check_x_target_not_routed_past_pipeline, is_int_at_least, numeric_labels,
-                         score_without_labelled_rows, split_domains, split_sample_domain, unlabeled_mask)
+                         restored_on_error, score_without_labelled_rows, split_domains, split_sample_domain,
+                         unlabeled_mask)
 
 __all__ = ["FITTED_STATE_KEY", "ClassBalancedBatchSampler", "DomainAdaptationNet", "PairedBatchSampler",
            "TrainingInterruptedWarning", "resolve_device"]
@@ -1016,9 +1017,10 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
         if keep_network:
             self._check_same_problem(new_classes, input_shape)
             self._check_module_unchanged()
-        self._check_feature_names(X, reset=not keep_network)
-        if hasattr(X_target, "columns"):
-            self._check_feature_names(X_target, reset=False)
+        with restored_on_error(self, ("feature_names_in_", "n_features_in_")):  # X_target's names may be refused
+            self._check_feature_names(X, reset=not keep_network)
+            if hasattr(X_target, "columns"):
+                self._check_feature_names(X_target, reset=False)
         if not keep_network:  # from here on the previous fit is gone: until initialize() succeeds, not fitted
             self.initialized_ = False
         self.classes_ = new_classes

@@ -39,8 +39,8 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import _num_samples, check_consistent_length, check_is_fitted, validate_data
 
 from .validation import (check_sklearn_fit, check_sklearn_scoring, check_x_target_not_routed_past_pipeline, is_per_row,
-                         numeric_labels, sample_domain_source_rows, score_without_labelled_rows, unlabeled_mask,
-                         warn_if_the_pipeline_ends_in_a_classifier_blind_to_the_marker)
+                         numeric_labels, restored_on_error, sample_domain_source_rows, score_without_labelled_rows,
+                         unlabeled_mask, warn_if_the_pipeline_ends_in_a_classifier_blind_to_the_marker)
 
 __all__ = ["CORAL", "SourceClassifier", "coral_transform_matrix"]
 
@@ -173,6 +173,10 @@ class CORAL(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         return self
 
     def _fit(self, X, y, X_target, sample_domain=None):
+        with restored_on_error(self, ("n_features_in_", "feature_names_in_", "transform_matrix_")):
+            return self._fit_checked(X, y, X_target, sample_domain)
+
+    def _fit_checked(self, X, y, X_target, sample_domain):
         self._validate_params()
         check_x_target_not_routed_past_pipeline(type(self).__name__, X_target)
         if X_target is None and sample_domain is None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numbers
 import sys
 import warnings
+from contextlib import contextmanager
 
 import numpy as np
 import scipy.sparse as sp
@@ -244,6 +245,22 @@ def warn_if_the_pipeline_ends_in_a_classifier_blind_to_the_marker(transformer_na
             f"in {type(last).__name__}, which knows no unlabelled marker: it will learn {marker!r} as a class and "
             f"predict it for target rows. Wrap it: skda.preprocessing.SourceClassifier({type(last).__name__}(...)) "
             "fits it on the labelled rows only.", UserWarning, stacklevel=caller_stacklevel())
+
+
+@contextmanager
+def restored_on_error(obj, names):
+    """Inside, the attributes ``names`` of ``obj`` may change; if the block raises, each is put back as it was
+    (deleted if it was absent), so that a refit that fails leaves a fitted estimator as it was."""
+    saved = {name: vars(obj)[name] for name in names if name in vars(obj)}
+    try:
+        yield
+    except BaseException:
+        for name in names:
+            if name in saved:
+                setattr(obj, name, saved[name])
+            elif name in vars(obj):
+                delattr(obj, name)
+        raise
 
 
 def final_estimator(estimator):

@@ -504,6 +504,21 @@ def test_dataframe_column_names_are_recorded_and_checked(small_task):
     assert not hasattr(make("dann", random_state=0, device="cpu").fit(Xs, ys, Xt), "feature_names_in_")
 
 
+def test_a_refit_refused_for_its_target_columns_leaves_the_fitted_model_as_it_was(small_task):
+    """Source columns b*, target columns c*: the refit is refused, and the estimator still predicts on the columns
+    it was fitted on (its feature_names_in_ had become the refused call's, so it could not predict them)."""
+    import pandas as pd
+
+    Xs, ys, Xt, _ = small_task
+    frame = lambda X, p: pd.DataFrame(X, columns=[f"{p}{i}" for i in range(X.shape[1])])  # noqa: E731
+    clf = skda.DANNClassifier(max_epochs=1, random_state=0).fit(frame(Xs, "a"), ys, frame(Xt, "a"))
+    before = clf.predict_proba(frame(Xt, "a"))
+    with pytest.raises(ValueError, match="feature names"):
+        clf.fit(frame(Xs, "b"), ys, frame(Xt, "c"))
+    assert list(clf.feature_names_in_) == [f"a{i}" for i in range(Xs.shape[1])]
+    np.testing.assert_array_equal(clf.predict_proba(frame(Xt, "a")), before)
+
+
 def test_collapse_warning_names_the_class_as_the_user_wrote_it_and_points_at_the_user_s_call(small_task):
     from sklearn.exceptions import ConvergenceWarning
 

@@ -208,6 +208,23 @@ def test_coral_refuses_target_columns_in_another_order():
     np.testing.assert_allclose(CORAL().fit_transform(source, ys, X_target=target), _by_hand(Xs, Xt), rtol=1e-9)
 
 
+def test_a_coral_refit_that_fails_leaves_the_fitted_transform_as_it_was():
+    """A refit refused for its target columns or its target rows keeps the previous fit (its feature names had
+    become the refused call's, so the fitted transform refused its own columns)."""
+    import pandas as pd
+
+    Xs, ys, Xt = _domains()
+    frame = lambda X, p: pd.DataFrame(X, columns=[f"{p}{i}" for i in range(X.shape[1])])  # noqa: E731
+    coral = CORAL().fit(frame(Xs, "a"), ys, X_target=frame(Xt, "a"))
+    before = coral.transform(frame(Xt, "a"))
+    with pytest.raises(ValueError, match="X_target has the columns"):
+        coral.fit(frame(Xs, "b"), ys, X_target=frame(Xt, "c"))
+    with pytest.raises(ValueError, match="at least 2 target rows"):
+        coral.fit(np.c_[Xs, Xs], ys, X_target=np.c_[Xt, Xt][:1])
+    assert list(coral.feature_names_in_) == [f"a{i}" for i in range(Xs.shape[1])] and coral.n_features_in_ == 4
+    np.testing.assert_array_equal(coral.transform(frame(Xt, "a")), before)
+
+
 def test_coral_is_finite_when_a_covariance_is_positive_definite_only_up_to_rounding():
     Xs, ys, Xt = _domains()
     X, y = pack_domains(Xs, ys, Xt)
