@@ -839,6 +839,8 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
                     setattr(self, name, values[name])
                 elif name in self.__dict__:
                     delattr(self, name)
+            for name in ("train_indices_", "valid_indices_"):  # rows of this estimator's last fit, not the file's
+                self.__dict__.pop(name, None)
             if not same_network:
                 # the random initial weights are replaced below: draw them without touching the global RNG
                 with seeded(0, resolve_device(self.device)):
