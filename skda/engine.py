@@ -212,7 +212,9 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
     preprocess : callable or None, default None
         A deterministic transform applied in training and prediction alike (e.g. ``v2.Resize((28, 28))``,
         ``v2.Normalize(...)``): to each batch ``(n, C, H, W)`` of image arrays on the device, to each decoded image
-        of files; after ``augment``.
+        of files; after ``augment``. Part of the network's input: ``partial_fit`` and warm starts refuse to continue
+        a network trained with another one (a new ``preprocess`` set on a fitted estimator is used by its
+        predictions at once; fit again).
     augment : callable or None, default None
         A (random) transform applied to each training image (``(C, H, W)``, float) of both domains, every step,
         before ``preprocess`` (e.g. a ``torchvision.transforms.v2`` transform); never at prediction. One whose
@@ -571,9 +573,9 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
                 setattr(self, name, value)
 
     def _module_build_params(self) -> dict:
-        """The values the network is built from: ``module``, the ``module__*`` parameters, ``compile`` and the
-        method's ``network_parameters``."""
-        return {"module": self.module, "compile": self.compile,
+        """The values the network is built from: ``module``, the ``module__*`` parameters, ``compile``,
+        ``preprocess`` (what its input is) and the method's ``network_parameters``."""
+        return {"module": self.module, "compile": self.compile, "preprocess": self.preprocess,
                 **{f"module__{k}": v for k, v in self.get_params_for("module").items()},
                 **{name: getattr(self, name) for name in self.network_parameters}}
 
@@ -586,7 +588,8 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
             return
         now = self._module_build_params()
         # a network parameter the record lacks (an estimator pickled before it was recorded) is not a change
-        compared = [k for k in set(built) | set(now) if k in built or k not in self.network_parameters]
+        compared = [k for k in set(built) | set(now)
+                    if k in built or k not in (*self.network_parameters, "preprocess")]
         changed = sorted(k for k in compared if not same_value(built.get(k), now.get(k)))
         if changed:
             raise ValueError(f"{changed} changed since the network was built, so the fitted network cannot be "

@@ -590,3 +590,9 @@ def test_preprocess_on_flat_rows_is_applied_in_training_and_prediction(small_tas
     on_doubled = skda.DANNClassifier(**params).fit(2 * Xs, ys, 2 * Xt)
     np.testing.assert_allclose(with_preprocess.predict_proba(Xt), on_doubled.predict_proba(2 * Xt), rtol=1e-6)
     assert with_preprocess.input_kind_ == "rows" and with_preprocess.n_features_in_ == Xs.shape[1]
+    # the network was trained on doubled rows: partial_fit does not continue it with another preprocess (it did)
+    with_preprocess.set_params(preprocess=None)
+    with pytest.raises(ValueError, match=r"\['preprocess'\] changed since the network was built"):
+        with_preprocess.partial_fit(Xs, ys, Xt)
+    with_preprocess.set_params(preprocess=_double)
+    with_preprocess.partial_fit(Xs, ys, Xt)  # the one it was trained with: continues
