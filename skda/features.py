@@ -91,7 +91,8 @@ class ImageFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
     Attributes
     ----------
     device_, n_features_out_ (d), backbone_ (the :class:`~skda.nets.TorchvisionBackbone`, in eval mode; pickles
-    leave it out and rebuild it on first use, so cached pipeline steps stay small).
+    leave it out and rebuild it on first use from ``backbone_parameters_``, the name, weights, channels, seed and
+    device of the fit, so cached pipeline steps stay small and parameters set after fit wait for the next fit).
 
     Notes
     -----
@@ -122,15 +123,18 @@ class ImageFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         self.random_state = random_state
 
     # ------------------------------------------------------------------ building
-    def _build(self):
-        if self.preprocess == "weights" and (self.weights is None or _is_state_dict_path(self.weights)):
-            raise ValueError("preprocess='weights' uses the preprocessing of torchvision weights: give weights as a "
-                             f"torchvision weights name (e.g. 'DEFAULT'), not {self.weights!r}; or pass a callable.")
-        seed = 0 if self.random_state is None else self.random_state
-        check_device_available(self.device)
-        device = resolve_device(self.device)
+    def _build_parameters(self) -> dict:
+        """What the backbone is built from (recorded at fit as ``backbone_parameters_``)."""
+        return {"name": self.name, "weights": self.weights, "in_channels": self.in_channels,
+                "random_state": self.random_state, "device": self.device}
+
+    def _build(self, parameters):
+        seed = 0 if parameters["random_state"] is None else parameters["random_state"]
+        check_device_available(parameters["device"])
+        device = resolve_device(parameters["device"])
         with seeded(int(seed), device):  # as the estimators' fits: the lock, float32, the caller's RNG restored
-            backbone = TorchvisionBackbone(self.name, weights=self.weights, in_channels=self.in_channels)
+            backbone = TorchvisionBackbone(parameters["name"], weights=parameters["weights"],
+                                           in_channels=parameters["in_channels"])
         return backbone.eval().to(device), device
 
     def _preprocessor(self):
@@ -145,7 +149,12 @@ class ImageFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
     def fit(self, X=None, y=None):
         """Build the backbone (load its weights); ``X`` and ``y`` are ignored. Returns ``self``."""
         check_parameters(self)
-        self.backbone_, self.device_ = self._build()
+        if self.preprocess == "weights" and (self.weights is None or _is_state_dict_path(self.weights)):
+            raise ValueError("preprocess='weights' uses the preprocessing of torchvision weights: give weights as a "
+                             f"torchvision weights name (e.g. 'DEFAULT'), not {self.weights!r}; or pass a callable.")
+        parameters = self._build_parameters()
+        self.backbone_, self.device_ = self._build(parameters)
+        self.backbone_parameters_ = parameters
         self.n_features_out_ = int(self.backbone_.out_features)
         return self
 
@@ -157,8 +166,9 @@ class ImageFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         if "n_features_out_" not in self.__dict__:
             raise NotFittedError(f"This {type(self).__name__} instance is not fitted yet. Call 'fit' first (it "
                                  "builds the backbone).")
-        if self.__dict__.get("backbone_") is None:  # unpickled: rebuilt from the parameters
-            self.backbone_, self.device_ = self._build()
+        if self.__dict__.get("backbone_") is None:  # unpickled: rebuilt from the parameters of the fit
+            parameters = self.__dict__.get("backbone_parameters_") or self._build_parameters()
+            self.backbone_, self.device_ = self._build(parameters)
         return self.backbone_
 
     def __getstate__(self):
