@@ -297,6 +297,10 @@ class MADDAClassifier(DomainAdaptationNet):
         indexed = False
         try:
             if net.stage == "source":
+                # a new source stage: the previous fit's index and centres describe another source model (a callback
+                # that predicts or pickles during this stage must not find them)
+                for name in ("centers_", "source_embeddings_", "source_labels_"):
+                    self.__dict__.pop(name, None)
                 try:
                     super().fit_loop(X, y, epochs=self._source_epochs, **fit_params)
                 finally:
@@ -507,6 +511,11 @@ class MADDAClassifier(DomainAdaptationNet):
         """Shares of the ``n_neighbors`` nearest source embeddings' votes for each class (Algorithm 3), float64 as
         the other estimators' probabilities."""
         self._check_fitted()
+        if "source_embeddings_" not in self.__dict__:
+            raise ValueError(
+                f"{type(self).__name__} has no kNN index yet: it is built when the source stage ends, and this model "
+                "is in its source stage (e.g. pickled or called by a callback during that stage). Predict after the "
+                "fit, or from a model saved in the target stage.")
         shares = self._vote_shares(self._map_batches(X, self.module_.embed_target, to_numpy=False))
         votes = np.rint(shares.cpu().numpy().astype(np.float64) * self.n_neighbors)  # whole vote counts
         return votes / self.n_neighbors

@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 import torch
 from sklearn.neighbors import KNeighborsClassifier
+from skorch.callbacks import Callback
 
 import skda
 from skda.neighbors import knn_vote
@@ -215,6 +216,35 @@ def test_madda_stopped_early_in_either_stage_is_still_a_usable_model(small_task)
         assert clf.module_.stage == "target"
         assert clf.source_embeddings_.shape == (len(Xs), 8) and clf.centers_.shape == (3, 8)
         assert clf.predict(Xt).shape == (len(Xt),)
+
+
+class PickleInSourceStage(Callback):
+    """Pickles the net at the end of its first source-stage epoch (what Checkpoint(f_pickle=...) would write)."""
+
+    blob = None
+
+    def on_epoch_end(self, net, **kwargs):
+        if net.module_.stage == "source" and self.blob is None:
+            import pickle
+
+            self.blob = pickle.dumps(net)
+
+
+def test_a_refit_in_its_source_stage_has_no_index_of_the_previous_fit(small_task):
+    """A callback that pickles (or predicts with) the model during the source stage of a refit on more classes
+    found the previous fit's kNN index and centres: class 2 could never be predicted. It now gets a ValueError
+    that says the index is built when the source stage ends; the finished fit indexes every class."""
+    import pickle
+
+    Xs, ys, Xt, _ = small_task
+    two = ys < 2
+    snapshot = PickleInSourceStage()
+    clf = make("madda", random_state=0, device="cpu").fit(Xs[two], ys[two], Xt)
+    assert set(clf.source_labels_) == {0, 1}
+    clf.set_params(callbacks=[("snapshot", snapshot)]).fit(Xs, ys, Xt)
+    with pytest.raises(ValueError, match="has no kNN index yet: it is built when the source stage ends"):
+        pickle.loads(snapshot.blob).predict_proba(Xt)
+    assert set(clf.source_labels_) == {0, 1, 2} and clf.predict_proba(Xt).shape == (len(Xt), 3)
 
 
 @pytest.mark.parametrize("k", [2.5, True, 0])
