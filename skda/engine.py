@@ -1378,6 +1378,12 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
             except KeyboardInterrupt:
                 self._drop_interrupted_epoch(epoch, epochs)
                 raise  # skorch's fit ends the training quietly (its documented Ctrl-C behaviour)
+            except BaseException:
+                # any other error (a user callback's, a diverged loss): the history keeps whole epochs only, as
+                # after Ctrl-C; a partial_fit keeps the weights of the last step taken
+                if len(self.history) and "train_loss" not in self.history[-1]:
+                    self.history.pop()
+                raise
             self.notify("on_epoch_end", dataset_train=X, dataset_valid=valid)
         self.training_progress_ = 1.0
         return self

@@ -325,6 +325,28 @@ def test_nan_loss_stops_fit_with_clear_error(small_task):
         make("dann", lr=1e30, random_state=0, callbacks__lr_annealing=None).fit(Xs * 1e6, ys, Xt)
 
 
+def test_an_error_inside_an_epoch_leaves_whole_epochs_in_the_history(small_task):
+    """A user callback that raises in the middle of a partial_fit's epoch: the error reaches the caller, the model
+    stays fitted with the weights of the last step, and the history keeps whole epochs only (an unfinished row
+    without train_loss stayed before), as after Ctrl-C."""
+    from skorch.callbacks import Callback
+
+    class FailOnSecondBatch(Callback):
+        armed = False
+
+        def on_batch_end(self, net, training=False, **kwargs):
+            if self.armed and training and len(net.history[-1]["batches"]) == 2:
+                raise RuntimeError("callback failed")
+
+    Xs, ys, Xt, _ = small_task
+    failing = FailOnSecondBatch()
+    clf = make("dann", random_state=0, callbacks=[("fail", failing)]).fit(Xs, ys, Xt)
+    epochs = len(clf.history)
+    failing.armed = True
+    with pytest.raises(RuntimeError, match="callback failed"):
+        clf.partial_fit(Xs, ys, Xt)
+    assert len(clf.history) == epochs and all("train_loss" in row for row in clf.history)
+    assert clf.predict(Xt).shape == (len(Xt),)
 
 
 def test_every_module_is_in_the_step_s_mode_although_the_mode_walk_is_skipped(small_task):
