@@ -43,7 +43,7 @@ from .params import (callback_list, check_parameters, check_unused_skorch_parame
                      real)
 from .persistence import (_COPYING, FITTED_STATE_KEY, _decode_value, _encode_value, _pop_params_file,
                           _without_state)
-from .runtime import (TrainingRun, caller_stacklevel, check_device_available, device_parameter_resolved,
+from .runtime import (TrainingRun, autocast_off, caller_stacklevel, check_device_available, device_parameter_resolved,
                       resolve_device, same_value, seeded)
 from .sampling import ClassBalancedBatchSampler, PairedBatchSampler, split_validation
 from .validation import (check_features, check_image_scale, check_sklearn_scoring, check_target_labels,
@@ -163,7 +163,7 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
     optimizer : optimiser class, default ``torch.optim.Adam``
         (:class:`skda.optim.MomentumSGD` is the DANN paper's SGD with momentum 0.9.) torch's optimisers that take
         ``foreach`` are built with ``foreach=True`` (same values, less time per step on the CPU) unless
-        ``optimizer__foreach`` is given.
+        ``optimizer__foreach``, ``optimizer__fused`` or ``optimizer__differentiable`` is given.
     lr : float, default 1e-3
         A finite number >= 0 (0 leaves the weights unchanged: accepted, e.g. to test a pipeline). Annealed within
         each fit (``lr_annealing``).
@@ -534,11 +534,13 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
         ``backbone_parameters``. Every group without an absolute ``"lr"`` records its ``lr_scale`` (1 for the
         unmatched parameters), which ``set_params(lr=...)`` reads.
 
-        torch's optimisers that take ``foreach`` get ``foreach=True`` unless ``<prefix>__foreach`` is set: the
+        torch's optimisers that take ``foreach`` get ``foreach=True`` unless ``<prefix>__foreach`` (or ``fused``,
+        ``differentiable``) is set: the
         multi-tensor update, which torch picks by itself on CUDA only, computes the same values on the CPU with
         fewer Python calls per step (what a small tabular network's step time is mostly made of)."""
         kwargs = self.get_params_for(prefix)
-        if "foreach" not in kwargs and takes_foreach(getattr(self, prefix, None)):
+        if (not {"foreach", "fused", "differentiable"} & set(kwargs)
+                and takes_foreach(getattr(self, prefix, None))):  # fused / differentiable exclude foreach
             kwargs["foreach"] = True
         specs = list(kwargs.pop("param_groups", None) or [])
         if self.backbone_lr_scale != 1:
@@ -646,7 +648,7 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
         alone decides, so the same seed gives the same model and predictions."""
         if self.precision == "bfloat16":
             return torch.autocast(self.device_.type, dtype=torch.bfloat16)
-        return torch.autocast(self.device_.type, enabled=False)
+        return autocast_off(self.device_.type)
 
     def _feature_map(self, x):
         """What ``transform`` computes on a batch: the learned features G_f(x)."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import sys
 import threading
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 
 import torch
@@ -51,6 +51,18 @@ def caller_stacklevel() -> int:
     return level
 
 
+def autocast_off(device_type: str):
+    """A context that switches off a caller's autocast region on ``device_type`` (float32 forward passes), or
+    nothing where torch has no autocast for that device type (e.g. ``mps`` before torch 2.5, whose
+    ``torch.autocast`` raises for it even when disabled)."""
+    available = getattr(getattr(torch, "amp", None), "is_autocast_available", None)
+    try:
+        supported = available(device_type) if available is not None else device_type in ("cpu", "cuda")
+    except RuntimeError:  # a device type this torch does not know
+        supported = False
+    return torch.autocast(device_type, enabled=False) if supported else nullcontext()
+
+
 @contextmanager
 def float32_default_dtype():
     """torch's default floating dtype is float32 inside (skda's networks and the tensors it makes are float32, as
@@ -69,9 +81,10 @@ def seeded(seed: int, device: torch.device):
     """Seed torch's global generators inside, restore the caller's RNG state afterwards, with torch's default
     dtype float32 (:func:`float32_default_dtype`). Holds a process-wide lock: fits running in several threads of
     one process run one after the other (use processes to parallelise, e.g. joblib's default loky backend or dask
-    workers with ``processes=True``). torch has one global generator per process: code of the caller's that draws
-    from it in another thread while a fit runs shares the fit's seeded stream (neither is then reproducible, and
-    the generator is put back afterwards as if those draws had not happened)."""
+    workers with ``processes=True``). torch has one global generator and one default dtype per process: code of the
+    caller's that draws from the generator in another thread while a fit runs shares the fit's seeded stream
+    (neither is then reproducible, and the generator is put back afterwards as if those draws had not happened),
+    and sees float32 as the default dtype until the fit ends."""
     if device.type == "cuda":
         index = torch.cuda.current_device() if device.index is None else device.index
         devices = [index]

@@ -113,6 +113,10 @@ def test_a_caller_s_autocast_or_default_dtype_does_not_change_a_float32_fit(smal
         np.testing.assert_array_equal(plain.predict_proba(Xt), inside.predict_proba(Xt))
         assert plain.transform(Xt).dtype == np.float32
         np.testing.assert_array_equal(plain.transform(Xt), inside.transform(Xt))
+    from skda.runtime import autocast_off
+
+    assert isinstance(autocast_off("cpu"), torch.autocast)
+    assert not isinstance(autocast_off("no-such-device"), torch.autocast)  # e.g. mps on torch < 2.5: no context
     previous = torch.get_default_dtype()
     torch.set_default_dtype(torch.float64)
     try:

@@ -250,6 +250,9 @@ def test_torch_optimisers_use_the_multi_tensor_update_with_the_same_numbers(smal
         assert getattr(loop, optimizer_name + "_").defaults["foreach"] is False
     np.testing.assert_array_equal(fast.predict_proba(Xt), loop.predict_proba(Xt))
     assert "optimizer__foreach" not in fast.get_params()  # not a parameter the user set
+    if name == "dann":  # fused excludes foreach: the fused kernel as asked (a RuntimeError before)
+        fused = make(name, random_state=0, optimizer__fused=True).fit(Xs, ys, Xt)
+        assert fused.optimizer_.defaults["fused"] is True and not fused.optimizer_.defaults["foreach"]
 
 
 def test_sgd_with_momentum_uses_the_multi_tensor_update_with_the_same_numbers(small_task):
