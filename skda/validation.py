@@ -38,7 +38,7 @@ _VALIDATION_SCORE = ("sklearn.model_selection._validation", "_score")
 _VALIDATION_CURVE = ("sklearn.model_selection._validation", "validation_curve")
 #: CalibratedClassifierCV.fit label-encodes every y (the marker too) and fits its calibrators on those labels
 _CALIBRATION_FIT = ("sklearn.calibration", "fit")
-_PERMUTATION_TEST = ("sklearn.model_selection._validation", "_permutation_test_score")
+_PERMUTATION_TEST = ("sklearn.model_selection._validation", "permutation_test_score")
 _ENCODING_METHODS = ("decision_function", "predict_proba", "predict_log_proba")
 #: fits of scikit-learn wrappers that label-encode (or binarise) y before fitting the estimators they hold
 _ENCODING_WRAPPER_FITS = (("sklearn.ensemble._voting", "fit"), ("sklearn.ensemble._bagging", "fit"),
@@ -556,7 +556,8 @@ def check_sklearn_fit(y, marker, *, target_given=False):
       label-encoded ``y``, so the marker became a class: ``ValueError`` naming
       :func:`skda.model_selection.cross_val_predict`. In a worker (``n_jobs > 1``) the encoder is out of
       sight: a ``UserWarning`` when ``y`` has no marker and no ``X_target`` is given.
-    - ``permutation_test_score`` shuffles the marker with the labels: ``ValueError``.
+    - ``permutation_test_score`` whose ``groups`` do not keep the domains apart shuffles the marker with the
+      labels: ``ValueError`` (with ``groups=(y == marker)`` it permutes within the domains and is accepted).
     - ``cross_val_score`` / ``cross_validate`` / a search scores with a scikit-learn scorer (e.g.
       ``scoring="accuracy"``) a test fold that has marker rows: ``ValueError`` naming
       :func:`skda.metrics.labelled_scorer`. Raised at fit time, so that scikit-learn's ``error_score=np.nan``
@@ -569,13 +570,7 @@ def check_sklearn_fit(y, marker, *, target_given=False):
     found = sklearn_callers(_CROSS_VAL_PREDICT, _FIT_AND_PREDICT, _FIT_AND_SCORE, _VALIDATION_CURVE, _CALIBRATION_FIT,
                             _PERMUTATION_TEST)
     _refuse_calibration_on_the_marker(found, marker)
-    permuted = found.get(_PERMUTATION_TEST, {}).get("y")
-    if permuted is not None and np.ndim(permuted) == 1 and unlabeled_mask(np.asarray(permuted), marker).any():
-        raise ValueError(
-            f"sklearn.model_selection.permutation_test_score shuffles every label of y, the unlabelled marker "
-            f"{marker!r} of the target rows of packed data included, so in each permuted fit source and target rows "
-            "swap roles and the null distribution mixes the domains. Permute the labels of the source rows only "
-            f"(keep the rows labelled {marker!r} in place) and score each permutation with cross_val_score.")
+    _refuse_permutations_across_domains(found.get(_PERMUTATION_TEST), marker)
     _refuse_encoding_wrappers_on_the_marker(marker)
     method = found.get(_FIT_AND_PREDICT, {}).get("method")
     if method in _ENCODING_METHODS:
@@ -608,6 +603,28 @@ def check_sklearn_fit(y, marker, *, target_given=False):
                 warnings.warn(f"validation_curve: every fit fails and scores NaN. {message}", UserWarning,
                               stacklevel=3)
             raise ValueError(message)
+
+
+def _refuse_permutations_across_domains(frame, marker):
+    """``permutation_test_score`` (its frame's locals, from the caller; its unpermuted first fit runs in the calling
+    process) shuffles ``y`` within each of its ``groups``, over all rows without groups: unless every group is all
+    target rows or all source rows, the marker moves and source and target rows swap roles in the permuted fits."""
+    if frame is None or frame.get("y") is None or np.ndim(frame["y"]) != 1:
+        return
+    target = unlabeled_mask(np.asarray(frame["y"]), marker)
+    if not target.any():
+        return
+    groups = frame.get("groups")
+    if groups is not None and np.ndim(groups) == 1 and len(groups) == len(target):
+        groups = np.asarray(groups)
+        mixed = np.intersect1d(groups[target], groups[~target])
+        if not len(mixed):
+            return  # permuted within the domains: the marker stays on the target rows
+    raise ValueError(
+        f"sklearn.model_selection.permutation_test_score shuffles the labels of y across its groups, the unlabelled "
+        f"marker {marker!r} of the target rows of packed data included, so in each permuted fit source and target "
+        "rows would swap roles and the null distribution would mix the domains. Permute within the domains: "
+        f"permutation_test_score(..., groups=(y == {marker!r})) keeps the target rows in place.")
 
 
 def _refuse_encoding_wrappers_on_the_marker(marker):

@@ -66,16 +66,22 @@ def test_wrappers_that_label_encode_y_are_refused_on_packed_data(packed, wrapper
 
 
 def test_permutation_test_score_on_packed_labels_is_refused(packed):
-    """It shuffles the marker with the labels: about half the source rows became target rows and the other way
-    round in every permuted fit (a null that mixes the domains, before), also with scoring=None."""
+    """Without groups that keep the domains apart it shuffles the marker with the labels: about half the source
+    rows became target rows and the other way round in every permuted fit (a null that mixes the domains, before),
+    also with scoring=None. groups=(y == -1) permutes within the domains and is accepted."""
     from sklearn.model_selection import permutation_test_score
 
     X, y = packed
     for scoring in (None, metrics.labelled_scorer("accuracy")):
-        with pytest.raises(ValueError, match="permutation_test_score shuffles every label of y, the unlabelled "
-                                             "marker -1"):
-            permutation_test_score(dann(), X, y, cv=DomainStratifiedKFold(2), n_permutations=2, scoring=scoring,
-                                   random_state=0)
+        for groups in (None, np.arange(len(y)) % 2):  # no groups; groups that mix the domains
+            with pytest.raises(ValueError, match=r"permutation_test_score shuffles the labels of y across its "
+                                                 r"groups, the unlabelled marker -1 .*groups=\(y == -1\)"):
+                permutation_test_score(dann(), X, y, groups=groups, cv=DomainStratifiedKFold(2), n_permutations=2,
+                                       scoring=scoring, random_state=0)
+    # permuted within the domains (what the message advises): the marker stays on the target rows
+    score, permuted, _ = permutation_test_score(dann(), X, y, groups=(y == -1), cv=DomainStratifiedKFold(2),
+                                                n_permutations=2, random_state=0)
+    assert np.isfinite(score) and np.isfinite(permuted).all()
 
 
 def test_validation_curve_with_a_sklearn_scorer_warns_why_every_score_is_nan(packed):
