@@ -520,12 +520,23 @@ def scoring_setup_failure(error):
 
 def score_without_labelled_rows(marker):
     """What ``score`` does with data whose every label is the unlabelled ``marker`` (e.g. a test fold of target
-    rows only): :class:`ScoringSetupError`, through :func:`scoring_setup_failure` (so that a search stops instead of
-    scoring every candidate NaN)."""
-    return scoring_setup_failure(ScoringSetupError(
+    rows only): raise :class:`ScoringSetupError`; called by scikit-learn's own scorer for ``scoring=None`` (its
+    ``_PassthroughScorer``), return what :func:`scoring_setup_failure` gives, so that a search stops instead of
+    scoring every candidate NaN. (A scorer of the user's that calls ``score`` gets the error.)"""
+    error = ScoringSetupError(
         f"score needs labelled rows: every label equals the unlabelled marker {marker!r}. Use an unsupervised scorer "
         "for target-only data, or a cv whose test folds hold labelled rows (skda.model_selection."
-        "DomainStratifiedKFold)."))
+        "DomainStratifiedKFold).")
+    caller = sys._getframe(2)  # 0: here, 1: the estimator's score, 2: who called it
+    try:
+        passthrough = (caller.f_globals.get("__name__") == "sklearn.metrics._scorer"
+                       and caller.f_code.co_name == "__call__"
+                       and type(caller.f_locals.get("self")).__name__ == "_PassthroughScorer")
+    finally:
+        del caller
+    if not passthrough:
+        raise error
+    return scoring_setup_failure(error)
 
 
 def _label_blind_message(names, marker):

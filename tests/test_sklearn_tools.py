@@ -388,6 +388,11 @@ def test_a_search_whose_test_folds_hold_no_labelled_row_fails_loudly_with_scorin
     if fitted is not None:
         with pytest.raises(ScoringSetupError, match="score needs labelled rows"):  # a direct call raises
             fitted.score(X[target], y[target])
+    if model == "dann":  # a scorer of the user's that calls score gets the error itself (error_score: NaN)
+        with pytest.warns(UserWarning, match="score needs labelled rows"):
+            search = GridSearchCV(estimator, grid, cv=cv, refit=False,
+                                  scoring=lambda model, X, y: float(model.score(X, y))).fit(X, y)
+        assert np.isnan(search.cv_results_["mean_test_score"]).all()
 
 
 def test_scorer_refuses_non_numeric_input_features_clearly(frame_task):
