@@ -1185,7 +1185,9 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
             self._check_feature_names(X_target, reset=False)
         if getattr(self, "input_kind_", "rows") != "paths":
             check_features(Xs, name="X", input_shape=self.input_shape_, estimator_name=type(self).__name__)
-        if getattr(self, "uint8_images_", False):
+        if getattr(self, "uint8_images_", False) and not any(getattr(a, "dtype", None) == np.uint8
+                                                              for a in (X, X_target)):
+            # (uint8 beside other images: split_domains named the other array already)
             for rows, name in ((Xs, "X"), (Xt, "X_target")):
                 if rows is not None:
                     check_image_scale(rows, name=name, reference="this estimator was fitted on")

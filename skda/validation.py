@@ -123,13 +123,14 @@ def uint8_images_as_float(images):
 
 def check_image_scale(images, *, name, reference):
     """Warn (``DataConversionWarning``) when ``images`` (validated), image arrays that are not uint8 and so are read
-    as given, hold values outside [0, 1] while ``reference`` names uint8 images, which skda reads as x / 255 in
-    [0, 1]: the same pixels then reach the network 255 times larger (e.g. an int or float copy of uint8 images).
-    Flat rows, files and uint8 images pass unchecked."""
+    as given, hold values far outside [0, 1] (below -0.5 or above 1.5: noise or interpolation around [0, 1] pass)
+    while ``reference`` names uint8 images, which skda reads as x / 255 in [0, 1]: the same pixels then reach the
+    network 255 times larger (e.g. an int or float copy of uint8 images). Flat rows, files and uint8 images pass
+    unchecked."""
     if images.dtype in (np.uint8, object) or images.ndim not in (3, 4) or images.size == 0:
         return
     low, high = float(images.min()), float(images.max())
-    if low < 0.0 or high > 1.0:
+    if low < -0.5 or high > 1.5:
         warnings.warn(
             f"{name} holds images that are not uint8, read as given, with values in [{low:g}, {high:g}], while "
             f"{reference} uint8 images, which skda reads as x / 255 in [0, 1]: the two are on different scales. "

@@ -99,8 +99,15 @@ def test_images_of_another_dtype_on_the_255_scale_beside_uint8_images_are_named(
     for copy in (Xt.astype(np.int64), Xt.astype(np.float32)):
         with pytest.warns(DataConversionWarning, match="X holds images .* while this estimator was fitted on uint8"):
             clf.predict(copy)
+    with warnings.catch_warnings():  # [0, 1] images with noise or interpolation overshoot are on the same scale
+        warnings.simplefilter("error", DataConversionWarning)
+        noisy = Xt / np.float32(255) + np.random.RandomState(0).normal(0, 0.02, Xt.shape).astype(np.float32)
+        clf.predict(noisy)
     with pytest.warns(DataConversionWarning, match="X_target holds images .* fitted on uint8"):
+        clf.partial_fit(Xs.astype(np.float32) / 255, ys, Xt.astype(np.float64), epochs=1)
+    with pytest.warns(DataConversionWarning) as caught:  # uint8 beside a 0-255 copy: named once, not twice
         clf.partial_fit(Xs, ys, Xt.astype(np.float64), epochs=1)
+    assert len([w for w in caught if issubclass(w.category, DataConversionWarning)]) == 1
     clf.save_params(f_params=tmp_path / "p.pt")
     loaded = make("dann").load_params(f_params=tmp_path / "p.pt")
     assert loaded.uint8_images_ is True
