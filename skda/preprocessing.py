@@ -64,6 +64,12 @@ def coral_transform_matrix(Xs, Xt, regularization=1.0):
     """
     Xs = np.asarray(Xs, dtype=np.float64)
     Xt = np.asarray(Xt, dtype=np.float64)
+    for name, rows in (("source", Xs), ("target", Xt)):
+        if rows.ndim != 2 or len(rows) < 2:
+            raise ValueError(f"coral_transform_matrix needs at least 2 {name} rows of a 2-D array to estimate a "
+                             f"covariance; got shape {rows.shape}.")
+        if not np.isfinite(rows).all():
+            raise ValueError(f"the {name} rows hold NaN or infinite values.")
     identity = regularization * np.eye(Xs.shape[1])
     with np.errstate(over="ignore", invalid="ignore"):
         source_covariance = np.atleast_2d(np.cov(Xs, rowvar=False)) + identity
@@ -179,7 +185,7 @@ class CORAL(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     def _fit_checked(self, X, y, X_target, sample_domain):
         self._validate_params()
         check_x_target_not_routed_past_pipeline(type(self).__name__, X_target)
-        if X_target is None and sample_domain is None:
+        if X_target is None:  # packed labels (also beside sample_domain: the target rows keep the marker)
             warn_if_the_pipeline_ends_in_a_classifier_blind_to_the_marker(type(self).__name__, y, self.unlabeled_marker)
         Xs, Xt, source = self._split(X, y, X_target, sample_domain)
         for rows, name in ((Xs, "source"), (Xt, "target")):

@@ -231,21 +231,24 @@ def warn_if_the_pipeline_ends_in_a_classifier_blind_to_the_marker(transformer_na
 
     if marker is None or y is None or np.ndim(y) != 1 or not unlabeled_mask(np.asarray(y), marker).any():
         return
-    pipeline_fits = [("sklearn.pipeline", name) for name in ("fit", "fit_transform", "fit_predict")]
-    for _, local in sklearn_frames(*pipeline_fits)[:1]:
-        def takes_packed_labels(model):
-            return hasattr(model, "unlabeled_marker") or type(model).__module__.startswith("sklearn.semi_supervised")
+    def takes_packed_labels(model):
+        return hasattr(model, "unlabeled_marker") or type(model).__module__.startswith("sklearn.semi_supervised")
 
+    pipeline_fits = [("sklearn.pipeline", name) for name in ("fit", "fit_transform", "fit_predict")]
+    for _, local in sklearn_frames(*pipeline_fits):  # nearest first: an inner pipeline may end in the transformer
         last = final_estimator(local.get("self"))
         while not takes_packed_labels(last) and hasattr(last, "estimator"):  # a search, a meta-estimator
             last = final_estimator(last.estimator)
-        if takes_packed_labels(last) or not is_classifier(last):
+        if not is_classifier(last):  # e.g. an inner pipeline that ends in the transformer: look further out
+            continue
+        if takes_packed_labels(last):
             return
         warnings.warn(
             f"{transformer_name} was fitted on packed labels (target rows labelled {marker!r}) in a Pipeline that ends "
             f"in {type(last).__name__}, which knows no unlabelled marker: it will learn {marker!r} as a class and "
             f"predict it for target rows. Wrap it: skda.preprocessing.SourceClassifier({type(last).__name__}(...)) "
             "fits it on the labelled rows only.", UserWarning, stacklevel=caller_stacklevel())
+        return
 
 
 @contextmanager

@@ -99,6 +99,10 @@ def test_coral_warns_when_its_pipeline_ends_in_a_classifier_that_learns_the_mark
                                          r"Pipeline that ends in LogisticRegression, .*SourceClassifier"):
         blind = make_pipeline(StandardScaler(), CORAL(), LogisticRegression()).fit(X, y)
     assert -1 in blind.classes_  # what the warning is about
+    with pytest.warns(UserWarning, match="in a Pipeline that ends in LogisticRegression"):  # CORAL in an inner one
+        make_pipeline(make_pipeline(StandardScaler(), CORAL()), LogisticRegression()).fit(X, y)
+    with pytest.warns(UserWarning, match="in a Pipeline that ends in LogisticRegression"):  # beside sample_domain
+        make_pipeline(CORAL(), LogisticRegression()).fit(X, y, coral__sample_domain=np.where(y == -1, -1, 1))
     dann = skda.DANNClassifier(module__hidden_sizes=(8,), max_epochs=1, random_state=0)
     for last in (SourceClassifier(LogisticRegression()), SelfTrainingClassifier(LogisticRegression()), dann,
                  GridSearchCV(dann, {"lr": [0.01]}, cv=2)):
@@ -195,6 +199,19 @@ def test_coral_more_errors():
         SourceClassifier(LogisticRegression()).fit(Xt, np.full(len(Xt), -1))
     with pytest.raises(ValueError, match="at least 2 target rows .*rows with a negative sample_domain"):
         CORAL().fit(X, y, sample_domain=np.r_[np.ones(len(X) - 1, dtype=int), -1])
+
+
+def test_coral_transform_matrix_names_too_few_rows_and_nan_before_an_overflow():
+    """The public function, called directly: 1 row or a NaN made its covariance NaN, reported as an overflow."""
+    from skda.preprocessing import coral_transform_matrix
+
+    Xs, ys, Xt = _domains()
+    with pytest.raises(ValueError, match=r"needs at least 2 source rows of a 2-D array .* got shape \(1, 4\)"):
+        coral_transform_matrix(Xs[:1], Xt)
+    with pytest.raises(ValueError, match="the target rows hold NaN or infinite values"):
+        coral_transform_matrix(Xs, np.where(np.arange(len(Xt))[:, None] == 0, np.nan, Xt))
+    with pytest.raises(ValueError, match="the source covariance overflows float64"):
+        coral_transform_matrix(Xs * 1e160, Xt)
 
 
 def test_coral_refuses_target_columns_in_another_order():
