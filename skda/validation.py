@@ -533,7 +533,11 @@ def score_without_labelled_rows(marker):
         "DomainStratifiedKFold).")
     caller = sys._getframe(2)  # 0: here, 1: the estimator's score, 2: who called it
     try:
-        passthrough = (caller.f_globals.get("__name__") == "sklearn.metrics._scorer"
+        for _ in range(CALLER_FRAMES):  # past the score methods of wrappers (Pipeline.score, FrozenEstimator.score)
+            if caller is None or caller.f_code.co_name != "score":
+                break
+            caller = caller.f_back
+        passthrough = (caller is not None and caller.f_globals.get("__name__") == "sklearn.metrics._scorer"
                        and caller.f_code.co_name == "__call__"
                        and type(caller.f_locals.get("self")).__name__ == "_PassthroughScorer")
     finally:

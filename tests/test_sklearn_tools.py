@@ -361,7 +361,7 @@ def test_a_search_where_skda_scorers_cannot_score_fails_loudly(packed):
         GridSearchCV(dann(), {"lr": [0.01]}, cv=cv, scoring=iwcv_scorer, error_score="raise").fit(X, y)
 
 
-@pytest.mark.parametrize("model", ["dann", "source classifier", "adaptation check"])
+@pytest.mark.parametrize("model", ["dann", "pipeline", "source classifier", "adaptation check"])
 def test_a_search_whose_test_folds_hold_no_labelled_row_fails_loudly_with_scoring_none(packed, model):
     """scoring=None scores with the estimator's score (accuracy on the labelled rows): a test fold of target rows
     only cannot be scored by any candidate, so the search stops (before: NaN for every candidate, warnings only,
@@ -377,6 +377,7 @@ def test_a_search_whose_test_folds_hold_no_labelled_row_fails_loudly_with_scorin
     source, target = np.flatnonzero(y != -1), np.flatnonzero(y == -1)
     cv = [(np.r_[source, target[::2]], target[1::2])]
     estimator, grid = {"dann": (dann(), {"lr": [0.01, 0.05]}),
+                       "pipeline": (make_pipeline(StandardScaler(), dann()), {"dannclassifier__lr": [0.01, 0.05]}),
                        "source classifier": (SourceClassifier(LogisticRegression()), {"estimator__C": [0.1, 1.0]}),
                        "adaptation check": (AdaptationCheck(dann(), random_state=0), {"tolerance": [0.0, 0.01]}),
                        }[model]
