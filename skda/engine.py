@@ -429,8 +429,9 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
         (skorch alone writes the one rate into every group of ``optimizer_``). A new ``optimizer``,
         ``optimizer__param_groups``, ``backbone_lr_scale`` or another of the method's ``learning_rate_parameters``
         (M-ADDA's ``target_lr_scale``) rebuilds the optimisers at once (their state, e.g.
-        momentum, restarts), so that ``partial_fit`` and warm starts use it; the value already set rebuilds nothing
-        (``set_params(**get_params())`` leaves a fitted estimator as it was); another ``optimizer__<option>`` (e.g.
+        momentum, restarts), so that ``partial_fit`` and warm starts use it; the ``optimizer`` or ``criterion`` class
+        or learning-rate scale already set rebuilds nothing (``set_params(**get_params())`` keeps the optimisers'
+        state); another ``optimizer__<option>`` (e.g.
         ``weight_decay``) is written into every group of every optimiser. Every ``optimizer__*`` value is stored as
         a parameter (``get_params``, ``clone`` and the next ``fit`` use it), as on an unfitted estimator.
         A default callback set to None (``callbacks__lr_annealing=None``) is dropped at once; any ``callbacks__*``
@@ -438,17 +439,21 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
         """
         params = dict(params)
         if self.__sklearn_is_fitted__():
-            # a value already set changes nothing: skorch would re-initialise the criterion (and with it the
-            # optimisers' state) or the callbacks, so set_params(**get_params()) leaves a fitted estimator as it was
-            params = {k: v for k, v in params.items() if not (k in vars(self) and same_value(vars(self)[k], v))}
+            # the optimiser and criterion classes and the learning-rate scales already set rebuild nothing: skorch
+            # would re-initialise the criterion and with it the optimisers' state (Adam's moments), so
+            # set_params(**get_params()) keeps a fitted estimator's training state. (lr, callbacks and
+            # optimizer__param_groups keep their effect when set again: a rate reset, a re-initialisation, a
+            # rebuild from a list edited in place.)
+            stateless = ("optimizer", "criterion", *(k for k in self.learning_rate_parameters if "__" not in k))
+            params = {k: v for k, v in params.items()
+                      if not (k in stateless and k in vars(self) and same_value(vars(self)[k], v))}
             for key in [k for k in params if k.split("__", 1)[0] in ("iterator_train", "iterator_valid", "dataset")]:
                 # stored; the next fit or partial_fit refuses them by name (skorch's set_params on an initialised
                 # net fails with "Something went wrong, please open an issue")
                 setattr(self, key, params.pop(key))
         requested = {k: params.pop(k) for k in ("optimizer__param_groups", *self.learning_rate_parameters)
                      if k in params}
-        # only a value that differs rebuilds the optimisers (set_params(**get_params()) keeps their state)
-        regroup = {k: v for k, v in requested.items() if not same_value(getattr(self, k, None), v)}
+        regroup = dict(requested)
         for key, value in requested.items():
             # stored, not sent through skorch: on a fitted net skorch takes ``optimizer__param_groups`` for an option
             # of every existing group (its virtual ``optimizer__*`` setter) and never stores the new value

@@ -111,6 +111,10 @@ def test_torch_scheduler_scales_each_group(small_task):
     groups = groups_by_role(clf.optimizer_, backbone_parameters(clf))
     assert groups["backbone"]["lr"] == pytest.approx(0.08 * 0.25 * 0.5 ** clf.max_epochs)
     assert groups["rest"]["lr"] == pytest.approx(0.08 * 0.5 ** clf.max_epochs)
+    # set_params(lr=<the same rate>) writes it into the groups again (each times its scale), as a new rate would
+    clf.set_params(lr=0.08)
+    groups = groups_by_role(clf.optimizer_, backbone_parameters(clf))
+    assert groups["backbone"]["lr"] == pytest.approx(0.08 * 0.25) and groups["rest"]["lr"] == pytest.approx(0.08)
 
 
 class SnapshotAtStart(Callback):
