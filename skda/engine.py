@@ -844,13 +844,17 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
                         and all(same_value(v, getattr(self, "module_params_", {}).get(k))  # no module__* change pending
                                 for k, v in self._module_build_params().items()))
         try:
+            own_split = self.__dict__.get("validation_seed_")
             for name in self.fitted_attributes:
                 if name in values:
                     setattr(self, name, values[name])
                 elif name in self.__dict__:
                     delattr(self, name)
-            for name in ("train_indices_", "valid_indices_"):  # rows of this estimator's last fit, not the file's
-                self.__dict__.pop(name, None)
+            if values.get("validation_seed_") != own_split:
+                # another fit's file: the source rows this estimator split (train_indices_ / valid_indices_) are not
+                # the loaded model's (a checkpoint of this very fit keeps them)
+                for name in ("train_indices_", "valid_indices_"):
+                    self.__dict__.pop(name, None)
             if not same_network:
                 # the random initial weights are replaced below: draw them without touching the global RNG
                 with seeded(0, resolve_device(self.device)):
