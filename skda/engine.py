@@ -21,6 +21,7 @@ import contextlib
 import copy
 import fnmatch
 import inspect
+import pickle
 import warnings
 from types import MappingProxyType
 
@@ -117,6 +118,18 @@ def _check_declared_classes(classes, ys, marker):
     if len(unknown):
         raise ValueError(f"the labels {unknown.tolist()} are not among classes={classes.tolist()}.")
     return classes
+
+
+def _same_build_value(recorded, current) -> bool:
+    """``same_value``, or for objects without ``==`` (a module instance, a torchvision transform) that a pickle or
+    a deep copy made distinct (skorch pickles the ``module_*`` attributes apart, so the record loses its identity
+    with the parameter): the same pickled bytes."""
+    if same_value(recorded, current):
+        return True
+    try:
+        return pickle.dumps(recorded) == pickle.dumps(current)
+    except Exception:  # noqa: BLE001 - unpicklable (a lambda): only identity or == can tell
+        return False
 
 
 def check_finite_output(out, name="X"):
@@ -597,7 +610,7 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
         # a network parameter the record lacks (an estimator pickled before it was recorded) is not a change
         compared = [k for k in set(built) | set(now)
                     if k in built or k not in (*self.network_parameters, "preprocess")]
-        changed = sorted(k for k in compared if not same_value(built.get(k), now.get(k)))
+        changed = sorted(k for k in compared if not _same_build_value(built.get(k), now.get(k)))
         if changed:
             raise ValueError(f"{changed} changed since the network was built, so the fitted network cannot be "
                              "continued; fit from scratch (fit with warm_start=False) to build the new network.")

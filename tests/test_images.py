@@ -603,3 +603,19 @@ def test_preprocess_on_flat_rows_is_applied_in_training_and_prediction(small_tas
         with_preprocess.partial_fit(Xs, ys, Xt)
     with_preprocess.set_params(preprocess=_double)
     with_preprocess.partial_fit(Xs, ys, Xt)  # the one it was trained with: continues
+
+
+@needs_torchvision
+def test_a_pickled_or_copied_estimator_continues_with_its_preprocess_object(images):
+    """A transform object without == (v2.Normalize) through a pickle or a deep copy: partial_fit continues (it was
+    refused as "['preprocess'] changed": skorch pickles the network's build record apart from the parameter)."""
+    import copy
+    import pickle
+
+    Xs, ys, Xt, _ = images
+    normalised = make("dann", preprocess=v2.Normalize([0.5], [0.25])).fit(Xs, ys, Xt)
+    for twin in (pickle.loads(pickle.dumps(normalised)), copy.deepcopy(normalised)):
+        twin.partial_fit(Xs, ys, Xt, epochs=1)
+    other = pickle.loads(pickle.dumps(normalised)).set_params(preprocess=v2.Normalize([0.5], [0.5]))
+    with pytest.raises(ValueError, match=r"\['preprocess'\] changed"):
+        other.partial_fit(Xs, ys, Xt, epochs=1)
