@@ -91,8 +91,9 @@ class ImageFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
     Attributes
     ----------
     device_, n_features_out_ (d), backbone_ (the :class:`~skda.nets.TorchvisionBackbone`, in eval mode; pickles
-    leave it out and rebuild it on first use from ``backbone_parameters_``, the name, weights, channels, seed and
-    device of the fit, so cached pipeline steps stay small and parameters set after fit wait for the next fit).
+    leave it out and rebuild it on first use from ``backbone_parameters_``, the name, weights, channels and seed of
+    the fit, on ``device`` as set then, so cached pipeline steps stay small and the other parameters set after fit
+    wait for the next fit).
 
     Notes
     -----
@@ -124,14 +125,19 @@ class ImageFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
 
     # ------------------------------------------------------------------ building
     def _build_parameters(self) -> dict:
-        """What the backbone is built from (recorded at fit as ``backbone_parameters_``)."""
+        """What the backbone is built from (recorded at fit as ``backbone_parameters_``; the device is not: a
+        transformer unpickled on another machine builds on ``device`` as set now)."""
         return {"name": self.name, "weights": self.weights, "in_channels": self.in_channels,
-                "random_state": self.random_state, "device": self.device}
+                "random_state": self.random_state}
+
+    def _fitted(self, name):
+        """The value of ``name`` (name, weights, in_channels) the backbone was built with at fit."""
+        return self.__dict__.get("backbone_parameters_", {}).get(name, getattr(self, name))
 
     def _build(self, parameters):
         seed = 0 if parameters["random_state"] is None else parameters["random_state"]
-        check_device_available(parameters["device"])
-        device = resolve_device(parameters["device"])
+        check_device_available(self.device)
+        device = resolve_device(self.device)
         with seeded(int(seed), device):  # as the estimators' fits: the lock, float32, the caller's RNG restored
             backbone = TorchvisionBackbone(parameters["name"], weights=parameters["weights"],
                                            in_channels=parameters["in_channels"])
@@ -139,10 +145,11 @@ class ImageFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
 
     def _preprocessor(self):
         if self.preprocess == "weights":
-            transforms = resolve_torchvision_weights(self.name, self.weights).transforms()
-            if self.in_channels != len(transforms.mean):  # e.g. grey images: each channel gets the mean statistics
+            channels = self._fitted("in_channels")
+            transforms = resolve_torchvision_weights(self._fitted("name"), self._fitted("weights")).transforms()
+            if channels != len(transforms.mean):  # e.g. grey images: each channel gets the mean statistics
                 mean, std = float(np.mean(transforms.mean)), float(np.mean(transforms.std))
-                transforms.mean, transforms.std = [mean] * self.in_channels, [std] * self.in_channels
+                transforms.mean, transforms.std = [mean] * channels, [std] * channels
             return transforms
         return self.preprocess
 
@@ -207,9 +214,10 @@ class ImageFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         if X.ndim != 4:
             raise ValueError(f"ImageFeatures takes images (n, H, W) or (n, C, H, W) or a 1-D array of image file "
                              f"paths, got shape {X.shape}; reshape flat rows to images first.")
-        if X.shape[1] != self.in_channels:
+        if X.shape[1] != self._fitted("in_channels"):
             raise ValueError(f"the images have {X.shape[1]} channels (axis 1, channels first), the backbone takes "
-                             f"in_channels={self.in_channels}; for channels-last images use X.transpose(0, 3, 1, 2).")
+                             f"in_channels={self._fitted('in_channels')}; for channels-last images use "
+                             "X.transpose(0, 3, 1, 2).")
         if not (X.dtype == np.uint8 or X.dtype.kind == "f"):
             raise ValueError(f"images must be uint8 (0-255) or float, got dtype {X.dtype}.")
         if len(X) == 0:
@@ -230,7 +238,7 @@ class ImageFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         if kind == "paths":
             # a generator of its own: a DataLoader's iterator otherwise draws its base seed from torch's global one
             batches = torch.utils.data.DataLoader(
-                _DecodedBatches(X, self.batch_size, self.in_channels, preprocess), batch_size=None,
+                _DecodedBatches(X, self.batch_size, self._fitted("in_channels"), preprocess), batch_size=None,
                 num_workers=self.num_workers, pin_memory=device.type == "cuda",
                 generator=torch.Generator().manual_seed(0))
         else:

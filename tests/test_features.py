@@ -63,8 +63,9 @@ def test_pickle_clone_and_seed():
     np.testing.assert_array_equal(clone(features).fit(X).transform(X), out)
     assert not np.allclose(clone(features).set_params(random_state=1).fit(X).transform(X), out)
     assert torch.equal(torch.random.get_rng_state(), state)
-    # parameters set after fit wait for the next fit, also across a pickle (its backbone was rebuilt from them)
-    features.set_params(random_state=1, name="resnet34")
+    # parameters set after fit wait for the next fit, also across a pickle (its backbone was rebuilt from them),
+    # in_channels too (transform read it live and refused the fitted grey input); the device is the one set now
+    features.set_params(random_state=1, name="resnet34", in_channels=3, device="cpu")
     np.testing.assert_array_equal(pickle.loads(pickle.dumps(features)).transform(X), out)
 
 
