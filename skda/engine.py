@@ -1394,8 +1394,8 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
                 yield {"source": xv[chunk], "target": None}, yv[chunk]
 
         for epoch in range(epochs):
-            self.notify("on_epoch_begin", dataset_train=X, dataset_valid=valid)
             try:
+                self.notify("on_epoch_begin", dataset_train=X, dataset_valid=valid)
                 self.run_single_epoch(batches(), training=True, prefix="train", step_fn=self.train_step,
                                       **fit_params)
                 if valid is not None:

@@ -337,6 +337,11 @@ def test_an_error_inside_an_epoch_leaves_whole_epochs_in_the_history(small_task)
 
     class FailOnSecondBatch(Callback):
         armed = False
+        at_epoch_begin = False
+
+        def on_epoch_begin(self, net, **kwargs):
+            if self.armed and self.at_epoch_begin:
+                raise RuntimeError("callback failed")
 
         def on_batch_end(self, net, training=False, **kwargs):
             if self.armed and training and len(net.history[-1]["batches"]) == 2:
@@ -347,6 +352,10 @@ def test_an_error_inside_an_epoch_leaves_whole_epochs_in_the_history(small_task)
     clf = make("dann", random_state=0, callbacks=[("fail", failing)]).fit(Xs, ys, Xt)
     epochs = len(clf.history)
     failing.armed = True
+    with pytest.raises(RuntimeError, match="callback failed"):
+        clf.partial_fit(Xs, ys, Xt)
+    assert len(clf.history) == epochs and all("train_loss" in row for row in clf.history)
+    failing.at_epoch_begin = True  # before the epoch's first batch
     with pytest.raises(RuntimeError, match="callback failed"):
         clf.partial_fit(Xs, ys, Xt)
     assert len(clf.history) == epochs and all("train_loss" in row for row in clf.history)
