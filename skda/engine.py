@@ -33,7 +33,7 @@ from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.utils import check_random_state
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_consistent_length, validate_data
+from sklearn.utils.validation import validate_data
 from skorch import NeuralNet
 from torch import nn
 
@@ -48,9 +48,9 @@ from .runtime import (TrainingRun, autocast_off, caller_stacklevel, check_device
                       resolve_device, same_value, seeded)
 from .sampling import ClassBalancedBatchSampler, PairedBatchSampler, split_validation
 from .validation import (check_features, check_image_scale, check_sklearn_scoring, check_target_labels,
-                         check_x_target_not_routed_past_pipeline, is_int_at_least, numeric_labels,
-                         restored_on_error, score_without_labelled_rows, split_domains, split_sample_domain,
-                         unlabeled_mask)
+                         check_x_target_not_routed_past_pipeline, is_int_at_least, labelled_score_rows,
+                         numeric_labels, restored_on_error, score_without_labelled_rows, split_domains,
+                         split_sample_domain, unlabeled_mask)
 
 __all__ = ["FITTED_STATE_KEY", "ClassBalancedBatchSampler", "DomainAdaptationNet", "PairedBatchSampler",
            "TrainingInterruptedWarning", "resolve_device"]
@@ -1609,15 +1609,13 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
 
     def score(self, X, y, sample_weight=None):
         """Accuracy on the labelled rows of ``(X, y)``; rows with ``y == unlabeled_marker`` are ignored."""
-        y = column_or_1d(np.asarray(y), warn=True)
-        check_consistent_length(X, y, sample_weight)  # a silent score of fewer rows, or an IndexError, before
-        keep = ~unlabeled_mask(y, self.unlabeled_marker)
-        if not keep.any():
+        y, rows = labelled_score_rows(X, y, sample_weight, self.unlabeled_marker)
+        if rows is None:
             return score_without_labelled_rows(self.unlabeled_marker)
         # a DataFrame keeps its column names down to predict (checked there); other input is validated here
-        X = X.iloc[np.flatnonzero(keep)] if hasattr(X, "iloc") else check_features(X, name="X")[keep]
-        sw = None if sample_weight is None else np.asarray(sample_weight)[keep]
-        return super().score(X, numeric_labels(y[keep]), sample_weight=sw)
+        X = X.iloc[rows] if hasattr(X, "iloc") else check_features(X, name="X")[rows]
+        sw = None if sample_weight is None else np.asarray(sample_weight)[rows]
+        return super().score(X, numeric_labels(y[rows]), sample_weight=sw)
 
 
 _declare_inherited_parameters(DomainAdaptationNet)

@@ -26,10 +26,11 @@ from sklearn.model_selection import BaseCrossValidator
 from sklearn.utils import _safe_indexing, check_random_state, column_or_1d, indexable
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.parallel import Parallel, delayed
-from sklearn.utils.validation import _num_samples, check_consistent_length, check_is_fitted
+from sklearn.utils.validation import _num_samples, check_is_fitted
 
 from .validation import (check_features, check_image_scale, check_sklearn_scoring,
                          check_x_target_not_routed_past_pipeline, final_estimator, is_int_at_least, is_per_row,
+                         labelled_score_rows,
                          numeric_labels, score_without_labelled_rows, uint8_images_as_float, unlabeled_mask)
 
 __all__ = ["AdaptationCheck", "DomainStratifiedKFold", "NegativeTransferReport", "NegativeTransferWarning",
@@ -629,12 +630,9 @@ class AdaptationCheck(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         """The chosen model's ``score`` on the labelled rows of ``(X, y)`` (rows labelled ``unlabeled_marker`` are
         left out, also when the chosen model is a scikit-learn classifier that knows no marker)."""
         check_is_fitted(self, "best_estimator_")
-        y = column_or_1d(np.asarray(y), warn=True)
-        check_consistent_length(X, y, sample_weight)
-        keep = ~unlabeled_mask(y, self.unlabeled_marker)
-        if not keep.any():
+        y, rows = labelled_score_rows(X, y, sample_weight, self.unlabeled_marker)
+        if rows is None:
             return score_without_labelled_rows(self.unlabeled_marker)
-        rows = np.flatnonzero(keep)
         X = _safe_indexing(X, rows)
         weight = None if sample_weight is None else np.asarray(sample_weight)[rows]
         return self.best_estimator_.score(X, y[rows], sample_weight=weight)

@@ -36,10 +36,11 @@ from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin, One
 from sklearn.utils import _safe_indexing, check_array, column_or_1d
 from sklearn.utils._param_validation import Interval  # the constraint objects of scikit-learn's own estimators
 from sklearn.utils.metaestimators import available_if
-from sklearn.utils.validation import _num_samples, check_consistent_length, check_is_fitted, validate_data
+from sklearn.utils.validation import _num_samples, check_is_fitted, validate_data
 
 from .validation import (check_sklearn_fit, check_sklearn_scoring, check_x_target_not_routed_past_pipeline, is_per_row,
-                         numeric_labels, restored_on_error, sample_domain_source_rows, score_without_labelled_rows,
+                         labelled_score_rows, numeric_labels, restored_on_error,
+                         sample_domain_source_rows, score_without_labelled_rows,
                          unlabeled_mask, warn_if_the_pipeline_ends_in_a_classifier_blind_to_the_marker)
 
 __all__ = ["CORAL", "SourceClassifier", "coral_transform_matrix"]
@@ -328,12 +329,9 @@ class SourceClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
 
     def score(self, X, y, sample_weight=None):
         """Accuracy on the labelled rows of ``(X, y)`` (rows marked ``unlabeled_marker`` are left out)."""
-        y = column_or_1d(np.asarray(y), warn=True)
-        check_consistent_length(X, y, sample_weight)
-        labelled = ~unlabeled_mask(y, self.unlabeled_marker)
-        if not labelled.any():
+        y, rows = labelled_score_rows(X, y, sample_weight, self.unlabeled_marker)
+        if rows is None:
             return score_without_labelled_rows(self.unlabeled_marker)
-        rows = np.flatnonzero(labelled)
         X = _safe_indexing(_indexable(X), rows)
         weights = None if sample_weight is None else np.asarray(sample_weight)[rows]
         return super().score(X, numeric_labels(y[rows]), sample_weight=weights)

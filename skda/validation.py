@@ -522,6 +522,18 @@ def scoring_setup_failure(error):
     return Unscorable(error)
 
 
+def labelled_score_rows(X, y, sample_weight, marker):
+    """What a ``score`` on packed data counts: ``(y, rows)``, ``y`` as a 1-D array checked to have one label (and
+    ``sample_weight`` one weight) per row of ``X``, and ``rows`` the indices of the rows not labelled ``marker``
+    (None when there is none: the caller returns :func:`score_without_labelled_rows`)."""
+    from sklearn.utils.validation import check_consistent_length
+
+    y = column_or_1d(np.asarray(y), warn=True)
+    check_consistent_length(X, y, sample_weight)  # a silent score of fewer rows, or an IndexError, otherwise
+    rows = np.flatnonzero(~unlabeled_mask(y, marker))
+    return y, (rows if len(rows) else None)
+
+
 def score_without_labelled_rows(marker):
     """What ``score`` does with data whose every label is the unlabelled ``marker`` (e.g. a test fold of target
     rows only): raise :class:`ScoringSetupError`; called by scikit-learn's own scorer for ``scoring=None`` (its
