@@ -121,11 +121,16 @@ def _check_declared_classes(classes, ys, marker):
 
 
 def _same_build_value(recorded, current) -> bool:
-    """``same_value``, or for objects without ``==`` (a module instance, a torchvision transform) that a pickle or
-    a deep copy made distinct (skorch pickles the ``module_*`` attributes apart, so the record loses its identity
-    with the parameter): the same pickled bytes."""
+    """``same_value``, or for objects without ``==`` that a pickle or a deep copy made distinct (skorch pickles the
+    ``module_*`` attributes apart, so the record loses its identity with the parameter): for a module instance the
+    same class, ``repr`` and equal weights; for others (a torchvision transform) the same pickled bytes (objects
+    holding tensors or sets may then count as changed: the refusal errs on the safe side)."""
     if same_value(recorded, current):
         return True
+    if isinstance(recorded, nn.Module) and type(recorded) is type(current):  # tensors pickle with their storage ids
+        ours, theirs = recorded.state_dict(), current.state_dict()
+        return (repr(recorded) == repr(current) and ours.keys() == theirs.keys()
+                and all(torch.equal(ours[k], theirs[k]) for k in ours))
     try:
         return pickle.dumps(recorded) == pickle.dumps(current)
     except Exception:  # noqa: BLE001 - unpicklable (a lambda): only identity or == can tell
@@ -441,12 +446,13 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
         fit would start from (``optimizer__lr`` when it is set, else ``lr``) times its scale, in every optimiser
         (skorch alone writes the one rate into every group of ``optimizer_``). A new ``optimizer``,
         ``optimizer__param_groups``, ``backbone_lr_scale`` or another of the method's ``learning_rate_parameters``
-        (M-ADDA's ``target_lr_scale``) rebuilds the optimisers at once (their state, e.g.
-        momentum, restarts), so that ``partial_fit`` and warm starts use it; the ``optimizer`` or ``criterion`` class
-        or learning-rate scale already set rebuilds nothing (``set_params(**get_params())`` keeps the optimisers'
-        state); another ``optimizer__<option>`` (e.g.
-        ``weight_decay``) is written into every group of every optimiser. Every ``optimizer__*`` value is stored as
-        a parameter (``get_params``, ``clone`` and the next ``fit`` use it), as on an unfitted estimator.
+        (M-ADDA's ``target_lr_scale``) rebuilds the optimisers at once (their state, e.g. momentum, restarts), so
+        that ``partial_fit`` and warm starts use it; the ``optimizer`` or ``criterion`` class, a ``criterion__*``
+        value or a learning-rate scale already set rebuilds nothing (``set_params(**get_params())`` keeps the
+        optimisers' state, unless ``optimizer__param_groups`` is set: given again, it rebuilds them); another
+        ``optimizer__<option>`` (e.g. ``weight_decay``) is written into every group of every optimiser. Every
+        ``optimizer__*`` value is stored as a parameter (``get_params``, ``clone`` and the next ``fit`` use it), as
+        on an unfitted estimator.
         A default callback set to None (``callbacks__lr_annealing=None``) is dropped at once; any ``callbacks__*``
         value on a fitted estimator re-initialises the callbacks, which check their values then.
         """
@@ -459,7 +465,8 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
             # rebuild from a list edited in place.)
             stateless = ("optimizer", "criterion", *(k for k in self.learning_rate_parameters if "__" not in k))
             params = {k: v for k, v in params.items()
-                      if not (k in stateless and k in vars(self) and same_value(vars(self)[k], v))}
+                      if not ((k in stateless or k.startswith("criterion__")) and k in vars(self)
+                              and same_value(vars(self)[k], v))}
             for key in [k for k in params if k.split("__", 1)[0] in ("iterator_train", "iterator_valid", "dataset")]:
                 # stored; the next fit or partial_fit refuses them by name (skorch's set_params on an initialised
                 # net fails with "Something went wrong, please open an issue")
@@ -857,17 +864,11 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
                         and all(same_value(v, getattr(self, "module_params_", {}).get(k))  # no module__* change pending
                                 for k, v in self._module_build_params().items()))
         try:
-            own_split = self.__dict__.get("validation_seed_")
             for name in self.fitted_attributes:
                 if name in values:
                     setattr(self, name, values[name])
                 elif name in self.__dict__:
                     delattr(self, name)
-            if values.get("validation_seed_") != own_split:
-                # another fit's file: the source rows this estimator split (train_indices_ / valid_indices_) are not
-                # the loaded model's (a checkpoint of this very fit keeps them)
-                for name in ("train_indices_", "valid_indices_"):
-                    self.__dict__.pop(name, None)
             if not same_network:
                 # the random initial weights are replaced below: draw them without touching the global RNG
                 with seeded(0, resolve_device(self.device)):

@@ -545,8 +545,9 @@ def score_without_labelled_rows(marker):
         "DomainStratifiedKFold).")
     caller = sys._getframe(2)  # 0: here, 1: the estimator's score, 2: who called it
     try:
-        for _ in range(CALLER_FRAMES):  # past the score methods of wrappers (Pipeline.score, FrozenEstimator.score)
-            if caller is None or caller.f_code.co_name != "score":
+        for _ in range(CALLER_FRAMES):  # past scikit-learn's and skda's wrappers' score (Pipeline.score, ...)
+            if (caller is None or caller.f_code.co_name != "score"
+                    or not str(caller.f_globals.get("__name__")).startswith(("sklearn.", "skda."))):
                 break
             caller = caller.f_back
         passthrough = (caller is not None and caller.f_globals.get("__name__") == "sklearn.metrics._scorer"

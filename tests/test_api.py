@@ -250,8 +250,9 @@ def test_set_params_of_its_own_get_params_leaves_a_fitted_estimator_unchanged(sm
     """With the default device="auto" too (was: a RuntimeError, skorch moving the re-created criterion to the
     device named "auto")."""
     Xs, ys, Xt, _ = small_task
-    clf = make(name, device="auto", random_state=0, backbone_lr_scale=0.5).fit(Xs, ys, Xt)
-    twin = make(name, device="auto", random_state=0, backbone_lr_scale=0.5).fit(Xs, ys, Xt)
+    settings = dict(device="auto", random_state=0, backbone_lr_scale=0.5, criterion__reduction="mean")
+    clf = make(name, **settings).fit(Xs, ys, Xt)
+    twin = make(name, **settings).fit(Xs, ys, Xt)
     before = clf.predict_proba(Xt)
     clf.set_params(**clf.get_params())
     assert clf.device == "auto"
@@ -262,6 +263,22 @@ def test_set_params_of_its_own_get_params_leaves_a_fitted_estimator_unchanged(sm
     clf.partial_fit(Xs, ys, Xt)
     twin.partial_fit(Xs, ys, Xt)
     np.testing.assert_array_equal(clf.predict_proba(Xt), twin.predict_proba(Xt))
+
+
+def test_a_pickled_or_copied_estimator_built_from_a_module_instance_trains_on(small_task):
+    """Its weights pickle with storage ids, so the network's build record and the parameter no longer compare equal
+    by identity or by bytes after a pickle or a deep copy: the same class, repr and weights count as unchanged
+    (partial_fit was refused as "['module'] changed")."""
+    import copy
+
+    Xs, ys, Xt, _ = small_task
+    clf = skda.DANNClassifier(skda.MLPFeatureExtractor(Xs.shape[1], (16,)), max_epochs=1, random_state=0)
+    clf.fit(Xs, ys, Xt)
+    for twin in (pickle.loads(pickle.dumps(clf)), copy.deepcopy(clf)):
+        twin.partial_fit(Xs, ys, Xt)
+    clf.set_params(module=skda.MLPFeatureExtractor(Xs.shape[1], (8,)))
+    with pytest.raises(ValueError, match=r"\['module'\] changed"):
+        clf.partial_fit(Xs, ys, Xt)
 
 
 def test_gridsearch_tunes_nested_parameter(small_task):

@@ -74,13 +74,6 @@ def test_a_loaded_model_trains_on_with_the_same_source_validation_split(small_ta
     assert restored.validation_seed_ == fitted.validation_seed_
     restored.partial_fit(Xs, ys, Xt, epochs=1)
     np.testing.assert_array_equal(restored.valid_indices_, fitted.valid_indices_)
-    # loaded into an estimator that had split other rows: their indices go (they described its own fit); a file of
-    # the same fit (a checkpoint restored after it) keeps them
-    other = make("dann", random_state=1, train_split=ValidSplit(0.5, stratified=True)).fit(Xs[:60], ys[:60], Xt)
-    other.load_params(f_params=tmp_path / "model.pt")
-    assert not hasattr(other, "train_indices_") and not hasattr(other, "valid_indices_")
-    fitted.load_params(f_params=tmp_path / "model.pt")
-    assert hasattr(fitted, "train_indices_") and hasattr(fitted, "valid_indices_")
 
 
 def test_load_params_replaces_the_state_of_an_earlier_fit(small_task, tmp_path):

@@ -389,6 +389,27 @@ def test_a_search_whose_test_folds_hold_no_labelled_row_fails_loudly_with_scorin
     if fitted is not None:
         with pytest.raises(ScoringSetupError, match="score needs labelled rows"):  # a direct call raises
             fitted.score(X[target], y[target])
+    if model == "dann":  # a user's estimator whose own score calls skda's gets the error too (error_score: NaN)
+        from sklearn.base import BaseEstimator, ClassifierMixin
+        from sklearn.model_selection import cross_val_score
+
+        class Percent(ClassifierMixin, BaseEstimator):
+            def __init__(self, inner=None):
+                self.inner = inner
+
+            def fit(self, X, y):
+                self.inner_ = clone(self.inner).fit(X, y)
+                self.classes_ = self.inner_.classes_
+                return self
+
+            def predict(self, X):
+                return self.inner_.predict(X)
+
+            def score(self, X, y):
+                return 100 * self.inner_.score(X, y)
+
+        with pytest.warns(UserWarning, match="score needs labelled rows"):
+            assert np.isnan(cross_val_score(Percent(estimator), X, y, cv=cv)).all()
     if model == "dann":  # a scorer of the user's that calls score gets the error itself (error_score: NaN)
         with pytest.warns(UserWarning, match="score needs labelled rows"):
             search = GridSearchCV(estimator, grid, cv=cv, refit=False,
