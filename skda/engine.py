@@ -1402,15 +1402,12 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
                 if valid is not None:
                     self.run_single_epoch(valid_batches(), training=False, prefix="valid",
                                           step_fn=self.validation_step, **fit_params)
-            except KeyboardInterrupt:
-                self._drop_interrupted_epoch(epoch, epochs)
-                raise  # skorch's fit ends the training quietly (its documented Ctrl-C behaviour)
-            except BaseException:
-                # any other error (a user callback's, a diverged loss): the history keeps whole epochs only, as
-                # after Ctrl-C; a partial_fit keeps the weights of the last step taken
-                if len(self.history) and "train_loss" not in self.history[-1]:
-                    self.history.pop()
-                raise
+            except BaseException as exc:
+                # the history keeps whole epochs only; a partial_fit keeps the weights of the last step taken
+                self._drop_unfinished_epoch()
+                if isinstance(exc, KeyboardInterrupt):
+                    self._warn_interrupted(epoch, epochs)
+                raise  # Ctrl-C: skorch's fit ends the training quietly (its documented behaviour)
             self.notify("on_epoch_end", dataset_train=X, dataset_valid=valid)
         self.training_progress_ = 1.0
         return self
@@ -1428,12 +1425,15 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
                     "converted and preprocessed, without augmentation). augment must keep each image's shape and "
                     "dtype, and preprocess must return float32 images of one shape.")
 
-    def _drop_interrupted_epoch(self, epoch, epochs):
-        """A ``KeyboardInterrupt`` (Ctrl-C) inside an epoch: remove that epoch's unfinished history row (it has
-        no ``train_loss``) and warn, so that the history holds only whole epochs and the caller knows the fit
-        stopped early. (skorch's ``EarlyStopping`` stops *between* epochs and is not affected.)"""
+    def _drop_unfinished_epoch(self):
+        """An epoch stopped by an error or ``KeyboardInterrupt`` (Ctrl-C): remove its unfinished history row (it has
+        no ``train_loss``), so that the history holds only whole epochs. (skorch's ``EarlyStopping`` stops
+        *between* epochs and is not affected.)"""
         if len(self.history) and "train_loss" not in self.history[-1]:
             self.history.pop()
+
+    def _warn_interrupted(self, epoch, epochs):
+        """Ctrl-C inside an epoch: say that the fit stopped early (skorch ends it quietly)."""
         warnings.warn(
             f"{type(self).__name__}: training was interrupted (KeyboardInterrupt) during epoch {epoch + 1} of "
             f"{epochs}; the model keeps the weights of the last step taken and the history its {epoch} complete "
