@@ -14,9 +14,11 @@ from contextlib import contextmanager
 
 import numpy as np
 import scipy.sparse as sp
+from sklearn.base import is_classifier
 from sklearn.exceptions import DataConversionWarning
 from sklearn.utils import check_array, column_or_1d
 from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_consistent_length
 
 from .images import check_image_input
 from .runtime import caller_stacklevel
@@ -227,8 +229,6 @@ def warn_if_the_pipeline_ends_in_a_classifier_blind_to_the_marker(transformer_na
     take packed labels pass: skda's (they have ``unlabeled_marker``, also inside a search or ``AdaptationCheck``),
     ``SourceClassifier`` and scikit-learn's ``sklearn.semi_supervised`` (its marker is -1 too). The nearest
     enclosing pipeline is found by :func:`sklearn_frames`."""
-    from sklearn.base import is_classifier
-
     if marker is None or y is None or np.ndim(y) != 1 or not unlabeled_mask(np.asarray(y), marker).any():
         return
     def takes_packed_labels(model):
@@ -458,10 +458,12 @@ def sklearn_callers(*functions, max_frames=CALLER_FRAMES):
     estimator see it. A scorer calls ``estimator.predict(X)`` without ``y`` (the labels, marker included, are
     the local ``y_true`` of its ``_score``), ``cross_val_predict(method="predict_proba")`` label-encodes
     ``y`` before ``fit`` (the marker becomes class 0; the encoder is its local ``le``), ``CalibratedClassifierCV``
-    calibrates on every label (its ``fit``'s local ``y``); a ``Pipeline`` passes a fit
-    parameter such as ``X_target`` to its last step without its other steps (the pipeline is the ``self`` of its
-    ``fit``). Reading those locals is the only way to refuse instead of returning a wrong number. No other check
-    of skda inspects frames.
+    calibrates on every label (its ``fit``'s local ``y``), as do a wrapper's ``ClassifierMixin.score`` (its local
+    ``y``) and ``permutation_test_score`` (its ``y`` and ``groups``); a ``Pipeline`` passes a fit parameter such as
+    ``X_target`` to its last step without its other steps (the pipeline is the ``self`` of its ``fit``), and ends
+    in the classifier that receives a transformer's packed ``y``. Reading those locals is the only way to refuse
+    instead of returning a wrong number. Every frame check of skda goes through :func:`sklearn_frames`, but for
+    :func:`score_without_labelled_rows`, which looks only at the chain of ``score`` calls above it.
 
     Limits: only the current thread's stack, at most ``max_frames`` deep (about 20 are used under a Pipeline
     and joblib); with ``n_jobs > 1`` a worker's stack starts at ``_fit_and_predict`` / ``_fit_and_score``, so
@@ -526,8 +528,6 @@ def labelled_score_rows(X, y, sample_weight, marker):
     """What a ``score`` on packed data counts: ``(y, rows)``, ``y`` as a 1-D array checked to have one label (and
     ``sample_weight`` one weight) per row of ``X``, and ``rows`` the indices of the rows not labelled ``marker``
     (None when there is none: the caller returns :func:`score_without_labelled_rows`)."""
-    from sklearn.utils.validation import check_consistent_length
-
     y = column_or_1d(np.asarray(y), warn=True)
     check_consistent_length(X, y, sample_weight)  # a silent score of fewer rows, or an IndexError, otherwise
     rows = np.flatnonzero(~unlabeled_mask(y, marker))
