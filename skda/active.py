@@ -11,11 +11,13 @@ and is unit-tested against a direct numpy computation in ``tests/test_active.py`
 
 :class:`ActiveSelector` trains on the labelled set (source + the target samples labelled so far) and
 answers ``query(budget)``; :func:`active_learning_loop` runs the query -> label -> train protocol and, given a
-``learner`` (any skda estimator or a Pipeline ending in one), trains it on the labels bought (:func:`fit_learner`).
+``learner`` (any skda estimator, :class:`skda.SourceClassifier`, or a Pipeline ending in one), trains it on the
+labels bought (:func:`fit_learner`).
 """
 
 from __future__ import annotations
 
+import inspect
 import math
 import numbers
 import warnings
@@ -24,6 +26,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 from sklearn.utils import column_or_1d
+from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _num_samples
 
 from .engine import DomainAdaptationNet, PairedBatchSampler, TrainingInterruptedWarning, check_finite_output
@@ -32,6 +35,7 @@ from .layers import ClassifierNetwork, MLPFeatureExtractor
 from .optim import MomentumSGD
 from .losses import NORM_EPS, adjusted_margin_loss, margin_loss, margin_space
 from .params import choices, real
+from .preprocessing import SourceClassifier
 from .validation import (check_target_labels, final_estimator, is_int_at_least, split_domains,
                          unlabeled_mask)
 
@@ -723,21 +727,35 @@ def _unknown_labels(yt, marker):
 
 
 def _check_learner(learner):
-    """``learner``: an skda estimator or a scikit-learn Pipeline whose last step is one, with an unlabelled marker."""
+    """``learner``: an skda estimator, :class:`skda.SourceClassifier`, or a scikit-learn Pipeline whose last step is
+    one, with an unlabelled marker; with metadata routing on, every step that takes ``sample_domain`` requests it."""
     final = final_estimator(learner)
-    if not isinstance(final, DomainAdaptationNet):
-        raise TypeError(f"learner must be an skda estimator (e.g. skda.DANNClassifier) or a Pipeline ending in one, "
-                        f"got {type(learner).__name__}" + ("" if final is learner else
-                                                           f" ending in {type(final).__name__}") + ".")
+    if not isinstance(final, (DomainAdaptationNet, SourceClassifier)):
+        raise TypeError(f"learner must be an skda estimator (e.g. skda.DANNClassifier), skda.SourceClassifier or a "
+                        f"Pipeline ending in one, got {type(learner).__name__}" + (
+                            "" if final is learner else f" ending in {type(final).__name__}") + ".")
     if final.unlabeled_marker is None:
         raise ValueError("the learner marks the target labels not bought with its unlabeled_marker, and None marks "
                          "none; set its unlabeled_marker to e.g. -1 or '?'.")
-    if hasattr(learner, "steps") and _metadata_routing_on() and \
-            "sample_domain" not in learner.get_metadata_routing().consumes(method="fit", params={"sample_domain"}):
-        raise ValueError(f"with metadata routing on, the Pipeline learner is fitted with sample_domain routed to its "
-                         f"final estimator, which does not request it; call {type(final).__name__}(...)"
-                         ".set_fit_request(sample_domain=True) on it (or turn routing off).")
+    if hasattr(learner, "steps") and _metadata_routing_on():
+        for path, step in _sample_domain_steps(learner):
+            if "sample_domain" not in step.get_metadata_routing().consumes(method="fit", params={"sample_domain"}):
+                raise ValueError(
+                    f"with metadata routing on, the Pipeline learner is fitted with sample_domain routed to every "
+                    f"step that takes it, and its step {'__'.join(path)!r} ({type(step).__name__}) takes "
+                    f"sample_domain but does not request it; call {type(step).__name__}(...)"
+                    ".set_fit_request(sample_domain=True) on it (or turn routing off).")
     return final
+
+
+def _sample_domain_steps(pipeline, path=()):
+    """``(path, step)`` for every step of a (nested) Pipeline whose ``fit`` takes ``sample_domain`` (skda's
+    estimators and :class:`skda.preprocessing.CORAL`): those that must be told which rows are target rows, as a
+    bought target label would otherwise make its row a source row for them."""
+    if hasattr(pipeline, "steps"):
+        return [found for name, step in pipeline.steps for found in _sample_domain_steps(step, (*path, name))]
+    fit = getattr(pipeline, "fit", None)
+    return [(path, pipeline)] if fit is not None and "sample_domain" in inspect.signature(fit).parameters else []
 
 
 def _metadata_routing_on() -> bool:
@@ -746,39 +764,34 @@ def _metadata_routing_on() -> bool:
     return bool(sklearn.get_config().get("enable_metadata_routing", False))
 
 
-def _sample_domain_route(pipeline):
-    """The fit-parameter name that reaches a Pipeline's final estimator with metadata routing off:
-    ``step__sample_domain`` (``outer__inner__sample_domain`` for nested pipelines)."""
-    names = []
-    while hasattr(pipeline, "steps"):
-        name, pipeline = pipeline.steps[-1]
-        names.append(name)
-    return "__".join([*names, "sample_domain"])
-
-
 def fit_learner(learner, Xs, ys, Xt, yt):
-    """Fit ``learner`` (an skda estimator, or a scikit-learn Pipeline ending in one) from scratch on the labelled
-    source ``(Xs, ys)`` and the target pool ``Xt`` with the labels bought so far ``yt`` (one per row of ``Xt``,
-    unknown ones the learner's ``unlabeled_marker``). Returns the fitted learner.
+    """Fit ``learner`` (an skda estimator, :class:`skda.SourceClassifier`, or a scikit-learn Pipeline ending in one)
+    from scratch on the labelled source ``(Xs, ys)`` and the target pool ``Xt`` with the labels bought so far ``yt``
+    (one per row of ``Xt``, unknown ones the learner's ``unlabeled_marker``). Returns the fitted learner.
 
-    An estimator is fitted in the three-array form ``learner.fit(Xs, ys, Xt, yt)``. A Pipeline is fitted in the
-    packed form, so that every step sees both domains: ``X = [Xs; Xt]``, ``y = [ys; yt]``, ``sample_domain`` 1 for
-    the source rows and -1 for the target rows, handed to the final estimator as scikit-learn routes fit
-    parameters: ``pipe.fit(X, y, sample_domain=...)`` when metadata routing is on
-    (``sklearn.set_config(enable_metadata_routing=True)``; the final estimator must then request it:
-    ``set_fit_request(sample_domain=True)``, else scikit-learn raises), else ``pipe.fit(X, y,
-    <last step>__sample_domain=...)``."""
+    An skda estimator is fitted in the three-array form ``learner.fit(Xs, ys, Xt, yt)``. A Pipeline (or a
+    SourceClassifier) is fitted in the packed form, so that every step sees both domains: ``X = [Xs; Xt]``, ``y =
+    [ys; yt]``, and ``sample_domain`` (1 for the source rows, -1 for the target rows) for every step whose ``fit``
+    takes it (skda's estimators, :class:`skda.preprocessing.CORAL`; a bought label would make its row a source row
+    for them otherwise), handed over as scikit-learn routes fit parameters: ``pipe.fit(X, y, sample_domain=...)``
+    when metadata routing is on (``sklearn.set_config(enable_metadata_routing=True)``; those steps must then
+    request it: ``set_fit_request(sample_domain=True)``, else ``ValueError`` before any training), else ``pipe.fit(X,
+    y, <step>__sample_domain=...)`` for each of them (``outer__inner__sample_domain`` in nested pipelines). A
+    SourceClassifier drops the rows that carry the marker: it trains on the source and the bought target rows."""
     _check_learner(learner)
-    if not hasattr(learner, "steps"):
+    if not hasattr(learner, "steps") and not isinstance(learner, SourceClassifier):
         return learner.fit(Xs, ys, Xt, yt)
     X = _stack_domains(Xs, Xt)
     ys, yt = np.asarray(ys), np.asarray(yt)
     y = np.concatenate([ys, yt]) if ys.dtype.kind == yt.dtype.kind else np.concatenate(
         [ys.astype(object), yt.astype(object)])
     domains = np.concatenate([np.ones(len(ys), dtype=np.int64), np.full(len(yt), -1, dtype=np.int64)])
+    steps = _sample_domain_steps(learner) if hasattr(learner, "steps") else []
+    if not steps:
+        return learner.fit(X, y)
     if _metadata_routing_on():
         return learner.fit(X, y, sample_domain=domains)
-    return learner.fit(X, y, **{_sample_domain_route(learner): domains})
+    return learner.fit(X, y, **{"__".join([*path, "sample_domain"]): domains for path, _ in steps})
 
 
 def _stack_domains(Xs, Xt):
@@ -864,7 +877,7 @@ def active_learning_loop(selector, Xs, ys, Xt, yt, *, rounds=5, budget=0.01, rou
         Every class the oracle may reveal, passed to the initial fit. Needed when the target holds a class the
         source lacks (otherwise the round that reveals it fails). With ``fit_initial=False`` it must hold only
         classes the selector was fitted with (``ValueError`` otherwise).
-    learner : skda estimator, Pipeline ending in one, or None
+    learner : skda estimator, skda.SourceClassifier, Pipeline ending in one, or None
         Fitted in place after the last round (see :func:`fit_learner`: three arrays for an estimator, the packed
         form with ``sample_domain`` for a Pipeline). Checked before any training.
 
@@ -898,6 +911,11 @@ def active_learning_loop(selector, Xs, ys, Xt, yt, *, rounds=5, budget=0.01, rou
     if unlabeled_mask(yt, marker).any():
         raise ValueError(f"the oracle labels yt contain the unlabelled marker {marker!r}: the oracle must know "
                          "every target label.")
+    try:  # as fit checks labels (NaN, continuous values), before any training
+        check_classification_targets(yt)
+    except ValueError as exc:
+        what = "contain NaN" if "NaN" in str(exc) else "are not class labels"
+        raise ValueError(f"the oracle labels yt {what} ({exc}); the oracle must know every target label.") from None
     labels = _unknown_labels(yt, marker)
     if yt_initial is not None:
         # the checks of fit's yt (NaN or another marker is no class), spelled as the oracle's labels

@@ -860,3 +860,64 @@ def test_pipeline_learner_takes_sparse_inputs_and_one_dataframe(small_task):
     skda.active_learning_loop(selector, sparse.csr_matrix(Xs), ys, sparse.csr_matrix(Xt), yt, rounds=1, budget=5,
                               round_epochs=1, learner=pipe)
     assert selector.n_labeled_target_ == 5 and pipe.predict(sparse.csr_matrix(Xt)).shape == (len(Xt),)
+
+
+def test_pipeline_learner_routes_sample_domain_to_every_step_that_takes_it(small_task):
+    """A CORAL step before the final estimator counts the bought target rows as target rows (their labels do not
+    make them source rows), with metadata routing off (every such step gets ``<path>__sample_domain``) and on."""
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from skda.preprocessing import CORAL
+
+    Xs, ys, Xt, yt = small_task
+    Xt = Xt * np.linspace(0.3, 3.0, Xt.shape[1])  # a covariance shift, so that the rows CORAL counts matter
+    labels = np.full(len(Xt), -1)
+    labels[::4] = yt[::4]
+    expected = CORAL().fit(Xs, ys, X_target=Xt).transform_matrix_  # every target row is a target row
+    pipe = skda.active.fit_learner(make_pipeline(CORAL(), make_pipeline(StandardScaler(), make(
+        "source-only", random_state=0))), Xs, ys, Xt, labels)
+    np.testing.assert_allclose(pipe[0].transform_matrix_, expected)
+    with sklearn.config_context(enable_metadata_routing=True):
+        pipe = skda.active.fit_learner(make_pipeline(
+            CORAL().set_fit_request(sample_domain=True),
+            make("source-only", random_state=0).set_fit_request(sample_domain=True)), Xs, ys, Xt, labels)
+        np.testing.assert_allclose(pipe[0].transform_matrix_, expected)
+        with pytest.raises(ValueError, match=r"step 'coral' \(CORAL\) takes sample_domain but does not request "
+                                             r"it; call CORAL\(...\).set_fit_request\(sample_domain=True\)"):
+            skda.active.fit_learner(make_pipeline(
+                CORAL(), make("source-only").set_fit_request(sample_domain=True)), Xs, ys, Xt, labels)
+
+
+def test_source_classifier_learner_trains_on_the_source_and_the_labels_bought(small_task):
+    """A scikit-learn classifier behind skda.SourceClassifier (alone or after CORAL) is a learner: it is fitted on
+    the source rows and the bought target rows (the others carry the marker and are dropped)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+
+    from skda.preprocessing import CORAL
+
+    Xs, ys, Xt, yt = small_task
+    labels = np.full(len(Xt), -1)
+    labels[::4] = yt[::4]
+    known = labels != -1
+    direct = LogisticRegression().fit(np.vstack([Xs, Xt[known]]), np.r_[ys, labels[known]])
+    learner = skda.active.fit_learner(skda.SourceClassifier(LogisticRegression()), Xs, ys, Xt, labels)
+    np.testing.assert_allclose(learner.predict_proba(Xt), direct.predict_proba(Xt))
+    pipe = skda.active.fit_learner(make_pipeline(CORAL(), skda.SourceClassifier(LogisticRegression())),
+                                   Xs, ys, Xt, labels)
+    np.testing.assert_allclose(pipe[0].transform_matrix_, CORAL().fit(Xs, ys, X_target=Xt).transform_matrix_)
+    selector = make("active", random_state=0)
+    skda.active_learning_loop(selector, Xs, ys, Xt, yt, rounds=1, budget=5, round_epochs=1,
+                              learner=skda.SourceClassifier(LogisticRegression()))
+    assert selector.n_labeled_target_ == 5
+
+
+def test_oracle_labels_with_nan_are_refused_before_any_training(small_task):
+    Xs, ys, Xt, yt = small_task
+    oracle = yt.astype(float)
+    oracle[3] = np.nan
+    selector = make("active", random_state=0)
+    with pytest.raises(ValueError, match="the oracle labels yt contain NaN"):
+        skda.active_learning_loop(selector, Xs, ys, Xt, oracle, rounds=1, budget=5)
+    assert not selector.__sklearn_is_fitted__()
