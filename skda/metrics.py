@@ -132,9 +132,12 @@ def _check_supervised(y_true, probabilities, weights, classes):
         index = order[position]
         unknown = classes[index] != y
         if unknown.any():
-            raise ValueError(f"y_true has labels {np.unique(y[unknown]).tolist()} that are not among the classes "
-                             f"the model was fitted on ({classes.tolist()}); every validation class must also "
-                             "be in the training fold (use skda.model_selection.DomainStratifiedKFold).")
+            # a ScoringSetupError (a ValueError): in a search every candidate's model lacks the class alike
+            raise ScoringSetupError(
+                f"y_true has labels {np.unique(y[unknown]).tolist()} that are not among the classes the model was "
+                f"fitted on ({classes.tolist()}); every validation class must also be in the training fold "
+                "(skda.model_selection.DomainStratifiedKFold keeps a class in every training fold when it has at "
+                "least n_splits source rows: use fewer folds, or leave out the rarest classes).")
     w = np.asarray(weights, dtype=np.float64).ravel()
     if len(w) != len(P):
         raise ValueError(f"weights has {len(w)} entries but probabilities has {len(P)} rows.")
@@ -440,6 +443,11 @@ class UnsupervisedScorer:
         src, tgt = np.flatnonzero(~target), np.flatnonzero(target)
         y_source = None if y is None else y[src]
         return _safe_indexing(X, src), y_source, _safe_indexing(X, tgt)
+
+    def _accept_sample_weight(self):
+        # scikit-learn's private hook (multi-metric scoring and searches ask it before routing sample_weight):
+        # these scores take no weights, so a search fitted with sample_weight warns and scores without them
+        return False
 
     def __call__(self, estimator, X, y=None, sample_weight=None):
         try:

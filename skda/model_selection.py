@@ -26,6 +26,7 @@ from sklearn.model_selection import BaseCrossValidator
 from sklearn.utils import _safe_indexing, check_random_state, column_or_1d, indexable
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.parallel import Parallel, delayed
+from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import _num_samples, check_is_fitted
 
 from .validation import (check_features, check_image_scale, check_sklearn_scoring,
@@ -342,6 +343,23 @@ class NegativeTransferReport:
         return [name for name in used if drops[name] > tolerance]
 
 
+def _density_ratio_features(adapted, rows_s, rows_t):
+    """The rows on which :func:`check_negative_transfer` estimates density ratios: as the adapted model's final
+    estimator receives them (for a Pipeline, the output of its other steps, e.g. a ColumnTransformer's encoding of
+    text columns), as numbers."""
+    from .metrics import _final_input
+
+    Fs, Ft = _final_input(adapted, rows_s), _final_input(adapted, rows_t)
+    try:
+        return check_features(Fs, name="X"), check_features(Ft, name="X_target")
+    except (TypeError, ValueError) as exc:
+        where = ("the input of the adapted Pipeline's final step (the output of its other steps)"
+                 if hasattr(adapted, "steps") else "the rows given")
+        raise ValueError(f"check_negative_transfer estimates density ratios on {where}, and those are not usable "
+                         f"numbers ({exc}). Encode non-numeric columns inside the Pipeline (e.g. a "
+                         "ColumnTransformer with OneHotEncoder).") from exc
+
+
 def _check_criterion_and_tolerance(criterion, tolerance):
     if criterion not in NEGATIVE_TRANSFER_CRITERIA:
         raise ValueError(f"criterion must be one of {NEGATIVE_TRANSFER_CRITERIA}, got {criterion!r}.")
@@ -420,27 +438,25 @@ def check_negative_transfer(adapted, source_only, X, y, X_target=None, *, criter
             raise TypeError(f"{name} must be a fitted classifier with predict, got {model!r}.")
     marker = getattr(final_estimator(adapted), "unlabeled_marker", -1) if unlabeled_marker == "auto" \
         else unlabeled_marker
-    given = X  # the models predict on what was given (a DataFrame keeps the column names they were fitted with)
-    X = check_features(X, name="X")
     y = column_or_1d(np.asarray(y), warn=True)
-    if len(y) != len(X):
-        raise ValueError(f"y has {len(y)} labels but X has {len(X)} rows.")
+    if len(y) != _num_samples(X):
+        raise ValueError(f"y has {len(y)} labels but X has {_num_samples(X)} rows.")
     is_target = unlabeled_mask(y, marker)
+    # the models predict on the rows as given (a DataFrame keeps the column names they were fitted with)
     if X_target is not None:
         if is_target.any():
             raise ValueError(f"y contains the unlabelled marker {marker!r} while X_target was also given; use one "
                              "form: packed (X, y) or (Xs_val, ys_val, X_target).")
-        Xs, ys, Xt = X, y, check_features(X_target, name="X_target")
-        rows_s, rows_t = given, X_target
+        ys, rows_s, rows_t = y, X, X_target
     else:
-        Xs, ys, Xt = X[~is_target], y[~is_target], X[is_target]
-        rows_s, rows_t = (_safe_indexing(given, np.flatnonzero(~is_target)),
-                          _safe_indexing(given, np.flatnonzero(is_target)))
-    if len(Xs) < 2:
-        raise ValueError(f"check_negative_transfer needs held-out labelled source rows; got {len(Xs)}.")
-    if len(Xt) < 2:
-        raise ValueError(f"check_negative_transfer needs unlabelled target rows (at least 2); got {len(Xt)}: pass "
-                         f"X_target or mark target rows {marker!r} in y.")
+        ys = y[~is_target]
+        rows_s, rows_t = _safe_indexing(X, np.flatnonzero(~is_target)), _safe_indexing(X, np.flatnonzero(is_target))
+    if len(ys) < 2:
+        raise ValueError(f"check_negative_transfer needs held-out labelled source rows; got {len(ys)}.")
+    if _num_samples(rows_t) < 2:
+        raise ValueError(f"check_negative_transfer needs unlabelled target rows (at least 2); got "
+                         f"{_num_samples(rows_t)}: pass X_target or mark target rows {marker!r} in y.")
+    Xs, Xt = _density_ratio_features(adapted, rows_s, rows_t)
     ys = numeric_labels(ys)
     for name, model in (("adapted", adapted), ("source_only", source_only)):
         classes = getattr(model, "classes_", None)
@@ -517,6 +533,14 @@ def _fit_on_domains(model, Xs, ys, Xt):
     return model.fit(Xs, ys)
 
 
+def _chosen_model_has(method):
+    """For ``available_if``: whether the model that predicts (``best_estimator_`` once fitted, ``estimator`` before)
+    has ``method``, so that ``hasattr(check, "transform")`` says what calling it would do (skda's scorers ask)."""
+    def check(self):
+        return hasattr(getattr(self, "best_estimator_", self.estimator), method)
+    return check
+
+
 class AdaptationCheck(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
     """Fit an adapted model and its source-only twin on part of the source, run :func:`check_negative_transfer` on
     the held-out rest, and predict with the adapted model (or, with ``fallback=True``, with the source-only model
@@ -573,13 +597,19 @@ class AdaptationCheck(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         _check_criterion_and_tolerance(self.criterion, self.tolerance)  # before the two fits, not after
         check_x_target_not_routed_past_pipeline(type(self).__name__, X_target)
         marker = self.unlabeled_marker
-        Xs, ys, Xt = split_domains(X, y, X_target, unlabeled_marker=marker)
-        if hasattr(X, "iloc"):  # a DataFrame keeps its columns: the models record their names and check them
+        if hasattr(X, "columns"):
+            # a DataFrame keeps its columns (the models record their names and check them; text columns are a
+            # Pipeline's to encode): the labels and domains are checked as fit checks them, the rows split as given
+            def stand_in(rows):
+                return (None if rows is None else np.zeros((_num_samples(rows), 1), np.float32))
+            _, ys, _ = split_domains(stand_in(X), y, stand_in(X_target), unlabeled_marker=marker)
             if X_target is None:
                 target_rows = unlabeled_mask(column_or_1d(np.asarray(y), warn=False), marker)
-                Xs, Xt = X.iloc[np.flatnonzero(~target_rows)], X.iloc[np.flatnonzero(target_rows)]
+                Xs, Xt = _safe_indexing(X, np.flatnonzero(~target_rows)), _safe_indexing(X, np.flatnonzero(target_rows))
             else:
                 Xs, Xt = X, X_target
+        else:
+            Xs, ys, Xt = split_domains(X, y, X_target, unlabeled_marker=marker)
         seed = self.random_state if self.random_state is None or isinstance(self.random_state, numbers.Integral) \
             else check_random_state(self.random_state).randint(2 ** 31 - 1)
         try:
@@ -598,7 +628,7 @@ class AdaptationCheck(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         self.adapted_, self.source_only_, self.report_ = adapted, source_only, report
         self.best_estimator_ = source_only if self.fallback and report.flagged else adapted
         self.classes_ = self.best_estimator_.classes_
-        if Xs.ndim == 2:
+        if len(Xs.shape) == 2:
             self.n_features_in_ = Xs.shape[1]
         if hasattr(self.adapted_, "feature_names_in_"):
             self.feature_names_in_ = self.adapted_.feature_names_in_
@@ -622,7 +652,9 @@ class AdaptationCheck(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         check_sklearn_scoring(X, self.unlabeled_marker)
         return self.best_estimator_.predict_proba(X)
 
+    @available_if(_chosen_model_has("transform"))
     def transform(self, X):
+        """The chosen model's ``transform`` (present when it has one)."""
         check_is_fitted(self, "best_estimator_")
         return self.best_estimator_.transform(X)
 

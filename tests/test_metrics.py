@@ -273,3 +273,42 @@ def test_snd_temperature_must_be_a_number_not_a_bool():
 
     with pytest.raises(ValueError, match="temperature must be a positive number"):
         soft_neighborhood_density(np.full((4, 2), 0.5), temperature=True)
+
+
+def test_a_class_missing_from_a_training_fold_stops_the_search(small_task):
+    """A source class with fewer rows than folds: the IWCV / DEV scores of that fold cannot be computed for any
+    candidate, so the search stops with the reason (skda's ScoringSetupError; NaN for every candidate and the
+    first one chosen before)."""
+    Xs, ys, Xt, _ = small_task
+    ys = ys.copy()
+    ys[0] = ys.max() + 1  # one row of a class
+    X, y = pack_domains(Xs, ys, Xt)
+    for scorer in (iwcv_scorer, dev_scorer):
+        search = GridSearchCV(make("dann", random_state=0, device="cpu", max_epochs=1), {"lr": [0.003, 0.03]},
+                              cv=DomainStratifiedKFold(3), scoring=scorer)
+        with pytest.raises(ValueError, match=r"no score, because y_true has labels \[3\] that are not among the "
+                                             r"classes the model was fitted on .* at least n_splits source rows"):
+            search.fit(X, y)
+
+
+def test_a_search_fitted_with_sample_weight_warns_and_scores_without_weights_with_unsupervised_scorers(small_task):
+    """scikit-learn asks each scorer whether it takes sample_weight (an AttributeError inside a multi-metric
+    dict before): the unsupervised scorers do not, so the search warns and scores them unweighted."""
+    from sklearn.linear_model import LogisticRegression
+
+    from skda import SourceClassifier
+    from skda.metrics import labelled_scorer
+
+    Xs, ys, Xt, _ = small_task
+    X, y = pack_domains(Xs, ys, Xt)
+    weights = np.random.default_rng(0).uniform(0.5, 2.0, len(y))
+    cv = DomainStratifiedKFold(3)
+    plain = GridSearchCV(SourceClassifier(LogisticRegression()), {"estimator__C": [0.1, 1.0]}, cv=cv,
+                         scoring={"iwcv": iwcv_scorer, "accuracy": labelled_scorer("accuracy")},
+                         refit="iwcv").fit(X, y)
+    with pytest.warns(UserWarning, match="does not support sample_weight"):
+        weighted = GridSearchCV(SourceClassifier(LogisticRegression()), {"estimator__C": [0.1, 1.0]}, cv=cv,
+                                scoring={"iwcv": iwcv_scorer, "accuracy": labelled_scorer("accuracy")},
+                                refit="iwcv").fit(X, y, sample_weight=weights)
+    np.testing.assert_array_equal(weighted.cv_results_["split0_test_iwcv"], plain.cv_results_["split0_test_iwcv"])
+    assert np.all(np.isfinite(weighted.cv_results_["mean_test_accuracy"]))

@@ -304,3 +304,68 @@ def test_adaptation_check_falling_back_to_a_scikit_learn_classifier_scores_the_l
         get_scorer("accuracy")(check, X, y)
     with pytest.raises(ValueError, match="score needs labelled rows"):
         check.score(Xt, np.full(len(Xt), -1))
+
+
+def test_text_columns_encoded_by_the_pipeline_are_checked_on_the_encoded_rows(small_task):
+    """Density ratios are estimated on the adapted model's final-step input (a ColumnTransformer's encoding), as
+    skda's IWCV scorer does: a DataFrame with a text column gives a report (a numpy 'could not convert string to
+    float' after both fits before)."""
+    import pandas as pd
+    from sklearn.compose import ColumnTransformer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    import skda
+    from skda.model_selection import AdaptationCheck
+
+    Xs, ys, Xt, _ = small_task
+    def frame(X):
+        return (pd.DataFrame({"a": X[:, 0], "b": X[:, 1], "colour": np.where(X[:, 2] > 0, "red", "blue")}))
+    Ds, Dt = frame(Xs), frame(Xt)
+
+    def encoded(final):
+        return make_pipeline(ColumnTransformer([("num", StandardScaler(), ["a", "b"]),
+                                                ("cat", OneHotEncoder(), ["colour"])], sparse_threshold=0), final)
+
+    dann = skda.DANNClassifier(module__hidden_sizes=(8,), domain_hidden_sizes=(8,), max_epochs=2, random_state=0,
+                               device="cpu")
+    X, y = pack_domains(Ds, ys, Dt)
+    adapted = encoded(clone(dann)).fit(X, y)
+    base = encoded(skda.SourceClassifier(LogisticRegression())).fit(X, y)
+    report = check_negative_transfer(adapted, base, Ds, ys, Dt, warn=False)
+    features = adapted[:-1].transform
+    expected = density_ratio(features(Ds).astype(np.float32), features(Dt).astype(np.float32), random_state=0)
+    correct = adapted.predict(Ds) == ys
+    assert report.iwcv_accuracy["adapted"] == pytest.approx(np.average(correct, weights=expected))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NegativeTransferWarning)
+        check = AdaptationCheck(encoded(clone(dann)), source_only=encoded(skda.SourceClassifier(LogisticRegression())),
+                                random_state=0).fit(Ds, ys, Dt)
+    assert check.predict(Dt).shape == (len(Dt),)
+
+
+def test_adaptation_check_has_transform_only_when_the_chosen_model_has_one(small_task):
+    """With a scikit-learn classifier as the fallback chosen, the check has no transform, so skda's DEV scorer says
+    features='learned' needs one (an AttributeError from inside the fallback before)."""
+    from sklearn.linear_model import LogisticRegression
+
+    import skda
+    from skda.metrics import dev_scorer
+    from skda.model_selection import AdaptationCheck
+
+    Xs, ys, Xt, _ = small_task
+    dann = skda.DANNClassifier(module__hidden_sizes=(8,), domain_hidden_sizes=(8,), max_epochs=2, random_state=0,
+                               device="cpu")
+    check = AdaptationCheck(dann, source_only=LogisticRegression(), random_state=0)
+    assert hasattr(check, "transform")  # before fit: the estimator's
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NegativeTransferWarning)
+        check.fit(Xs, ys, Xt)
+    assert hasattr(check, "transform")
+    check.best_estimator_ = check.source_only_
+    assert not hasattr(check, "transform")
+    X, y = pack_domains(Xs, ys, Xt)
+    from skda.validation import ScoringSetupError
+    with pytest.raises(ScoringSetupError, match="features='learned' needs an estimator with transform"):
+        dev_scorer(check, X, y)
