@@ -42,6 +42,11 @@ _VALIDATION_CURVE = ("sklearn.model_selection._validation", "validation_curve")
 _CALIBRATION_FIT = ("sklearn.calibration", "fit")
 _PERMUTATION_TEST = ("sklearn.model_selection._validation", "permutation_test_score")
 _ENCODING_METHODS = ("decision_function", "predict_proba", "predict_log_proba")
+#: MultiOutputClassifier's own score: the mean over the columns of the accuracy on every row
+_MULTIOUTPUT_SCORE = ("sklearn.multioutput", "score")
+#: VotingClassifier's prediction methods: they map the models' outputs through its label encoder ``le_``
+_VOTING_PREDICTIONS = tuple(("sklearn.ensemble._voting", name)
+                            for name in ("predict", "predict_proba", "transform", "_collect_probas", "_predict"))
 #: fits of scikit-learn wrappers that label-encode (or binarise) y before fitting the estimators they hold
 _ENCODING_WRAPPER_FITS = (("sklearn.ensemble._voting", "fit"), ("sklearn.ensemble._bagging", "fit"),
                           ("sklearn.ensemble._bagging", "_fit"), ("sklearn.ensemble._stacking", "fit"),
@@ -610,11 +615,7 @@ def check_sklearn_fit(y, marker, *, target_given=False):
         advice = (f"Use skda.model_selection.cross_val_predict(estimator, X, y, cv=..., method={method!r}), which "
                   "keeps packed labels (columns: the source classes).")
         if encoder is not None and hasattr(encoder, "classes_"):
-            if unlabeled_mask(np.asarray(encoder.classes_, dtype=object), marker).any():
-                raise ValueError(
-                    f"sklearn.model_selection.cross_val_predict(method={method!r}) label-encodes y before fit, "
-                    f"which turns the unlabelled marker {marker!r} of the target rows into a class (the model would "
-                    f"train on the target rows as class 0 and predict one column too many). {advice}")
+            _refuse_cross_val_predict_encoder(encoder, method, marker, advice)
         elif encoder is None and not target_given and not unlabeled_mask(y, marker).any():
             warnings.warn(
                 f"fit under cross_val_predict(method={method!r}) in a worker: scikit-learn label-encodes y for this "
@@ -671,8 +672,40 @@ def _refuse_encoding_wrappers_on_the_marker(marker):
         raise ValueError(
             f"{type(local.get('self')).__name__} label-encodes y before fitting the estimators it holds, so the "
             f"unlabelled marker {marker!r} of the target rows of packed data became a class (the target rows would "
-            "train as its examples). Fit skda estimators directly, in a Pipeline or in a search (GridSearchCV); "
-            "combine fitted models yourself.")
+            "train as its examples, or a fitted model's predictions be read one class off). Fit skda estimators "
+            "directly, in a Pipeline or in a search (GridSearchCV); combine fitted models yourself, or fit a wrapper "
+            f"of fitted models (FrozenEstimator) on the labelled rows only (labelled = y != {marker!r}).")
+
+
+def _refuse_cross_val_predict_encoder(encoder, method, marker, advice):
+    """``cross_val_predict``'s label encoder ``le`` (its frame's local) holds the marker: ``ValueError``."""
+    if unlabeled_mask(np.asarray(encoder.classes_, dtype=object), marker).any():
+        raise ValueError(
+            f"sklearn.model_selection.cross_val_predict(method={method!r}) label-encodes y, which turns the "
+            f"unlabelled marker {marker!r} of the target rows into a class (a model fitted there would train on the "
+            f"target rows as class 0; the columns of a model fitted before are shifted by one). {advice}")
+
+
+def _refuse_encoded_predictions(found, marker):
+    """Predictions of a fitted skda model (e.g. through ``FrozenEstimator``, whose ``fit`` never reaches skda's)
+    read through a scikit-learn label encoder fitted on packed labels, so the marker took a class's place: a
+    ``VotingClassifier`` (its ``le_``) maps every prediction one class off, ``cross_val_predict`` with a probability
+    method (its ``le``) shifts the columns by one."""
+    for key in _VOTING_PREDICTIONS:
+        encoder = getattr(found.get(key, {}).get("self"), "le_", None)
+        if encoder is not None and unlabeled_mask(np.asarray(encoder.classes_, dtype=object), marker).any():
+            raise ValueError(
+                f"sklearn.ensemble.VotingClassifier was fitted on packed labels, so its label encoder holds the "
+                f"unlabelled marker {marker!r} of the target rows as a class and reads each model's predictions "
+                "one class off. Fit the VotingClassifier of fitted skda models on labelled rows only (e.g. "
+                f"voting.fit(X[labelled], y[labelled]) with labelled = y != {marker!r}), or average their "
+                "predict_proba yourself.")
+    method = found.get(_FIT_AND_PREDICT, {}).get("method")
+    encoder = found.get(_CROSS_VAL_PREDICT, {}).get("le")
+    if method in _ENCODING_METHODS and encoder is not None and hasattr(encoder, "classes_"):
+        _refuse_cross_val_predict_encoder(encoder, method, marker, (
+            f"Use skda.model_selection.cross_val_predict(estimator, X, y, cv=..., method={method!r}), which keeps "
+            "packed labels (columns: the source classes)."))
 
 
 def _refuse_calibration_on_the_marker(found, marker):
@@ -698,9 +731,21 @@ def check_sklearn_scoring(X, marker):
     Called by the estimators' prediction path; frames read by :func:`sklearn_callers`."""
     if marker is None:
         return
-    found = sklearn_callers(_SCORER_SCORE, _CALIBRATION_FIT, _CLASSIFIER_SCORE)
+    found = sklearn_callers(_SCORER_SCORE, _CALIBRATION_FIT, _CLASSIFIER_SCORE, _MULTIOUTPUT_SCORE,
+                            _CROSS_VAL_PREDICT, _FIT_AND_PREDICT, *_VOTING_PREDICTIONS)
     _refuse_calibration_on_the_marker(found, marker)
+    _refuse_encoded_predictions(found, marker)
+    _refuse_encoding_wrappers_on_the_marker(marker)  # e.g. StackingClassifier.fit predicting with a frozen model
     n_rows = X.shape[0] if hasattr(X, "shape") else len(X)
+    multioutput = found.get(_MULTIOUTPUT_SCORE)
+    if multioutput is not None and multioutput.get("y") is not None:
+        y = np.asarray(multioutput["y"])
+        if y.ndim == 2 and len(y) == n_rows and unlabeled_mask(y.ravel(), marker).any():
+            raise ValueError(
+                f"MultiOutputClassifier.score (scikit-learn's, around a skda model) would score the target rows of "
+                f"packed data: their labels are the unlabelled marker {marker!r}, which it compares with the "
+                "predictions as if it were a class, so the accuracy comes out deflated. Score the labelled rows: "
+                f"model.score(X[labelled], Y[labelled]) with labelled = (Y != {marker!r}).all(axis=1).")
     wrapper = found.get(_CLASSIFIER_SCORE)
     if wrapper is not None and wrapper.get("y") is not None:
         y = np.asarray(wrapper["y"])
