@@ -50,7 +50,8 @@ from .sampling import ClassBalancedBatchSampler, PairedBatchSampler, split_valid
 from .validation import (check_features, check_image_scale, check_sklearn_scoring, check_target_labels,
                          check_x_target_not_routed_past_pipeline, is_int_at_least, labelled_score_rows,
                          numeric_labels, restored_on_error, score_without_labelled_rows, split_domains,
-                         split_sample_domain, unlabeled_mask)
+                         split_sample_domain, unlabeled_mask,
+                         warn_if_the_pipeline_ends_in_a_classifier_blind_to_the_marker)
 
 __all__ = ["FITTED_STATE_KEY", "ClassBalancedBatchSampler", "DomainAdaptationNet", "PairedBatchSampler",
            "TrainingInterruptedWarning", "resolve_device"]
@@ -1600,8 +1601,13 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
         return self.classes_[self.predict_proba(X).argmax(axis=1)]
 
     def fit_transform(self, X, y=None, X_target=None, **fit_params):
-        """``fit(X, y, X_target)``, then the learned features of ``X`` (all its rows, source and target)."""
-        return self.fit(X, y, X_target, **fit_params).transform(X)
+        """``fit(X, y, X_target)``, then the learned features of ``X`` (all its rows, source and target). As a
+        transformer on packed labels inside a Pipeline that ends in a classifier without an unlabelled marker (e.g.
+        ``LogisticRegression``), it warns: that classifier gets the same labels and learns the marker as a class."""
+        features = self.fit(X, y, X_target, **fit_params).transform(X)
+        if X_target is None:
+            warn_if_the_pipeline_ends_in_a_classifier_blind_to_the_marker(type(self).__name__, y, self.unlabeled_marker)
+        return features
 
     def transform(self, X):
         """The learned features G_f(X), shape (n_samples, n_features_out)."""

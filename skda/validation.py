@@ -228,12 +228,12 @@ def check_x_target_not_routed_past_pipeline(estimator_name, X_target):
 
 
 def warn_if_the_pipeline_ends_in_a_classifier_blind_to_the_marker(transformer_name, y, marker):
-    """Warn when a transformer (``CORAL``) is fitted on packed labels ``y`` (rows marked ``marker``) inside a
-    ``Pipeline`` whose last step is a classifier that knows no marker (e.g. ``LogisticRegression``): the pipeline
-    hands it the same ``y``, so it learns the marker as a class and predicts it for target rows. Classifiers that
-    take packed labels pass: skda's (they have ``unlabeled_marker``, also inside a search or ``AdaptationCheck``),
-    ``SourceClassifier`` and scikit-learn's ``sklearn.semi_supervised`` (its marker is -1 too). The nearest
-    enclosing pipeline is found by :func:`sklearn_frames`."""
+    """Warn when a transformer (``CORAL``, a skda estimator used for its features) is fitted on packed labels ``y``
+    (rows marked ``marker``) inside a ``Pipeline`` whose last step is a classifier that knows no marker (e.g.
+    ``LogisticRegression``): the pipeline hands it the same ``y``, so it learns the marker as a class and predicts
+    it for target rows. Classifiers that take packed labels pass: skda's (they have ``unlabeled_marker``, also
+    inside a search or ``AdaptationCheck``), ``SourceClassifier`` and scikit-learn's ``sklearn.semi_supervised``
+    (its marker is -1 too). The nearest enclosing pipeline is found by :func:`sklearn_frames`."""
     if marker is None or y is None or np.ndim(y) != 1 or not unlabeled_mask(np.asarray(y), marker).any():
         return
     def takes_packed_labels(model):

@@ -186,6 +186,36 @@ def test_multioutput_score_on_packed_labels_is_refused(packed):
     assert model.score(X[labelled], Y[labelled]) == pytest.approx(expected)
 
 
+def test_a_skda_transformer_before_a_classifier_blind_to_the_marker_warns(packed, small_task):
+    """A skda estimator as a transformer (its learned features) on packed labels, in a Pipeline, FeatureUnion or
+    ColumnTransformer ending in LogisticRegression: the classifier gets the same labels and learns the marker as a
+    class (target rows predicted -1, silent before), as after CORAL. Ending in a skda estimator or
+    SourceClassifier, or in the three-array form, no warning."""
+    from sklearn.pipeline import make_union
+
+    from skda import SourceClassifier
+
+    X, y = packed
+    Xs, ys, Xt, _ = small_task
+    for blind in (make_pipeline(dann(), LogisticRegression()),
+                  make_pipeline(make_union(dann(), "passthrough"), LogisticRegression()),
+                  make_pipeline(ColumnTransformer([("features", dann(), list(range(X.shape[1])))]),
+                                LogisticRegression())):
+        with pytest.warns(UserWarning, match=r"DANNClassifier was fitted on packed labels \(target rows labelled "
+                                             r"-1\) in a Pipeline that ends in LogisticRegression"):
+            blind.fit(X, y)
+        assert -1 in blind.classes_  # what the warning is about
+    for last in (SourceClassifier(LogisticRegression()), make("source-only", random_state=0)):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", UserWarning)
+            warnings.filterwarnings("ignore", message=".*collapsed.*")
+            make_pipeline(dann(), last).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        warnings.filterwarnings("ignore", message=".*collapsed.*")
+        dann().fit_transform(Xs, ys, Xt)
+
+
 def source_lr():
     """CORAL + LogisticRegression on the source rows, one of the benchmarks' baselines."""
     from skda.preprocessing import CORAL, SourceClassifier
