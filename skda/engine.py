@@ -28,7 +28,7 @@ from types import MappingProxyType
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin
-from sklearn.utils import TransformerTags, column_or_1d
+from sklearn.utils import TransformerTags, _safe_indexing, column_or_1d
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.utils import check_random_state
 from sklearn.utils.metaestimators import available_if
@@ -41,7 +41,7 @@ from .images import RowSource, device_fits, is_path_array, make_row_source, read
 from .layers import MLPFeatureExtractor, check_network_output
 from .optim import LRAnnealing, takes_foreach
 from .params import (callback_list, check_parameters, check_unused_skorch_parameters, choices, count, device_constraint,
-                     real)
+                     marker_constraint, real)
 from .persistence import (_COPYING, FITTED_STATE_KEY, _decode_value, _encode_value, _pop_params_file,
                           _without_state)
 from .runtime import (TrainingRun, autocast_off, caller_stacklevel, check_device_available, device_parameter_resolved,
@@ -320,7 +320,7 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
         "batch_size": [count(1)],
         "device": [device_constraint()],
         "random_state": ["random_state"],
-        "unlabeled_marker": [None, str, real(None, None, closed="neither", description="a finite number")],
+        "unlabeled_marker": marker_constraint(),
         "train_split": [None, callable],
         "verbose": ["verbose"],
         "warm_start": ["boolean"],
@@ -1619,8 +1619,9 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
         y, rows = labelled_score_rows(X, y, sample_weight, self.unlabeled_marker)
         if rows is None:
             return score_without_labelled_rows(self.unlabeled_marker)
-        # a DataFrame keeps its column names down to predict (checked there); other input is validated here
-        X = X.iloc[rows] if hasattr(X, "iloc") else check_features(X, name="X")[rows]
+        # a DataFrame (pandas, polars) keeps its column names down to predict (checked there); other input is
+        # validated here
+        X = _safe_indexing(X, rows) if hasattr(X, "columns") else check_features(X, name="X")[rows]
         sw = None if sample_weight is None else np.asarray(sample_weight)[rows]
         return super().score(X, numeric_labels(y[rows]), sample_weight=sw)
 

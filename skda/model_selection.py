@@ -29,6 +29,7 @@ from sklearn.utils.parallel import Parallel, delayed
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import _num_samples, check_is_fitted
 
+from .params import check_marker
 from .validation import (check_features, check_image_scale, check_sklearn_scoring,
                          check_x_target_not_routed_past_pipeline, final_estimator, is_int_at_least, is_per_row,
                          labelled_score_rows,
@@ -55,14 +56,15 @@ def pack_domains(Xs, ys, Xt, *, unlabeled_marker=-1):
     otherwise (string or bool labels, a string marker, an unsigned dtype, a fractional marker with integer
     labels) ``y`` has dtype object, so that neither the marker nor a label is converted.
 
-    Two pandas DataFrames are stacked by column name (``Xt``'s columns in ``Xs``'s order) into a DataFrame,
-    so that column names reach the estimator and a ``ColumnTransformer``; DataFrames whose columns differ
-    raise ``ValueError``. A source label equal to the marker raises ``ValueError`` (it would become a target
-    row). Sparse matrices are stacked into a CSR matrix. uint8 images stacked with images of another dtype become
-    float32, the uint8 ones as x / 255 in [0, 1] (how ``fit`` reads them), with a ``DataConversionWarning`` when the
-    others hold values outside [0, 1]. ``unlabeled_marker`` (default -1) is the label of the
-    target rows.
+    Two pandas (or two polars) DataFrames are stacked by column name (``Xt``'s columns in ``Xs``'s order) into a
+    DataFrame, so that column names reach the estimator and a ``ColumnTransformer``; DataFrames whose columns differ
+    (or repeat a name) raise ``ValueError``. A source label equal to the marker raises ``ValueError`` (it would
+    become a target row). Sparse matrices are stacked into a CSR matrix. uint8 images stacked with images of another
+    dtype become float32, the uint8 ones as x / 255 in [0, 1] (how ``fit`` reads them), with a
+    ``DataConversionWarning`` when the others hold values outside [0, 1]. ``unlabeled_marker`` (default -1) is the
+    label of the target rows: None, a string or a finite number.
     """
+    check_marker(unlabeled_marker, "pack_domains")
     ys = column_or_1d(np.asarray(ys), warn=False)
     if _num_samples(Xs) != len(ys):
         raise ValueError(f"Xs has {_num_samples(Xs)} rows but ys has {len(ys)} labels.")
@@ -71,12 +73,27 @@ def pack_domains(Xs, ys, Xt, *, unlabeled_marker=-1):
                          "rows into target rows; pass another unlabeled_marker (and the same one to the "
                          "estimator).")
     if hasattr(Xs, "columns") and hasattr(Xt, "columns"):
+        for name, frame in (("Xs", Xs), ("Xt", Xt)):
+            columns = list(frame.columns)
+            duplicated = sorted({c for c in columns if columns.count(c) > 1}, key=repr)
+            if duplicated:
+                raise ValueError(f"{name} has duplicated column names {duplicated}; pack_domains stacks DataFrames "
+                                 "by column name, so each name must be unique.")
         if set(Xs.columns) != set(Xt.columns) or len(Xs.columns) != len(Xt.columns):
             raise ValueError(f"Xs and Xt have different columns (Xs: {list(Xs.columns)}, Xt: {list(Xt.columns)}); "
                              "pack_domains stacks DataFrames by column name.")
-        import pandas as pd
+        libraries = [type(frame).__module__.split(".")[0] for frame in (Xs, Xt)]
+        if libraries == ["pandas", "pandas"]:
+            import pandas as pd
 
-        X = pd.concat([Xs, Xt[list(Xs.columns)]], ignore_index=True)
+            X = pd.concat([Xs, Xt[list(Xs.columns)]], ignore_index=True)
+        elif libraries == ["polars", "polars"]:
+            import polars as pl
+
+            X = pl.concat([Xs, Xt.select(list(Xs.columns))])
+        else:
+            raise TypeError(f"Xs is a {libraries[0]} DataFrame and Xt a {libraries[1]} one; pack_domains stacks two "
+                            "pandas or two polars DataFrames: convert one of them.")
     elif sp.issparse(Xs) or sp.issparse(Xt):  # stays sparse (CSR), as the estimators take it
         if Xs.shape[1:] != Xt.shape[1:]:
             raise ValueError(f"Xs has sample shape {Xs.shape[1:]} but Xt has {Xt.shape[1:]}.")

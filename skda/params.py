@@ -33,8 +33,8 @@ import torch
 # no public API for constraint tables
 from sklearn.utils._param_validation import Interval, Options, StrOptions, validate_parameter_constraints
 
-__all__ = ["UNCHECKED_PARAMETERS", "Predicate", "check_parameters", "check_unused_skorch_parameters", "choices",
-           "count", "device_constraint", "parameter_constraints", "real", "sizes"]
+__all__ = ["UNCHECKED_PARAMETERS", "Predicate", "check_marker", "check_parameters", "check_unused_skorch_parameters",
+           "choices", "count", "device_constraint", "marker_constraint", "parameter_constraints", "real", "sizes"]
 
 #: skorch's own parameters that no constraint table names. skda's training loop draws its own batches from tensors
 #: and predicts with its own ``predict_proba``, so ``iterator_train``, ``iterator_valid``, ``dataset`` and
@@ -135,6 +135,19 @@ class Predicate(Options):
 
     def __str__(self):
         return self.description
+
+
+def marker_constraint() -> list:
+    """Constraints of ``unlabeled_marker`` (the estimators', CORAL's, SourceClassifier's, ``pack_domains``'): None, a
+    string or a finite number. Not NaN: no label equals NaN, so a NaN marker would mark no row as a target row."""
+    return [None, str, real(None, None, closed="neither", description="a finite number")]
+
+
+def check_marker(marker, caller: str) -> None:
+    """Validate the ``unlabeled_marker`` argument of the function ``caller`` (e.g. ``"pack_domains"``) against
+    :func:`marker_constraint`; ``InvalidParameterError`` naming both otherwise."""
+    validate_parameter_constraints({"unlabeled_marker": marker_constraint()}, {"unlabeled_marker": marker},
+                                   caller_name=caller)
 
 
 def is_layer_sizes(value) -> bool:

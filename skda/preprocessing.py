@@ -38,8 +38,9 @@ from sklearn.utils._param_validation import Interval  # the constraint objects o
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import _num_samples, check_is_fitted, validate_data
 
+from .params import marker_constraint
 from .validation import (check_sklearn_fit, check_sklearn_scoring, check_x_target_not_routed_past_pipeline, is_per_row,
-                         labelled_score_rows, numeric_labels, restored_on_error,
+                         labelled_score_rows, numeric_labels, refuse_missing_labels, restored_on_error,
                          sample_domain_source_rows, score_without_labelled_rows,
                          unlabeled_mask, warn_if_the_pipeline_ends_in_a_classifier_blind_to_the_marker)
 
@@ -118,7 +119,7 @@ class CORAL(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
 
     _parameter_constraints = {
         "regularization": [Interval(numbers.Real, 0, None, closed="neither")],
-        "unlabeled_marker": "no_validation",
+        "unlabeled_marker": marker_constraint(),
     }
 
     def __init__(self, regularization=1.0, *, unlabeled_marker=-1):
@@ -165,6 +166,7 @@ class CORAL(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             y = column_or_1d(np.asarray(y), warn=True)
             if len(y) != len(X):
                 raise ValueError(f"y has {len(y)} labels but X has {len(X)} rows; they must have the same length.")
+            refuse_missing_labels(y, "y", self.unlabeled_marker)
             source = ~unlabeled_mask(y, self.unlabeled_marker)
             Xs, Xt = X[source], X[~source]
         return Xs, Xt, source
@@ -272,6 +274,11 @@ class SourceClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
     n_features_in_ : int
     """
 
+    _parameter_constraints = {
+        "estimator": "no_validation",
+        "unlabeled_marker": marker_constraint(),
+    }
+
     def __init__(self, estimator, *, unlabeled_marker=-1):
         self.estimator = estimator
         self.unlabeled_marker = unlabeled_marker
@@ -279,6 +286,7 @@ class SourceClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
     def fit(self, X, y, **fit_params):
         """Fit ``clone(estimator)`` on the rows of ``X`` whose label is not ``unlabeled_marker``. Fit parameters
         holding one value per row (e.g. ``sample_weight``) are subset the same way."""
+        self._validate_params()
         if not hasattr(self.estimator, "fit"):
             raise TypeError(f"estimator must be a scikit-learn estimator with fit, got {self.estimator!r}.")
         if y is None:
@@ -288,6 +296,7 @@ class SourceClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         n_rows = _num_samples(X)
         if len(y) != n_rows:
             raise ValueError(f"y has {len(y)} labels but X has {n_rows} rows; they must have the same length.")
+        refuse_missing_labels(y, "y", self.unlabeled_marker)
         check_sklearn_fit(y, self.unlabeled_marker)  # refuse scikit-learn tools that would misuse packed labels
         labelled = ~unlabeled_mask(y, self.unlabeled_marker)
         if not labelled.any():

@@ -16,9 +16,9 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.base import is_classifier
 from sklearn.exceptions import DataConversionWarning
-from sklearn.utils import check_array, column_or_1d
+from sklearn.utils import _safe_indexing, check_array, column_or_1d
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_consistent_length
+from sklearn.utils.validation import _num_samples, check_consistent_length
 
 from .images import check_image_input
 from .runtime import caller_stacklevel
@@ -298,7 +298,7 @@ def numeric_labels(y):
     return y
 
 
-def _check_labels(y, n_rows, name):
+def _check_labels(y, n_rows, name, marker):
     if y is None:
         raise ValueError(f"{name} is required: this estimator requires y to be passed, but the target y is None "
                          "(skda estimators learn from labelled source samples).")
@@ -307,7 +307,32 @@ def _check_labels(y, n_rows, name):
         y = y.astype(y.dtype.newbyteorder("="))
     if len(y) != n_rows:
         raise ValueError(f"{name} has {len(y)} labels but X has {n_rows} rows; they must have the same length.")
+    refuse_missing_labels(y, name, marker)
     return y
+
+
+def refuse_missing_labels(y, name, marker) -> None:
+    """``ValueError`` when the 1-D labels ``y`` (packed: target rows carry ``marker``) hold missing values (NaN,
+    None, pandas' NA), e.g. target rows left missing the pandas way instead of carrying the marker."""
+    missing = missing_labels(y)
+    if missing.any():
+        how = ("with unlabeled_marker=None every row of y is labelled: pass the target rows as X_target"
+               if marker is None else f"mark the target rows with the unlabelled marker {marker!r} (unlabeled_marker; "
+                                      "skda.model_selection.pack_domains(Xs, ys, Xt) builds such a y), or pass them as "
+                                      "X_target")
+        raise ValueError(f"{name} has {int(missing.sum())} missing labels (NaN, None or pd.NA; the first at row "
+                         f"{int(np.argmax(missing))}); skda does not read a missing label as unlabelled: {how}.")
+
+
+def missing_labels(y) -> np.ndarray:
+    """Mask of the entries of the 1-D label array ``y`` that are missing values: NaN, None or pandas' NA."""
+    y = np.asarray(y)
+    if y.dtype.kind == "f":
+        return np.isnan(y)
+    if y.dtype.kind != "O":
+        return np.zeros(len(y), dtype=bool)
+    return np.fromiter((v is None or type(v).__name__ == "NAType" or (isinstance(v, numbers.Real) and v != v)
+                        for v in y), dtype=bool, count=len(y))
 
 
 def split_domains(X, y, X_target=None, *, unlabeled_marker=-1, require_target=True, min_classes=2):
@@ -324,7 +349,7 @@ def split_domains(X, y, X_target=None, *, unlabeled_marker=-1, require_target=Tr
     classes are declared or known).
     """
     X = check_features(X, name="X")
-    y = _check_labels(y, X.shape[0], "y")
+    y = _check_labels(y, X.shape[0], "y", unlabeled_marker)
     check_sklearn_fit(y, unlabeled_marker, target_given=X_target is not None)
     is_target = unlabeled_mask(y, unlabeled_marker)
     if X_target is not None:
@@ -428,18 +453,18 @@ def split_sample_domain(X, y, sample_domain, marker, *, X_target=None, yt=None):
     target domain: skda adapts one source to one target). Source rows must be labelled; a target row's ``y`` is its
     label if known, else the unlabelled ``marker`` (so ``yt`` is the ``y`` of the target rows, and target rows may
     carry real labels, which the packed form without ``sample_domain`` cannot express). Rows keep their order. A
-    DataFrame ``X`` is split with ``iloc`` (its column names reach the estimator); other input is validated by
-    :func:`check_features` first. ``Xt`` and ``yt`` are None when no row is a target row.
+    DataFrame ``X`` (pandas, polars) is split by rows (its column names reach the estimator); other input is
+    validated by :func:`check_features` first. ``Xt`` and ``yt`` are None when no row is a target row.
     """
     if X_target is not None or yt is not None:
         raise ValueError("sample_domain describes the packed form fit(X, y, sample_domain=...), where X holds the "
                          "source and the target rows; do not pass X_target or yt with it (the target rows and their "
                          "labels are the rows of X and y whose sample_domain is negative).")
-    if not hasattr(X, "iloc"):
+    if not hasattr(X, "columns"):
         X = check_features(X, name="X")
-    n_rows = X.shape[0]
+    n_rows = _num_samples(X)
     source = sample_domain_source_rows(sample_domain, n_rows)
-    y = _check_labels(y, n_rows, "y")
+    y = _check_labels(y, n_rows, "y", marker)
     unlabelled_source = np.flatnonzero(source & unlabeled_mask(y, marker))
     if len(unlabelled_source):
         raise ValueError(f"rows {unlabelled_source[:5].tolist()}{' ...' if len(unlabelled_source) > 5 else ''} are "
@@ -447,7 +472,7 @@ def split_sample_domain(X, y, sample_domain, marker, *, X_target=None, yt=None):
                          "source row needs its label (only target rows may be unlabelled).")
 
     def rows(mask):
-        return X.iloc[np.flatnonzero(mask)] if hasattr(X, "iloc") else X[mask]
+        return _safe_indexing(X, np.flatnonzero(mask)) if hasattr(X, "columns") else X[mask]
 
     if source.all():
         return rows(source), y[source], None, None

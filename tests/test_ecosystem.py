@@ -135,3 +135,28 @@ def test_a_meta_estimator_that_makes_the_target_rows_itself_fits_in_a_pipeline(s
     pipe = make_pipeline(StandardScaler(), AdaptationCheck(make("dann", **BASE), random_state=0)).fit(X, y)
     alone = AdaptationCheck(make("dann", **BASE), random_state=0).fit(StandardScaler().fit_transform(X), y)
     np.testing.assert_array_equal(pipe.predict(Xt), alone.predict(StandardScaler().fit(X).transform(Xt)))
+
+
+def test_polars_dataframes_keep_their_column_names(small_task):
+    """polars frames (scikit-learn's other DataFrame): score and the sample_domain form keep the column names, so a
+    frame with its columns reordered is refused as predict refuses it (score scored it silently and sample_domain
+    dropped the names before); pack_domains stacks two of them by name."""
+    pl = pytest.importorskip("polars")
+    from skda.model_selection import pack_domains
+
+    Xs, ys, Xt, yt = small_task
+    columns = [f"c{i}" for i in range(Xs.shape[1])]
+    frame_s, frame_t = pl.DataFrame(Xs, schema=columns), pl.DataFrame(Xt, schema=columns)
+    X, y = pack_domains(frame_s, ys, frame_t.select(columns[::-1]))
+    assert isinstance(X, pl.DataFrame) and X.columns == columns
+    np.testing.assert_array_equal(X.to_numpy(), np.r_[Xs, Xt])
+    domains = np.r_[np.ones(len(Xs), int), -np.ones(len(Xt), int)]
+    for fitted in (make("dann", random_state=0).fit(X, y),
+                   make("dann", random_state=0).fit(X, y, sample_domain=domains)):
+        assert list(fitted.feature_names_in_) == columns
+        with pytest.raises(ValueError, match="Feature names must be in the same order"):
+            fitted.score(frame_t.select(columns[::-1]), yt)
+        assert fitted.score(frame_t, yt) == pytest.approx(np.mean(fitted.predict(Xt) == yt))
+    import pandas as pd
+    with pytest.raises(TypeError, match="Xs is a polars DataFrame and Xt a pandas one"):
+        pack_domains(frame_s, ys, pd.DataFrame(Xt, columns=columns))

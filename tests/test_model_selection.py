@@ -105,3 +105,14 @@ def test_domain_stratified_kfold_refuses_nan_source_labels():
     X = np.zeros((len(y), 2))
     with pytest.raises(ValueError, match="not class labels.*not NaN"):
         list(DomainStratifiedKFold(n_splits=2).split(X, y))
+
+
+def test_pack_domains_refuses_repeated_column_names():
+    import pandas as pd
+
+    frame = pd.DataFrame(np.ones((3, 3)), columns=["a", "a", "b"])
+    with pytest.raises(ValueError, match=r"Xs has duplicated column names \['a'\]"):
+        pack_domains(frame, [0, 1, 0], frame)
+    with pytest.raises(ValueError, match=r"Xt has duplicated column names \['b'\]"):
+        pack_domains(pd.DataFrame(np.ones((3, 3)), columns=["a", "b", "c"]), [0, 1, 0],
+                     pd.DataFrame(np.ones((2, 3)), columns=["a", "b", "b"]))

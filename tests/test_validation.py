@@ -330,3 +330,49 @@ def test_parameters_set_between_calls_are_checked_by_partial_fit(small_task, cls
     clf.set_params(**params)
     with pytest.raises(ValueError, match=match):
         clf.partial_fit(Xs, ys, Xt)
+
+
+@pytest.mark.parametrize("how", ["float NaN", "Int64 NA", "str NaN", "object None", "string NA"])
+def test_packed_labels_left_missing_the_pandas_way_name_the_marker(data, how):
+    """Target rows whose packed label is missing (NaN, None, pandas' NA) instead of the marker: the error says to
+    mark them (before: "Input y contains NaN" or "y mixes label types ['NoneType', 'str']")."""
+    import pandas as pd
+
+    Xs, ys, Xt, _ = data
+    labelled = np.arange(len(Xs) + len(Xt)) < len(Xs)
+    words = np.where(np.r_[ys, ys[:len(Xt)]] == 1, "yes", "no")
+    y = {"float NaN": np.where(labelled, np.r_[ys, ys[:len(Xt)]], np.nan),
+         "Int64 NA": pd.Series(np.r_[ys, ys[:len(Xt)]], dtype="Int64").where(labelled),
+         "str NaN": pd.Series(words).where(labelled),
+         "object None": np.where(labelled, words.astype(object), None),
+         "string NA": pd.Series(words, dtype="string").where(labelled)}[how]
+    with pytest.raises(ValueError, match=rf"y has {len(Xt)} missing labels \(NaN, None or pd.NA; the first at row "
+                                         rf"{len(Xs)}\); .* mark the target rows with the unlabelled marker -1"):
+        make("dann").fit(np.r_[Xs, Xt], y)
+    from sklearn.linear_model import LogisticRegression
+
+    from skda.preprocessing import CORAL, SourceClassifier
+    for model in (CORAL(), SourceClassifier(LogisticRegression())):
+        with pytest.raises(ValueError, match="missing labels"):
+            model.fit(np.r_[Xs, Xt], y)
+
+
+def test_a_nan_marker_is_refused_everywhere(data):
+    """No label equals NaN, so a NaN marker marks no row (CORAL said "0 rows labelled nan" of 40; pack_domains built
+    a y no estimator takes): refused as the estimators refuse it."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    from skda.preprocessing import CORAL, SourceClassifier
+
+    Xs, ys, Xt, _ = data
+    X = np.r_[Xs, Xt]
+    y = np.r_[ys.astype(float), np.full(len(Xt), np.nan)]
+    with pytest.raises(InvalidParameterError, match="'unlabeled_marker' parameter of pack_domains must be None, an "
+                                                    "instance of 'str' or a finite number. Got nan"):
+        pack_domains(Xs, ys.astype(float), Xt, unlabeled_marker=np.nan)
+    for model in (CORAL(unlabeled_marker=np.nan), SourceClassifier(LogisticRegression(), unlabeled_marker=np.nan),
+                  make("dann", unlabeled_marker=np.nan)):
+        with pytest.raises(InvalidParameterError, match=r"'unlabeled_marker' parameter of \w+ must be .* a finite "
+                                                        "number. Got nan"):
+            model.fit(X, y)
