@@ -42,6 +42,8 @@ _VALIDATION_CURVE = ("sklearn.model_selection._validation", "validation_curve")
 _CALIBRATION_FIT = ("sklearn.calibration", "fit")
 _PERMUTATION_TEST = ("sklearn.model_selection._validation", "permutation_test_score")
 _ENCODING_METHODS = ("decision_function", "predict_proba", "predict_log_proba")
+#: ClassifierChain's fit (scikit-learn's _BaseChain.fit): each link gets the labels of the links before it as features
+_CHAIN_FIT = ("sklearn.multioutput", "fit")
 #: MultiOutputClassifier's own score: the mean over the columns of the accuracy on every row
 _MULTIOUTPUT_SCORE = ("sklearn.multioutput", "score")
 #: VotingClassifier's prediction methods: they map the models' outputs through its label encoder ``le_``
@@ -465,6 +467,8 @@ def split_sample_domain(X, y, sample_domain, marker, *, X_target=None, yt=None):
     n_rows = _num_samples(X)
     source = sample_domain_source_rows(sample_domain, n_rows)
     y = _check_labels(y, n_rows, "y", marker)
+    # as packed labels: a cross_val_predict worker that label-encoded y (the marker became a class) is warned about
+    check_sklearn_fit(y, marker)
     unlabelled_source = np.flatnonzero(source & unlabeled_mask(y, marker))
     if len(unlabelled_source):
         raise ValueError(f"rows {unlabelled_source[:5].tolist()}{' ...' if len(unlabelled_source) > 5 else ''} are "
@@ -634,6 +638,7 @@ def check_sklearn_fit(y, marker, *, target_given=False):
     _refuse_calibration_on_the_marker(found, marker)
     _refuse_permutations_across_domains(found.get(_PERMUTATION_TEST), marker)
     _refuse_encoding_wrappers_on_the_marker(marker)
+    _refuse_classifier_chains_on_the_marker(marker)
     method = found.get(_FIT_AND_PREDICT, {}).get("method")
     if method in _ENCODING_METHODS:
         encoder = found.get(_CROSS_VAL_PREDICT, {}).get("le")
@@ -700,6 +705,22 @@ def _refuse_encoding_wrappers_on_the_marker(marker):
             "train as its examples, or a fitted model's predictions be read one class off). Fit skda estimators "
             "directly, in a Pipeline or in a search (GridSearchCV); combine fitted models yourself, or fit a wrapper "
             f"of fitted models (FrozenEstimator) on the labelled rows only (labelled = y != {marker!r}).")
+
+
+def _refuse_classifier_chains_on_the_marker(marker):
+    """``ClassifierChain.fit`` on packed 2-D labels: each link after the first gets the earlier links' labels as
+    features, the marker on the target rows at fit but predicted labels at predict, so its target rows see other
+    inputs in training than in use."""
+    for _, local in sklearn_frames(_CHAIN_FIT):
+        chain, Y = local.get("self"), local.get("Y")
+        if type(chain).__name__ != "ClassifierChain" or Y is None or np.ndim(Y) != 2:
+            continue
+        if unlabeled_mask(np.asarray(Y).ravel(), marker).any():
+            raise ValueError(
+                f"sklearn.multioutput.ClassifierChain feeds each link the labels of the links before it as features: "
+                f"on packed labels the target rows would train with the unlabelled marker {marker!r} there and "
+                "predict with predicted labels. Use MultiOutputClassifier (one skda model per label column) on "
+                "packed labels, or chain models fitted on labelled rows only.")
 
 
 def _refuse_cross_val_predict_encoder(encoder, method, marker, advice):

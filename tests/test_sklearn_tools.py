@@ -496,3 +496,37 @@ def test_scorer_refuses_non_numeric_input_features_clearly(frame_task):
     assert np.isfinite(iwcv_scorer(pipe, X, y))
     with pytest.raises(ValueError, match="features='input'.*not usable numbers"):
         iwcv_scorer.weights(raw, X[y != -1], X[y == -1])
+
+
+def test_classifier_chain_on_packed_labels_is_refused_and_multioutput_is_not(packed):
+    """ClassifierChain trains each later link with the marker as a feature of the target rows and predicts with
+    predicted labels there (13% of a link's target predictions changed by it, silently before);
+    MultiOutputClassifier hands each skda model one packed column and is accepted."""
+    from sklearn.multioutput import ClassifierChain, MultiOutputClassifier
+
+    X, y = packed
+    Y = np.c_[y, np.where(y == -1, -1, (y + 1) % 3)]
+    with pytest.raises(ValueError, match="ClassifierChain feeds each link the labels of the links before it"):
+        ClassifierChain(dann(), order=[0, 1]).fit(X, Y)
+    labelled = y != -1
+    chain = ClassifierChain(make("source-only", random_state=0), order=[0, 1]).fit(X[labelled], Y[labelled])
+    assert chain.predict(X).shape == Y.shape
+    assert not (MultiOutputClassifier(dann()).fit(X, Y).predict(X) == -1).any()
+
+
+def test_sklearn_cross_val_predict_in_workers_with_sample_domain_warns(small_task):
+    """In a worker (n_jobs=2) scikit-learn's cross_val_predict label-encodes y out of skda's sight; with
+    sample_domain the encoded marker made the target rows labelled rows of a class, silently (74% predicted as
+    it): the fit now warns as it does for packed labels without sample_domain."""
+    import joblib
+    import sklearn
+    from sklearn.model_selection import KFold
+
+    Xs, ys, Xt, _ = small_task
+    X, y = np.r_[Xs, Xt], np.r_[ys, -np.ones(len(Xt), int)]
+    domains = np.r_[np.ones(len(Xs), int), -np.ones(len(Xt), int)]
+    with sklearn.config_context(enable_metadata_routing=True), joblib.parallel_backend("threading", n_jobs=2):
+        with pytest.warns(UserWarning, match=r"fit under cross_val_predict\(method='predict_proba'\) in a worker"):
+            sk_cross_val_predict(dann().set_fit_request(sample_domain=True), X, y, method="predict_proba",
+                                 cv=KFold(2, shuffle=True, random_state=0), params={"sample_domain": domains},
+                                 n_jobs=2)
