@@ -42,6 +42,11 @@ _VALIDATION_CURVE = ("sklearn.model_selection._validation", "validation_curve")
 _CALIBRATION_FIT = ("sklearn.calibration", "fit")
 _PERMUTATION_TEST = ("sklearn.model_selection._validation", "permutation_test_score")
 _ENCODING_METHODS = ("decision_function", "predict_proba", "predict_log_proba")
+#: where those wrappers (and CalibratedClassifierCV) fit one estimator, also in a worker process (n_jobs > 1)
+_WRAPPER_WORKER_FITS = (("sklearn.ensemble._base", "_fit_single_estimator"),
+                        ("sklearn.ensemble._bagging", "_parallel_build_estimators"),
+                        ("sklearn.calibration", "_fit_classifier_calibrator_pair"),
+                        ("sklearn.multiclass", "_fit_binary"), ("sklearn.multiclass", "_fit_ovo_binary"))
 #: ClassifierChain's fit (scikit-learn's _BaseChain.fit): each link gets the labels of the links before it as features
 _CHAIN_FIT = ("sklearn.multioutput", "fit")
 #: MultiOutputClassifier's own score: the mean over the columns of the accuracy on every row
@@ -639,6 +644,7 @@ def check_sklearn_fit(y, marker, *, target_given=False):
     _refuse_permutations_across_domains(found.get(_PERMUTATION_TEST), marker)
     _refuse_encoding_wrappers_on_the_marker(marker)
     _refuse_classifier_chains_on_the_marker(marker)
+    _warn_in_a_wrapper_s_worker(y, marker, target_given)
     method = found.get(_FIT_AND_PREDICT, {}).get("method")
     if method in _ENCODING_METHODS:
         encoder = found.get(_CROSS_VAL_PREDICT, {}).get("le")
@@ -705,6 +711,26 @@ def _refuse_encoding_wrappers_on_the_marker(marker):
             "train as its examples, or a fitted model's predictions be read one class off). Fit skda estimators "
             "directly, in a Pipeline or in a search (GridSearchCV); combine fitted models yourself, or fit a wrapper "
             f"of fitted models (FrozenEstimator) on the labelled rows only (labelled = y != {marker!r}).")
+
+
+def _warn_in_a_wrapper_s_worker(y, marker, target_given):
+    """A fit by a label-encoding wrapper (``VotingClassifier``, ``BaggingClassifier``, ``StackingClassifier``,
+    ``CalibratedClassifierCV``, ``OneVsRestClassifier``, ``OneVsOneClassifier``) whose own ``fit`` is out of sight:
+    in a worker (``n_jobs > 1``) ``y`` arrives encoded, so skda cannot tell whether a marker became a class; it
+    warns when ``y`` has no marker and no ``X_target`` is given (in the calling process the wrapper's ``fit`` frame
+    is visible and packed labels are refused)."""
+    worker = sklearn_frames(*_WRAPPER_WORKER_FITS)
+    if not worker or target_given or unlabeled_mask(y, marker).any() or sklearn_frames(*_ENCODING_WRAPPER_FITS,
+                                                                                        _CALIBRATION_FIT):
+        return
+    (module, function), _ = worker[0]
+    warnings.warn(
+        f"fit by {module}.{function} in a worker: scikit-learn's wrappers (VotingClassifier, BaggingClassifier, "
+        "StackingClassifier, CalibratedClassifierCV, OneVsRestClassifier, OneVsOneClassifier) label-encode y before "
+        f"fitting the estimators they hold, and if y was packed (target rows marked {marker!r}) the marker became a "
+        "class (the target rows its examples); skda cannot check this outside the calling process (n_jobs > 1). Fit "
+        "skda estimators directly, in a Pipeline or in a search; combine fitted models yourself.",
+        UserWarning, stacklevel=caller_stacklevel())
 
 
 def _refuse_classifier_chains_on_the_marker(marker):

@@ -530,3 +530,27 @@ def test_sklearn_cross_val_predict_in_workers_with_sample_domain_warns(small_tas
             sk_cross_val_predict(dann().set_fit_request(sample_domain=True), X, y, method="predict_proba",
                                  cv=KFold(2, shuffle=True, random_state=0), params={"sample_domain": domains},
                                  n_jobs=2)
+
+
+@pytest.mark.parametrize("wrapper", ["voting", "bagging"])
+def test_label_encoding_wrappers_in_workers_warn(packed, wrapper):
+    """With n_jobs=2 a wrapper's fit (which refuses packed labels in the calling process) is out of the worker's
+    sight and y arrives encoded: a source-only model trained the target rows as one more class, silently (-1
+    predicted for target rows). The fit in the worker now warns."""
+    import joblib
+    from sklearn.ensemble import BaggingClassifier, VotingClassifier
+
+    X, y = packed
+    model = {"voting": lambda: VotingClassifier([("a", make("source-only", random_state=0)),
+                                                 ("b", make("source-only", random_state=1))], n_jobs=2),
+             "bagging": lambda: BaggingClassifier(make("source-only", random_state=0), n_estimators=2, n_jobs=2,
+                                                  random_state=0)}[wrapper]()
+    with joblib.parallel_backend("threading", n_jobs=2):
+        with pytest.warns(UserWarning, match=r"in a worker: scikit-learn's wrappers .* label-encode y .* if y was "
+                                             r"packed \(target rows marked -1\) the marker became a class"):
+            model.fit(X, y)
+    labelled = y != -1
+    with warnings.catch_warnings():  # a plain supervised problem in the calling process: no warning
+        warnings.simplefilter("error", UserWarning)
+        warnings.filterwarnings("ignore", message=".*collapsed.*")
+        VotingClassifier([("a", make("source-only", random_state=0))]).fit(X[labelled], y[labelled])
