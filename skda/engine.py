@@ -1050,8 +1050,7 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
             self._check_module_unchanged()
         with restored_on_error(self, ("feature_names_in_", "n_features_in_")):  # X_target's names may be refused
             self._check_feature_names(X, reset=not keep_network)
-            if hasattr(X_target, "columns"):
-                self._check_feature_names(X_target, reset=False)
+            self._check_target_feature_names(X_target)
         if not keep_network:  # from here on the previous fit is gone: until initialize() succeeds, not fitted
             self.initialized_ = False
         self.classes_ = new_classes
@@ -1179,6 +1178,24 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
         raise ``ValueError`` and a missing or unexpected set of names warns."""
         validate_data(self, X, y="no_validation", reset=reset, skip_check_array=True, ensure_2d=False)
 
+    def _check_target_feature_names(self, X_target):
+        """A DataFrame ``X_target`` must have the columns of ``X`` (the fitted ``feature_names_in_``), in the same
+        order: ``ValueError`` naming ``X_target`` otherwise; beside an ``X`` without column names it warns."""
+        if not hasattr(X_target, "columns"):
+            return
+        if not hasattr(self, "feature_names_in_"):
+            warnings.warn("X_target has column names but X has none: the target columns cannot be checked against "
+                          "the source ones; give both domains as DataFrames (or both as arrays).", UserWarning,
+                          stacklevel=caller_stacklevel())
+            return
+        try:
+            self._check_feature_names(X_target, reset=False)
+        except ValueError:
+            columns, fitted = list(X_target.columns), list(self.feature_names_in_)
+            raise ValueError(f"X_target has the columns {columns[:6]}{' ...' if len(columns) > 6 else ''}, but X has "
+                             f"{fitted[:6]}{' ...' if len(fitted) > 6 else ''}: source and target must have the same "
+                             "columns, in the same order.") from None
+
     def partial_fit(self, X, y=None, X_target=None, yt=None, classes=None, *, sample_domain=None, **fit_params):
         """Train ``max_epochs`` more epochs without re-initialising (fits from scratch if not fitted).
 
@@ -1205,8 +1222,7 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
         # classes_ are known since the first call: a chunk may hold one class
         Xs, ys, Xt, state = self._validate_for_fit(X, y, X_target, min_classes=1, target_labels=target_labels)
         self._check_feature_names(X, reset=False)
-        if hasattr(X_target, "columns"):  # as in fit: the target's columns must be the fitted ones
-            self._check_feature_names(X_target, reset=False)
+        self._check_target_feature_names(X_target)
         if getattr(self, "input_kind_", "rows") != "paths":
             check_features(Xs, name="X", input_shape=self.input_shape_, estimator_name=type(self).__name__)
         if getattr(self, "uint8_images_", False) and not any(getattr(a, "dtype", None) == np.uint8

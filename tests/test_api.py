@@ -544,12 +544,15 @@ def test_dataframe_column_names_are_recorded_and_checked(small_task):
     with pytest.warns(UserWarning, match="does not have valid feature names"):
         from_array = clf.predict(Xt)
     np.testing.assert_array_equal(clf.predict(dft), from_array)
-    with pytest.raises(ValueError, match="feature names should match"):
-        # the target's columns must be the source's
+    # the target's columns must be the source's: the error names X_target (scikit-learn's named X, as if fitted)
+    with pytest.raises(ValueError, match=r"X_target has the columns \['z', 'f1', .* but X has \['f0', 'f1', .*: "
+                                         "source and target must have the same columns, in the same order"):
         make("dann", random_state=0, device="cpu").fit(dfs, ys, dft.rename(columns={"f0": "z"}))
     for target in (dft[cols[::-1]], dft.rename(columns={"f0": "z"})):  # partial_fit checks the target as fit does
-        with pytest.raises(ValueError, match="feature names should match"):
+        with pytest.raises(ValueError, match="X_target has the columns"):
             clf.partial_fit(dfs, ys, target)
+    with pytest.warns(UserWarning, match="X_target has column names but X has none"):
+        make("dann", random_state=0, device="cpu").fit(Xs, ys, dft)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # score passes the DataFrame (names) down to predict: no warning
         assert clf.score(dft, clf.predict(dft)) == 1.0
@@ -565,7 +568,7 @@ def test_a_refit_refused_for_its_target_columns_leaves_the_fitted_model_as_it_wa
     frame = lambda X, p: pd.DataFrame(X, columns=[f"{p}{i}" for i in range(X.shape[1])])  # noqa: E731
     clf = skda.DANNClassifier(max_epochs=1, random_state=0).fit(frame(Xs, "a"), ys, frame(Xt, "a"))
     before = clf.predict_proba(frame(Xt, "a"))
-    with pytest.raises(ValueError, match="feature names"):
+    with pytest.raises(ValueError, match="X_target has the columns"):
         clf.fit(frame(Xs, "b"), ys, frame(Xt, "c"))
     assert list(clf.feature_names_in_) == [f"a{i}" for i in range(Xs.shape[1])]
     np.testing.assert_array_equal(clf.predict_proba(frame(Xt, "a")), before)
