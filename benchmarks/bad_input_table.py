@@ -315,6 +315,36 @@ def tool_cases():
         clf = dann(module__hidden_sizes=(64, 64)).fit(Xs, ys, Xt)
         return clf.predict(np.vstack([Xt[:3], np.full((1, Xt.shape[1]), 3e38, np.float32)]))
 
+    def row23():
+        from sklearn.ensemble import VotingClassifier
+        from sklearn.frozen import FrozenEstimator
+
+        fitted = dann().fit(X, y)
+        return VotingClassifier([("a", FrozenEstimator(fitted))], voting="soft").fit(X, y).predict(Xt)
+
+    def row24():
+        from sklearn.multioutput import MultiOutputClassifier
+
+        Y = np.c_[y, y]
+        return MultiOutputClassifier(dann()).fit(X, Y).score(X, Y)
+
+    def row25():
+        from sklearn.multioutput import ClassifierChain
+
+        return ClassifierChain(dann(), order=[0, 1]).fit(X, np.c_[y, y])
+
+    def row26():
+        from sklearn.linear_model import LogisticRegression
+
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            make_pipeline(dann(), LogisticRegression()).fit(X, y)
+        said = [str(w.message) for w in caught if "packed labels" in str(w.message)]
+        return f"UserWarning: {said[0]}" if said else "accepted (no warning)"
+
+    def row27():
+        return dann().fit(X, np.where(y == -1, np.nan, y))
+
     yield "17: permutation_test_score on packed data", \
         lambda: __import__("sklearn.model_selection").model_selection.permutation_test_score(
             dann(), X, y, cv=cv, n_permutations=2)
@@ -323,6 +353,13 @@ def tool_cases():
     yield "20: GridSearchCV(scoring=None) whose test fold holds target rows only", row20
     yield "21: Pipeline(CORAL(), LogisticRegression()) on packed data", row21
     yield "22: predict on a finite row far outside the training range (3e38)", row22
+    yield "23: VotingClassifier(FrozenEstimator(model)) fitted on packed labels, then predict", row23
+    yield "24: MultiOutputClassifier(model).score on packed 2-D labels", row24
+    yield "25: ClassifierChain(model).fit on packed 2-D labels", row25
+    yield "26: Pipeline(DANNClassifier(), LogisticRegression()) on packed data", row26
+    yield "27: packed y with NaN (not the marker) on the target rows", row27
+    yield "28: pack_domains(..., unlabeled_marker=np.nan)", \
+        lambda: pack_domains(Xs, ys.astype(float), Xt, unlabeled_marker=np.nan)
     yield "skorch ProgressBar", lambda: dann(callbacks=[ProgressBar()]).fit(Xs, ys, Xt)
     yield "skorch EpochScoring", lambda: dann(callbacks=[EpochScoring("accuracy")]).fit(Xs, ys, Xt)
     yield "skorch iterator_train__shuffle=False", lambda: dann(iterator_train__shuffle=False).fit(Xs, ys, Xt)
