@@ -105,6 +105,9 @@ def _declare_inherited_parameters(cls):
 def _check_declared_classes(classes, ys, marker):
     """``partial_fit``'s ``classes`` on the first call: sorted unique labels that include every label of ``ys``
     and not the unlabelled ``marker`` (which would become a class no row trains and the model could predict)."""
+    if np.ndim(classes) != 1:
+        raise ValueError(f"classes must be a 1-D array of the class labels, got an array of shape "
+                         f"{np.shape(classes)}.")
     classes = column_or_1d(np.asarray(classes), warn=False)
     if unlabeled_mask(classes, marker).any():
         raise ValueError(
@@ -787,8 +790,9 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
         With ``use_safetensors=True`` only the weights are written (safetensors stores tensors only): such a
         file loads into an estimator that is already fitted on the same problem, not into an unfitted one."""
         f_params = _pop_params_file(f_params, kwargs)
+        if any(f is not None for f in (f_params, f_optimizer, f_criterion, f_history, *kwargs.values())):
+            self._check_fitted()  # skda's NotFittedError for every file (skorch's says to call initialize())
         if f_params is not None and not use_safetensors:
-            self._check_fitted()
             state = self.module_.state_dict()
             state[FITTED_STATE_KEY] = self._fitted_state()
             torch.save(state, f_params)
@@ -828,9 +832,38 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
                     "weights (safetensors) or an optimizer / criterion state cannot be loaded before the network "
                     "exists. Load an f_params file written by save_params (without use_safetensors) first, or "
                     "use joblib.dump / joblib.load for the whole estimator.")
+            optimizer_files = f_optimizer is not None or any(k.startswith("f_") and k != "f_pickle" and v is not None
+                                                             for k, v in kwargs.items())
+            previous = self._optimizer_states() if optimizer_files else None
             super().load_params(f_params=f_params, f_optimizer=f_optimizer, f_criterion=f_criterion,
                                 f_history=f_history, use_safetensors=use_safetensors, **kwargs)
+            if previous is not None:
+                self._check_optimizer_states(previous)
             return self
+
+    def _optimizer_states(self) -> dict:
+        """A copy of the state of every optimiser (skorch's ``_optimizers``, documented among ``NeuralNet``'s
+        attributes: the names of the optimisers it registered)."""
+        return {name: copy.deepcopy(getattr(self, name + "_").state_dict()) for name in self._optimizers
+                if getattr(self, name + "_", None) is not None}
+
+    def _check_optimizer_states(self, previous):
+        """After loading optimiser files: every state tensor must have its parameter's shape (torch's
+        ``load_state_dict`` does not check, and the next step failed inside torch), else the ``previous`` states
+        are put back and ``ValueError`` is raised."""
+        for name in previous:
+            optimizer = getattr(self, name + "_")
+            for group in optimizer.param_groups:
+                for parameter in group["params"]:
+                    for key, value in optimizer.state.get(parameter, {}).items():
+                        if torch.is_tensor(value) and value.ndim > 0 and value.shape != parameter.shape:
+                            for restored, state in previous.items():
+                                getattr(self, restored + "_").load_state_dict(state)
+                            raise ValueError(
+                                f"the optimizer state loaded into {name}_ does not fit this {type(self).__name__}'s "
+                                f"network (its {key!r} has shape {tuple(value.shape)} for a parameter of shape "
+                                f"{tuple(parameter.shape)}): it was saved by an estimator with another network or "
+                                "data; the optimiser keeps its previous state.")
 
     def _checkpoint_files(self, checkpoint):
         """The files of skorch's ``Checkpoint`` (names formatted from its history, as skorch's ``load_params``
@@ -864,6 +897,9 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
                         and len(values["classes_"]) == len(self.classes_)
                         and all(same_value(v, getattr(self, "module_params_", {}).get(k))  # no module__* change pending
                                 for k, v in self._module_build_params().items()))
+        # a refused load leaves the estimator as it was: its attributes, and the weights it loads into in place
+        before = dict(self.__dict__)
+        weights = ({k: v.detach().clone() for k, v in self.module_.state_dict().items()} if same_network else None)
         try:
             for name in self.fitted_attributes:
                 if name in values:
@@ -882,9 +918,11 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
                     "estimator built with other network parameters (module__*, domain_hidden_sizes, ...); build "
                     f"this one with the same parameters. torch: {str(exc).strip()[:500]}") from exc
         except BaseException:
-            # a load that failed half-way (e.g. a network of other sizes: other module__ parameters) leaves no model
-            # that looks fitted
-            self.initialized_ = False
+            # e.g. a network of other sizes (other module__ parameters): back to the estimator before the call
+            self.__dict__.clear()
+            self.__dict__.update(before)
+            if weights is not None:
+                self.module_.load_state_dict(weights)
             raise
 
     def _load_network_state(self, state_dict, values):
@@ -1053,7 +1091,9 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
             self._check_target_feature_names(X_target)
         if not keep_network:  # from here on the previous fit is gone: until initialize() succeeds, not fitted
             self.initialized_ = False
-        self.classes_ = new_classes
+        # a warm start keeps the fitted classes_ (equal values, checked above), spelled as before: float or bool
+        # labels of the same values do not turn an int model's predictions into floats (as partial_fit)
+        self.classes_ = self.classes_ if keep_network else new_classes
         self.input_kind_ = input_kind
         self.uint8_images_ = bool(input_kind == "images" and Xs.dtype == np.uint8)
         self.input_shape_ = input_shape

@@ -603,3 +603,19 @@ def test_lenet_takes_channel_less_images():
     images = torch.randn(3, 16, 16)
     np.testing.assert_allclose(net(images).detach().numpy(), net(images.reshape(3, -1)).detach().numpy())
     assert net(images.reshape(3, 1, 16, 16)).shape == net(images).shape
+
+
+def test_a_warm_start_keeps_the_fitted_classes_spelled_as_before(small_task):
+    """Float (or bool) labels of the same values in a warm-start refit kept the network but turned classes_ and the
+    predictions into floats; they stay as fitted, as partial_fit keeps them."""
+    Xs, ys, Xt, _ = small_task
+    model = make("source-only", random_state=0, warm_start=True).fit(Xs, ys, Xt)
+    model.fit(Xs, ys.astype(float), Xt)
+    assert model.classes_.dtype == ys.dtype and model.predict(Xt).dtype == ys.dtype
+
+
+def test_classes_that_are_not_one_dimensional_are_named(small_task):
+    Xs, ys, Xt, _ = small_task
+    with pytest.raises(ValueError, match=r"classes must be a 1-D array of the class labels, got an array of shape "
+                                         r"\(1, 3\)"):
+        make("source-only").partial_fit(Xs, ys, Xt, classes=[[0, 1, 2]])

@@ -165,6 +165,44 @@ def test_bare_weights_or_another_class_are_refused(small_task, tmp_path):
         other.predict(Xt)
 
 
+def test_a_refused_load_leaves_a_fitted_estimator_as_it_was(small_task, tmp_path):
+    """A file of another network refused: the fitted model keeps its classes_, weights and predictions (it took
+    the file's classes_ and was left unfitted before)."""
+    Xs, ys, Xt, _ = small_task
+    make("dann", module__hidden_sizes=(12,), random_state=0).fit(Xs, ys + 10, Xt).save_params(
+        f_params=tmp_path / "other.pt")
+    fitted = make("dann", random_state=0).fit(Xs, ys, Xt)
+    before = fitted.predict_proba(Xt)
+    with pytest.raises(ValueError, match="do not fit this DANNClassifier's network"):
+        fitted.load_params(f_params=tmp_path / "other.pt")
+    assert fitted.classes_.tolist() == np.unique(ys).tolist()
+    np.testing.assert_array_equal(fitted.predict_proba(Xt), before)
+    fitted.partial_fit(Xs, ys, Xt)  # and it trains on
+
+
+def test_an_optimizer_state_of_another_network_is_refused_at_load(small_task, tmp_path):
+    """torch loads any optimiser state without checking shapes; the next step failed inside torch ("The size of
+    tensor a (8) must match ..."). Refused at load, naming the mismatch, the previous state kept."""
+    Xs, ys, Xt, _ = small_task
+    make("dann", random_state=0).fit(Xs, ys, Xt).save_params(f_optimizer=tmp_path / "optimizer.pt")
+    narrow = make("dann", random_state=0).fit(Xs[:, :5], ys, Xt[:, :5])
+    kept = copy.deepcopy(narrow.optimizer_.state_dict())
+    with pytest.raises(ValueError, match=r"the optimizer state loaded into optimizer_ does not fit this "
+                                         r"DANNClassifier's network \(its '\w+' has shape \(\d+, 8\)"):
+        narrow.load_params(f_optimizer=tmp_path / "optimizer.pt")
+    for key, value in narrow.optimizer_.state_dict()["state"][0].items():
+        assert torch.equal(value, kept["state"][0][key])
+    narrow.partial_fit(Xs[:, :5], ys, Xt[:, :5])
+
+
+@pytest.mark.parametrize("file", ["f_params", "f_optimizer", "f_criterion", "f_history"])
+def test_saving_an_unfitted_estimator_is_refused_for_every_file(tmp_path, file):
+    """skda's NotFittedError for each file (an AttributeError for f_history, and skorch's advice to call
+    initialize(), which skda refuses before a fit, for the optimiser and criterion)."""
+    with pytest.raises(NotFittedError, match="is not fitted yet"):
+        make("dann").save_params(**{file: tmp_path / "file"})
+
+
 def test_checkpoint_loads_into_an_unfitted_estimator(small_task, tmp_path):
     Xs, ys, Xt, _ = small_task
     checkpoint = Checkpoint(monitor="valid_loss_best", dirname=str(tmp_path), f_optimizer=None, f_criterion=None)
