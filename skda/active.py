@@ -36,8 +36,8 @@ from .optim import MomentumSGD
 from .losses import NORM_EPS, adjusted_margin_loss, margin_loss, margin_space
 from .params import choices, real
 from .preprocessing import SourceClassifier
-from .validation import (check_target_labels, final_estimator, is_int_at_least, split_domains,
-                         unlabeled_mask)
+from .validation import (check_target_labels, final_estimator, is_int_at_least, missing_labels, numeric_labels,
+                         split_domains, unlabeled_mask)
 
 __all__ = [
     "ActiveLearningRoundError",
@@ -737,8 +737,19 @@ def _check_learner(learner):
     if final.unlabeled_marker is None:
         raise ValueError("the learner marks the target labels not bought with its unlabeled_marker, and None marks "
                          "none; set its unlabeled_marker to e.g. -1 or '?'.")
-    if hasattr(learner, "steps") and _metadata_routing_on():
-        for path, step in _sample_domain_steps(learner):
+    steps = _sample_domain_steps(learner) if hasattr(learner, "steps") else []
+    if not _metadata_routing_on():
+        nested = [(path, step) for path, step, by_name in steps if not by_name]
+        if nested:
+            path, step = nested[0]
+            raise ValueError(
+                f"the Pipeline learner's step {'__'.join(path)!r} ({type(step).__name__}) takes sample_domain (which "
+                "rows are target rows, also those with a bought label) but sits inside a FeatureUnion or "
+                "ColumnTransformer, which passes fit parameters on only with scikit-learn's metadata routing: turn "
+                "it on (sklearn.set_config(enable_metadata_routing=True)) and call "
+                f"{type(step).__name__}(...).set_fit_request(sample_domain=True).")
+    else:
+        for path, step, _ in steps:
             if "sample_domain" not in step.get_metadata_routing().consumes(method="fit", params={"sample_domain"}):
                 raise ValueError(
                     f"with metadata routing on, the Pipeline learner is fitted with sample_domain routed to every "
@@ -748,14 +759,23 @@ def _check_learner(learner):
     return final
 
 
-def _sample_domain_steps(pipeline, path=()):
-    """``(path, step)`` for every step of a (nested) Pipeline whose ``fit`` takes ``sample_domain`` (skda's
-    estimators and :class:`skda.preprocessing.CORAL`): those that must be told which rows are target rows, as a
-    bought target label would otherwise make its row a source row for them."""
-    if hasattr(pipeline, "steps"):
-        return [found for name, step in pipeline.steps for found in _sample_domain_steps(step, (*path, name))]
-    fit = getattr(pipeline, "fit", None)
-    return [(path, pipeline)] if fit is not None and "sample_domain" in inspect.signature(fit).parameters else []
+def _sample_domain_steps(estimator, path=(), by_name=True):
+    """``(path, step, by_name)`` for every step of a (nested) Pipeline, FeatureUnion or ColumnTransformer whose
+    ``fit`` takes ``sample_domain`` (skda's estimators and :class:`skda.preprocessing.CORAL`): those that must be
+    told which rows are target rows, as a bought target label would otherwise make its row a source row for them.
+    ``by_name``: reached through Pipelines only, so ``<path>__sample_domain`` routes it without metadata routing
+    (a FeatureUnion or ColumnTransformer passes fit parameters on only with metadata routing on)."""
+    if hasattr(estimator, "steps"):
+        children = [(name, step, by_name) for name, step in estimator.steps]
+    elif hasattr(estimator, "transformer_list"):  # FeatureUnion
+        children = [(name, step, False) for name, step in estimator.transformer_list]
+    elif hasattr(estimator, "transformers") and isinstance(estimator.transformers, list):  # ColumnTransformer
+        children = [(name, step, False) for name, step, *_ in estimator.transformers]
+    else:
+        fit = getattr(estimator, "fit", None)
+        takes = fit is not None and "sample_domain" in inspect.signature(fit).parameters
+        return [(path, estimator, by_name)] if takes else []
+    return [found for name, step, through in children for found in _sample_domain_steps(step, (*path, name), through)]
 
 
 def _metadata_routing_on() -> bool:
@@ -791,7 +811,7 @@ def fit_learner(learner, Xs, ys, Xt, yt):
         return learner.fit(X, y)
     if _metadata_routing_on():
         return learner.fit(X, y, sample_domain=domains)
-    return learner.fit(X, y, **{"__".join([*path, "sample_domain"]): domains for path, _ in steps})
+    return learner.fit(X, y, **{"__".join([*path, "sample_domain"]): domains for path, _, _ in steps})
 
 
 def _stack_domains(Xs, Xt):
@@ -911,11 +931,13 @@ def active_learning_loop(selector, Xs, ys, Xt, yt, *, rounds=5, budget=0.01, rou
     if unlabeled_mask(yt, marker).any():
         raise ValueError(f"the oracle labels yt contain the unlabelled marker {marker!r}: the oracle must know "
                          "every target label.")
-    try:  # as fit checks labels (NaN, continuous values), before any training
-        check_classification_targets(yt)
+    if missing_labels(yt).any():  # before any training, not at the first score
+        raise ValueError(f"the oracle labels yt contain NaN, None or pd.NA (at {int(missing_labels(yt).sum())} rows); "
+                         "the oracle must know every target label.")
+    try:  # as fit checks labels (continuous values), on the labels as fit reads them (e.g. an object array of ints)
+        check_classification_targets(numeric_labels(yt))
     except ValueError as exc:
-        what = "contain NaN" if "NaN" in str(exc) else "are not class labels"
-        raise ValueError(f"the oracle labels yt {what} ({exc}); the oracle must know every target label.") from None
+        raise ValueError(f"the oracle labels yt are not class labels ({exc}).") from None
     labels = _unknown_labels(yt, marker)
     if yt_initial is not None:
         # the checks of fit's yt (NaN or another marker is no class), spelled as the oracle's labels

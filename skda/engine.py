@@ -1223,10 +1223,14 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
         order: ``ValueError`` naming ``X_target`` otherwise; beside an ``X`` without column names it warns."""
         if not hasattr(X_target, "columns"):
             return
-        if not hasattr(self, "feature_names_in_"):
-            warnings.warn("X_target has column names but X has none: the target columns cannot be checked against "
-                          "the source ones; give both domains as DataFrames (or both as arrays).", UserWarning,
-                          stacklevel=caller_stacklevel())
+        named = all(isinstance(column, str) for column in X_target.columns)  # scikit-learn records string names only
+        if named != hasattr(self, "feature_names_in_"):
+            which = ("X_target has column names but X has none" if named else
+                     "X has column names but X_target has none (its columns are not all strings)")
+            warnings.warn(f"{which}: the target columns cannot be checked against the source ones; give both domains "
+                          "the same column names (or both as arrays).", UserWarning, stacklevel=caller_stacklevel())
+            return
+        if not named:
             return
         try:
             self._check_feature_names(X_target, reset=False)
@@ -1662,7 +1666,7 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
         ``LogisticRegression``), it warns: that classifier gets the same labels and learns the marker as a class."""
         features = self.fit(X, y, X_target, **fit_params).transform(X)
         if X_target is None:
-            warn_if_the_pipeline_ends_in_a_classifier_blind_to_the_marker(type(self).__name__, y, self.unlabeled_marker)
+            warn_if_the_pipeline_ends_in_a_classifier_blind_to_the_marker(self, y, self.unlabeled_marker)
         return features
 
     def transform(self, X):

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import numbers
 import warnings
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -49,6 +50,17 @@ def _marker_fits(marker, dtype) -> bool:
         return False
 
 
+def _dataframe_library(frame) -> str:
+    """"pandas" or "polars" for a DataFrame of either (subclasses included), else the module that defines it."""
+    import sys
+
+    for library in ("pandas", "polars"):
+        module = sys.modules.get(library)  # a frame of a library means the library is imported
+        if module is not None and isinstance(frame, module.DataFrame):
+            return library
+    return type(frame).__module__.split(".")[0]
+
+
 def pack_domains(Xs, ys, Xt, *, unlabeled_marker=-1):
     """Stack source and target rows into the packed form: ``X = [Xs; Xt]``, ``y = [ys, marker...]``.
 
@@ -62,9 +74,12 @@ def pack_domains(Xs, ys, Xt, *, unlabeled_marker=-1):
     become a target row). Sparse matrices are stacked into a CSR matrix. uint8 images stacked with images of another
     dtype become float32, the uint8 ones as x / 255 in [0, 1] (how ``fit`` reads them), with a
     ``DataConversionWarning`` when the others hold values outside [0, 1]. ``unlabeled_marker`` (default -1) is the
-    label of the target rows: None, a string or a finite number.
+    label of the target rows: a string or a finite number.
     """
     check_marker(unlabeled_marker, "pack_domains")
+    if unlabeled_marker is None:  # None would be a missing label in y, which no estimator reads as unlabelled
+        raise ValueError("pack_domains marks the target rows with unlabeled_marker; None marks none. Pass a string "
+                         "or a finite number (default -1), the same as the estimator's unlabeled_marker.")
     ys = column_or_1d(np.asarray(ys), warn=False)
     if _num_samples(Xs) != len(ys):
         raise ValueError(f"Xs has {_num_samples(Xs)} rows but ys has {len(ys)} labels.")
@@ -74,15 +89,14 @@ def pack_domains(Xs, ys, Xt, *, unlabeled_marker=-1):
                          "estimator).")
     if hasattr(Xs, "columns") and hasattr(Xt, "columns"):
         for name, frame in (("Xs", Xs), ("Xt", Xt)):
-            columns = list(frame.columns)
-            duplicated = sorted({c for c in columns if columns.count(c) > 1}, key=repr)
+            duplicated = sorted((c for c, n in Counter(frame.columns).items() if n > 1), key=repr)
             if duplicated:
                 raise ValueError(f"{name} has duplicated column names {duplicated}; pack_domains stacks DataFrames "
                                  "by column name, so each name must be unique.")
         if set(Xs.columns) != set(Xt.columns) or len(Xs.columns) != len(Xt.columns):
             raise ValueError(f"Xs and Xt have different columns (Xs: {list(Xs.columns)}, Xt: {list(Xt.columns)}); "
                              "pack_domains stacks DataFrames by column name.")
-        libraries = [type(frame).__module__.split(".")[0] for frame in (Xs, Xt)]
+        libraries = [_dataframe_library(frame) for frame in (Xs, Xt)]
         if libraries == ["pandas", "pandas"]:
             import pandas as pd
 
@@ -90,7 +104,8 @@ def pack_domains(Xs, ys, Xt, *, unlabeled_marker=-1):
         elif libraries == ["polars", "polars"]:
             import polars as pl
 
-            X = pl.concat([Xs, Xt.select(list(Xs.columns))])
+            # "vertical_relaxed": a column of ints in one domain and floats in the other becomes floats, as in pandas
+            X = pl.concat([Xs, Xt.select(list(Xs.columns))], how="vertical_relaxed")
         else:
             raise TypeError(f"Xs is a {libraries[0]} DataFrame and Xt a {libraries[1]} one; pack_domains stacks two "
                             "pandas or two polars DataFrames: convert one of them.")

@@ -189,7 +189,7 @@ class CORAL(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         self._validate_params()
         check_x_target_not_routed_past_pipeline(type(self).__name__, X_target)
         if X_target is None:  # packed labels (also beside sample_domain: the target rows keep the marker)
-            warn_if_the_pipeline_ends_in_a_classifier_blind_to_the_marker(type(self).__name__, y, self.unlabeled_marker)
+            warn_if_the_pipeline_ends_in_a_classifier_blind_to_the_marker(self, y, self.unlabeled_marker)
         Xs, Xt, source = self._split(X, y, X_target, sample_domain)
         for rows, name in ((Xs, "source"), (Xt, "target")):
             if len(rows) < 2:

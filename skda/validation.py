@@ -234,7 +234,7 @@ def check_x_target_not_routed_past_pipeline(estimator_name, X_target):
                 "pipe.fit(X, y) (every step then sees both domains).")
 
 
-def warn_if_the_pipeline_ends_in_a_classifier_blind_to_the_marker(transformer_name, y, marker):
+def warn_if_the_pipeline_ends_in_a_classifier_blind_to_the_marker(transformer, y, marker):
     """Warn when a transformer (``CORAL``, a skda estimator used for its features) is fitted on packed labels ``y``
     (rows marked ``marker``) inside a ``Pipeline`` whose last step is a classifier that knows no marker (e.g.
     ``LogisticRegression``): the pipeline hands it the same ``y``, so it learns the marker as a class and predicts
@@ -249,6 +249,8 @@ def warn_if_the_pipeline_ends_in_a_classifier_blind_to_the_marker(transformer_na
     pipeline_fits = [("sklearn.pipeline", name) for name in ("fit", "fit_transform", "fit_predict")]
     for _, local in sklearn_frames(*pipeline_fits):  # nearest first: an inner pipeline may end in the transformer
         last = final_estimator(local.get("self"))
+        if last is transformer:  # an inner pipeline that ends in the transformer itself: look further out
+            continue
         while not takes_packed_labels(last) and hasattr(last, "estimator"):  # a search, a meta-estimator
             last = final_estimator(last.estimator)
         if not is_classifier(last):  # e.g. an inner pipeline that ends in the transformer: look further out
@@ -256,10 +258,11 @@ def warn_if_the_pipeline_ends_in_a_classifier_blind_to_the_marker(transformer_na
         if takes_packed_labels(last):
             return
         warnings.warn(
-            f"{transformer_name} was fitted on packed labels (target rows labelled {marker!r}) in a Pipeline that ends "
-            f"in {type(last).__name__}, which knows no unlabelled marker: it will learn {marker!r} as a class and "
-            f"predict it for target rows. Wrap it: skda.preprocessing.SourceClassifier({type(last).__name__}(...)) "
-            "fits it on the labelled rows only.", UserWarning, stacklevel=caller_stacklevel())
+            f"{type(transformer).__name__} was fitted on packed labels (target rows labelled {marker!r}) in a Pipeline "
+            f"that ends in {type(last).__name__}, which knows no unlabelled marker: it will learn {marker!r} as a "
+            f"class and predict it for target rows. Wrap it: skda.preprocessing.SourceClassifier("
+            f"{type(last).__name__}(...)) fits it on the labelled rows only.", UserWarning,
+            stacklevel=caller_stacklevel())
         return
 
 
@@ -305,7 +308,7 @@ def numeric_labels(y):
     return y
 
 
-def _check_labels(y, n_rows, name, marker):
+def _check_labels(y, n_rows, name, marker, source=None):
     if y is None:
         raise ValueError(f"{name} is required: this estimator requires y to be passed, but the target y is None "
                          "(skda estimators learn from labelled source samples).")
@@ -314,21 +317,30 @@ def _check_labels(y, n_rows, name, marker):
         y = y.astype(y.dtype.newbyteorder("="))
     if len(y) != n_rows:
         raise ValueError(f"{name} has {len(y)} labels but X has {n_rows} rows; they must have the same length.")
-    refuse_missing_labels(y, name, marker)
+    refuse_missing_labels(y, name, marker, source)
     return y
 
 
-def refuse_missing_labels(y, name, marker) -> None:
-    """``ValueError`` when the 1-D labels ``y`` (packed: target rows carry ``marker``) hold missing values (NaN,
-    None, pandas' NA), e.g. target rows left missing the pandas way instead of carrying the marker."""
+def refuse_missing_labels(y, name, marker, source=None) -> None:
+    """``ValueError`` when the 1-D labels ``y`` hold missing values (NaN, None, pandas' NA). ``source``: the mask of
+    the rows known to be source rows (all of them in the three-array form, ``sample_domain > 0`` with it), which
+    need their label; None (packed labels): target rows left missing the pandas way instead of carrying
+    ``marker``."""
     missing = missing_labels(y)
-    if missing.any():
-        how = ("with unlabeled_marker=None every row of y is labelled: pass the target rows as X_target"
-               if marker is None else f"mark the target rows with the unlabelled marker {marker!r} (unlabeled_marker; "
-                                      "skda.model_selection.pack_domains(Xs, ys, Xt) builds such a y), or pass them as "
-                                      "X_target")
-        raise ValueError(f"{name} has {int(missing.sum())} missing labels (NaN, None or pd.NA; the first at row "
-                         f"{int(np.argmax(missing))}); skda does not read a missing label as unlabelled: {how}.")
+    if not missing.any():
+        return
+    where = f"{int(missing.sum())} missing labels (NaN, None or pd.NA; the first at row {int(np.argmax(missing))})"
+    if source is not None and (missing & source).any():
+        first = int(np.argmax(missing & source))
+        raise ValueError(f"{name} has {where}; row {first} is a source row, and every source row needs its label.")
+    if source is not None:  # target rows of the sample_domain form
+        how = f"mark the target rows whose label is unknown with the unlabelled marker {marker!r}"
+    elif marker is None:
+        how = "with unlabeled_marker=None every row of y is labelled: pass the target rows as X_target"
+    else:
+        how = (f"mark the target rows with the unlabelled marker {marker!r} (unlabeled_marker; "
+               "skda.model_selection.pack_domains(Xs, ys, Xt) builds such a y), or pass them as X_target")
+    raise ValueError(f"{name} has {where}; skda does not read a missing label as unlabelled: {how}.")
 
 
 def missing_labels(y) -> np.ndarray:
@@ -356,7 +368,8 @@ def split_domains(X, y, X_target=None, *, unlabeled_marker=-1, require_target=Tr
     classes are declared or known).
     """
     X = check_features(X, name="X")
-    y = _check_labels(y, X.shape[0], "y", unlabeled_marker)
+    y = _check_labels(y, X.shape[0], "y", unlabeled_marker,
+                      source=None if X_target is None else np.ones(X.shape[0], dtype=bool))
     check_sklearn_fit(y, unlabeled_marker, target_given=X_target is not None)
     is_target = unlabeled_mask(y, unlabeled_marker)
     if X_target is not None:
@@ -471,7 +484,7 @@ def split_sample_domain(X, y, sample_domain, marker, *, X_target=None, yt=None):
         X = check_features(X, name="X")
     n_rows = _num_samples(X)
     source = sample_domain_source_rows(sample_domain, n_rows)
-    y = _check_labels(y, n_rows, "y", marker)
+    y = _check_labels(y, n_rows, "y", marker, source=source)
     # as packed labels: a cross_val_predict worker that label-encoded y (the marker became a class) is warned about
     check_sklearn_fit(y, marker)
     unlabelled_source = np.flatnonzero(source & unlabeled_mask(y, marker))
@@ -729,7 +742,8 @@ def _warn_in_a_wrapper_s_worker(y, marker, target_given):
         "StackingClassifier, CalibratedClassifierCV, OneVsRestClassifier, OneVsOneClassifier) label-encode y before "
         f"fitting the estimators they hold, and if y was packed (target rows marked {marker!r}) the marker became a "
         "class (the target rows its examples); skda cannot check this outside the calling process (n_jobs > 1). Fit "
-        "skda estimators directly, in a Pipeline or in a search; combine fitted models yourself.",
+        "skda estimators directly, in a Pipeline or in a search; combine fitted models yourself. (If y was not "
+        "packed, e.g. a plain supervised problem, this warning does not apply: filter it.)",
         UserWarning, stacklevel=caller_stacklevel())
 
 

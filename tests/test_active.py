@@ -921,3 +921,32 @@ def test_oracle_labels_with_nan_are_refused_before_any_training(small_task):
     with pytest.raises(ValueError, match="the oracle labels yt contain NaN"):
         skda.active_learning_loop(selector, Xs, ys, Xt, oracle, rounds=1, budget=5)
     assert not selector.__sklearn_is_fitted__()
+    # labels fit takes are taken: an object array of ints
+    skda.active_learning_loop(selector, Xs, ys, Xt, yt.astype(object), rounds=1, budget=5, round_epochs=1)
+    assert selector.n_labeled_target_ == 5
+
+
+def test_a_coral_step_inside_a_column_transformer_needs_metadata_routing(small_task):
+    """A FeatureUnion or ColumnTransformer passes fit parameters on only with metadata routing: without it a CORAL
+    step there counted the bought target rows as source rows, silently; now refused, and right with routing on."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.pipeline import make_pipeline
+
+    from skda.preprocessing import CORAL
+
+    Xs, ys, Xt, yt = small_task
+    Xt = Xt * np.linspace(0.3, 3.0, Xt.shape[1])
+    labels = np.full(len(Xt), -1)
+    labels[::4] = yt[::4]
+    columns = list(range(Xs.shape[1]))
+
+    with pytest.raises(ValueError, match=r"step 'columntransformer__coral' \(CORAL\) takes sample_domain .* inside "
+                                         r"a FeatureUnion or ColumnTransformer"):
+        skda.active.fit_learner(make_pipeline(ColumnTransformer([("coral", CORAL(), columns)]),
+                                              make("source-only", random_state=0)), Xs, ys, Xt, labels)
+    with sklearn.config_context(enable_metadata_routing=True):
+        pipe = skda.active.fit_learner(make_pipeline(
+            ColumnTransformer([("coral", CORAL().set_fit_request(sample_domain=True), columns)]),
+            make("source-only", random_state=0).set_fit_request(sample_domain=True)), Xs, ys, Xt, labels)
+    np.testing.assert_allclose(pipe[0].named_transformers_["coral"].transform_matrix_,
+                               CORAL().fit(Xs, ys, X_target=Xt).transform_matrix_)

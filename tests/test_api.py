@@ -553,6 +553,12 @@ def test_dataframe_column_names_are_recorded_and_checked(small_task):
             clf.partial_fit(dfs, ys, target)
     with pytest.warns(UserWarning, match="X_target has column names but X has none"):
         make("dann", random_state=0, device="cpu").fit(Xs, ys, dft)
+    with pytest.warns(UserWarning, match="X has column names but X_target has none"):
+        make("dann", random_state=0, device="cpu").fit(dfs, ys, pd.DataFrame(Xt))
+    with warnings.catch_warnings():  # integer column names on both sides are no names (scikit-learn's rule)
+        warnings.simplefilter("error", UserWarning)
+        warnings.filterwarnings("ignore", message=".*collapsed.*")
+        make("dann", random_state=0, device="cpu").fit(pd.DataFrame(Xs), ys, pd.DataFrame(Xt))
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # score passes the DataFrame (names) down to predict: no warning
         assert clf.score(dft, clf.predict(dft)) == 1.0

@@ -198,6 +198,7 @@ def test_a_skda_transformer_before_a_classifier_blind_to_the_marker_warns(packed
     X, y = packed
     Xs, ys, Xt, _ = small_task
     for blind in (make_pipeline(dann(), LogisticRegression()),
+                  make_pipeline(make_pipeline(StandardScaler(), dann()), LogisticRegression()),
                   make_pipeline(make_union(dann(), "passthrough"), LogisticRegression()),
                   make_pipeline(ColumnTransformer([("features", dann(), list(range(X.shape[1])))]),
                                 LogisticRegression())):

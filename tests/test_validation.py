@@ -376,3 +376,20 @@ def test_a_nan_marker_is_refused_everywhere(data):
         with pytest.raises(InvalidParameterError, match=r"'unlabeled_marker' parameter of \w+ must be .* a finite "
                                                         "number. Got nan"):
             model.fit(X, y)
+
+
+def test_a_missing_source_label_is_named_as_one(data):
+    """In the three-array form (and among the sample_domain source rows) a missing label is a source row's: the
+    advice to mark target rows with the marker (which X_target then refuses) was wrong there."""
+    Xs, ys, Xt, _ = data
+    ys = ys.astype(float)
+    ys[5] = np.nan
+    with pytest.raises(ValueError, match="row 5 is a source row, and every source row needs its label"):
+        make("dann").fit(Xs, ys, Xt)
+    X, y = np.r_[Xs, Xt], np.r_[ys, np.full(len(Xt), np.nan)]
+    domains = np.r_[np.ones(len(Xs), int), -np.ones(len(Xt), int)]
+    with pytest.raises(ValueError, match="row 5 is a source row"):
+        make("dann").fit(X, y, sample_domain=domains)
+    y[5] = 0.0
+    with pytest.raises(ValueError, match="mark the target rows whose label is unknown with the unlabelled marker -1"):
+        make("dann").fit(X, y, sample_domain=domains)
