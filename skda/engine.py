@@ -459,7 +459,21 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
         on an unfitted estimator.
         A default callback set to None (``callbacks__lr_annealing=None``) is dropped at once; any ``callbacks__*``
         value on a fitted estimator re-initialises the callbacks, which check their values then.
+
+        A call that fails (e.g. a callback refused) leaves a fitted estimator's parameters and state as they were.
         """
+        if not self.__sklearn_is_fitted__():
+            return self._apply_params(params)
+        before = dict(self.__dict__)
+        try:
+            return self._apply_params(params)
+        except BaseException:
+            self.__dict__.clear()
+            self.__dict__.update(before)
+            raise
+
+    def _apply_params(self, params):
+        """The body of :meth:`set_params`."""
         params = dict(params)
         if self.__sklearn_is_fitted__():
             # the optimiser and criterion classes and the learning-rate scales already set rebuild nothing: skorch
@@ -634,9 +648,22 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
         callbacks = super()._default_callbacks
         return [*callbacks, ("lr_annealing", LRAnnealing())] if self.anneals_learning_rate else callbacks
 
+    #: What the source validation split (``train_split``) records in the history each epoch, for callbacks to monitor
+    validation_metrics = ("valid_loss", "valid_accuracy")
+
     def initialize_callbacks(self):
-        """skorch's callbacks, refusing those that cannot work on skda's paired source/target tensors."""
+        """skorch's callbacks, refusing those that cannot work on skda's paired source/target tensors
+        (:meth:`check_callbacks`)."""
         super().initialize_callbacks()
+        self.check_callbacks()
+        return self
+
+    def check_callbacks(self):
+        """Refuse callbacks (``callbacks_``) that cannot work here: skorch's ``ProgressBar`` and scoring callbacks
+        (they read a skorch Dataset), a monitor of a ``valid_*`` value without ``train_split`` or of one the split does
+        not record (:attr:`validation_metrics`; skorch raised a KeyError after an epoch), and ``callbacks__<name>__*``
+        values that name no callback of this estimator (ignored otherwise). Run when the callbacks are initialised and
+        before every ``partial_fit`` / warm start (``set_params`` may have changed ``train_split`` since)."""
         from skorch.callbacks import ProgressBar
         from skorch.callbacks.scoring import ScoringBase
 
@@ -651,13 +678,27 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
                     "train_split=skorch.dataset.ValidSplit(...) (valid_loss and valid_accuracy are recorded each "
                     "epoch) or score the fitted estimator.")
             monitor = getattr(callback, "monitor", None)
-            if self.train_split is None and isinstance(monitor, str) and monitor.startswith("valid_"):
+            if not (isinstance(monitor, str) and monitor.startswith("valid_")):
+                continue
+            if self.train_split is None:
                 # skorch would raise a KeyError on the history at the first epoch's end
                 raise ValueError(
                     f"callback {name!r} monitors {monitor!r}, which is recorded only with a source validation split: "
                     "pass train_split=skorch.dataset.ValidSplit(0.2, stratified=True) (skda's default is None: "
                     "every labelled source row trains), or monitor a train_* value.")
-        return self
+            recorded = monitor[:-len("_best")] if monitor.endswith("_best") else monitor
+            if recorded not in self.validation_metrics:
+                raise ValueError(
+                    f"callback {name!r} monitors {monitor!r}, which {type(self).__name__} does not record: its source "
+                    f"validation split records {list(self.validation_metrics)} (skorch's classifier calls the "
+                    "accuracy valid_acc; skda valid_accuracy).")
+        names = {name for name, _ in self.callbacks_}
+        unknown = sorted(key for key in vars(self) if key.startswith("callbacks__") and key.count("__") >= 2
+                         and key.split("__")[1] not in names)
+        if unknown:
+            raise ValueError(f"{unknown} name no callback of this {type(self).__name__}: its callbacks are "
+                             f"{sorted(names)}. (A misspelt name would change nothing; a search over it would vary "
+                             "nothing.)")
 
     @property
     def _n_features_out(self):  # scikit-learn's private hook of ClassNamePrefixFeaturesOutMixin (sklearn >= 1.2)
@@ -1183,6 +1224,13 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
         check_parameters(self)
         check_unused_skorch_parameters(self)
         check_device_available(self.device)
+        criterion = self.criterion if isinstance(self.criterion, type) else type(self.criterion)
+        if issubclass(criterion, nn.NLLLoss):
+            raise ValueError(f"criterion={criterion.__name__}: skda's criterion takes the network's logits (skorch's "
+                             "NeuralNetClassifier feeds NLLLoss log-probabilities; skda does not), so NLLLoss would "
+                             "be unbounded below. Use torch.nn.CrossEntropyLoss (the default), which takes logits.")
+        if self.__sklearn_is_fitted__() and getattr(self, "callbacks_", None) is not None:
+            self.check_callbacks()  # partial_fit and warm starts keep the callbacks: train_split may have changed
 
     def _check_epochs(self, fit_params):
         """The only fit parameter besides ``yt`` and ``sample_domain`` (named in the signatures) is ``epochs``, an

@@ -232,17 +232,21 @@ class MADDAClassifier(DomainAdaptationNet):
         self.discriminator_optimizer_ = build(("discriminator",))
         return self
 
-    def initialize_callbacks(self):
-        """The engine's callbacks, refusing those that restore a best epoch's weights at the end of the fit
+    validation_metrics = ("valid_loss",)
+
+    def check_callbacks(self):
+        """The engine's checks, plus: refuse callbacks that restore a best epoch's weights at the end of the fit
         (``load_best=True`` of skorch's ``EarlyStopping`` / ``Checkpoint``): the best epoch may fall in the source
         stage, whose weights have no trained target model, and the kNN index and class centres would stay those
-        of the last epoch. A ``Checkpoint`` without ``load_best`` and ``load_params(checkpoint=...)`` after the fit
-        restore a consistent model (a checkpoint of the source stage is refused when loaded)."""
-        super().initialize_callbacks()
+        of the last epoch (a ``Checkpoint`` without ``load_best`` and ``load_params(checkpoint=...)`` after the fit
+        restore a consistent model; a checkpoint of the source stage is refused when loaded); and skorch's
+        ``LRScheduler``, which steps ``optimizer_`` only (the source model), not the target model and discriminator
+        that train in the target stage."""
+        from skorch.callbacks import LRScheduler
+
         for name, callback in self.callbacks_:
             monitor = getattr(callback, "monitor", None)
             if isinstance(monitor, str) and monitor.startswith("valid_accuracy"):
-                # skorch would raise a KeyError on the history at the first epoch's end
                 raise ValueError(
                     f"callback {name!r} monitors {monitor!r}, which M-ADDA does not record: its held-out source rows "
                     "(train_split) give valid_loss, the triplet loss Eq. 1 of their embeddings (no kNN accuracy "
@@ -253,7 +257,13 @@ class MADDAClassifier(DomainAdaptationNet):
                     "best epoch, which may be one of the source stage (no trained target model yet), without its "
                     "kNN index and class centres. Use load_best=False and, for a Checkpoint, "
                     "load_params(checkpoint=...) after the fit.")
-        return self
+            if isinstance(callback, LRScheduler):
+                raise TypeError(
+                    f"callback {name!r}: skorch's LRScheduler steps optimizer_ only, M-ADDA's source model; its target "
+                    "model and discriminator (target_optimizer_, discriminator_optimizer_), which train in the target "
+                    "stage, would keep their rates. M-ADDA trains at constant rates (as the authors' code): lr, and "
+                    "target_lr_scale for the target model.")
+        super().check_callbacks()
 
     # ---------------------------------------------------------------- persistence
     fitted_attributes = (*DomainAdaptationNet.fitted_attributes, "centers_", "source_embeddings_", "source_labels_")

@@ -183,9 +183,12 @@ def split_validation(train_split, Xs, ys, seed: int, class_names):
     finally:
         np.random.set_state(state)
     if not (isinstance(parts, tuple) and len(parts) == 2 and all(hasattr(p, "indices") for p in parts)):
-        raise TypeError("train_split must return (train, valid) subsets with an 'indices' attribute, as "
-                        "skorch.dataset.ValidSplit does; got "
-                        f"{type(parts).__name__}.")
+        got = (f"({', '.join(type(p).__name__ for p in parts)})" if isinstance(parts, tuple)
+               else type(parts).__name__)
+        raise TypeError("train_split must return (train, valid) subsets of the source rows with an 'indices' "
+                        "attribute, as skorch.dataset.ValidSplit does; got "
+                        f"{got}. A validation set of other rows (skorch's predefined_split) is not supported: hold "
+                        "out source rows with ValidSplit, or score the fitted estimator on your set.")
     train_idx = np.asarray(parts[0].indices, dtype=np.int64)
     valid_idx = np.asarray(parts[1].indices, dtype=np.int64)
     if len(valid_idx) == 0 or len(train_idx) == 0:

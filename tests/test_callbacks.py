@@ -250,3 +250,76 @@ def test_on_batch_end_callbacks_find_the_batch_loss_in_the_history(small_task):
     assert all(recorded == loss for recorded, loss in seen)
     assert [b["train_loss"] for b in batches] == [recorded for recorded, _ in seen]
     assert all(isinstance(b["train_loss"], float) for b in batches)  # floats once the epoch is over
+
+
+def test_a_refused_callback_set_on_a_fitted_estimator_is_not_installed(small_task):
+    """set_params(callbacks=[...]) refused on a fitted estimator: the previous callbacks stay (the refused list was
+    stored and installed: ProgressBar failed inside skorch at the next partial_fit, EpochScoring recorded
+    nothing, silently)."""
+    from skorch.callbacks import EpochScoring, ProgressBar
+
+    Xs, ys, Xt, _ = small_task
+    model = make("dann", random_state=0).fit(Xs, ys, Xt)
+    before = (model.callbacks, [name for name, _ in model.callbacks_])
+    for refused in ([ProgressBar()], [EpochScoring("accuracy")]):
+        with pytest.raises(TypeError, match="callback"):
+            model.set_params(callbacks=refused)
+        assert (model.callbacks, [name for name, _ in model.callbacks_]) == before
+    model.partial_fit(Xs, ys, Xt)
+
+
+def test_callbacks_are_checked_again_before_partial_fit(small_task):
+    """train_split removed on a fitted estimator whose EarlyStopping monitors valid_loss: partial_fit refuses
+    before training (a KeyError after a full epoch, the history one row longer, before)."""
+    Xs, ys, Xt, _ = small_task
+    model = make("dann", random_state=0, callbacks=[EarlyStopping(patience=50)], **SPLIT).fit(Xs, ys, Xt)
+    rows = len(model.history)
+    model.set_params(train_split=None)
+    with pytest.raises(ValueError, match="monitors 'valid_loss', which is recorded only with a source validation"):
+        model.partial_fit(Xs, ys, Xt)
+    assert len(model.history) == rows
+
+
+@pytest.mark.parametrize("callback", [EarlyStopping(monitor="valid_acc", lower_is_better=False),
+                                      Checkpoint(monitor="valid_acc_best")])
+def test_a_monitor_the_validation_split_does_not_record_is_refused_before_training(small_task, callback, tmp_path):
+    Xs, ys, Xt, _ = small_task
+    if isinstance(callback, Checkpoint):
+        callback.dirname = str(tmp_path)
+    with pytest.raises(ValueError, match=r"monitors 'valid_acc.*', which DANNClassifier does not record: its source "
+                                         r"validation split records \['valid_loss', 'valid_accuracy'\]"):
+        make("dann", random_state=0, callbacks=[callback], **SPLIT).fit(Xs, ys, Xt)
+
+
+def test_callback_parameters_that_name_no_callback_are_refused(small_task):
+    """A misspelt callback name, or a schedule the estimator does not have, changed nothing, silently."""
+    Xs, ys, Xt, _ = small_task
+    with pytest.raises(ValueError, match=r"\['callbacks__grl_schedul__gamma'\] name no callback of this "
+                                         r"DANNClassifier: its callbacks are \[.*'grl_schedule'"):
+        make("dann", callbacks__grl_schedul__gamma=0.0).fit(Xs, ys, Xt)
+    with pytest.raises(ValueError, match="name no callback of this SourceOnlyClassifier"):
+        make("source-only", callbacks__grl_schedule__gamma=0.0).fit(Xs, ys, Xt)
+    make("dann", callbacks__grl_schedule__gamma=5.0, callbacks__lr_annealing=None).fit(Xs, ys, Xt)
+
+
+def test_madda_refuses_an_lr_scheduler_that_would_leave_its_target_stage_alone(small_task):
+    Xs, ys, Xt, _ = small_task
+    with pytest.raises(TypeError, match="LRScheduler steps optimizer_ only, M-ADDA's source model"):
+        make("madda", callbacks=[LRScheduler(StepLR, step_size=1)]).fit(Xs, ys, Xt)
+
+
+def test_nll_loss_on_logits_is_refused(small_task):
+    Xs, ys, Xt, _ = small_task
+    for criterion in (torch.nn.NLLLoss, torch.nn.NLLLoss()):
+        with pytest.raises(ValueError, match="takes the network's logits .* Use torch.nn.CrossEntropyLoss"):
+            make("dann", criterion=criterion).fit(Xs, ys, Xt)
+
+
+def test_a_predefined_validation_set_is_named_as_unsupported(small_task):
+    from skorch.dataset import Dataset
+    from skorch.helper import predefined_split
+
+    Xs, ys, Xt, _ = small_task
+    with pytest.raises(TypeError, match=r"got \(Dataset, Dataset\). A validation set of other rows \(skorch's "
+                                        r"predefined_split\) is not supported"):
+        make("dann", train_split=predefined_split(Dataset(Xs[:10], ys[:10]))).fit(Xs, ys, Xt)
