@@ -1198,8 +1198,15 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
                 f"{name} is a 1-D list or array of strings, which skda reads as image file paths, but this estimator "
                 f"was fitted on flat rows of shape {self.input_shape_}: pass {name} as an array of shape "
                 f"(n_samples, {', '.join(map(str, self.input_shape_))}).")
-        check_shape = None if kind == "paths" else self.input_shape_
+        # images through a preprocess (e.g. a Resize) may have another height and width, as image files may
+        resized = kind == "images" and self.preprocess is not None
+        check_shape = None if kind == "paths" or resized else self.input_shape_
         X = check_features(X, name=name, input_shape=check_shape, estimator_name=type(self).__name__)
+        fitted = tuple(self.input_shape_)
+        if resized and not is_path_array(X) and (X.ndim != len(fitted) + 1 or X.shape[1:-2] != fitted[:-2]):
+            raise ValueError(f"{name} has samples of shape {X.shape[1:]}, but {type(self).__name__} was fitted on "
+                             f"images of shape {fitted}: another height and width go through its preprocess, not "
+                             "another number of channels or axes.")
         if getattr(self, "uint8_images_", False):
             check_image_scale(X, name=name, reference="this estimator was fitted on")
         return self._validated_prediction_rows(X, name)

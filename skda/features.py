@@ -15,7 +15,8 @@ from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, Transfo
 from sklearn.exceptions import NotFittedError
 from sklearn.utils import TransformerTags
 
-from .images import decode_image_file, float_image_batch, images_as_float, is_path_array
+from .images import (check_image_input, decode_image_file, float_image_batch, images_as_float, is_path_array,
+                     ordered_batches)
 from .nets import TorchvisionBackbone, _is_state_dict_path, resolve_torchvision_weights
 from .params import check_parameters, choices, count, device_constraint
 from .runtime import check_device_available, resolve_device, seeded
@@ -208,7 +209,7 @@ class ImageFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         if X.ndim == 1:
             if not is_path_array(X):
                 raise ValueError(f"a 1-D X must hold image file paths (str), got dtype {X.dtype}.")
-            return "paths", X
+            return "paths", check_image_input(X)  # path strings (bytes decoded), as the estimators read them
         if X.ndim == 3:
             X = X[:, None]
         if X.ndim != 4:
@@ -236,11 +237,9 @@ class ImageFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         device = self.device_
         out = np.empty((len(X), self.n_features_out_), dtype=np.float32)
         if kind == "paths":
-            # a generator of its own: a DataLoader's iterator otherwise draws its base seed from torch's global one
-            batches = torch.utils.data.DataLoader(
-                _DecodedBatches(X, self.batch_size, self._fitted("in_channels"), preprocess), batch_size=None,
-                num_workers=self.num_workers, pin_memory=device.type == "cuda",
-                generator=torch.Generator().manual_seed(0))
+            # in order, seeded by a generator of its own (not torch's global one); the workers stop when a file fails
+            dataset = _DecodedBatches(X, self.batch_size, self._fitted("in_channels"), preprocess)
+            batches = ordered_batches(dataset, range(len(dataset)), self.num_workers, device, seed=0)
         else:
             batches = (torch.from_numpy(np.ascontiguousarray(X[start:start + self.batch_size]))
                        for start in range(0, len(X), self.batch_size))
@@ -258,6 +257,13 @@ class ImageFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         return out
 
     def _forward(self, network, batch):
-        """The backbone on one preprocessed batch (a hook for subclasses, e.g. to count calls)."""
-        return network(batch)
+        """The backbone on one preprocessed batch (a hook for subclasses, e.g. to count calls). A batch the
+        architecture cannot take (images too small for its pooling, a ViT's fixed size) raises ``ValueError``."""
+        try:
+            return network(batch)
+        except (RuntimeError, AssertionError) as exc:  # torch's shape errors; torchvision's ViT asserts its size
+            raise ValueError(
+                f"the {self._fitted('name')} backbone failed on a batch of shape {tuple(batch.shape)} (after "
+                f"preprocess): {str(exc).strip()[:300]}. Images too small for its layers need a resize (e.g. "
+                "preprocess='weights', or torchvision.transforms.v2.Resize); ViTs take 224x224.") from exc
 

@@ -54,19 +54,19 @@ def require_torchvision(what: str):
 
 
 def is_path_array(X) -> bool:
-    """Whether ``X`` is a 1-D sequence of file paths (text or ``os.PathLike``; a pandas Series of them too), the
-    image-file input form."""
+    """Whether ``X`` is a 1-D sequence of file paths (text, bytes or ``os.PathLike``; a pandas Series of them too),
+    the image-file input form."""
     if hasattr(X, "iloc") and getattr(X, "ndim", 2) == 1:
         X = X.to_numpy()
     if hasattr(X, "iloc") or hasattr(X, "toarray"):
         return False
     if isinstance(X, (list, tuple)):
-        return len(X) > 0 and all(isinstance(v, (str, os.PathLike)) for v in X)
+        return len(X) > 0 and all(isinstance(v, (str, bytes, os.PathLike)) for v in X)
     if not isinstance(X, np.ndarray) or X.ndim != 1:
         return False
     if X.dtype.kind in "US":
         return True
-    return X.dtype.kind == "O" and len(X) > 0 and all(isinstance(v, (str, os.PathLike)) for v in X)
+    return X.dtype.kind == "O" and len(X) > 0 and all(isinstance(v, (str, bytes, os.PathLike)) for v in X)
 
 
 def check_image_input(X, name="X"):
@@ -96,9 +96,9 @@ def images_as_float(batch: torch.Tensor) -> torch.Tensor:
 def decode_image_file(path: str, channels: int | None = None) -> torch.Tensor:
     """One image file as a uint8 tensor ``(C, H, W)`` (``torchvision.io.decode_image``, EXIF orientation applied):
     ``channels`` None keeps the file's colour (grey C=1, colour C=3; an alpha channel is dropped; a palette PNG
-    reads as its colours, C=3), 1 reads it grey, 3 as RGB. 16-bit files (PNG) are scaled to 8 bits, so that every
-    file reads on the same 0-255 scale. An animated GIF reads as its first frame. An unreadable file raises
-    ``ValueError`` naming it."""
+    reads as its colours and a CMYK JPEG as RGB, C=3), 1 reads it grey, 3 as RGB. 16-bit files (PNG) are scaled to 8
+    bits, so that every file reads on the same 0-255 scale. An animated GIF reads as its first frame. An unreadable
+    file raises ``ValueError`` naming it."""
     io = require_torchvision("Reading image files").io
     modes = {None: io.ImageReadMode.UNCHANGED, 1: io.ImageReadMode.GRAY, 3: io.ImageReadMode.RGB}
     if channels not in modes:
@@ -121,6 +121,9 @@ def decode_image_file(path: str, channels: int | None = None) -> torch.Tensor:
         image = image[0]
     if path.lower().endswith(".webp"):  # torchvision's WebP decoder ignores apply_exif_orientation
         image = _exif_oriented(image, _exif_orientation(path))
+    if image.shape[0] == 4 and channels is None and _is_jpeg(path):
+        # a CMYK JPEG: its 4th channel is black (K), not alpha; read as RGB, as channels=3 (and Pillow) read it
+        return decode_image_file(path, channels=3)
     if image.shape[0] in (2, 4):  # grey + alpha, RGB + alpha: the colour channels
         image = image[:image.shape[0] - 1]
     if image.dtype != torch.uint8:  # e.g. uint16 from a 16-bit PNG
@@ -132,6 +135,15 @@ def decode_image_file(path: str, channels: int | None = None) -> torch.Tensor:
     elif channels == 3 and image.shape[0] == 1:
         image = image.expand(3, -1, -1).clone()
     return image
+
+
+def _is_jpeg(path: str) -> bool:
+    """Whether ``path`` is a JPEG file (its first bytes: the SOI marker)."""
+    try:
+        with open(path, "rb") as f:
+            return f.read(2) == b"\xff\xd8"
+    except OSError:
+        return False
 
 
 def _is_palette_png(path: str) -> bool:
@@ -430,7 +442,7 @@ class _DecodedFiles(torch.utils.data.Dataset):
         return xs, xt
 
 
-def _loader(dataset, items, num_workers, device, seed):
+def ordered_batches(dataset, items, num_workers, device, seed):
     """The batches of a ``DataLoader`` over ``items`` (each one whole batch), in order, pinned for CUDA. Its own
     generator seeds the workers (torch's global generator is not drawn from, so the training's random numbers do
     not depend on the placement). The worker processes stop when the batches end, are abandoned or fail."""
@@ -469,7 +481,7 @@ class HostRows(RowSource):
     def paired_batches(self, pairs, target, seed):
         pairs = [(s.cpu(), None if t is None else t.cpu()) for s, t in pairs]
         dataset = _IndexedArray(self.array, None if target is None else target.array)
-        for xs, xt in _loader(dataset, pairs, self.num_workers, self.device, seed):
+        for xs, xt in ordered_batches(dataset, pairs, self.num_workers, self.device, seed):
             xs = self.pipeline.finish(xs.to(self.device, non_blocking=True), True)
             if xt is not None:
                 xt = target.pipeline.finish(xt.to(self.device, non_blocking=True), True)
@@ -509,12 +521,12 @@ class FileRows(RowSource):
 
     def paired_batches(self, pairs, target, seed):
         pairs = [(s.cpu(), None if t is None else t.cpu()) for s, t in pairs]
-        for xs, xt in _loader(self._dataset(target, True), pairs, self.num_workers, self.device, seed):
+        for xs, xt in ordered_batches(self._dataset(target, True), pairs, self.num_workers, self.device, seed):
             yield self._finish(xs), None if xt is None else self._finish(xt)
 
     def chunks(self, chunk_rows):
         items = [(torch.arange(s, min(s + chunk_rows, self.n_rows)), None) for s in range(0, self.n_rows, chunk_rows)]
-        loader = _loader(self._dataset(None, False), items, self.num_workers, self.device, 0)
+        loader = ordered_batches(self._dataset(None, False), items, self.num_workers, self.device, 0)
         for (idx, _), (xs, _) in zip(items, loader):
             yield int(idx[0]), self._finish(xs)
 

@@ -209,8 +209,11 @@ class TorchvisionBackbone(nn.Module):
             if len(image_shape) == 2:
                 image_shape = (1, *image_shape)
             if len(image_shape) != 3 or image_shape[0] != in_channels:
+                hint = (f" The images have {image_shape[0]} channel(s): set in_channels={image_shape[0]} "
+                        f"(module__in_channels={image_shape[0]} in an estimator; the first layer is adapted to it)."
+                        if len(image_shape) == 3 else "")
                 raise ValueError(f"image_shape must be (C, H, W) with C = in_channels = {in_channels}, got "
-                                 f"{image_shape}.")
+                                 f"{image_shape}.{hint}")
             if n_features_in is not None and int(n_features_in) != image_shape[0] * image_shape[1] * image_shape[2]:
                 raise ValueError(f"TorchvisionBackbone: {n_features_in} values per sample do not make images of "
                                  f"shape {image_shape}; set module__image_shape.")

@@ -138,6 +138,32 @@ def test_image_files(tmp_path):
     np.testing.assert_array_equal(grey.transform(pd.DataFrame({"path": paths})), grey.transform(paths))
 
 
+def test_file_workers_stop_when_a_file_fails_and_bytes_paths_read_as_paths(tmp_path):
+    """After an unreadable file, ImageFeatures' DataLoader workers end with the error (they stayed alive until the
+    exception was collected); a numpy bytes array of paths reads as the paths (it was read as "b'...'")."""
+    import multiprocessing
+
+    X = grey_images(4)
+    paths = []
+    for i, image in enumerate(X):
+        paths.append(str(tmp_path / f"{i}.png"))
+        write_png(torch.from_numpy(image[None]), paths[-1])
+    (tmp_path / "broken.png").write_bytes(b"not an image")
+    workers = ImageFeatures("resnet18", in_channels=1, batch_size=1, device="cpu", num_workers=2).fit(paths)
+    with pytest.raises(ValueError, match="cannot read the image file"):
+        workers.transform([*paths, str(tmp_path / "broken.png")])
+        # (the exception and its traceback are alive here, in the except block, as in a user's handler)
+    assert multiprocessing.active_children() == []
+    grey = ImageFeatures("resnet18", in_channels=1, device="cpu").fit(paths)
+    np.testing.assert_array_equal(grey.transform(np.array(paths, dtype="S")), grey.transform(paths))
+
+
+def test_a_batch_the_architecture_cannot_take_is_named():
+    with pytest.raises(ValueError, match=r"the squeezenet1_1 backbone failed on a batch of shape \(2, 3, 16, 16\) "
+                                         r"\(after preprocess\): .* need a resize"):
+        ImageFeatures("squeezenet1_1", device="cpu").fit().transform(np.zeros((2, 3, 16, 16), np.uint8))
+
+
 def test_features_leave_the_caller_s_torch_state_alone(tmp_path):
     """ImageFeatures builds a float32 backbone under the caller's torch.set_default_dtype(torch.float64) (the
     images are fed as float32), and fit / transform of arrays and files draw nothing from torch's global generator

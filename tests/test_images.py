@@ -241,6 +241,22 @@ def test_every_file_reads_on_the_8_bit_colour_scale(images, tmp_path):
 
 
 @needs_torchvision
+def test_a_cmyk_jpeg_reads_as_its_rgb_colours(tmp_path):
+    """A CMYK JPEG's 4th channel is black (K), not alpha: read with the file's own channels it lost K and its
+    C, M, Y passed for R, G, B (64 of 255 off on average, silently); it now reads as Pillow's RGB, as channels=3."""
+    from PIL import Image
+
+    from skda.images import decode_image_file
+
+    cmyk = np.random.default_rng(0).integers(0, 255, (16, 16, 4), dtype=np.uint8)
+    cmyk[..., 3] = 128
+    Image.fromarray(cmyk, mode="CMYK").save(tmp_path / "cmyk.jpg", quality=100)
+    rgb = np.asarray(Image.open(tmp_path / "cmyk.jpg").convert("RGB")).transpose(2, 0, 1).astype(int)
+    for channels in (None, 3):
+        assert np.abs(decode_image_file(str(tmp_path / "cmyk.jpg"), channels).numpy().astype(int) - rgb).max() <= 1
+
+
+@needs_torchvision
 def test_palette_animated_and_turned_files_read_as_their_first_picture(tmp_path):
     """A palette PNG reads as its colours (not its palette indices), an animated GIF as its first frame, and the
     EXIF orientation of a WebP file is applied as Pillow's ``exif_transpose`` applies it, for all 8 values."""
@@ -619,3 +635,18 @@ def test_a_pickled_or_copied_estimator_continues_with_its_preprocess_object(imag
     other = pickle.loads(pickle.dumps(normalised)).set_params(preprocess=v2.Normalize([0.5], [0.5]))
     with pytest.raises(ValueError, match=r"\['preprocess'\] changed"):
         other.partial_fit(Xs, ys, Xt, epochs=1)
+
+
+@needs_torchvision
+def test_images_of_another_size_go_through_a_resizing_preprocess_as_files_do(images, tmp_path):
+    """A model fitted on 8x8 arrays with a Resize preprocess predicts 12x12 arrays as it predicts the same images
+    as files (the arrays were refused for their size while the files were taken); another channel count is
+    refused."""
+    Xs, ys, Xt, _ = images
+    model = make("dann", preprocess=v2.Resize((10, 10), antialias=True)).fit(Xs, ys, Xt)
+    bigger = np.repeat(np.repeat(Xt[:6], 2, axis=2), 2, axis=3)[:, :, :12, :12]
+    np.testing.assert_allclose(model.predict_proba(bigger), model.predict_proba(_write_pngs(tmp_path, bigger)),
+                               rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match=r"has samples of shape \(3, 12, 12\), but DANNClassifier was fitted on "
+                                         r"images of shape \(1, 8, 8\)"):
+        model.predict(np.repeat(bigger, 3, axis=1))

@@ -234,3 +234,12 @@ def test_saved_and_pickled_estimator_with_a_backbone(tmp_path):
     restored = backbone_estimator("dann").load_params(f_params=tmp_path / "params.pt")
     np.testing.assert_array_equal(restored.predict_proba(Xt), clf.predict_proba(Xt))
     np.testing.assert_array_equal(pickle.loads(pickle.dumps(clf)).predict_proba(Xt), clf.predict_proba(Xt))
+
+
+def test_images_with_other_channels_than_in_channels_name_the_setting():
+    pytest.importorskip("torchvision")
+    from skda.nets import TorchvisionBackbone
+
+    with pytest.raises(ValueError, match=r"The images have 1 channel\(s\): set in_channels=1 \(module__in_channels=1 "
+                                         r"in an estimator"):
+        TorchvisionBackbone("resnet18", image_shape=(1, 16, 16))
