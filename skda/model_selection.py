@@ -76,10 +76,8 @@ def pack_domains(Xs, ys, Xt, *, unlabeled_marker=-1):
     ``DataConversionWarning`` when the others hold values outside [0, 1]. ``unlabeled_marker`` (default -1) is the
     label of the target rows: a string or a finite number.
     """
-    check_marker(unlabeled_marker, "pack_domains")
-    if unlabeled_marker is None:  # None would be a missing label in y, which no estimator reads as unlabelled
-        raise ValueError("pack_domains marks the target rows with unlabeled_marker; None marks none. Pass a string "
-                         "or a finite number (default -1), the same as the estimator's unlabeled_marker.")
+    # not None: it would be a missing label in y, which no estimator reads as unlabelled
+    check_marker(unlabeled_marker, "pack_domains", allow_none=False)
     ys = column_or_1d(np.asarray(ys), warn=False)
     if _num_samples(Xs) != len(ys):
         raise ValueError(f"Xs has {_num_samples(Xs)} rows but ys has {len(ys)} labels.")

@@ -143,10 +143,12 @@ def marker_constraint() -> list:
     return [None, str, real(None, None, closed="neither", description="a finite number")]
 
 
-def check_marker(marker, caller: str) -> None:
+def check_marker(marker, caller: str, allow_none: bool = True) -> None:
     """Validate the ``unlabeled_marker`` argument of the function ``caller`` (e.g. ``"pack_domains"``) against
-    :func:`marker_constraint`; ``InvalidParameterError`` naming both otherwise."""
-    validate_parameter_constraints({"unlabeled_marker": marker_constraint()}, {"unlabeled_marker": marker},
+    :func:`marker_constraint` (without None unless ``allow_none``); ``InvalidParameterError`` naming both
+    otherwise."""
+    constraints = [c for c in marker_constraint() if allow_none or c is not None]
+    validate_parameter_constraints({"unlabeled_marker": constraints}, {"unlabeled_marker": marker},
                                    caller_name=caller)
 
 

@@ -133,7 +133,8 @@ def test_pack_domains_takes_dataframe_subclasses_wide_frames_and_refuses_a_none_
     start = time.perf_counter()
     pack_domains(wide, [0, 1], wide)
     assert time.perf_counter() - start < 5  # the duplicate check was quadratic in the columns (5 s at 16,000)
-    with pytest.raises(ValueError, match="None marks none"):
+    with pytest.raises(ValueError, match="'unlabeled_marker' parameter of pack_domains must be an instance of 'str' "
+                                         "or a finite number. Got None"):
         pack_domains(np.ones((3, 2)), [0, 1, 0], np.zeros((2, 2)), unlabeled_marker=None)
 
 

@@ -368,7 +368,7 @@ def test_a_nan_marker_is_refused_everywhere(data):
     Xs, ys, Xt, _ = data
     X = np.r_[Xs, Xt]
     y = np.r_[ys.astype(float), np.full(len(Xt), np.nan)]
-    with pytest.raises(InvalidParameterError, match="'unlabeled_marker' parameter of pack_domains must be None, an "
+    with pytest.raises(InvalidParameterError, match="'unlabeled_marker' parameter of pack_domains must be an "
                                                     "instance of 'str' or a finite number. Got nan"):
         pack_domains(Xs, ys.astype(float), Xt, unlabeled_marker=np.nan)
     for model in (CORAL(unlabeled_marker=np.nan), SourceClassifier(LogisticRegression(), unlabeled_marker=np.nan),
