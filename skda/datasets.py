@@ -154,10 +154,30 @@ def _labels(y, offset=0):
     return np.asarray(y).ravel().astype(np.int64) - offset
 
 
+def _checked(file, X, y, n_features, n_classes):
+    """``(X, y)`` read from the benchmark ``file``, refused (``ValueError`` naming it) unless they are what the data
+    README describes: one label per row, ``n_features`` columns, labels ``0 .. n_classes - 1`` (after the offset):
+    a file of another release (e.g. 0-based labels, which would become -1, the unlabelled marker) is no silent
+    wrong answer."""
+    problems = []
+    if X.ndim != 2 or X.shape[1] != n_features:
+        problems.append(f"features of shape {X.shape[1:]} (expected {n_features} per row)")
+    if len(y) != len(X):
+        problems.append(f"{len(y)} labels for {len(X)} rows")
+    if len(y) and (y.min() < 0 or y.max() >= n_classes):
+        problems.append(f"labels {y.min()}..{y.max()} after skda's offset (expected 0..{n_classes - 1})")
+    if problems:
+        raise ValueError(f"the benchmark file {file} holds {'; '.join(problems)}: is it the file the data README "
+                         "describes?")
+    return X, y
+
+
 def _load_digits_pair(data_home, reverse, preprocess):
     mat = _loadmat(data_home, "digits", "MNIST_vs_USPS.mat", ("X_src", "Y_src", "X_tar", "Y_tar"))
-    mnist = (np.asarray(mat["X_src"], dtype=np.float64).T, _labels(mat["Y_src"], 1))
-    usps = (np.asarray(mat["X_tar"], dtype=np.float64).T, _labels(mat["Y_tar"], 1))
+    mnist = _checked("MNIST_vs_USPS.mat (X_src, Y_src)", np.asarray(mat["X_src"], dtype=np.float64).T,
+                     _labels(mat["Y_src"], 1), 256, 10)
+    usps = _checked("MNIST_vs_USPS.mat (X_tar, Y_tar)", np.asarray(mat["X_tar"], dtype=np.float64).T,
+                    _labels(mat["Y_tar"], 1), 256, 10)
     (Xs, ys), (Xt, yt) = (usps, mnist) if reverse else (mnist, usps)
     if preprocess:
         Xs, Xt = _standardize_rows(Xs), _standardize_rows(Xt)
@@ -165,19 +185,21 @@ def _load_digits_pair(data_home, reverse, preprocess):
 
 
 def _load_office(data_home, domain, preprocess):
-    mat = _loadmat(data_home, "office_caltech", f"{_OFFICE[domain]}_SURF_L10.mat", ("fts", "labels"))
-    X = np.asarray(mat["fts"], dtype=np.float64)
+    file = f"{_OFFICE[domain]}_SURF_L10.mat"
+    mat = _loadmat(data_home, "office_caltech", file, ("fts", "labels"))
+    X, y = _checked(file, np.asarray(mat["fts"], dtype=np.float64), _labels(mat["labels"], 1), 800, 10)
     if preprocess:
         X = _zscore(X / np.maximum(X.sum(axis=1, keepdims=True), 1e-12))
-    return X, _labels(mat["labels"], 1)
+    return X, y
 
 
 def _load_reviews(data_home, domain, preprocess):
-    mat = _loadmat(data_home, "amazon_reviews", f"{_REVIEWS[domain]}_400.mat", ("fts", "labels"))
-    X = np.asarray(mat["fts"], dtype=np.float64)
+    file = f"{_REVIEWS[domain]}_400.mat"
+    mat = _loadmat(data_home, "amazon_reviews", file, ("fts", "labels"))
+    X, y = _checked(file, np.asarray(mat["fts"], dtype=np.float64), _labels(mat["labels"]), 400, 2)
     if preprocess:
         X = _zscore(X)
-    return X, _labels(mat["labels"])
+    return X, y
 
 
 def make_digits_shift(random_state=0, angle: float = 20.0):
@@ -255,7 +277,8 @@ def load_image_folder(root: str | os.PathLike, *, check: bool = True,
     :class:`skda.features.ImageFeatures` (or, where an estimator takes file paths, into ``fit``).
 
     ``check=True`` (default) opens every image with Pillow and checks its header and structure
-    (``PIL.Image.verify``, which reads the file but does not decode the pixels: a few ms per image), and
+    (``PIL.Image.verify``, which reads the file but does not decode the pixels: a few ms per image), that its
+    format is one skda decodes (not e.g. a BMP named ``.jpg``) and that a JPEG is not cut short (its end marker), and
     raises ``ValueError`` naming the files that are not readable images; ``check=False`` skips this (for large
     folders; a bad file is then named when it is decoded).
 
@@ -273,6 +296,11 @@ def load_image_folder(root: str | os.PathLike, *, check: bool = True,
                          "root/<class name>/<image files>.")
     if isinstance(extensions, str):
         extensions = (extensions,)
+    if extensions is None:
+        extensions = IMAGE_EXTENSIONS
+    if not (isinstance(extensions, (tuple, list)) and all(isinstance(e, str) for e in extensions)):
+        raise TypeError(f"load_image_folder: extensions must be a file ending or a list of them (e.g. ('.jpg', "
+                        f"'.png')), got {extensions!r}.")
     endings = tuple("." + e.lower().lstrip(".") for e in extensions)
     unreadable = [e for e in endings if e not in IMAGE_EXTENSIONS]
     if unreadable:
@@ -294,6 +322,19 @@ def load_image_folder(root: str | os.PathLike, *, check: bool = True,
     return np.array(paths, dtype=str), np.array(labels, dtype=np.int64), class_names
 
 
+#: Pillow's names of the formats torchvision's ``decode_image`` reads (MPO: a JPEG with extra frames, e.g. from cameras)
+_DECODED_FORMATS = ("JPEG", "MPO", "PNG", "WEBP", "GIF")
+
+
+def _ends_with_jpeg_eoi(path) -> bool:
+    """Whether a JPEG file ends with its end-of-image marker (``verify`` does not read the pixel data, so a file
+    cut short, e.g. by an interrupted download, passes it); trailing padding after the marker is allowed."""
+    with open(path, "rb") as f:
+        f.seek(0, os.SEEK_END)
+        f.seek(max(0, f.tell() - 1024))
+        return b"\xff\xd9" in f.read()
+
+
 def _check_images_readable(paths) -> None:
     try:
         from PIL import Image  # a torchvision dependency
@@ -305,7 +346,12 @@ def _check_images_readable(paths) -> None:
     for path in paths:
         try:
             with Image.open(path) as image:
+                kind = image.format
                 image.verify()
+            if kind not in _DECODED_FORMATS:  # e.g. a BMP or TIFF named .jpg / .png: decode_image cannot read it
+                raise ValueError(f"a {kind} file, which torchvision's decode_image does not read")
+            if kind in ("JPEG", "MPO") and not _ends_with_jpeg_eoi(path):
+                raise ValueError("a JPEG file cut short (no end-of-image marker)")
         except Exception as exc:  # noqa: BLE001 - any failure means the file is not a readable image
             bad.append(f"{path} ({type(exc).__name__}: {exc})")
     if bad:

@@ -138,6 +138,23 @@ def test_a_damaged_benchmark_file_is_named(tmp_path):
         load_task("webcam->amazon", data_home=tmp_path)
 
 
+def test_a_benchmark_file_with_other_contents_is_named(tmp_path):
+    """Readable files of another release: 0-based labels (class 0 would become -1, the unlabelled marker), another
+    feature count, a label per row missing: refused, naming the file (they loaded silently before)."""
+    from scipy.io import savemat
+
+    folder = tmp_path / "office_caltech10_surf"
+    folder.mkdir()
+    savemat(folder / "amazon_SURF_L10.mat", {"fts": np.ones((6, 800)), "labels": np.arange(6)[:, None]})
+    savemat(folder / "webcam_SURF_L10.mat", {"fts": np.ones((6, 700)), "labels": np.arange(1, 6)[:, None]})
+    with pytest.raises(ValueError, match=r"amazon_SURF_L10.mat holds labels -1..4 after skda's offset \(expected "
+                                         r"0..9\)"):
+        load_task("amazon->webcam", data_home=tmp_path)
+    with pytest.raises(ValueError, match=r"webcam_SURF_L10.mat holds features of shape \(700,\) \(expected 800 per "
+                                         r"row\); 5 labels for 6 rows"):
+        load_task("webcam->amazon", data_home=tmp_path)
+
+
 def test_embedded_task_is_deterministic_and_needs_no_file(monkeypatch):
     monkeypatch.setenv("SKDA_DATA", "/nonexistent")
     a, b = make_digits_shift(), load_task("digits-shift")

@@ -307,6 +307,23 @@ def test_load_image_folder_errors(tmp_path):
     assert list(load_image_folder(tmp_path / "data", check=False, extensions=("JPG", "png", ".jpeg"))[0]) == listed
     with pytest.raises(ValueError, match=r"the class folders \['cat'\] .* hold no image file \(endings \['.jpg'\]\)"):
         load_image_folder(tmp_path / "data", check=False, extensions="jpg")  # one extension alone, as a string
+    # passed Pillow's verify before, failed when decoded: a BMP named .jpg, a JPEG cut short
+    from PIL import Image
+
+    (tmp_path / "data" / "dog" / "broken.jpg").unlink()
+    Image.new("RGB", (8, 8)).save(tmp_path / "data" / "dog" / "bitmap.jpg", format="BMP")
+    Image.new("RGB", (32, 32), "red").save(tmp_path / "data" / "dog" / "whole.jpg")
+    whole = (tmp_path / "data" / "dog" / "whole.jpg").read_bytes()
+    (tmp_path / "data" / "dog" / "cut.jpg").write_bytes(whole[:-10])  # its end marker and a few bytes lost
+    with pytest.raises(ValueError, match=r"2 of 5 files are not readable images: .*bitmap\.jpg \(ValueError: a BMP "
+                                         r"file.*cut\.jpg \(ValueError: a JPEG file cut short"):
+        load_image_folder(tmp_path / "data")
+    for name in ("bitmap.jpg", "cut.jpg", "whole.jpg"):
+        (tmp_path / "data" / "dog" / name).unlink()
+    assert list(load_image_folder(tmp_path / "data", extensions=None)[0]) == list(paths[paths != str(
+        tmp_path / "data" / "dog" / "broken.jpg")])
+    with pytest.raises(TypeError, match="extensions must be a file ending or a list of them"):
+        load_image_folder(tmp_path / "data", extensions=3)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
