@@ -769,7 +769,7 @@ def _sample_domain_steps(estimator, path=(), by_name=True):
         children = [(name, step, by_name) for name, step in estimator.steps]
     elif hasattr(estimator, "transformer_list"):  # FeatureUnion
         children = [(name, step, False) for name, step in estimator.transformer_list]
-    elif hasattr(estimator, "transformers") and isinstance(estimator.transformers, list):  # ColumnTransformer
+    elif hasattr(estimator, "transformers") and isinstance(estimator.transformers, (list, tuple)):  # ColumnTransformer
         children = [(name, step, False) for name, step, *_ in estimator.transformers]
     else:
         fit = getattr(estimator, "fit", None)

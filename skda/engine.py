@@ -464,12 +464,35 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
         """
         if not self.__sklearn_is_fitted__():
             return self._apply_params(params)
-        before = dict(self.__dict__)
-        try:
+        with self._unchanged_on_error():
             return self._apply_params(params)
+
+    @contextlib.contextmanager
+    def _unchanged_on_error(self):
+        """Inside, the estimator may change; if the block raises, it is put back as it was: its attributes,
+        the network's weights, the optimisers' states (their groups' options too) and the callbacks' parameters
+        (skorch sets those in place, on the user's callback objects)."""
+        before = dict(self.__dict__)
+        weights = ({k: v.detach().clone() for k, v in self.module_.state_dict().items()}
+                   if getattr(self, "module_", None) is not None else None)
+        optimizers = self._optimizer_states()
+        callbacks = []
+        for _, callback in getattr(self, "callbacks_", None) or []:
+            try:
+                callbacks.append((callback, callback.get_params(deep=False)))
+            except Exception:  # noqa: BLE001 - a callback without get_params keeps what it has
+                pass
+        try:
+            yield
         except BaseException:
             self.__dict__.clear()
             self.__dict__.update(before)
+            if weights is not None:
+                self.module_.load_state_dict(weights)
+            for name, state in optimizers.items():
+                getattr(self, name + "_").load_state_dict(state)
+            for callback, values in callbacks:
+                callback.set_params(**values)
             raise
 
     def _apply_params(self, params):
@@ -498,6 +521,8 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
             setattr(self, key, value)
             if "__" in key:
                 self._params_to_validate = {*self._params_to_validate, key}
+        if "train_split" in params:  # stored first: callbacks set in the same call are checked against it
+            self.train_split = params.pop("train_split")
         if "callbacks" in params and not any(k.startswith("callbacks__") for k in params):
             # a new callback list is stored (skorch would build it now, raising for a bad value inside set_params on
             # an unfitted estimator; the parameter checks before fit name it); a fitted one rebuilds its callbacks
@@ -660,10 +685,12 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
 
     def check_callbacks(self):
         """Refuse callbacks (``callbacks_``) that cannot work here: skorch's ``ProgressBar`` and scoring callbacks
-        (they read a skorch Dataset), a monitor of a ``valid_*`` value without ``train_split`` or of one the split does
-        not record (:attr:`validation_metrics`; skorch raised a KeyError after an epoch), and ``callbacks__<name>__*``
-        values that name no callback of this estimator (ignored otherwise). Run when the callbacks are initialised and
-        before every ``partial_fit`` / warm start (``set_params`` may have changed ``train_split`` since)."""
+        (they read a skorch Dataset), a monitor of a value the validation split records (:attr:`validation_metrics`)
+        without ``train_split``, skorch's classifier's ``valid_acc`` names (skda records ``valid_accuracy``; skorch
+        raised a KeyError after an epoch), and ``callbacks__<name>__*`` values that name no callback of this
+        estimator (ignored otherwise). Other keys (a method's or a callback's own values) are the user's to name.
+        Run when the callbacks are initialised and before every ``partial_fit`` / warm start (``set_params`` may have
+        changed ``train_split`` since)."""
         from skorch.callbacks import ProgressBar
         from skorch.callbacks.scoring import ScoringBase
 
@@ -678,20 +705,21 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
                     "train_split=skorch.dataset.ValidSplit(...) (valid_loss and valid_accuracy are recorded each "
                     "epoch) or score the fitted estimator.")
             monitor = getattr(callback, "monitor", None)
-            if not (isinstance(monitor, str) and monitor.startswith("valid_")):
+            if not isinstance(monitor, str):
                 continue
-            if self.train_split is None:
+            split_values = (*self.validation_metrics, "valid_loss_best")  # skorch records valid_loss_best too
+            if monitor in split_values and self.train_split is None:
                 # skorch would raise a KeyError on the history at the first epoch's end
                 raise ValueError(
                     f"callback {name!r} monitors {monitor!r}, which is recorded only with a source validation split: "
                     "pass train_split=skorch.dataset.ValidSplit(0.2, stratified=True) (skda's default is None: "
                     "every labelled source row trains), or monitor a train_* value.")
-            recorded = monitor[:-len("_best")] if monitor.endswith("_best") else monitor
-            if recorded not in self.validation_metrics:
+            if monitor in ("valid_acc", "valid_acc_best", "valid_accuracy_best") and monitor not in split_values:
+                # skorch's classifier names (and a _best skda does not record): a KeyError after the first epoch
                 raise ValueError(
                     f"callback {name!r} monitors {monitor!r}, which {type(self).__name__} does not record: its source "
-                    f"validation split records {list(self.validation_metrics)} (skorch's classifier calls the "
-                    "accuracy valid_acc; skda valid_accuracy).")
+                    f"validation split records {list(split_values)} (skorch's classifier calls the accuracy "
+                    "valid_acc, skda valid_accuracy; monitor it with lower_is_better=False).")
         names = {name for name, _ in self.callbacks_}
         unknown = sorted(key for key in vars(self) if key.startswith("callbacks__") and key.count("__") >= 2
                          and key.split("__")[1] not in names)
@@ -853,7 +881,8 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
         ``torch_load_kwargs`` says otherwise). A file of bare weights (safetensors, or from another source)
         loads only into a fitted estimator; an unfitted one raises ``NotFittedError``. Returns ``self``."""
         f_params = _pop_params_file(f_params, kwargs)
-        with device_parameter_resolved(self, getattr(self, "device_", None) or resolve_device(self.device)):
+        with self._unchanged_on_error(), \
+                device_parameter_resolved(self, getattr(self, "device_", None) or resolve_device(self.device)):
             if checkpoint is not None:
                 files = self._checkpoint_files(checkpoint)
                 explicit = dict(f_params=f_params, f_optimizer=f_optimizer, f_criterion=f_criterion,
@@ -873,13 +902,9 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
                     "weights (safetensors) or an optimizer / criterion state cannot be loaded before the network "
                     "exists. Load an f_params file written by save_params (without use_safetensors) first, or "
                     "use joblib.dump / joblib.load for the whole estimator.")
-            optimizer_files = f_optimizer is not None or any(k.startswith("f_") and k != "f_pickle" and v is not None
-                                                             for k, v in kwargs.items())
-            previous = self._optimizer_states() if optimizer_files else None
             super().load_params(f_params=f_params, f_optimizer=f_optimizer, f_criterion=f_criterion,
                                 f_history=f_history, use_safetensors=use_safetensors, **kwargs)
-            if previous is not None:
-                self._check_optimizer_states(previous)
+            self._check_optimizer_states()
             return self
 
     def _optimizer_states(self) -> dict:
@@ -888,23 +913,23 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
         return {name: copy.deepcopy(getattr(self, name + "_").state_dict()) for name in self._optimizers
                 if getattr(self, name + "_", None) is not None}
 
-    def _check_optimizer_states(self, previous):
-        """After loading optimiser files: every state tensor must have its parameter's shape (torch's
-        ``load_state_dict`` does not check, and the next step failed inside torch), else the ``previous`` states
-        are put back and ``ValueError`` is raised."""
-        for name in previous:
-            optimizer = getattr(self, name + "_")
+    def _check_optimizer_states(self):
+        """After loading: every optimiser state tensor must have its parameter's shape (torch's ``load_state_dict``
+        does not check, and the next step failed inside torch), else ``ValueError`` (``load_params`` then puts the
+        estimator back as it was)."""
+        for name in self._optimizers:
+            optimizer = getattr(self, name + "_", None)
+            if optimizer is None:
+                continue
             for group in optimizer.param_groups:
                 for parameter in group["params"]:
                     for key, value in optimizer.state.get(parameter, {}).items():
                         if torch.is_tensor(value) and value.ndim > 0 and value.shape != parameter.shape:
-                            for restored, state in previous.items():
-                                getattr(self, restored + "_").load_state_dict(state)
                             raise ValueError(
                                 f"the optimizer state loaded into {name}_ does not fit this {type(self).__name__}'s "
                                 f"network (its {key!r} has shape {tuple(value.shape)} for a parameter of shape "
                                 f"{tuple(parameter.shape)}): it was saved by an estimator with another network or "
-                                "data; the optimiser keeps its previous state.")
+                                "data; the estimator is left as it was.")
 
     def _checkpoint_files(self, checkpoint):
         """The files of skorch's ``Checkpoint`` (names formatted from its history, as skorch's ``load_params``
@@ -1232,7 +1257,7 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
         check_unused_skorch_parameters(self)
         check_device_available(self.device)
         criterion = self.criterion if isinstance(self.criterion, type) else type(self.criterion)
-        if issubclass(criterion, nn.NLLLoss):
+        if criterion is nn.NLLLoss:  # (a subclass may take logits itself)
             raise ValueError(f"criterion={criterion.__name__}: skda's criterion takes the network's logits (skorch's "
                              "NeuralNetClassifier feeds NLLLoss log-probabilities; skda does not), so NLLLoss would "
                              "be unbounded below. Use torch.nn.CrossEntropyLoss (the default), which takes logits.")

@@ -261,6 +261,9 @@ class ImageFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         architecture cannot take (images too small for its pooling, a ViT's fixed size) raises ``ValueError``."""
         try:
             return network(batch)
+        except getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError):  # the caller may halve the batch
+            # (torch.OutOfMemoryError since torch 2.5, torch.cuda's before): not a shape error
+            raise
         except (RuntimeError, AssertionError) as exc:  # torch's shape errors; torchvision's ViT asserts its size
             raise ValueError(
                 f"the {self._fitted('name')} backbone failed on a batch of shape {tuple(batch.shape)} (after "

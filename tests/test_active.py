@@ -950,3 +950,17 @@ def test_a_coral_step_inside_a_column_transformer_needs_metadata_routing(small_t
             make("source-only", random_state=0).set_fit_request(sample_domain=True)), Xs, ys, Xt, labels)
     np.testing.assert_allclose(pipe[0].named_transformers_["coral"].transform_matrix_,
                                CORAL().fit(Xs, ys, X_target=Xt).transform_matrix_)
+
+
+def test_a_column_transformer_given_as_a_tuple_is_walked_as_a_list():
+    from sklearn.compose import ColumnTransformer
+    from sklearn.pipeline import make_pipeline
+
+    from skda.active import _sample_domain_steps
+    from skda.preprocessing import CORAL
+
+    listed = ColumnTransformer([("coral", CORAL(), [0, 1])])
+    paired = ColumnTransformer((("coral", CORAL(), [0, 1]),))
+    for transformer in (listed, paired):
+        [(path, step, by_name)] = _sample_domain_steps(make_pipeline(transformer, make("source-only")))[:1]
+        assert path == ("columntransformer", "coral") and isinstance(step, CORAL) and not by_name

@@ -281,13 +281,14 @@ def test_callbacks_are_checked_again_before_partial_fit(small_task):
 
 
 @pytest.mark.parametrize("callback", [EarlyStopping(monitor="valid_acc", lower_is_better=False),
-                                      Checkpoint(monitor="valid_acc_best")])
+                                      Checkpoint(monitor="valid_acc_best"), Checkpoint(monitor="valid_accuracy_best")])
 def test_a_monitor_the_validation_split_does_not_record_is_refused_before_training(small_task, callback, tmp_path):
     Xs, ys, Xt, _ = small_task
     if isinstance(callback, Checkpoint):
         callback.dirname = str(tmp_path)
     with pytest.raises(ValueError, match=r"monitors 'valid_acc.*', which DANNClassifier does not record: its source "
-                                         r"validation split records \['valid_loss', 'valid_accuracy'\]"):
+                                         r"validation split records \['valid_loss', 'valid_accuracy', "
+                                         r"'valid_loss_best'\]"):
         make("dann", random_state=0, callbacks=[callback], **SPLIT).fit(Xs, ys, Xt)
 
 
@@ -323,3 +324,66 @@ def test_a_predefined_validation_set_is_named_as_unsupported(small_task):
     with pytest.raises(TypeError, match=r"got \(Dataset, Dataset\). A validation set of other rows \(skorch's "
                                         r"predefined_split\) is not supported"):
         make("dann", train_split=predefined_split(Dataset(Xs[:10], ys[:10]))).fit(Xs, ys, Xt)
+
+
+def test_values_a_method_or_a_callback_records_may_be_monitored(small_task):
+    """Only skorch's classifier names (valid_acc) and the split's values without a split are refused: a value a
+    method logs in validation (ActiveSelector's valid_margin_loss) or a user callback records is monitored."""
+    from skorch.callbacks import Callback
+
+    class TargetScore(Callback):
+        def on_epoch_end(self, net, **kwargs):
+            net.history.record("valid_target_score", 0.5)
+
+    Xs, ys, Xt, _ = small_task
+    make("active", random_state=0, callbacks=[EarlyStopping(monitor="valid_margin_loss", patience=50)],
+         **SPLIT).fit(Xs, ys, Xt)
+    make("dann", random_state=0, callbacks=[TargetScore(), EarlyStopping(monitor="valid_target_score",
+                                                                         patience=50)]).fit(Xs, ys, Xt)
+
+
+def test_a_refused_set_params_puts_back_what_skorch_changed_in_place(small_task):
+    """skorch sets callback parameters on the callback objects and optimiser options in their groups, in place: a
+    refused set_params puts those back too (a refused monitor stayed on the user's EarlyStopping, and every later
+    partial_fit was refused)."""
+    Xs, ys, Xt, _ = small_task
+    stopping = EarlyStopping(monitor="train_loss", patience=50)
+    model = make("dann", random_state=0, callbacks=[("es", stopping)]).fit(Xs, ys, Xt)
+    decay = [group.get("weight_decay") for group in model.optimizer_.param_groups]
+    with pytest.raises(ValueError, match="recorded only with a source validation split"):
+        model.set_params(callbacks__es__monitor="valid_loss", optimizer__weight_decay=0.5)
+    assert stopping.monitor == "train_loss" and stopping.patience == 50
+    assert [group.get("weight_decay") for group in model.optimizer_.param_groups] == decay
+    model.partial_fit(Xs, ys, Xt)
+    # a split and callbacks that need it, set together on a fitted estimator: accepted
+    model.set_params(train_split=SPLIT["train_split"], callbacks=[("es", EarlyStopping(monitor="valid_loss"))])
+
+
+def test_a_refused_load_leaves_the_history_and_weights_as_they_were(small_task, tmp_path):
+    """A checkpoint of another network, or a good params file with a bad optimizer file: refused, and the
+    estimator keeps its history, weights and optimiser (the checkpoint's history or the good file's weights were
+    loaded before the refusal)."""
+    Xs, ys, Xt, _ = small_task
+    other = make("dann", module__hidden_sizes=(12,), random_state=0, max_epochs=1,
+                 callbacks=[Checkpoint(dirname=str(tmp_path / "other"), monitor=None)]).fit(Xs, ys, Xt)
+    narrow = make("dann", random_state=0).fit(Xs[:, :5], ys, Xt[:, :5])
+    narrow.save_params(f_optimizer=tmp_path / "narrow_optimizer.pt")
+    model = make("dann", random_state=0).fit(Xs, ys, Xt)
+    rows, before = len(model.history), model.predict_proba(Xt)
+    model.save_params(f_params=tmp_path / "params.pt")
+    with pytest.raises(ValueError, match="do not fit this DANNClassifier's network"):
+        model.load_params(checkpoint=dict(other.callbacks_)["Checkpoint"])
+    assert len(model.history) == rows
+    with pytest.raises(ValueError, match="the optimizer state loaded into optimizer_ does not fit"):
+        model.load_params(f_params=tmp_path / "params.pt", f_optimizer=tmp_path / "narrow_optimizer.pt")
+    np.testing.assert_array_equal(model.predict_proba(Xt), before)
+    model.partial_fit(Xs, ys, Xt)
+
+
+def test_an_nll_loss_subclass_that_takes_logits_is_accepted(small_task):
+    class LogitNLL(torch.nn.NLLLoss):
+        def forward(self, logits, target):
+            return super().forward(torch.log_softmax(logits, dim=1), target)
+
+    Xs, ys, Xt, _ = small_task
+    make("dann", random_state=0, criterion=LogitNLL).fit(Xs, ys, Xt)

@@ -333,3 +333,16 @@ def test_cuda_features_match_the_cpu():
     auto = ImageFeatures("resnet18", in_channels=1).fit(X)
     assert auto.device_.type == "cuda"
     np.testing.assert_allclose(auto.transform(X), on_cpu, rtol=1e-2, atol=1e-2)  # cuDNN may use TF32
+
+
+def test_out_of_memory_passes_through_unchanged(monkeypatch):
+    """A caller that halves the batch on torch's out-of-memory error gets that error, not a shape message."""
+    features = ImageFeatures("resnet18", in_channels=1, device="cpu").fit()
+    error = getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError)
+
+    def out_of_memory(batch):
+        raise error("simulated")
+
+    monkeypatch.setattr(features, "_backbone", lambda: out_of_memory)
+    with pytest.raises(error, match="simulated"):
+        features.transform(grey_images(2))
