@@ -499,6 +499,10 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
         """The body of :meth:`set_params`."""
         params = dict(params)
         if self.__sklearn_is_fitted__():
+            # the rates are written into the optimisers now: checked first (a negative rate trained by gradient
+            # ascent at the next partial_fit; a string failed inside the rescaling arithmetic)
+            check_parameters(self, {k: v for k, v in params.items()
+                                    if k in ("lr", "optimizer__lr", *self.learning_rate_parameters)})
             # the optimiser and criterion classes and the learning-rate scales already set rebuild nothing: skorch
             # would re-initialise the criterion and with it the optimisers' state (Adam's moments), so
             # set_params(**get_params()) keeps a fitted estimator's training state. (lr, callbacks and

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from numbers import Real
+from numbers import Integral, Real
 from typing import TypedDict
 
 import torch
@@ -108,10 +108,11 @@ class MLPFeatureExtractor(MLP):
             if hidden_sizes != "auto":
                 raise ValueError(f"hidden_sizes must be a tuple of ints or 'auto', got {hidden_sizes!r}.")
             hidden_sizes = auto_hidden_sizes(n_features_in)
+        if not is_layer_sizes(hidden_sizes):  # a width of 0 trained a constant model; a negative one failed in torch
+            raise ValueError(f"hidden_sizes must be a tuple of ints >= 1 or 'auto', got {hidden_sizes!r}"
+                             + (f" (one layer: ({hidden_sizes},))." if isinstance(hidden_sizes, Integral) else "."))
         if len(hidden_sizes) == 0:
             raise ValueError("MLPFeatureExtractor needs at least one hidden layer (hidden_sizes=()).")
-        if not is_layer_sizes(hidden_sizes):  # a width of 0 trained a constant model; a negative one failed in torch
-            raise ValueError(f"hidden_sizes must be a tuple of ints >= 1 or 'auto', got {hidden_sizes!r}.")
         if isinstance(dropout, bool) or not isinstance(dropout, Real) or not 0 <= dropout < 1:
             raise ValueError(f"dropout must be a number in [0, 1), got {dropout!r}.")
         super().__init__(n_features_in, hidden_sizes, None, dropout)
@@ -139,6 +140,16 @@ class LeNetFeatureExtractor(nn.Module):
     def __init__(self, n_features_in: int | None = None, image_shape: Sequence[int] = (1, 16, 16),
                  channels: Sequence[int] = (32, 64), out_features: int = 128, dropout: float = 0.0):
         super().__init__()
+        # checked here, as MLPFeatureExtractor checks its own: out_features=0 or dropout=1 trained a constant model,
+        # other bad values failed inside torch
+        for name, value, lengths in (("image_shape", image_shape, (2, 3)), ("channels", channels, (2,))):
+            if not is_layer_sizes(value) or len(value) not in lengths:
+                raise ValueError(f"LeNetFeatureExtractor: {name} must be {' or '.join(map(str, lengths))} ints >= 1, "
+                                 f"got {value!r}.")
+        if isinstance(out_features, bool) or not isinstance(out_features, Integral) or out_features < 1:
+            raise ValueError(f"LeNetFeatureExtractor: out_features must be an int >= 1, got {out_features!r}.")
+        if isinstance(dropout, bool) or not isinstance(dropout, Real) or not 0 <= dropout < 1:
+            raise ValueError(f"LeNetFeatureExtractor: dropout must be a number in [0, 1), got {dropout!r}.")
         image_shape = tuple(int(v) for v in image_shape)
         if len(image_shape) == 2:
             image_shape = (1, *image_shape)

@@ -205,11 +205,20 @@ def parameter_constraints(cls) -> dict:
     return merged
 
 
-def check_parameters(estimator) -> None:
-    """Validate the estimator's current parameter values against :func:`parameter_constraints`; raise
-    ``InvalidParameterError`` (``ValueError`` and ``TypeError``) naming the first bad parameter."""
+def check_parameters(estimator, values: dict | None = None) -> None:
+    """Validate the estimator's current parameter values (or only ``values``, e.g. what ``set_params`` is about to
+    apply) against :func:`parameter_constraints`; raise ``InvalidParameterError`` (``ValueError`` and
+    ``TypeError``) naming the first bad parameter. ``optimizer__lr``, which overrides ``lr`` (skorch's rule), is
+    checked as ``lr`` is."""
     constraints = parameter_constraints(type(estimator))
+    if "lr" in constraints:
+        constraints["optimizer__lr"] = constraints["lr"]
     missing = object()
-    params = {name: getattr(estimator, name, missing) for name in constraints}
-    validate_parameter_constraints(constraints, {k: v for k, v in params.items() if v is not missing},
+    if values is None:
+        params = {name: (vars(estimator).get(name, missing) if "__" in name else getattr(estimator, name, missing))
+                  for name in constraints}
+    else:
+        params = {name: value for name, value in values.items() if name in constraints}
+    validate_parameter_constraints({k: constraints[k] for k, v in params.items() if v is not missing},
+                                   {k: v for k, v in params.items() if v is not missing},
                                    caller_name=type(estimator).__name__)

@@ -28,7 +28,7 @@ def test_a_bad_hidden_sizes_string_is_refused():
         MLPFeatureExtractor(10, hidden_sizes="big")
 
 
-@pytest.mark.parametrize("hidden_sizes", [(0,), (16, 0), (-3,), (16.0,), (True,)])
+@pytest.mark.parametrize("hidden_sizes", [(0,), (16, 0), (-3,), (16.0,), (True,), 64, None, 2.5])
 def test_hidden_widths_below_one_or_not_ints_are_refused_when_the_estimator_builds_its_network(small_task,
                                                                                                 hidden_sizes):
     """A width of 0 trained a constant model (features of shape (n, 0)); a negative one failed inside torch."""
@@ -81,3 +81,20 @@ def test_madda_source_epochs_auto_takes_the_step_budget(small_task):
     est.fit(Xs, ys, Xt)
     # 120 source rows in batches of 64: 2 steps per epoch, so 250 source-stage epochs, then the 1 target epoch
     assert len(est.history) == auto_epochs(2) + 1 == 251
+
+
+@pytest.mark.parametrize("params, message", [
+    (dict(out_features=0), r"out_features must be an int >= 1, got 0"),
+    (dict(out_features=64.0), r"out_features must be an int >= 1, got 64.0"),
+    (dict(dropout=1.0), r"dropout must be a number in \[0, 1\), got 1.0"),
+    (dict(dropout=True), r"dropout must be a number in \[0, 1\), got True"),
+    (dict(channels=32), r"channels must be 2 ints >= 1, got 32"),
+    (dict(image_shape=(1, 1, 16, 16)), r"image_shape must be 2 or 3 ints >= 1, got \(1, 1, 16, 16\)"),
+])
+def test_lenet_refuses_values_that_trained_a_constant_model_or_failed_inside_torch(params, message):
+    """out_features=0 and dropout 1 (or True) trained a model predicting one class; the others failed in torch."""
+    from skda.layers import LeNetFeatureExtractor
+
+    with pytest.raises(ValueError, match=f"LeNetFeatureExtractor: {message}"):
+        LeNetFeatureExtractor(**params)
+

@@ -282,3 +282,21 @@ def test_optimisers_without_foreach_are_built_without_it(small_task):
     assert clf.optimizer_.defaults["foreach"] is None and np.isfinite(clf.predict_proba(Xt)).all()
     assert [takes_foreach(c) for c in (torch.optim.Adam, torch.optim.SGD, MomentumSGD, AdversarialAdam)] == [True] * 4
     assert [takes_foreach(c) for c in (FixedAdam, torch.optim.LBFGS, None, lambda params: None, int)] == [False] * 5
+
+
+def test_optimizer_lr_is_checked_as_lr_is_at_fit_and_at_set_params(small_task):
+    """optimizer__lr overrides lr but was never range-checked: at fit torch's message named no parameter; on a
+    fitted estimator a negative value was written into the optimiser and the next partial_fit trained by gradient
+    ascent (train loss 15 -> 288697). Rates set on a fitted estimator are checked before they are written."""
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    Xs, ys, Xt, _ = small_task
+    with pytest.raises(InvalidParameterError, match="'optimizer__lr' parameter of DANNClassifier must be"):
+        make("dann", optimizer__lr=-0.5).fit(Xs, ys, Xt)
+    model = make("dann", random_state=0).fit(Xs, ys, Xt)
+    rates = [group["lr"] for group in model.optimizer_.param_groups]
+    for key, value in (("optimizer__lr", -0.5), ("optimizer__lr", "abc"), ("optimizer__lr", np.inf), ("lr", "abc"),
+                       ("backbone_lr_scale", -1.0)):
+        with pytest.raises(InvalidParameterError, match=f"'{key}' parameter of DANNClassifier must be"):
+            model.set_params(**{key: value})
+        assert [group["lr"] for group in model.optimizer_.param_groups] == rates

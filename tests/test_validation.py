@@ -210,8 +210,10 @@ def test_partial_fit_checks_parameters_set_after_fit(data, cls):
     Xs, ys, Xt, _ = data
     clf = make(cls, device="cpu", random_state=0, max_epochs=1).fit(Xs, ys, Xt)
     before = clf.predict_proba(Xt)
-    clf.set_params(lr=float("nan"))
-    with pytest.raises(ValueError, match="'lr' parameter"):
+    with pytest.raises(ValueError, match="'lr' parameter"):  # a rate is written into the optimisers at once
+        clf.set_params(lr=float("nan"))
+    clf.set_params(batch_size=0)
+    with pytest.raises(ValueError, match="'batch_size' parameter"):
         clf.partial_fit(Xs, ys, Xt)
     np.testing.assert_array_equal(clf.predict_proba(Xt), before)  # nothing trained
 
