@@ -322,7 +322,7 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
         "max_epochs": [count(0), choices("auto")],
         "batch_size": [count(1)],
         "device": [device_constraint()],
-        "random_state": ["random_state"],
+        "random_state": [None, count(0), np.random.RandomState],  # (scikit-learn's "random_state" takes True as 1)
         "unlabeled_marker": marker_constraint(),
         "train_split": [None, callable],
         "verbose": ["verbose"],

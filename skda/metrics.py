@@ -58,6 +58,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils import _safe_indexing
 from sklearn.utils.validation import _num_samples
 
+from .params import check_marker
 from .validation import (ScoringSetupError, check_features, final_estimator, is_int_at_least, numeric_labels,
                          scoring_setup_failure, unlabeled_mask)
 
@@ -407,6 +408,8 @@ class UnsupervisedScorer:
     name = "unsupervised"
 
     def __init__(self, *, unlabeled_marker="auto"):
+        if not (isinstance(unlabeled_marker, str) and unlabeled_marker == "auto"):
+            check_marker(unlabeled_marker, type(self).__name__)  # a NaN marker would mark no row
         self.unlabeled_marker = unlabeled_marker
 
     def _params(self):
@@ -479,8 +482,9 @@ class SNDScorer(UnsupervisedScorer):
 
     def __init__(self, *, temperature=0.05, unlabeled_marker="auto"):
         super().__init__(unlabeled_marker=unlabeled_marker)
-        if isinstance(temperature, bool) or not isinstance(temperature, numbers.Real) or not temperature > 0:
-            raise ValueError(f"temperature must be a positive number, got {temperature!r}.")
+        if (isinstance(temperature, bool) or not isinstance(temperature, numbers.Real) or not temperature > 0
+                or not np.isfinite(temperature)):
+            raise ValueError(f"temperature must be a positive finite number, got {temperature!r}.")
         self.temperature = temperature
 
     def _params(self):
@@ -503,6 +507,8 @@ class _WeightedScorer(UnsupervisedScorer):
         _check_choice("features", features, ("input", "learned"))
         if not is_int_at_least(cv, 2):
             raise ValueError(f"cv must be an int >= 2 (the number of stratified folds), got {cv!r}.")
+        if not isinstance(truncate, (bool, np.bool_)):
+            raise TypeError(f"truncate must be True or False, got {truncate!r}.")
         self.features = features
         self.domain_classifier = domain_classifier
         self.cv = cv
@@ -563,6 +569,8 @@ class IWCVScorer(_WeightedScorer):
         super().__init__(features=features, domain_classifier=domain_classifier, cv=cv, random_state=random_state,
                          truncate=truncate, unlabeled_marker=unlabeled_marker)
         _check_choice("metric", metric, ("accuracy", "log_loss"))
+        if not isinstance(normalize, (bool, np.bool_)):
+            raise TypeError(f"normalize must be True or False, got {normalize!r}.")
         self.metric = metric
         self.normalize = normalize
 

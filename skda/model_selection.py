@@ -159,6 +159,9 @@ class DomainStratifiedKFold(BaseCrossValidator):
     def __init__(self, n_splits=5, *, shuffle=False, random_state=None, unlabeled_marker=-1):
         if not is_int_at_least(n_splits, 2):
             raise ValueError(f"n_splits must be an integer >= 2, got {n_splits!r}.")
+        if not isinstance(shuffle, (bool, np.bool_)):
+            raise TypeError(f"shuffle must be True or False, got {shuffle!r}.")
+        check_marker(unlabeled_marker, type(self).__name__)
         if not shuffle and random_state is not None:
             raise ValueError("random_state has no effect unless shuffle=True; set shuffle=True or leave "
                              "random_state=None.")

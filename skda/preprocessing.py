@@ -27,18 +27,16 @@ to the raw target (the paper's definition). The ``StandardScaler`` is fitted on 
 
 from __future__ import annotations
 
-import numbers
 
 import numpy as np
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin, OneToOneFeatureMixin, \
     TransformerMixin, clone
 from sklearn.utils import _safe_indexing, check_array, column_or_1d
-from sklearn.utils._param_validation import Interval  # the constraint objects of scikit-learn's own estimators
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import _num_samples, check_is_fitted, validate_data
 
-from .params import marker_constraint
+from .params import marker_constraint, real
 from .validation import (check_sklearn_fit, check_sklearn_scoring, check_x_target_not_routed_past_pipeline, is_per_row,
                          labelled_score_rows, numeric_labels, refuse_missing_labels, restored_on_error,
                          sample_domain_source_rows, score_without_labelled_rows,
@@ -118,7 +116,7 @@ class CORAL(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     """
 
     _parameter_constraints = {
-        "regularization": [Interval(numbers.Real, 0, None, closed="neither")],
+        "regularization": [real(0, None, closed="neither")],
         "unlabeled_marker": marker_constraint(),
     }
 

@@ -240,7 +240,7 @@ def test_function_and_parameter_errors(fitted):
 
 
 @pytest.mark.parametrize("name,params,match", [
-    ("snd", {"temperature": -1}, "temperature must be a positive number"),
+    ("snd", {"temperature": -1}, "temperature must be a positive finite number"),
     ("dev", {"loss": "bogus"}, "loss must be 'log_loss' or 'zero_one'"),
     ("iwcv", {"metric": "bogus"}, "metric must be 'accuracy' or 'log_loss'"),
     ("iwcv", {"cv": 1}, "cv must be an int >= 2"),

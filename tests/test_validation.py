@@ -395,3 +395,33 @@ def test_a_missing_source_label_is_named_as_one(data):
     y[5] = 0.0
     with pytest.raises(ValueError, match="mark the target rows whose label is unknown with the unlabelled marker -1"):
         make("dann").fit(X, y, sample_domain=domains)
+
+
+def test_flags_seeds_temperatures_and_markers_are_checked_alike_everywhere(data):
+    """Values sibling classes refuse were taken elsewhere: random_state=True read as 1, CORAL's regularization=True,
+    shuffle="no" and truncate / normalize strings read as true, an infinite SND temperature, a NaN marker in the
+    scorers and the splitter (which then found no target row)."""
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    from skda.metrics import DEVScorer, IWCVScorer, SNDScorer
+    from skda.model_selection import DomainStratifiedKFold
+    from skda.preprocessing import CORAL
+
+    Xs, ys, Xt, _ = data
+    with pytest.raises(InvalidParameterError, match="'random_state' parameter of DANNClassifier"):
+        make("dann", random_state=True).fit(Xs, ys, Xt)
+    with pytest.raises(InvalidParameterError, match="'regularization' parameter of CORAL"):
+        CORAL(regularization=True).fit(Xs, ys, X_target=Xt)
+    with pytest.raises(TypeError, match="shuffle must be True or False, got 'no'"):
+        DomainStratifiedKFold(3, shuffle="no")
+    with pytest.raises(TypeError, match="truncate must be True or False"):
+        DEVScorer(truncate="no")
+    with pytest.raises(TypeError, match="normalize must be True or False"):
+        IWCVScorer(normalize=np.nan)
+    with pytest.raises(ValueError, match="temperature must be a positive finite number"):
+        SNDScorer(temperature=np.inf)
+    for make_it in (lambda: IWCVScorer(unlabeled_marker=np.nan),
+                    lambda: DomainStratifiedKFold(unlabeled_marker=np.nan)):
+        with pytest.raises(InvalidParameterError, match="'unlabeled_marker' parameter of .* a finite number"):
+            make_it()
+    make("dann", random_state=np.random.RandomState(0), max_epochs=1).fit(Xs, ys, Xt)
