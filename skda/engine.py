@@ -468,14 +468,18 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
             return self._apply_params(params)
 
     @contextlib.contextmanager
-    def _unchanged_on_error(self):
-        """Inside, the estimator may change; if the block raises, it is put back as it was: its attributes,
-        the network's weights, the optimisers' states (their groups' options too) and the callbacks' parameters
-        (skorch sets those in place, on the user's callback objects)."""
+    def _unchanged_on_error(self, weights=False):
+        """Inside, the estimator may change; if the block raises, it is put back as it was: its attributes, the
+        optimisers' states and group options (torch replaces a loaded state; skorch writes options into the groups in
+        place), the callbacks' parameters (skorch sets those in place, on the user's callback objects) and, with
+        ``weights``, the network's weights (``load_state_dict`` copies into them in place; kept in host memory)."""
         before = dict(self.__dict__)
-        weights = ({k: v.detach().clone() for k, v in self.module_.state_dict().items()}
-                   if getattr(self, "module_", None) is not None else None)
-        optimizers = self._optimizer_states()
+        module = getattr(self, "module_", None)
+        saved_weights = ({k: v.detach().to("cpu", copy=True) for k, v in module.state_dict().items()}
+                         if weights and module is not None else None)
+        optimizers = [(optimizer, optimizer.state, [dict(group) for group in optimizer.param_groups])
+                      for optimizer in (getattr(self, name + "_", None) for name in self._optimizers)
+                      if optimizer is not None]
         callbacks = []
         for _, callback in getattr(self, "callbacks_", None) or []:
             try:
@@ -487,10 +491,10 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
         except BaseException:
             self.__dict__.clear()
             self.__dict__.update(before)
-            if weights is not None:
-                self.module_.load_state_dict(weights)
-            for name, state in optimizers.items():
-                getattr(self, name + "_").load_state_dict(state)
+            if saved_weights is not None:
+                module.load_state_dict(saved_weights)
+            for optimizer, state, groups in optimizers:
+                optimizer.state, optimizer.param_groups = state, groups
             for callback, values in callbacks:
                 callback.set_params(**values)
             raise
@@ -885,7 +889,7 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
         ``torch_load_kwargs`` says otherwise). A file of bare weights (safetensors, or from another source)
         loads only into a fitted estimator; an unfitted one raises ``NotFittedError``. Returns ``self``."""
         f_params = _pop_params_file(f_params, kwargs)
-        with self._unchanged_on_error(), \
+        with self._unchanged_on_error(weights=True), \
                 device_parameter_resolved(self, getattr(self, "device_", None) or resolve_device(self.device)):
             if checkpoint is not None:
                 files = self._checkpoint_files(checkpoint)
@@ -910,12 +914,6 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
                                 f_history=f_history, use_safetensors=use_safetensors, **kwargs)
             self._check_optimizer_states()
             return self
-
-    def _optimizer_states(self) -> dict:
-        """A copy of the state of every optimiser (skorch's ``_optimizers``, documented among ``NeuralNet``'s
-        attributes: the names of the optimisers it registered)."""
-        return {name: copy.deepcopy(getattr(self, name + "_").state_dict()) for name in self._optimizers
-                if getattr(self, name + "_", None) is not None}
 
     def _check_optimizer_states(self):
         """After loading: every optimiser state tensor must have its parameter's shape (torch's ``load_state_dict``
