@@ -300,16 +300,20 @@ def tool_cases():
         folds = [(np.r_[source, target[::2]], target[1::2])]
         return GridSearchCV(dann(), {"lr": [0.01, 0.05]}, cv=folds, refit=False).fit(X, y)
 
-    def row21():
+    def warned_before_a_blind_classifier(transformer):
+        """What fitting ``Pipeline(transformer, LogisticRegression())`` on packed data says."""
         from sklearn.linear_model import LogisticRegression
-
-        from skda.preprocessing import CORAL
 
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            make_pipeline(CORAL(), LogisticRegression()).fit(X, y)
-        said = [str(w.message) for w in caught if "CORAL" in str(w.message)]
+            make_pipeline(transformer, LogisticRegression()).fit(X, y)
+        said = [str(w.message) for w in caught if "packed labels" in str(w.message)]
         return f"UserWarning: {said[0]}" if said else "accepted (no warning)"
+
+    def row21():
+        from skda.preprocessing import CORAL
+
+        return warned_before_a_blind_classifier(CORAL())
 
     def row22():
         clf = dann(module__hidden_sizes=(64, 64)).fit(Xs, ys, Xt)
@@ -334,13 +338,7 @@ def tool_cases():
         return ClassifierChain(dann(), order=[0, 1]).fit(X, np.c_[y, y])
 
     def row26():
-        from sklearn.linear_model import LogisticRegression
-
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            make_pipeline(dann(), LogisticRegression()).fit(X, y)
-        said = [str(w.message) for w in caught if "packed labels" in str(w.message)]
-        return f"UserWarning: {said[0]}" if said else "accepted (no warning)"
+        return warned_before_a_blind_classifier(dann())
 
     def row27():
         return dann().fit(X, np.where(y == -1, np.nan, y))
