@@ -278,8 +278,9 @@ def load_image_folder(root: str | os.PathLike, *, check: bool = True,
 
     ``check=True`` (default) opens every image with Pillow and checks its header and structure
     (``PIL.Image.verify``, which reads the file but does not decode the pixels: a few ms per image), that its
-    format is one skda decodes (not e.g. a BMP named ``.jpg``) and that a JPEG is not cut short (its end marker), and
-    raises ``ValueError`` naming the files that are not readable images; ``check=False`` skips this (for large
+    format is one skda decodes (not e.g. a BMP named ``.jpg``) and decodes a JPEG's pixels (a file cut short, e.g. by
+    an interrupted download, passes ``verify``), and raises ``ValueError`` naming the files that are not readable
+    images; ``check=False`` skips this (for large
     folders; a bad file is then named when it is decoded).
 
     Raises ``FileNotFoundError`` for a missing ``root``, ``NotADirectoryError`` for a file, ``ValueError`` for a
@@ -298,9 +299,14 @@ def load_image_folder(root: str | os.PathLike, *, check: bool = True,
         extensions = (extensions,)
     if extensions is None:
         extensions = IMAGE_EXTENSIONS
-    if not (isinstance(extensions, (tuple, list)) and all(isinstance(e, str) for e in extensions)):
-        raise TypeError(f"load_image_folder: extensions must be a file ending or a list of them (e.g. ('.jpg', "
-                        f"'.png')), got {extensions!r}.")
+    try:  # any collection of endings (a tuple, a list, a set, an array)
+        endings_given = [e for e in extensions]
+    except TypeError:
+        endings_given = None
+    if endings_given is None or not all(isinstance(e, str) for e in endings_given):
+        raise TypeError(f"load_image_folder: extensions must be a file ending or a collection of them (e.g. "
+                        f"('.jpg', '.png')), got {extensions!r}.")
+    extensions = endings_given
     endings = tuple("." + e.lower().lstrip(".") for e in extensions)
     unreadable = [e for e in endings if e not in IMAGE_EXTENSIONS]
     if unreadable:
@@ -326,15 +332,6 @@ def load_image_folder(root: str | os.PathLike, *, check: bool = True,
 _DECODED_FORMATS = ("JPEG", "MPO", "PNG", "WEBP", "GIF")
 
 
-def _ends_with_jpeg_eoi(path) -> bool:
-    """Whether a JPEG file ends with its end-of-image marker (``verify`` does not read the pixel data, so a file
-    cut short, e.g. by an interrupted download, passes it); trailing padding after the marker is allowed."""
-    with open(path, "rb") as f:
-        f.seek(0, os.SEEK_END)
-        f.seek(max(0, f.tell() - 1024))
-        return b"\xff\xd9" in f.read()
-
-
 def _check_images_readable(paths) -> None:
     try:
         from PIL import Image  # a torchvision dependency
@@ -350,8 +347,9 @@ def _check_images_readable(paths) -> None:
                 image.verify()
             if kind not in _DECODED_FORMATS:  # e.g. a BMP or TIFF named .jpg / .png: decode_image cannot read it
                 raise ValueError(f"a {kind} file, which torchvision's decode_image does not read")
-            if kind in ("JPEG", "MPO") and not _ends_with_jpeg_eoi(path):
-                raise ValueError("a JPEG file cut short (no end-of-image marker)")
+            if kind in ("JPEG", "MPO"):  # verify does not read a JPEG's pixel data: a file cut short passes it
+                with Image.open(path) as image:
+                    image.load()
         except Exception as exc:  # noqa: BLE001 - any failure means the file is not a readable image
             bad.append(f"{path} ({type(exc).__name__}: {exc})")
     if bad:

@@ -18,6 +18,7 @@ A method (DANN, ...) is a subclass that provides
 from __future__ import annotations
 
 import contextlib
+import difflib
 import copy
 import fnmatch
 import inspect
@@ -139,6 +140,12 @@ def _same_build_value(recorded, current) -> bool:
         return pickle.dumps(recorded) == pickle.dumps(current)
     except Exception:  # noqa: BLE001 - unpicklable (a lambda): only identity or == can tell
         return False
+
+
+#: The optimiser state entries torch's optimisers keep with their parameter's shape (others, e.g. Adafactor's
+#: factored row_var / col_var or a scalar step, have other shapes)
+_PER_PARAMETER_STATE = frozenset({"exp_avg", "exp_avg_sq", "max_exp_avg_sq", "momentum_buffer", "square_avg",
+                                  "acc_delta", "sum", "grad_avg", "exp_inf", "ax", "prev", "step_size"})
 
 
 def check_finite_output(out, name="X"):
@@ -322,7 +329,8 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
         "max_epochs": [count(0), choices("auto")],
         "batch_size": [count(1)],
         "device": [device_constraint()],
-        "random_state": [None, count(0), np.random.RandomState],  # (scikit-learn's "random_state" takes True as 1)
+        # scikit-learn's "random_state" constraint, without True (read as 1)
+        "random_state": [None, count(0, 2**32 - 1), np.random.RandomState],
         "unlabeled_marker": marker_constraint(),
         "train_split": [None, callable],
         "verbose": ["verbose"],
@@ -694,11 +702,11 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
     def check_callbacks(self):
         """Refuse callbacks (``callbacks_``) that cannot work here: skorch's ``ProgressBar`` and scoring callbacks
         (they read a skorch Dataset), a monitor of a value the validation split records (:attr:`validation_metrics`)
-        without ``train_split``, skorch's classifier's ``valid_acc`` names (skda records ``valid_accuracy``; skorch
-        raised a KeyError after an epoch), and ``callbacks__<name>__*`` values that name no callback of this
-        estimator (ignored otherwise). Other keys (a method's or a callback's own values) are the user's to name.
-        Run when the callbacks are initialised and before every ``partial_fit`` / warm start (``set_params`` may have
-        changed ``train_split`` since)."""
+        without ``train_split``, skorch's classifier's ``valid_acc`` names (skda records ``valid_accuracy``) and near
+        misses of the recorded names (``valid_los``; skorch raised a KeyError after an epoch), and
+        ``callbacks__<name>__*`` values that name no callback of this estimator (ignored otherwise). Other keys (a
+        method's or a callback's own values) are the user's to name. Run when the callbacks are initialised and
+        before every ``partial_fit`` / warm start (``set_params`` may have changed ``train_split`` since)."""
         from skorch.callbacks import ProgressBar
         from skorch.callbacks.scoring import ScoringBase
 
@@ -722,8 +730,10 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
                     f"callback {name!r} monitors {monitor!r}, which is recorded only with a source validation split: "
                     "pass train_split=skorch.dataset.ValidSplit(0.2, stratified=True) (skda's default is None: "
                     "every labelled source row trains), or monitor a train_* value.")
-            if monitor in ("valid_acc", "valid_acc_best", "valid_accuracy_best") and monitor not in split_values:
-                # skorch's classifier names (and a _best skda does not record): a KeyError after the first epoch
+            near = difflib.get_close_matches(monitor, split_values, n=1, cutoff=0.8)
+            if monitor not in split_values and (monitor in ("valid_acc", "valid_acc_best") or near):
+                # skorch's classifier names, or a near miss of a recorded name (a misspelling, valid_accuracy_best):
+                # a KeyError after the first epoch otherwise. (Other names may be a method's or a callback's own.)
                 raise ValueError(
                     f"callback {name!r} monitors {monitor!r}, which {type(self).__name__} does not record: its source "
                     f"validation split records {list(split_values)} (skorch's classifier calls the accuracy "
@@ -910,9 +920,12 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
                     "weights (safetensors) or an optimizer / criterion state cannot be loaded before the network "
                     "exists. Load an f_params file written by save_params (without use_safetensors) first, or "
                     "use joblib.dump / joblib.load for the whole estimator.")
+            optimizer_files = f_optimizer is not None or any(
+                key.startswith("f_") and value is not None for key, value in kwargs.items())
             super().load_params(f_params=f_params, f_optimizer=f_optimizer, f_criterion=f_criterion,
                                 f_history=f_history, use_safetensors=use_safetensors, **kwargs)
-            self._check_optimizer_states()
+            if optimizer_files:
+                self._check_optimizer_states()
             return self
 
     def _check_optimizer_states(self):
@@ -926,7 +939,8 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
             for group in optimizer.param_groups:
                 for parameter in group["params"]:
                     for key, value in optimizer.state.get(parameter, {}).items():
-                        if torch.is_tensor(value) and value.ndim > 0 and value.shape != parameter.shape:
+                        if (key in _PER_PARAMETER_STATE and torch.is_tensor(value)
+                                and value.shape != parameter.shape):
                             raise ValueError(
                                 f"the optimizer state loaded into {name}_ does not fit this {type(self).__name__}'s "
                                 f"network (its {key!r} has shape {tuple(value.shape)} for a parameter of shape "

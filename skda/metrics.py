@@ -114,6 +114,12 @@ def _check_probabilities(probabilities, name="probabilities", min_rows=1):
     return P
 
 
+def _check_flag(name, value):
+    """``TypeError`` unless ``value`` is a bool (a string such as "no" would read as true)."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {value!r}.")
+
+
 def _check_supervised(y_true, probabilities, weights, classes):
     P = _check_probabilities(probabilities, min_rows=1)
     y = np.asarray(y_true).ravel()
@@ -197,6 +203,7 @@ def importance_weighted_validation(y_true, probabilities, weights, *, metric="ac
     classes : array, optional
         Label of each probability column (e.g. ``estimator.classes_``).
     """
+    _check_flag("normalize", normalize)
     P, index, w = _check_supervised(y_true, probabilities, weights, classes)
     if metric == "accuracy":
         values = (P.argmax(axis=1) == index).astype(np.float64)
@@ -302,6 +309,7 @@ def density_ratio(source, target, *, domain_classifier=None, cv=5, random_state=
     Returns an array of ``len(source)`` non-negative weights (mean about 1 when the classifier is
     calibrated and the domains overlap; much less than 1 when few source rows resemble the target).
     """
+    _check_flag("truncate", truncate)
     Xs, Xt = (_flat_rows(a) for a in (source, target))
     if len(Xs) < 2 or len(Xt) < 2:
         raise ValueError(f"density_ratio needs at least 2 source and 2 target rows, got {len(Xs)} and {len(Xt)}.")
@@ -507,8 +515,7 @@ class _WeightedScorer(UnsupervisedScorer):
         _check_choice("features", features, ("input", "learned"))
         if not is_int_at_least(cv, 2):
             raise ValueError(f"cv must be an int >= 2 (the number of stratified folds), got {cv!r}.")
-        if not isinstance(truncate, (bool, np.bool_)):
-            raise TypeError(f"truncate must be True or False, got {truncate!r}.")
+        _check_flag("truncate", truncate)
         self.features = features
         self.domain_classifier = domain_classifier
         self.cv = cv
@@ -569,8 +576,7 @@ class IWCVScorer(_WeightedScorer):
         super().__init__(features=features, domain_classifier=domain_classifier, cv=cv, random_state=random_state,
                          truncate=truncate, unlabeled_marker=unlabeled_marker)
         _check_choice("metric", metric, ("accuracy", "log_loss"))
-        if not isinstance(normalize, (bool, np.bool_)):
-            raise TypeError(f"normalize must be True or False, got {normalize!r}.")
+        _check_flag("normalize", normalize)
         self.metric = metric
         self.normalize = normalize
 

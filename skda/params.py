@@ -86,9 +86,10 @@ class _Number(Interval):
         return self.description or super().__str__()
 
 
-def count(minimum: int) -> Interval:
-    """An int (Python or numpy, not a bool) ``>= minimum``: epochs, sizes, neighbours, steps."""
-    return _Number(Integral, minimum, None, closed="left")
+def count(minimum: int, maximum: int | None = None) -> Interval:
+    """An int (Python or numpy, not a bool) ``>= minimum`` (and ``<= maximum`` when given): epochs, sizes,
+    neighbours, steps, seeds."""
+    return _Number(Integral, minimum, maximum, closed="left" if maximum is None else "both")
 
 
 def real(low, high=None, closed="left", description=None) -> Interval:

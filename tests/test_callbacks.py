@@ -387,3 +387,9 @@ def test_an_nll_loss_subclass_that_takes_logits_is_accepted(small_task):
 
     Xs, ys, Xt, _ = small_task
     make("dann", random_state=0, criterion=LogitNLL).fit(Xs, ys, Xt)
+
+
+def test_a_misspelt_validation_monitor_is_refused_before_training(small_task):
+    Xs, ys, Xt, _ = small_task
+    with pytest.raises(ValueError, match="monitors 'valid_los', which DANNClassifier does not record"):
+        make("dann", callbacks=[EarlyStopping(monitor="valid_los")], **SPLIT).fit(Xs, ys, Xt)

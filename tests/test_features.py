@@ -316,14 +316,21 @@ def test_load_image_folder_errors(tmp_path):
     whole = (tmp_path / "data" / "dog" / "whole.jpg").read_bytes()
     (tmp_path / "data" / "dog" / "cut.jpg").write_bytes(whole[:-10])  # its end marker and a few bytes lost
     with pytest.raises(ValueError, match=r"2 of 5 files are not readable images: .*bitmap\.jpg \(ValueError: a BMP "
-                                         r"file.*cut\.jpg \(ValueError: a JPEG file cut short"):
+                                         r"file.*cut\.jpg \(OSError: image file is truncated"):
         load_image_folder(tmp_path / "data")
+    # data after a JPEG's end (a phone's motion photo appends a video) is no damage
+    (tmp_path / "data" / "dog" / "cut.jpg").write_bytes(whole + bytes(5000))
+    (tmp_path / "data" / "dog" / "bitmap.jpg").unlink()
+    assert len(load_image_folder(tmp_path / "data")[0]) == 4
+    Image.new("RGB", (8, 8)).save(tmp_path / "data" / "dog" / "bitmap.jpg", format="BMP")
     for name in ("bitmap.jpg", "cut.jpg", "whole.jpg"):
         (tmp_path / "data" / "dog" / name).unlink()
     assert list(load_image_folder(tmp_path / "data", extensions=None)[0]) == list(paths[paths != str(
         tmp_path / "data" / "dog" / "broken.jpg")])
-    with pytest.raises(TypeError, match="extensions must be a file ending or a list of them"):
+    with pytest.raises(TypeError, match="extensions must be a file ending or a collection of them .* got 3"):
         load_image_folder(tmp_path / "data", extensions=3)
+    assert list(load_image_folder(tmp_path / "data", extensions={".png", ".jpg"})[0]) == list(
+        load_image_folder(tmp_path / "data", extensions=np.array([".png", ".jpg"]))[0])
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")

@@ -297,3 +297,17 @@ def test_user_guide_persistence_example_runs(tmp_path, monkeypatch):
         exec(compile(block, f"docs/index.md Persistence block {i + 1}", "exec"), namespace)
     assert (tmp_path / "checkpoints" / "params.pt").exists() and not (tmp_path / "params.pt").exists()
     np.testing.assert_array_equal(namespace["best"].classes_, namespace["clf"].classes_)
+
+
+def test_an_optimizer_with_state_of_other_shapes_loads_its_params_and_state(small_task, tmp_path):
+    """Adafactor keeps factored row / column statistics, not of its parameter's shape: its own files load (the
+    shape check of optimiser states refused them, and every params file after a fit)."""
+    adafactor = getattr(torch.optim, "Adafactor", None)
+    if adafactor is None:
+        pytest.skip("torch.optim.Adafactor needs torch >= 2.5")
+    Xs, ys, Xt, _ = small_task
+    model = make("dann", random_state=0, optimizer=adafactor, lr=0.01).fit(Xs, ys, Xt)
+    model.save_params(f_params=tmp_path / "params.pt", f_optimizer=tmp_path / "optimizer.pt")
+    model.load_params(f_params=tmp_path / "params.pt")
+    model.load_params(f_optimizer=tmp_path / "optimizer.pt")
+    model.partial_fit(Xs, ys, Xt)

@@ -425,3 +425,17 @@ def test_flags_seeds_temperatures_and_markers_are_checked_alike_everywhere(data)
         with pytest.raises(InvalidParameterError, match="'unlabeled_marker' parameter of .* a finite number"):
             make_it()
     make("dann", random_state=np.random.RandomState(0), max_epochs=1).fit(Xs, ys, Xt)
+
+
+def test_a_seed_beyond_numpy_s_range_names_random_state(data):
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    from skda.metrics import density_ratio, importance_weighted_validation
+
+    Xs, ys, Xt, _ = data
+    with pytest.raises(InvalidParameterError, match="'random_state' parameter of DANNClassifier"):
+        make("dann", random_state=2**32).fit(Xs, ys, Xt)
+    with pytest.raises(TypeError, match="truncate must be True or False"):
+        density_ratio(Xs, Xt, truncate="no")
+    with pytest.raises(TypeError, match="normalize must be True or False"):
+        importance_weighted_validation(ys, np.full((len(ys), 3), 1 / 3), np.ones(len(ys)), normalize="no")
