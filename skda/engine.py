@@ -929,9 +929,10 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
             return self
 
     def _check_optimizer_states(self):
-        """After loading: every optimiser state tensor must have its parameter's shape (torch's ``load_state_dict``
-        does not check, and the next step failed inside torch), else ``ValueError`` (``load_params`` then puts the
-        estimator back as it was)."""
+        """After loading optimiser files: every state entry torch keeps per parameter (``exp_avg``,
+        ``momentum_buffer``, ...) must have its parameter's shape (torch's ``load_state_dict`` does not check, and the
+        next step failed inside torch), else ``ValueError`` (``load_params`` then puts the estimator back as it
+        was)."""
         for name in self._optimizers:
             optimizer = getattr(self, name + "_", None)
             if optimizer is None:
@@ -979,33 +980,23 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
                         and len(values["classes_"]) == len(self.classes_)
                         and all(same_value(v, getattr(self, "module_params_", {}).get(k))  # no module__* change pending
                                 for k, v in self._module_build_params().items()))
-        # a refused load leaves the estimator as it was: its attributes, and the weights it loads into in place
-        before = dict(self.__dict__)
-        weights = ({k: v.detach().clone() for k, v in self.module_.state_dict().items()} if same_network else None)
+        # (a refused load leaves the estimator as it was: load_params runs this under _unchanged_on_error)
+        for name in self.fitted_attributes:
+            if name in values:
+                setattr(self, name, values[name])
+            elif name in self.__dict__:
+                delattr(self, name)
+        if not same_network:
+            # the random initial weights are replaced below: draw them without touching the global RNG
+            with seeded(0, resolve_device(self.device)):
+                self.initialize()
         try:
-            for name in self.fitted_attributes:
-                if name in values:
-                    setattr(self, name, values[name])
-                elif name in self.__dict__:
-                    delattr(self, name)
-            if not same_network:
-                # the random initial weights are replaced below: draw them without touching the global RNG
-                with seeded(0, resolve_device(self.device)):
-                    self.initialize()
-            try:
-                self._load_network_state(state, values)
-            except RuntimeError as exc:  # torch's size mismatch / missing keys, named as the parameters that cause it
-                raise ValueError(
-                    f"the weights in this file do not fit this {type(self).__name__}'s network: it was saved by an "
-                    "estimator built with other network parameters (module__*, domain_hidden_sizes, ...); build "
-                    f"this one with the same parameters. torch: {str(exc).strip()[:500]}") from exc
-        except BaseException:
-            # e.g. a network of other sizes (other module__ parameters): back to the estimator before the call
-            self.__dict__.clear()
-            self.__dict__.update(before)
-            if weights is not None:
-                self.module_.load_state_dict(weights)
-            raise
+            self._load_network_state(state, values)
+        except RuntimeError as exc:  # torch's size mismatch / missing keys, named as the parameters that cause it
+            raise ValueError(
+                f"the weights in this file do not fit this {type(self).__name__}'s network: it was saved by an "
+                "estimator built with other network parameters (module__*, domain_hidden_sizes, ...); build "
+                f"this one with the same parameters. torch: {str(exc).strip()[:500]}") from exc
 
     def _load_network_state(self, state_dict, values):
         """Load the weights into ``module_`` (methods whose network has other state than weights extend this)."""
