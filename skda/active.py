@@ -931,9 +931,10 @@ def active_learning_loop(selector, Xs, ys, Xt, yt, *, rounds=5, budget=0.01, rou
     if unlabeled_mask(yt, marker).any():
         raise ValueError(f"the oracle labels yt contain the unlabelled marker {marker!r}: the oracle must know "
                          "every target label.")
-    if missing_labels(yt).any():  # before any training, not at the first score
-        raise ValueError(f"the oracle labels yt contain NaN, None or pd.NA (at {int(missing_labels(yt).sum())} rows); "
-                         "the oracle must know every target label.")
+    missing = missing_labels(yt)
+    if missing.any():  # before any training, not at the first score
+        raise ValueError(f"the oracle labels yt contain NaN, None or pd.NA (at {int(missing.sum())} rows); the oracle "
+                         "must know every target label.")
     try:  # as fit checks labels (continuous values), on the labels as fit reads them (e.g. an object array of ints)
         check_classification_targets(numeric_labels(yt))
     except ValueError as exc:
