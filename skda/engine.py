@@ -504,7 +504,10 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
             for optimizer, state, groups in optimizers:
                 optimizer.state, optimizer.param_groups = state, groups
             for callback, values in callbacks:
-                callback.set_params(**values)
+                try:  # a callback that refuses its own values back must not hide the error, nor stop the others
+                    callback.set_params(**values)
+                except Exception:  # noqa: BLE001, S112
+                    continue
             raise
 
     def _apply_params(self, params):
@@ -973,7 +976,11 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
                     f"This file holds bare weights, without the fitted attributes skda writes with save_params "
                     f"(classes, input shape, ...): it can only be loaded into a {type(self).__name__} already fitted "
                     "on the same problem. Save with skda's save_params(f_params=...), or with joblib.dump.")
-            self.module_.load_state_dict(state)
+            try:
+                self.module_.load_state_dict(state)
+            except RuntimeError as exc:  # torch's size mismatch / missing keys, as for skda's own files below
+                raise ValueError(f"the weights in this file do not fit this {type(self).__name__}'s network: "
+                                 f"torch: {str(exc).strip()[:500]}") from exc
             return
         values = self._decode_fitted_state(fitted)
         same_network = (self.__sklearn_is_fitted__() and tuple(values["input_shape_"]) == tuple(self.input_shape_)

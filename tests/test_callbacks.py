@@ -393,3 +393,25 @@ def test_a_misspelt_validation_monitor_is_refused_before_training(small_task):
     Xs, ys, Xt, _ = small_task
     with pytest.raises(ValueError, match="monitors 'valid_los', which DANNClassifier does not record"):
         make("dann", callbacks=[EarlyStopping(monitor="valid_los")], **SPLIT).fit(Xs, ys, Xt)
+
+
+def test_a_callback_that_refuses_its_own_values_back_does_not_hide_the_error(small_task):
+    """Putting back the callbacks after a refused set_params: one callback failing there neither replaces the real
+    error nor stops the others from being put back."""
+    from skorch.callbacks import Callback
+
+    class Picky(Callback):
+        def __init__(self, k=1):
+            self.k = k
+
+        def set_params(self, **params):
+            if params.get("k") == 1 and self.k != 1:
+                raise RuntimeError("Picky refuses k=1")
+            return super().set_params(**params)
+
+    Xs, ys, Xt, _ = small_task
+    stopping = EarlyStopping(monitor="train_loss", patience=3)
+    model = make("dann", random_state=0, callbacks=[("picky", Picky()), ("es", stopping)]).fit(Xs, ys, Xt)
+    with pytest.raises(ValueError, match="callback nope which does not exist"):  # skorch's error, not Picky's
+        model.set_params(callbacks__picky__k=2, callbacks__es__patience=7, callbacks__nope__x=1)
+    assert stopping.patience == 3

@@ -311,3 +311,13 @@ def test_an_optimizer_with_state_of_other_shapes_loads_its_params_and_state(smal
     model.load_params(f_params=tmp_path / "params.pt")
     model.load_params(f_optimizer=tmp_path / "optimizer.pt")
     model.partial_fit(Xs, ys, Xt)
+
+
+def test_bare_weights_of_another_network_are_named_as_such(small_task, tmp_path):
+    Xs, ys, Xt, _ = small_task
+    torch.save(make("dann", module__hidden_sizes=(12,)).fit(Xs, ys, Xt).module_.state_dict(), tmp_path / "bare.pt")
+    model = make("dann", random_state=0).fit(Xs, ys, Xt)
+    before = model.predict_proba(Xt)
+    with pytest.raises(ValueError, match="the weights in this file do not fit this DANNClassifier's network"):
+        model.load_params(f_params=tmp_path / "bare.pt")
+    np.testing.assert_array_equal(model.predict_proba(Xt), before)
