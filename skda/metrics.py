@@ -352,6 +352,22 @@ def _final_input(estimator, X):
     return X
 
 
+def final_input_features(estimator, Xs, Xt, given="the rows given"):
+    """``(Fs, Ft)``: ``Xs`` and ``Xt`` as the final estimator of ``estimator`` receives them (:func:`_final_input`,
+    e.g. a ColumnTransformer's encoding of text columns), as float arrays (:func:`check_features`), the rows on which
+    density ratios are estimated. Raises ``ValueError`` saying where those rows come from (the other steps of a
+    Pipeline, or ``given``) when they are not usable numbers."""
+    try:
+        return (check_features(_final_input(estimator, Xs), name="X"),
+                check_features(_final_input(estimator, Xt), name="X_target"))
+    except (TypeError, ValueError) as exc:
+        where = ("the input of the Pipeline's final step (the output of its other steps)"
+                 if hasattr(estimator, "steps") else given)
+        raise ValueError(f"density ratios are estimated on {where}, and those are not usable numbers ({exc}). "
+                         "Encode non-numeric columns inside the Pipeline (e.g. a ColumnTransformer with "
+                         "OneHotEncoder)") from exc
+
+
 class LabelledScorer:
     """A scikit-learn scorer (``scoring``: a name or a callable) applied to the labelled rows of packed data only
     (see :func:`labelled_scorer`); ``unlabeled_marker="auto"`` reads the marker from the estimator."""
@@ -536,16 +552,11 @@ class _WeightedScorer(UnsupervisedScorer):
             raise ScoringSetupError(f"the {self.name} score needs at least 2 source and 2 target rows in the scoring "
                                     f"data to estimate density ratios, got {n_source} and {n_target}.")
         if self.features == "input":
-            where = ("the input of the Pipeline's final step (the output of its other steps)"
-                     if hasattr(estimator, "steps") else "the rows given to the scorer")
-            Fs, Ft = _final_input(estimator, Xs), _final_input(estimator, Xt)
             try:
-                Fs, Ft = check_features(Fs, name="X"), check_features(Ft, name="X")
-            except (TypeError, ValueError) as exc:
-                raise ScoringSetupError(
-                    f"the {self.name} score with features='input' estimates density ratios on {where}, and those "
-                    f"are not usable numbers ({exc}). Encode non-numeric columns inside the Pipeline (e.g. a "
-                    "ColumnTransformer with OneHotEncoder) or use features='learned'.") from exc
+                Fs, Ft = final_input_features(estimator, Xs, Xt, given="the rows given to the scorer")
+            except ValueError as exc:
+                raise ScoringSetupError(f"the {self.name} score with features='input': {exc}, or use "
+                                        "features='learned'.") from exc
         elif self.features == "learned":
             if not hasattr(estimator, "transform"):
                 raise ScoringSetupError(f"features='learned' needs an estimator with transform (the learned "

@@ -31,7 +31,7 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import _num_samples, check_is_fitted
 
 from .params import check_marker
-from .validation import (check_features, check_image_scale, check_sklearn_scoring,
+from .validation import (check_image_scale, check_sklearn_scoring,
                          check_x_target_not_routed_past_pipeline, final_estimator, is_int_at_least, is_per_row,
                          labelled_score_rows,
                          numeric_labels, score_without_labelled_rows, uint8_images_as_float, unlabeled_mask)
@@ -376,23 +376,6 @@ class NegativeTransferReport:
         return [name for name in used if drops[name] > tolerance]
 
 
-def _density_ratio_features(adapted, rows_s, rows_t):
-    """The rows on which :func:`check_negative_transfer` estimates density ratios: as the adapted model's final
-    estimator receives them (for a Pipeline, the output of its other steps, e.g. a ColumnTransformer's encoding of
-    text columns), as numbers."""
-    from .metrics import _final_input
-
-    Fs, Ft = _final_input(adapted, rows_s), _final_input(adapted, rows_t)
-    try:
-        return check_features(Fs, name="X"), check_features(Ft, name="X_target")
-    except (TypeError, ValueError) as exc:
-        where = ("the input of the adapted Pipeline's final step (the output of its other steps)"
-                 if hasattr(adapted, "steps") else "the rows given")
-        raise ValueError(f"check_negative_transfer estimates density ratios on {where}, and those are not usable "
-                         f"numbers ({exc}). Encode non-numeric columns inside the Pipeline (e.g. a "
-                         "ColumnTransformer with OneHotEncoder).") from exc
-
-
 def _check_criterion_and_tolerance(criterion, tolerance):
     if criterion not in NEGATIVE_TRANSFER_CRITERIA:
         raise ValueError(f"criterion must be one of {NEGATIVE_TRANSFER_CRITERIA}, got {criterion!r}.")
@@ -463,7 +446,7 @@ def check_negative_transfer(adapted, source_only, X, y, X_target=None, *, criter
     >>> report = check_negative_transfer(dann, base, Xs_val, ys_val, Xt)   # warns if flagged
     >>> model = base if report.flagged else dann                            # optional fallback
     """
-    from .metrics import density_ratio
+    from .metrics import density_ratio, final_input_features
 
     _check_criterion_and_tolerance(criterion, tolerance)
     for name, model in (("adapted", adapted), ("source_only", source_only)):
@@ -489,7 +472,10 @@ def check_negative_transfer(adapted, source_only, X, y, X_target=None, *, criter
     if _num_samples(rows_t) < 2:
         raise ValueError(f"check_negative_transfer needs unlabelled target rows (at least 2); got "
                          f"{_num_samples(rows_t)}: pass X_target or mark target rows {marker!r} in y.")
-    Xs, Xt = _density_ratio_features(adapted, rows_s, rows_t)
+    try:  # on the adapted model's final-step input, as skda's IWCV scorer
+        Xs, Xt = final_input_features(adapted, rows_s, rows_t)
+    except ValueError as exc:
+        raise ValueError(f"check_negative_transfer: {exc}.") from exc
     ys = numeric_labels(ys)
     for name, model in (("adapted", adapted), ("source_only", source_only)):
         classes = getattr(model, "classes_", None)
