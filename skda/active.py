@@ -520,6 +520,16 @@ class ActiveSelector(DomainAdaptationNet):
         larger), without copying the pool to the device or gathering target batches."""
         return PairedBatchSampler(len(ys), len(self.pool_), self.batch_size, generator, self.device_)
 
+    @property
+    def validation_metrics(self):
+        """What the source validation split records each epoch: the engine's ``valid_loss`` and
+        ``valid_accuracy``, plus, for the strategies that train with a margin term, its two parts
+        (``valid_cross_entropy``, ``valid_margin_loss``), so that callbacks monitoring them are checked as the
+        engine's are (:meth:`check_callbacks`)."""
+        kind = STRATEGIES.get(self.strategy, ("ce",))[0] if isinstance(self.strategy, str) else "ce"
+        extra = () if kind == "ce" else ("valid_cross_entropy", "valid_margin_loss")
+        return (*DomainAdaptationNet.validation_metrics, *extra)
+
     def get_loss(self, y_pred, y_true, X=None, training=False):
         """Cross-entropy plus the strategy's margin term (Eq. 1 or Eq. 7), both weight 1."""
         logits = y_pred["source_logits"]

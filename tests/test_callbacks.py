@@ -342,6 +342,20 @@ def test_values_a_method_or_a_callback_records_may_be_monitored(small_task):
                                                                          patience=50)]).fit(Xs, ys, Xt)
 
 
+def test_active_selector_margin_terms_are_validation_values(small_task):
+    """ActiveSelector's validation split records the two parts of its margin strategies' loss: monitoring them
+    needs the split and a near miss is refused (skorch raised a KeyError after the first epoch)."""
+    Xs, ys, Xt, _ = small_task
+    with pytest.raises(ValueError, match="monitors 'valid_margin_loss', which is recorded only with a source "):
+        make("active", callbacks=[EarlyStopping(monitor="valid_margin_loss")]).fit(Xs, ys, Xt)
+    with pytest.raises(ValueError, match="monitors 'valid_margin_los', which ActiveSelector does not record.*"
+                                         "'valid_margin_loss'"):
+        make("active", callbacks=[EarlyStopping(monitor="valid_margin_los")], **SPLIT).fit(Xs, ys, Xt)
+    model = make("active", strategy="sdm", random_state=0, max_epochs=2,
+                 callbacks=[EarlyStopping(monitor="valid_cross_entropy", patience=50)], **SPLIT).fit(Xs, ys, Xt)
+    assert np.isfinite(model.history[-1, "valid_cross_entropy"])
+
+
 def test_a_refused_set_params_puts_back_what_skorch_changed_in_place(small_task):
     """skorch sets callback parameters on the callback objects and optimiser options in their groups, in place: a
     refused set_params puts those back too (a refused monitor stayed on the user's EarlyStopping, and every later
