@@ -16,10 +16,11 @@ __all__ = ["DANNClassifier", "SourceOnlyClassifier"]
 
 class SourceOnlyClassifier(DomainAdaptationNet):
     """Baseline: the same feature extractor and label classifier as :class:`DANNClassifier`, trained on the
-    labelled source data only, with the same optimiser and learning-rate annealing. Target data, if given,
-    never reaches the network; it only sets the epoch length (an epoch is one pass over the larger domain, as
-    for the adaptation methods, so that the baseline takes as many steps as they do): ``fit(Xs, ys, Xt)`` and
-    ``fit(Xs, ys)`` differ when ``Xt`` is the larger set. Every benchmark compares the adaptation methods with it.
+    labelled source data only (plus the labelled target rows of ``yt``, if any), with the same optimiser and
+    learning-rate annealing. Unlabelled target data never reaches the network; it only sets the epoch length (an
+    epoch is one pass over the larger domain, as for the adaptation methods, so that the baseline takes as many
+    steps as they do): ``fit(Xs, ys, Xt)`` and ``fit(Xs, ys)`` differ when ``Xt`` is the larger set. Every
+    benchmark compares the adaptation methods with it.
 
     Parameters are those of :class:`skda.engine.DomainAdaptationNet`; ``fit(X, y)`` needs no target rows.
 

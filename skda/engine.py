@@ -1104,7 +1104,8 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
 
         Labelled target rows (``target_labels``, the ``yt`` of ``fit``) join the labelled rows ``(Xs, ys)`` that
         the supervised part of the method's objective sees; every target row stays in ``Xt`` for the adaptation
-        terms. ``state["n_labeled_target"]`` counts them."""
+        terms (where the labelled ones then count on both sides, see :meth:`fit`). ``state["n_labeled_target"]``
+        counts them."""
         Xs, ys, Xt = split_domains(X, y, X_target, unlabeled_marker=self.unlabeled_marker,
                                    require_target=self.requires_target, min_classes=min_classes)
         if target_labels is None:
@@ -1136,8 +1137,11 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
         ``yt`` (optional, one label per target row, unknown ones ``unlabeled_marker``): a few labelled target
         rows. They join the labelled source rows in the method's supervised objective (cross-entropy; M-ADDA's
         triplet stage, kNN index and a pull to their class's center; ILA-DA's contrastive anchors), while every
-        target row keeps feeding the adaptation terms. A ``yt`` of unknown labels only gives the same model as no
-        ``yt``.
+        target row keeps feeding the adaptation terms. Since they join the source half of each step's batch, the
+        terms that compare the two halves count them on both sides: DANN / CDAN's domain classifier (ILA-DA,
+        MLA-DA too) sees them labelled "source" there and "target" in the target half, and Deep CORAL's source
+        covariance includes them (M-ADDA's discriminator sees the source batch without them). A ``yt`` of unknown
+        labels only gives the same model as no ``yt``.
 
         ``sample_domain`` (packed form only, skada's convention): one integer per row of ``X``, positive for a
         source row, negative for a target row. Then a target row's ``y`` is its label if known, else

@@ -100,8 +100,9 @@ class ClassBalancedBatchSampler(PairedBatchSampler):
             missing = torch.nonzero(self.counts == 0).flatten().tolist()
             if class_names is not None:
                 missing = [class_names[c] for c in missing]
-            raise ValueError(f"class-balanced batches need every class in the source labels; classes {missing} "
-                             "have no sample.")
+            raise ValueError(f"class-balanced batches need every class among the labelled rows of each fit or "
+                             f"partial_fit call (source rows and labelled target rows); classes {missing} have no "
+                             "sample.")
         self.n_classes = len(self.counts)
         self.per_class = max(1, int(batch_size) // self.n_classes)
         self.members = [torch.nonzero(labels == c).flatten() for c in range(self.n_classes)]

@@ -437,8 +437,8 @@ def sample_domain_source_rows(sample_domain, n_rows):
     """Validated ``sample_domain`` (skada's convention: one integer per row, positive for a source row, negative
     for a target row) as the boolean mask of the source rows; at least one row must be a source row."""
     domains = np.asarray(sample_domain)
-    if domains.ndim != 1:
-        domains = column_or_1d(domains, warn=False) if domains.ndim == 2 and 1 in domains.shape else domains
+    if domains.ndim == 2 and domains.shape[1] == 1:
+        domains = domains.ravel()  # a column, as scikit-learn's column_or_1d accepts
     if domains.ndim != 1:
         raise ValueError(f"sample_domain must be 1-D (one domain per row of X), got shape {domains.shape}.")
     if len(domains) != n_rows:
@@ -865,11 +865,20 @@ def check_target_labels(yt, n_target, ys, marker):
     (spelled as the source labels). ``yt=None``: no target row is labelled."""
     if yt is None:
         return np.zeros(n_target, dtype=bool), ys[:0]
-    yt = column_or_1d(np.asarray(yt), warn=False)
+    yt = np.asarray(yt)
+    if yt.ndim == 2 and yt.shape[1] == 1:
+        yt = yt.ravel()
+    if yt.ndim != 1:
+        raise ValueError(f"yt must be 1-D (one label per target row, unknown ones {marker!r}), got an array of shape "
+                         f"{yt.shape}.")
     if len(yt) != n_target:
         raise ValueError(f"yt has {len(yt)} labels but the target data Xt has {n_target} rows; they must have the "
                          f"same length (unknown labels marked {marker!r}).")
     known = ~unlabeled_mask(yt, marker, name="yt")
+    if marker is None and yt.dtype.kind == "O" and any(v is None for v in yt):
+        raise ValueError("yt has None entries, but with unlabeled_marker=None no target label can be left unknown: "
+                         "give every target row its label, pass yt=None, or set unlabeled_marker to a value that is "
+                         "not a class (e.g. -1, or \"?\" for text labels) and mark the unknown labels with it.")
     y_known = numeric_labels(yt[known])  # e.g. an object yt of ints with a string or None marker
     if (len(y_known) and _label_kind(ys) == "boolean" and _label_kind(y_known) == "numeric"
             and np.isin(y_known, (0, 1)).all()):
@@ -886,6 +895,8 @@ def check_target_labels(yt, n_target, ys, marker):
                              "(not NaN).") from None
     if not len(y_known):  # e.g. a float yt of -1.0 only: no labelled row, as yt=None
         return known, ys[:0]
+    if ys.dtype.kind == "U" and y_known.dtype.kind == "O" and all(isinstance(v, str) for v in y_known):
+        y_known = y_known.astype(str)  # e.g. an object yt of strings and an int marker: classes_ stays text, not object
     if ys.dtype.kind in "iu" and y_known.dtype.kind == "f" and np.all(np.mod(y_known, 1) == 0):
         # e.g. a float yt filled with -1.0 and integer labels: spelled as integers, in a type that holds them all
         y_known = y_known.astype(np.result_type(ys.dtype, np.min_scalar_type(int(y_known.min())),

@@ -81,6 +81,18 @@ def test_partial_fit_accepts_one_class_chunks_once_classes_are_declared(small_ta
         make(name).partial_fit(Xs[ys == 0], ys[ys == 0], Xt)
 
 
+def test_ilada_partial_fit_needs_every_class_among_a_call_s_labelled_rows(small_task):
+    """ILA-DA's class-balanced batches (the documented exception): a one-class chunk is refused, the message
+    counting the labelled target rows as rows that may hold the missing classes."""
+    Xs, ys, Xt, yt = small_task
+    with pytest.raises(ValueError, match=r"every class among the labelled rows of each fit or partial_fit call "
+                                         r"\(source rows and labelled target rows\); classes \[1, 2\] have no"):
+        make("ilada").partial_fit(Xs[ys == 0], ys[ys == 0], Xt, classes=[0, 1, 2])
+    chosen = np.r_[np.flatnonzero(yt == 1)[:3], np.flatnonzero(yt == 2)[:3]]
+    labels = np.where(np.isin(np.arange(len(yt)), chosen), yt, -1)  # the target rows label classes 1 and 2
+    make("ilada", max_epochs=1).partial_fit(Xs[ys == 0], ys[ys == 0], Xt, labels, classes=[0, 1, 2])
+
+
 # ------------------------------------------------------------------ fit parameters
 @pytest.mark.parametrize("name", registry.NAMES)
 def test_sample_weight_is_refused_with_a_clear_message(small_task, name):

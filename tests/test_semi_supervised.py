@@ -86,6 +86,13 @@ def test_bad_target_labels_are_refused_clearly(small_task):
     as_list = [names[v] if i % 5 == 0 else -1 for i, v in enumerate(yt)]  # numpy turns -1 into "-1"
     with pytest.raises(ValueError, match=r"yt contains the string '-1'.*np.array\(labels, dtype=object\)"):
         make("dann").fit(Xs, names[ys], Xt, as_list)
+    with pytest.raises(ValueError, match=r"yt must be 1-D \(one label per target row, unknown ones -1\), got an "
+                                         r"array of shape \(90, 2\)"):
+        make("dann").fit(Xs, ys, Xt, np.c_[yt, yt])
+    # with unlabeled_marker=None no label can be left unknown: said so (was "Unknown label type: unknown")
+    with pytest.raises(ValueError, match="yt has None entries, but with unlabeled_marker=None no target label"):
+        make("dann", unlabeled_marker=None).fit(Xs, ys, Xt, np.array([v if i % 5 else None
+                                                                      for i, v in enumerate(yt)], dtype=object))
 
 
 def test_target_labels_are_spelled_as_the_source_labels(small_task):
@@ -97,6 +104,12 @@ def test_target_labels_are_spelled_as_the_source_labels(small_task):
     for ints in (as_int, as_int.astype(float)):
         clf = make("dann", random_state=0, device="cpu").fit(Xs, ys.astype(np.uint8), Xt, ints)
         assert clf.classes_.tolist() == [-2, 0, 1, 2, 300]
+    # text source labels and an object yt of strings beside the -1 marker (the spelling the errors advise): the
+    # classes stay text, as without yt (they became object)
+    names = np.array(["a", "b", "c"])
+    text = np.array([names[v] if i % 5 == 0 else -1 for i, v in enumerate(yt)], dtype=object)
+    clf = make("dann", random_state=0, device="cpu", max_epochs=1).fit(Xs, names[ys], Xt, text)
+    assert clf.classes_.dtype == names.dtype and clf.predict(Xt).dtype == names.dtype
     positive = ys > 0
     zero_one, _ = _labels((yt > 0).astype(int), 0.2)
     clf = make("dann", random_state=0, device="cpu").fit(Xs, positive, Xt, zero_one)
@@ -164,6 +177,8 @@ def test_bad_sample_domain_is_refused_clearly(small_task):
     X, y, domains = _packed(Xs, ys, Xt, np.full(len(Xt), -1))
     with pytest.raises(ValueError, match="sample_domain has 10 entries but X has 210 rows"):
         make("dann").fit(X, y, sample_domain=domains[:10])
+    with pytest.raises(ValueError, match=r"sample_domain must be 1-D \(one domain per row of X\), got shape \(1, "):
+        make("dann").fit(X, y, sample_domain=domains[None, :])
     with pytest.raises(ValueError, match="sample_domain is 0 at rows \\[0\\]"):
         make("dann").fit(X, y, sample_domain=np.r_[0, domains[1:]])
     with pytest.raises(ValueError, match="sample_domain must hold integers"):
