@@ -1401,29 +1401,40 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
                 "target": None if Xt is None else self._training_rows(Xt, placement)}
         # _validate_for_fit appended the labelled target rows after the source rows
         first_target = len(Xs) - state.get("n_labeled_target", 0)
-        for name in ("train_indices_", "valid_indices_", "validation_seed_", "target_class_shares_"):
-            self.__dict__.pop(name, None)  # of an earlier fit: this call sets them anew (or has none)
-        if self.train_split is not None:
-            split_seed = state.get("validation_seed")
-            self.validation_seed_ = self._seed() % 2**32 if split_seed is None else split_seed
-            data["valid"], ys = self._split_validation(Xs, ys, data["source"], device, n_source=first_target)
-            if isinstance(data["source"], RowSource):
-                data["source"] = data["source"].subset(self.train_indices_)
-            else:
-                data["source"] = data["source"][torch.as_tensor(self.train_indices_, device=device)]
-        if fit_params.get("epochs") is None and self.max_epochs == "auto":
-            fit_params = {**fit_params, "epochs": self.auto_epochs(ys, len(data["source"]) if Xt is None else len(Xt))}
-        self.training_run_ = TrainingRun.start(seed, device, fit_params.get("epochs"))
-        positions = (np.arange(first_target, len(Xs)) if self.train_split is None
-                     else np.flatnonzero(self.train_indices_ >= first_target))
-        self.training_run_.labelled_target_rows = torch.as_tensor(positions, dtype=torch.long, device=device)
+        # of an earlier fit: this call sets them anew (or has none); put back if it fails before its first step
+        earlier = {name: self.__dict__.pop(name) for name in
+                   ("train_indices_", "valid_indices_", "validation_seed_", "target_class_shares_")
+                   if name in self.__dict__}
+        run = None
         try:
-            NeuralNet.partial_fit(self, data, torch.as_tensor(ys, dtype=torch.long, device=device), **fit_params)
-        except FloatingPointError:  # a diverged loss: the weights cannot be trusted, also after a partial_fit
-            self.initialized_ = False
+            if self.train_split is not None:
+                split_seed = state.get("validation_seed")
+                self.validation_seed_ = self._seed() % 2**32 if split_seed is None else split_seed
+                data["valid"], ys = self._split_validation(Xs, ys, data["source"], device, n_source=first_target)
+                if isinstance(data["source"], RowSource):
+                    data["source"] = data["source"].subset(self.train_indices_)
+                else:
+                    data["source"] = data["source"][torch.as_tensor(self.train_indices_, device=device)]
+            if fit_params.get("epochs") is None and self.max_epochs == "auto":
+                n_target = len(data["source"]) if Xt is None else len(Xt)
+                fit_params = {**fit_params, "epochs": self.auto_epochs(ys, n_target)}
+            self.training_run_ = run = TrainingRun.start(seed, device, fit_params.get("epochs"))
+            positions = (np.arange(first_target, len(Xs)) if self.train_split is None
+                         else np.flatnonzero(self.train_indices_ >= first_target))
+            self.training_run_.labelled_target_rows = torch.as_tensor(positions, dtype=torch.long, device=device)
+            try:
+                NeuralNet.partial_fit(self, data, torch.as_tensor(ys, dtype=torch.long, device=device), **fit_params)
+            except FloatingPointError:  # a diverged loss: the weights cannot be trusted, also after a partial_fit
+                self.initialized_ = False
+                raise
+            finally:
+                self.training_run_ = None
+        except BaseException:
+            if run is None or run.step == 0:  # refused before training (e.g. by the batch sampler)
+                for name in ("train_indices_", "valid_indices_", "validation_seed_"):
+                    self.__dict__.pop(name, None)
+                self.__dict__.update(earlier)
             raise
-        finally:
-            self.training_run_ = None
         self._check_finite_weights()
         if data["target"] is not None:
             self._check_target_collapse(data["target"])

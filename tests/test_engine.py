@@ -93,6 +93,22 @@ def test_ilada_partial_fit_needs_every_class_among_a_call_s_labelled_rows(small_
     make("ilada", max_epochs=1).partial_fit(Xs[ys == 0], ys[ys == 0], Xt, labels, classes=[0, 1, 2])
 
 
+@pytest.mark.parametrize("epochs", ["auto", 2])
+def test_a_partial_fit_refused_before_training_keeps_the_fit_s_records(small_task, epochs):
+    """A partial_fit the batch sampler refuses (ILA-DA, a one-class chunk) leaves what the earlier fit recorded
+    (target_class_shares_ and the split's indices were dropped)."""
+    from skorch.dataset import ValidSplit
+    Xs, ys, Xt, _ = small_task
+    clf = make("ilada", max_epochs=epochs, random_state=0, train_split=ValidSplit(0.25, stratified=True))
+    clf.fit(Xs, ys, Xt)
+    kept = {name: np.copy(getattr(clf, name)) for name in ("target_class_shares_", "train_indices_",
+                                                            "valid_indices_", "validation_seed_")}
+    with pytest.raises(ValueError, match="class-balanced batches need every class"):
+        clf.partial_fit(Xs[ys == 0], ys[ys == 0], Xt)
+    for name, value in kept.items():
+        np.testing.assert_array_equal(getattr(clf, name), value)
+
+
 # ------------------------------------------------------------------ fit parameters
 @pytest.mark.parametrize("name", registry.NAMES)
 def test_sample_weight_is_refused_with_a_clear_message(small_task, name):
