@@ -18,12 +18,12 @@ were chosen: docs/results_details.md, "Benchmark configuration history"):
   classifier (256 units) instead of the default 1024-1024, for CPU cost (not chosen on target accuracy; the DANN
   paper itself uses a shallow domain classifier for its tabular Amazon experiments).
 
-These configurations pin the estimators' former defaults (``FORMER_DEFAULTS``, ``FORMER_MADDA``): the defaults
-became a tabular recipe (Adam 1e-3, 500 steps, sizes from the data; docs/results_tabular_defaults.md, issue 21),
-and the figures of docs/results.md were measured with these settings. Every other setting is the estimator's
-default (DANN: SGD momentum 0.9, lr 0.01 annealed as in its Appendix C, GRL schedule Eq. 14, domain classifier
-1024-1024-1, 64 + 64 per step; M-ADDA: Adam 1e-4, embedding 256, discriminator 500-500, margin 1, k = 2, center
-weight 1/3; MLA-DA: DANN's settings plus gamma 0.08, lambda 0.1, alpha_0 5,
+These configurations pin the estimators' former defaults (the ``FORMER_*`` dicts below): the defaults became a
+tabular recipe (Adam 1e-3, 500 steps, sizes from the data; docs/results_tabular_defaults.md, issue 21), and the
+figures of docs/results.md were measured with these settings. Every other setting is the estimator's default;
+together they are (DANN: SGD momentum 0.9, lr 0.01 annealed as in its Appendix C, GRL schedule Eq. 14, domain
+classifier 1024-1024-1, 64 + 64 per step; M-ADDA: Adam 1e-4, embedding 256, discriminator 500-500, margin 1,
+k = 2, center weight 1/3; MLA-DA: DANN's settings plus gamma 0.08, lambda 0.1, alpha_0 5,
 mu = number of classes; ILA-DA: DANN's settings plus MSC weight 1, k = 3, mu = 0.75 (its paper's digits
 setting), class-balanced source batches, MSC after 10% of the steps). Variants for ablations: ``mlada-*``
 (no triplet, no entropy, constant margin; ``mlada-paper-head``: the paper's 2-layer width-1000 label classifier,
