@@ -815,21 +815,19 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
         # two more copies of every weight): the optimisers are pickled with their parameter groups
         # (hyper-parameters, current learning rate) and an empty state, so warm_start / partial_fit after
         # unpickling work, restarting that state. No public skorch hook serves (``trim_for_prediction`` drops the
-        # optimisers, and training with them); skorch's __getstate__ pickles ``self.__dict__``, so the optimisers
-        # are swapped there for the time of the call.
+        # optimisers, and training with them); skorch's __getstate__ packs its instance's ``__dict__``, so it runs
+        # on a shell of this estimator whose ``__dict__`` is a copy with the stateless optimisers: the estimator
+        # itself is never changed (a pickle taken in another thread, e.g. during a fit, leaves that fit alone).
         # A pickle taken during training (e.g. Checkpoint(f_pickle=...)) does not carry the running fit's state.
         if getattr(_COPYING, "keep_optimizer_state", False):
             return self._without_training_run(super().__getstate__())
-        stateless = {key: _without_state(value) for key, value in self.__dict__.items()
+        stateless = {key: _without_state(value) for key, value in list(self.__dict__.items())
                      if isinstance(value, torch.optim.Optimizer) and len(value.state)}
         if not stateless:
             return self._without_training_run(super().__getstate__())
-        kept = {key: self.__dict__[key] for key in stateless}
-        self.__dict__.update(stateless)
-        try:
-            return self._without_training_run(super().__getstate__())
-        finally:
-            self.__dict__.update(kept)
+        shell = type(self).__new__(type(self))
+        shell.__dict__.update({**self.__dict__, **stateless})
+        return self._without_training_run(super(DomainAdaptationNet, shell).__getstate__())
 
     @staticmethod
     def _without_training_run(state):

@@ -285,6 +285,26 @@ def test_pickles_leave_out_the_optimizer_state_and_train_on_after_loading(name, 
     assert clone(fitted).get_params()["max_epochs"] == fitted.max_epochs
 
 
+def test_pickling_never_changes_the_estimator_being_pickled(small_task):
+    """While a fitted estimator is pickled, its own optimisers stay in place with their state (they were swapped
+    for stateless copies for the time of the call, so a fit or a deepcopy in another thread lost that state). A
+    probe pickled with the network's CUDA-dependent attributes looks at the estimator mid-pickle."""
+    Xs, ys, Xt, _ = small_task
+    fitted = make("dann", random_state=0).fit(Xs, ys, Xt)
+    optimizer, seen = fitted.optimizer_, []
+
+    class Probe:
+        def __reduce__(self):
+            seen.append(fitted.__dict__["optimizer_"] is optimizer and len(optimizer.state) > 0)
+            return (dict, ())
+
+    fitted.__dict__["optimizer_probe"] = Probe()  # a name skorch pickles among the CUDA-dependent attributes
+    blob = pickle.dumps(fitted)
+    assert seen == [True]
+    del fitted.__dict__["optimizer_probe"]
+    assert all(len(state) == 0 for state in _optimizer_states(pickle.loads(blob)))
+
+
 def test_user_guide_persistence_example_runs(tmp_path, monkeypatch):
     guide = (REPO / "docs" / "index.md").read_text()
     section = guide[guide.index("## Persistence"):]
