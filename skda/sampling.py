@@ -7,6 +7,7 @@ gathers rows from tensors already on the training device.
 
 from __future__ import annotations
 
+import copy
 import math
 
 import numpy as np
@@ -163,14 +164,20 @@ class SourceRowsAppended:
 
 def split_validation(train_split, Xs, ys, seed: int, class_names):
     """Indices ``(train, valid)`` of the labelled *source* rows split by ``train_split`` (a skorch
-    ``ValidSplit``-like callable). A splitter without its own random state (``ValidSplit``'s default) draws from
-    numpy's global generator: it is seeded with ``seed`` for the call (same seed, same split) and the caller's
-    global numpy state is restored. ``class_names`` (indexed by the encoded labels ``ys``) name the classes in
-    the error for a training part that lost a class."""
+    ``ValidSplit``-like callable). A splitter whose ``random_state`` is None (``ValidSplit``'s default) is called
+    as a copy drawing from ``numpy.random.RandomState(seed)`` (same seed, same split; numpy's global generator,
+    which other threads may use, is not touched). Any other callable without a ``random_state`` attribute draws
+    from numpy's global generator, seeded with ``seed`` for the call and restored after it. ``class_names``
+    (indexed by the encoded labels ``ys``) name the classes in the error for a training part that lost a class."""
     from skorch.dataset import Dataset
 
-    state = np.random.get_state()
-    np.random.seed(seed)
+    own_state = hasattr(train_split, "random_state")
+    if own_state and train_split.random_state is None:
+        train_split = copy.copy(train_split)  # the user's splitter keeps its None
+        train_split.random_state = np.random.RandomState(seed)
+    state = None if own_state else np.random.get_state()
+    if not own_state:
+        np.random.seed(seed)
     try:
         parts = train_split(Dataset(Xs, ys), ys)
     except ValueError as exc:  # the splitter sees the encoded labels 0..k-1: name the classes as the user wrote them
@@ -182,7 +189,8 @@ def split_validation(train_split, Xs, ys, seed: int, class_names):
                          + (f"; classes with fewer than 2 source rows: {rare}" if rare else "")
                          + ").") from exc
     finally:
-        np.random.set_state(state)
+        if state is not None:
+            np.random.set_state(state)
     if not (isinstance(parts, tuple) and len(parts) == 2 and all(hasattr(p, "indices") for p in parts)):
         got = (f"({', '.join(type(p).__name__ for p in parts)})" if isinstance(parts, tuple)
                else type(parts).__name__)

@@ -109,6 +109,21 @@ def test_a_partial_fit_refused_before_training_keeps_the_fit_s_records(small_tas
         np.testing.assert_array_equal(getattr(clf, name), value)
 
 
+def test_the_validation_split_leaves_numpy_s_global_generator_alone(small_task, monkeypatch):
+    """ValidSplit without a random_state draws from a generator seeded with validation_seed_, not from numpy's
+    global one (reseeding it rewound another thread's draws and let that thread change the split)."""
+    from skorch.dataset import Dataset, ValidSplit
+    Xs, ys, Xt, _ = small_task
+    splitter = ValidSplit(0.25, stratified=True)
+    for name in ("seed", "set_state", "get_state"):
+        monkeypatch.setattr(np.random, name, lambda *a, name=name: pytest.fail(f"np.random.{name} called"))
+    clf = make("dann", random_state=0, max_epochs=1, train_split=splitter).fit(Xs, ys, Xt)
+    monkeypatch.undo()
+    assert splitter.random_state is None
+    same = ValidSplit(0.25, stratified=True, random_state=clf.validation_seed_)(Dataset(Xs, ys), ys)
+    np.testing.assert_array_equal(clf.valid_indices_, same[1].indices)
+
+
 # ------------------------------------------------------------------ fit parameters
 @pytest.mark.parametrize("name", registry.NAMES)
 def test_sample_weight_is_refused_with_a_clear_message(small_task, name):
