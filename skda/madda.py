@@ -12,7 +12,7 @@ from torch import nn
 
 from .engine import DomainAdaptationNet
 from .layers import MLP, MLPFeatureExtractor
-from .images import RowSource
+from .images import RowSource, read_only_array_ok
 from .losses import batch_triplet_loss, center_magnet_loss, labelled_center_loss
 from .neighbors import knn_vote
 from .optim import AdversarialAdam
@@ -317,7 +317,8 @@ class MADDAClassifier(DomainAdaptationNet):
                     net.start_target_stage()
                     self.centers_ = self._class_means(self._embed_source(X["source"]), y)
             # the centres on the device for this call's steps (no host copy per step)
-            self.training_run_.method_state["centers"] = torch.as_tensor(self.centers_, device=y.device)
+            with read_only_array_ok(self.centers_):  # only read (e.g. memory-mapped by joblib.load)
+                self.training_run_.method_state["centers"] = torch.as_tensor(self.centers_, device=y.device)
             # the source model is frozen from here on: the kNN index of this fit's source rows is final now, so that
             # a model saved during the target stage (skorch's Checkpoint) carries it
             self._set_knn_index(X["source"], y)
@@ -533,6 +534,8 @@ class MADDAClassifier(DomainAdaptationNet):
     def _vote_shares(self, embeddings):
         """Algorithm 3 on target-model embeddings (a tensor): the class shares of the ``n_neighbors`` nearest
         source embeddings, on the embeddings' device."""
-        keys = torch.as_tensor(self.source_embeddings_, device=embeddings.device)
-        labels = torch.as_tensor(self.source_labels_, device=embeddings.device)
+        # read-only arrays (a model loaded with joblib.load(..., mmap_mode="r")) are only read here
+        with read_only_array_ok(self.source_embeddings_), read_only_array_ok(self.source_labels_):
+            keys = torch.as_tensor(self.source_embeddings_, device=embeddings.device)
+            labels = torch.as_tensor(self.source_labels_, device=embeddings.device)
         return knn_vote(embeddings, keys, labels, self.n_neighbors, len(self.classes_))

@@ -305,6 +305,37 @@ def test_pickling_never_changes_the_estimator_being_pickled(small_task):
     assert all(len(state) == 0 for state in _optimizer_states(pickle.loads(blob)))
 
 
+def test_a_memory_mapped_madda_predicts_and_trains_on_without_warnings(small_task, tmp_path):
+    """joblib.load(..., mmap_mode="r") maps M-ADDA's kNN index and centres read-only: predict and partial_fit read
+    them as before, without torch's warning about arrays that are not writable."""
+    import warnings
+
+    import joblib
+    Xs, ys, Xt, _ = small_task
+    fitted = make("madda", random_state=0).fit(Xs, ys, Xt)
+    joblib.dump(fitted, tmp_path / "madda.joblib")
+    mapped = joblib.load(tmp_path / "madda.joblib", mmap_mode="r")
+    assert not mapped.source_embeddings_.flags.writeable and not mapped.centers_.flags.writeable
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        np.testing.assert_array_equal(mapped.predict_proba(Xt), fitted.predict_proba(Xt))
+        mapped.partial_fit(Xs, ys, Xt, epochs=1)
+
+
+def test_madda_resumes_exactly_with_its_three_optimizer_files(small_task, tmp_path):
+    """The user guide's recipe for M-ADDA: a pickle plus the files of its three optimisers continues exactly as
+    the fitted estimator does."""
+    Xs, ys, Xt, _ = small_task
+    fitted = make("madda", random_state=0).fit(Xs, ys, Xt)
+    files = {key: tmp_path / f"{key}.pt" for key in ("f_optimizer", "f_target_optimizer", "f_discriminator_optimizer")}
+    fitted.save_params(**files)
+    restored = pickle.loads(pickle.dumps(fitted))
+    restored.load_params(**files)
+    for model in (fitted, restored):
+        model.partial_fit(Xs, ys, Xt, epochs=1)
+    np.testing.assert_array_equal(restored.transform(Xt), fitted.transform(Xt))
+
+
 def test_user_guide_persistence_example_runs(tmp_path, monkeypatch):
     guide = (REPO / "docs" / "index.md").read_text()
     section = guide[guide.index("## Persistence"):]
