@@ -59,8 +59,8 @@ from sklearn.utils import _safe_indexing
 from sklearn.utils.validation import _num_samples
 
 from .params import check_marker
-from .validation import (ScoringSetupError, check_features, final_estimator, is_int_at_least, numeric_labels,
-                         scoring_setup_failure, unlabeled_mask)
+from .validation import (ScoringSetupError, check_features, is_int_at_least, numeric_labels,
+                         scoring_setup_failure, unlabeled_mask, unlabeled_marker_of)
 
 __all__ = [
     "DEVScorer",
@@ -339,7 +339,7 @@ def density_ratio(source, target, *, domain_classifier=None, cv=5, random_state=
 def _marker_of(estimator, unlabeled_marker):
     if unlabeled_marker != "auto":
         return unlabeled_marker
-    return getattr(final_estimator(estimator), "unlabeled_marker", -1)
+    return unlabeled_marker_of(estimator)
 
 
 def _final_input(estimator, X):

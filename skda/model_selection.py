@@ -34,7 +34,8 @@ from .params import check_marker
 from .validation import (check_image_scale, check_sklearn_scoring,
                          check_x_target_not_routed_past_pipeline, final_estimator, is_int_at_least, is_per_row,
                          labelled_score_rows,
-                         numeric_labels, score_without_labelled_rows, uint8_images_as_float, unlabeled_mask)
+                         numeric_labels, score_without_labelled_rows, uint8_images_as_float, unlabeled_mask,
+                         unlabeled_marker_of)
 
 __all__ = ["AdaptationCheck", "DomainStratifiedKFold", "NegativeTransferReport", "NegativeTransferWarning",
            "check_negative_transfer", "cross_val_predict", "pack_domains", "source_only_twin"]
@@ -289,8 +290,7 @@ def cross_val_predict(estimator, X, y, *, cv=5, method="predict", n_jobs=None, p
     unlabeled_marker : default "auto"
         The estimator's ``unlabeled_marker`` (the final step's for a Pipeline), else -1.
     """
-    marker = getattr(final_estimator(estimator), "unlabeled_marker", -1) if unlabeled_marker == "auto" \
-        else unlabeled_marker
+    marker = unlabeled_marker_of(estimator) if unlabeled_marker == "auto" else unlabeled_marker
     X, y = indexable(X, y)
     y = np.asarray(y)
     if y.ndim != 1 or len(y) != _num_samples(X):
@@ -452,8 +452,7 @@ def check_negative_transfer(adapted, source_only, X, y, X_target=None, *, criter
     for name, model in (("adapted", adapted), ("source_only", source_only)):
         if not hasattr(model, "predict"):
             raise TypeError(f"{name} must be a fitted classifier with predict, got {model!r}.")
-    marker = getattr(final_estimator(adapted), "unlabeled_marker", -1) if unlabeled_marker == "auto" \
-        else unlabeled_marker
+    marker = unlabeled_marker_of(adapted) if unlabeled_marker == "auto" else unlabeled_marker
     y = column_or_1d(np.asarray(y), warn=True)
     if len(y) != _num_samples(X):
         raise ValueError(f"y has {len(y)} labels but X has {_num_samples(X)} rows.")
@@ -659,7 +658,7 @@ class AdaptationCheck(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
     def unlabeled_marker(self):
         """The label of the target rows in packed data: ``estimator``'s (its final step's), else -1; skda's
         scorers, ``cross_val_predict`` and ``DomainStratifiedKFold`` users read it from here."""
-        return getattr(final_estimator(self.estimator), "unlabeled_marker", -1)
+        return unlabeled_marker_of(self.estimator)
 
     def predict(self, X):
         check_is_fitted(self, "best_estimator_")

@@ -289,6 +289,23 @@ def final_estimator(estimator):
     return estimator
 
 
+def unlabeled_marker_of(estimator, default=-1):
+    """The ``unlabeled_marker`` of the model in ``estimator`` that reads packed labels: the last step of a
+    Pipeline, the model a search or meta-estimator holds (``best_estimator_`` once fitted, else ``estimator``),
+    recursively; ``default`` when none has one (e.g. a scikit-learn classifier)."""
+    model = estimator
+    for _ in range(20):  # bounded: wrappers nest a few levels at most
+        model = final_estimator(model)
+        if hasattr(model, "unlabeled_marker"):
+            return model.unlabeled_marker
+        inner = getattr(model, "best_estimator_", None)
+        inner = getattr(model, "estimator", None) if inner is None else inner
+        if inner is None or inner is model:
+            break
+        model = inner
+    return default
+
+
 def is_int_at_least(value, minimum) -> bool:
     """Whether ``value`` is an integer (Python or numpy, not a bool) ``>= minimum``: the check behind every
     count-like parameter (epochs, folds, neighbours, rounds)."""

@@ -312,3 +312,18 @@ def test_a_search_fitted_with_sample_weight_warns_and_scores_without_weights_wit
                                 refit="iwcv").fit(X, y, sample_weight=weights)
     np.testing.assert_array_equal(weighted.cv_results_["split0_test_iwcv"], plain.cv_results_["split0_test_iwcv"])
     assert np.all(np.isfinite(weighted.cv_results_["mean_test_accuracy"]))
+
+
+def test_scorers_read_the_marker_of_the_model_inside_a_fitted_search(small_task):
+    """A fitted search of an estimator with another marker scores as its best estimator does (its target rows
+    were read as labelled source rows of class -99)."""
+    from sklearn.model_selection import GridSearchCV
+
+    from skda.metrics import iwcv_scorer, snd_scorer
+    from skda.model_selection import DomainStratifiedKFold, pack_domains
+    Xs, ys, Xt, _ = small_task
+    X, y = pack_domains(Xs, ys, Xt, unlabeled_marker=-99)
+    search = GridSearchCV(make("dann", random_state=0, max_epochs=1, unlabeled_marker=-99), {"lr": [1e-3]},
+                          cv=DomainStratifiedKFold(2, unlabeled_marker=-99)).fit(X, y)
+    for scorer in (iwcv_scorer, snd_scorer):
+        assert scorer(search, X, y) == scorer(search.best_estimator_, X, y)
