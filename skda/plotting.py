@@ -9,10 +9,12 @@
 from __future__ import annotations
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn.utils import _safe_indexing
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import _num_samples, check_is_fitted
 
-from skda.validation import _label_kind, final_estimator, is_int_at_least, numeric_labels, unlabeled_mask
+from skda.validation import (_label_kind, is_int_at_least, missing_labels, numeric_labels, unlabeled_marker_of,
+                             unlabeled_mask)
 
 __all__ = ["plot_embedding", "plot_training_curves"]
 
@@ -75,7 +77,8 @@ def plot_training_curves(estimator, keys=None, axes=None):
 
 
 def _plot_labels(y, n_rows, name, x_name):
-    """``y`` as a 1-D label array of ``n_rows`` labels (an object array of numbers as numbers); NaN refused."""
+    """``y`` as a 1-D label array of ``n_rows`` labels (an object array of numbers as numbers); missing labels
+    (NaN, None, pandas' NA) refused."""
     y = np.asarray(y)
     if y.ndim == 2 and y.shape[1] == 1:
         y = y[:, 0]
@@ -83,11 +86,15 @@ def _plot_labels(y, n_rows, name, x_name):
         raise ValueError(f"{name} must be 1-D (one label per row), got shape {y.shape}.")
     if len(y) != n_rows:
         raise ValueError(f"{name} has {len(y)} labels but {x_name} has {n_rows} rows.")
-    y = numeric_labels(y)
-    if y.dtype.kind == "f" and np.isnan(y).any():
-        raise ValueError(f"{name} holds NaN; mark unlabelled rows with the estimator's unlabelled marker "
-                         "(unlabeled_marker, -1 by default).")
-    return y
+    if missing_labels(y).any():
+        raise ValueError(f"{name} holds missing labels (NaN, None or pandas' NA); mark unlabelled rows with the "
+                         "estimator's unlabelled marker (unlabeled_marker, -1 by default).")
+    return numeric_labels(y)
+
+
+def _rows(X):
+    """Sparse matrices in a format that rows can be taken from (CSR); anything else unchanged."""
+    return X.tocsr() if sp.issparse(X) and X.format not in ("csr", "csc") else X
 
 
 def plot_embedding(estimator, Xs, ys, Xt, yt=None, method="pca", max_points=2000, random_state=0, ax=None):
@@ -120,9 +127,10 @@ def plot_embedding(estimator, Xs, ys, Xt, yt=None, method="pca", max_points=2000
         raise ValueError(f"method must be 'pca' or 'tsne', got {method!r}.")
     if not is_int_at_least(max_points, 1):
         raise ValueError(f"max_points must be an integer >= 1, got {max_points!r}.")
-    marker = getattr(final_estimator(estimator), "unlabeled_marker", -1)
-    ys = _plot_labels(ys, len(Xs), "ys", "Xs")
-    yt = None if yt is None else _plot_labels(yt, len(Xt), "yt", "Xt")
+    marker = unlabeled_marker_of(estimator)
+    Xs, Xt = _rows(Xs), _rows(Xt)
+    ys = _plot_labels(ys, _num_samples(Xs), "ys", "Xs")
+    yt = None if yt is None else _plot_labels(yt, _num_samples(Xt), "yt", "Xt")
     labelled_s = ~unlabeled_mask(ys, marker, name="ys")
     labelled_t = None if yt is None else ~unlabeled_mask(yt, marker, name="yt")
     if yt is not None and labelled_s.any() and labelled_t.any() and \
@@ -134,7 +142,7 @@ def plot_embedding(estimator, Xs, ys, Xt, yt=None, method="pca", max_points=2000
     def subset(n):
         return np.sort(rng.choice(n, max_points, replace=False)) if n > max_points else np.arange(n)
 
-    idx_s, idx_t = subset(len(Xs)), subset(len(Xt))
+    idx_s, idx_t = subset(_num_samples(Xs)), subset(_num_samples(Xt))
     if method == "tsne" and len(idx_s) + len(idx_t) < 3:
         raise ValueError(f"method='tsne' needs at least 3 samples, got {len(idx_s) + len(idx_t)}; use method='pca'.")
     fs = estimator.transform(_safe_indexing(Xs, idx_s))
@@ -154,7 +162,9 @@ def plot_embedding(estimator, Xs, ys, Xt, yt=None, method="pca", max_points=2000
     index = {c: i for i, c in enumerate(np.unique(np.concatenate(known)).tolist())}
     import matplotlib
 
-    cmap = matplotlib.colormaps["tab10" if len(index) <= 10 else "tab20"]
+    # qualitative maps up to 20 classes; more classes get as many colours from a continuous map (no colour shared)
+    cmap = (matplotlib.colormaps["tab10" if len(index) <= 10 else "tab20"] if len(index) <= 20
+            else matplotlib.colormaps["turbo"].resampled(len(index)))
     grey = (0.5, 0.5, 0.5, 1.0)
 
     def colours(labels, labelled):  # a class has one colour in both domains; unlabelled rows are grey
@@ -164,6 +174,8 @@ def plot_embedding(estimator, Xs, ys, Xt, yt=None, method="pca", max_points=2000
                label="source")
     ax.scatter(ct[:, 0], ct[:, 1], c=[grey] * len(ct) if yt is None else colours(yt[idx_t], labelled_t[idx_t]),
                marker="x", s=12, alpha=0.6, label="target")
-    ax.legend(loc="best")
+    legend = ax.legend(loc="best")
+    for handle in getattr(legend, "legend_handles", getattr(legend, "legendHandles", [])):
+        handle.set_color("black")  # the domain's marker, not the colour of the first class drawn
     ax.set_title(f"{type(estimator).__name__} features ({method.upper()})")
     return ax, {"source": cs, "target": ct}

@@ -27,6 +27,7 @@ to the raw target (the paper's definition). The ``StandardScaler`` is fitted on 
 
 from __future__ import annotations
 
+import numbers
 
 import numpy as np
 import scipy.sparse as sp
@@ -70,6 +71,13 @@ def coral_transform_matrix(Xs, Xt, regularization=1.0):
                              f"covariance; got shape {rows.shape}.")
         if not np.isfinite(rows).all():
             raise ValueError(f"the {name} rows hold NaN or infinite values.")
+    if Xs.shape[1] != Xt.shape[1]:
+        raise ValueError(f"the source rows have {Xs.shape[1]} features and the target rows {Xt.shape[1]}; CORAL maps "
+                         "one feature space onto itself.")
+    if (not isinstance(regularization, numbers.Real) or isinstance(regularization, (bool, np.bool_))
+            or not 0 < regularization < np.inf):
+        raise ValueError(f"regularization must be a real number > 0 (the paper's lambda, 1 by default), got "
+                         f"{regularization!r}.")
     identity = regularization * np.eye(Xs.shape[1])
     with np.errstate(over="ignore", invalid="ignore"):
         source_covariance = np.atleast_2d(np.cov(Xs, rowvar=False)) + identity

@@ -104,8 +104,10 @@ def test_embedding_errors(small_task, fitted):
         plot_embedding(fitted, Xs[:1], ys[:1], Xt[:1], method="tsne")
     with pytest.raises(ValueError, match="ys holds text labels but yt numeric labels"):
         plot_embedding(fitted, Xs, np.array(["a", "b", "c"])[ys], Xt, yt)
-    with pytest.raises(ValueError, match="yt holds NaN"):
+    with pytest.raises(ValueError, match=r"yt holds missing labels \(NaN, None or pandas' NA\)"):
         plot_embedding(fitted, Xs, ys, Xt, np.where(yt == 0, np.nan, yt))
+    with pytest.raises(ValueError, match=r"ys holds missing labels"):  # a TypeError from np.unique before
+        plot_embedding(fitted, Xs, np.array([None if i == 0 else v for i, v in enumerate(ys)], dtype=object), Xt)
     with pytest.raises(ValueError, match=r"ys must be 1-D \(one label per row\), got shape"):
         plot_embedding(fitted, Xs, np.c_[ys, ys], Xt)
     from sklearn.exceptions import NotFittedError
@@ -132,3 +134,39 @@ def test_training_curves_of_a_pipeline_on_a_grid_of_axes(small_task):
     assert len(axes) == 4
     np.testing.assert_allclose(axes[3].lines[0].get_ydata(), pipe[-1].history[:, "train_loss"])
     plt.close(fig)
+
+
+def test_embedding_of_sparse_rows(small_task):
+    """Sparse rows that the estimator fits and transforms are drawn (len() of a sparse matrix failed); COO too."""
+    import scipy.sparse as sp
+    Xs, ys, Xt, _ = small_task
+    model = make("dann", random_state=0, max_epochs=1).fit(sp.csr_matrix(Xs), ys, sp.csr_matrix(Xt))
+    for kind in (sp.csr_matrix, sp.coo_matrix):
+        _, coords = plot_embedding(model, kind(Xs), ys, kind(Xt), max_points=50)
+        dense = plot_embedding(model, Xs, ys, Xt, max_points=50)[1]
+        np.testing.assert_allclose(coords["source"], dense["source"], rtol=1e-5, atol=1e-5)
+
+
+def test_embedding_gives_every_class_its_own_colour_beyond_twenty(small_task):
+    Xs, _, Xt, _ = small_task
+    many = np.arange(len(Xs)) % 25
+    model = make("dann", random_state=0, max_epochs=1).fit(Xs, many, Xt)
+    ax, _ = plot_embedding(model, Xs, many, Xt)
+    colours = ax.collections[0].get_facecolors()
+    per_class = {tuple(np.round(colours[i], 6)) for i in range(25)}
+    assert len(per_class) == 25  # tab20 wrapped: class 20 had class 0's colour
+
+
+def test_embedding_reads_the_marker_of_the_model_inside_a_search(small_task):
+    """A fitted search of an estimator with another marker: its rows are drawn grey, not as a class."""
+    from sklearn.model_selection import GridSearchCV
+
+    from skda.model_selection import DomainStratifiedKFold
+    Xs, ys, Xt, _ = small_task
+    X, y = pack_domains(Xs, ys, Xt, unlabeled_marker=-99)
+    search = GridSearchCV(make("dann", random_state=0, max_epochs=1, unlabeled_marker=-99), {"lr": [1e-3]},
+                          cv=DomainStratifiedKFold(2, unlabeled_marker=-99)).fit(X, y)
+    ax, _ = plot_embedding(search, X, y, Xt)
+    colours = ax.collections[0].get_facecolors()
+    grey = np.all(np.isclose(colours[:, :3], 0.5), axis=1)
+    np.testing.assert_array_equal(grey, y == -99)

@@ -212,6 +212,11 @@ def test_coral_transform_matrix_names_too_few_rows_and_nan_before_an_overflow():
         coral_transform_matrix(Xs, np.where(np.arange(len(Xt))[:, None] == 0, np.nan, Xt))
     with pytest.raises(ValueError, match="the source covariance overflows float64"):
         coral_transform_matrix(Xs * 1e160, Xt)
+    with pytest.raises(ValueError, match="the source rows have 4 features and the target rows 3"):
+        coral_transform_matrix(Xs, Xt[:, :3])
+    for bad in (-2, 0, "1", np.nan, np.inf, True):  # -2 gave a finite, meaningless matrix
+        with pytest.raises(ValueError, match=f"regularization must be a real number > 0 .*got {bad!r}"):
+            coral_transform_matrix(Xs, Xt, regularization=bad)
 
 
 def test_coral_refuses_target_columns_in_another_order():
