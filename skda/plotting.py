@@ -57,7 +57,7 @@ def plot_training_curves(estimator, keys=None, axes=None):
     keys = [keys] if isinstance(keys, str) else list(keys)
     if not keys:
         raise ValueError("keys is empty: give at least one history key, or None for the default curves.")
-    missing = [k for k in keys if k not in logged]
+    missing = [k for k in keys if k not in logged or k == "batches"]  # "batches": the per-batch records, no curve
     if missing:
         raise ValueError(f"history has no {missing}; logged keys: {sorted(k for k in logged if k != 'batches')}.")
     if axes is None:

@@ -27,6 +27,8 @@ def test_training_curves_draw_the_history(fitted):
 
 
 def test_training_curves_unknown_key(fitted):
+    with pytest.raises(ValueError, match=r"history has no \['batches'\]; logged keys"):  # a TypeError before
+        plot_training_curves(fitted, keys="batches")
     with pytest.raises(ValueError, match="history has no \\['train_msc_loss'\\]"):
         plot_training_curves(fitted, keys=["train_msc_loss"])
     with pytest.raises(ValueError, match="keys is empty"):
