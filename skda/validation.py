@@ -892,10 +892,16 @@ def check_target_labels(yt, n_target, ys, marker):
         raise ValueError(f"yt has {len(yt)} labels but the target data Xt has {n_target} rows; they must have the "
                          f"same length (unknown labels marked {marker!r}).")
     known = ~unlabeled_mask(yt, marker, name="yt")
-    if marker is None and yt.dtype.kind == "O" and any(v is None for v in yt):
-        raise ValueError("yt has None entries, but with unlabeled_marker=None no target label can be left unknown: "
-                         "give every target row its label, pass yt=None, or set unlabeled_marker to a value that is "
-                         "not a class (e.g. -1, or \"?\" for text labels) and mark the unknown labels with it.")
+    missing = missing_labels(yt) & known
+    if missing.any():
+        where = (f"yt has {int(missing.sum())} missing labels (NaN, None or pd.NA; the first at row "
+                 f"{int(np.argmax(missing))})")
+        if marker is None:
+            raise ValueError(f"{where}, but with unlabeled_marker=None no target label can be left unknown: give "
+                             "every target row its label, pass yt=None, or set unlabeled_marker to a value that is "
+                             "not a class (e.g. -1, or \"?\" for text labels) and mark the unknown labels with it.")
+        raise ValueError(f"{where}. Unknown target labels must be the unlabelled marker {marker!r} (not NaN, None "
+                         "or pd.NA).")
     y_known = numeric_labels(yt[known])  # e.g. an object yt of ints with a string or None marker
     if (len(y_known) and _label_kind(ys) == "boolean" and _label_kind(y_known) == "numeric"
             and np.isin(y_known, (0, 1)).all()):

@@ -80,6 +80,10 @@ def test_bad_target_labels_are_refused_clearly(small_task):
         make("dann").fit(Xs, ys, Xt, np.where(yt == 0, "a", "?").astype(object))
     with pytest.raises(ValueError, match="Unknown target labels must be the unlabelled marker"):
         make("dann").fit(Xs, ys, Xt, np.where(yt == 0, np.nan, -1.0))
+    # None for the unknown labels beside the default marker: named as missing (was "Unknown label type: unknown")
+    with pytest.raises(ValueError, match=r"yt has \d+ missing labels .*Unknown target labels must be the unlabelled "
+                                         r"marker -1 \(not NaN, None or pd.NA\)"):
+        make("dann").fit(Xs, ys, Xt, np.array([v if i % 5 == 0 else None for i, v in enumerate(yt)], dtype=object))
     with pytest.raises(ValueError, match="yt holds boolean labels but the source labels are numeric.*not a mask"):
         make("dann").fit(Xs, ys, Xt, np.zeros(len(Xt), dtype=bool))  # a mask of the labelled rows, by mistake
     names = np.array(["a", "b", "c"])
@@ -90,7 +94,8 @@ def test_bad_target_labels_are_refused_clearly(small_task):
                                          r"array of shape \(90, 2\)"):
         make("dann").fit(Xs, ys, Xt, np.c_[yt, yt])
     # with unlabeled_marker=None no label can be left unknown: said so (was "Unknown label type: unknown")
-    with pytest.raises(ValueError, match="yt has None entries, but with unlabeled_marker=None no target label"):
+    with pytest.raises(ValueError, match=r"yt has 18 missing labels \(NaN, None or pd.NA; the first at row 0\), "
+                                         "but with unlabeled_marker=None no target label"):
         make("dann", unlabeled_marker=None).fit(Xs, ys, Xt, np.array([v if i % 5 else None
                                                                       for i, v in enumerate(yt)], dtype=object))
 
