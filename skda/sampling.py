@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import math
+import numbers
 
 import numpy as np
 import torch
@@ -162,22 +163,48 @@ class SourceRowsAppended:
             yield torch.cat([idx_s, (rows if pick is None else rows[pick]).to(idx_s.device)]), idx_t
 
 
+def _seeded_splitter(train_split, seed: int):
+    """``train_split`` drawing from ``numpy.random.RandomState(seed)`` wherever it would draw from numpy's global
+    generator (a copy: the user's splitter keeps its None), so that the split depends on ``seed`` only and other
+    threads' use of the global generator neither changes it nor is rewound by it. skorch's ``ValidSplit``: a float
+    ``cv`` draws from its ``random_state``, an int ``cv`` (unshuffled k-fold) draws nothing, a splitter object
+    (e.g. ``StratifiedShuffleSplit``) from its own ``random_state``. None for any other callable, whose draws skda
+    cannot see: the caller then seeds the global generator with ``seed`` for the call and restores it after."""
+    from skorch.dataset import ValidSplit
+
+    if type(train_split) is not ValidSplit:  # a subclass or another callable may draw anywhere
+        return None
+    cv = train_split.cv
+    if isinstance(cv, numbers.Integral):
+        return train_split
+    if isinstance(cv, numbers.Real):
+        if train_split.random_state is not None:
+            return train_split
+        seeded = copy.copy(train_split)
+        seeded.random_state = np.random.RandomState(seed)
+        return seeded
+    if not hasattr(cv, "random_state"):  # e.g. a splitter of skda's or the user's: unknown draws
+        return None
+    if cv.random_state is not None:
+        return train_split
+    seeded = copy.copy(train_split)
+    seeded.cv = copy.copy(cv)
+    seeded.cv.random_state = np.random.RandomState(seed)
+    return seeded
+
+
 def split_validation(train_split, Xs, ys, seed: int, class_names):
     """Indices ``(train, valid)`` of the labelled *source* rows split by ``train_split`` (a skorch
-    ``ValidSplit``-like callable). A splitter whose ``random_state`` is None (``ValidSplit``'s default) is called
-    as a copy drawing from ``numpy.random.RandomState(seed)`` (same seed, same split; numpy's global generator,
-    which other threads may use, is not touched). Any other callable without a ``random_state`` attribute draws
-    from numpy's global generator, seeded with ``seed`` for the call and restored after it. ``class_names``
+    ``ValidSplit``-like callable), the same rows for the same ``seed`` (:func:`_seeded_splitter`). ``class_names``
     (indexed by the encoded labels ``ys``) name the classes in the error for a training part that lost a class."""
     from skorch.dataset import Dataset
 
-    own_state = hasattr(train_split, "random_state")
-    if own_state and train_split.random_state is None:
-        train_split = copy.copy(train_split)  # the user's splitter keeps its None
-        train_split.random_state = np.random.RandomState(seed)
-    state = None if own_state else np.random.get_state()
-    if not own_state:
+    seeded_split = _seeded_splitter(train_split, seed)
+    state = None if seeded_split is not None else np.random.get_state()
+    if seeded_split is None:
         np.random.seed(seed)
+    else:
+        train_split = seeded_split
     try:
         parts = train_split(Dataset(Xs, ys), ys)
     except ValueError as exc:  # the splitter sees the encoded labels 0..k-1: name the classes as the user wrote them

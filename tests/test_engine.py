@@ -124,6 +124,24 @@ def test_the_validation_split_leaves_numpy_s_global_generator_alone(small_task, 
     np.testing.assert_array_equal(clf.valid_indices_, same[1].indices)
 
 
+@pytest.mark.parametrize("cv", ["shuffle-split", "kfold", 4])
+def test_a_validation_split_of_a_splitter_object_holds_out_the_same_rows_for_the_same_seed(small_task, cv):
+    """ValidSplit over a scikit-learn splitter without random_state: the same seed holds out the same rows, in
+    another fit and in partial_fit (they changed when the global generator stopped being seeded for it)."""
+    from sklearn.model_selection import KFold, StratifiedShuffleSplit
+    from skorch.dataset import ValidSplit
+    Xs, ys, Xt, _ = small_task
+    splitter = {"shuffle-split": StratifiedShuffleSplit(test_size=0.25), "kfold": KFold(4, shuffle=True)}.get(cv, cv)
+    first = make("dann", random_state=0, max_epochs=1, train_split=ValidSplit(splitter, stratified=cv != "kfold"))
+    first.fit(Xs, ys, Xt)
+    second = clone(first).fit(Xs, ys, Xt)
+    np.testing.assert_array_equal(first.valid_indices_, second.valid_indices_)
+    np.random.rand(5)  # the global generator moves between the calls
+    first.partial_fit(Xs, ys, Xt)
+    np.testing.assert_array_equal(first.valid_indices_, second.valid_indices_)
+    assert getattr(splitter, "random_state", None) is None
+
+
 # ------------------------------------------------------------------ fit parameters
 @pytest.mark.parametrize("name", registry.NAMES)
 def test_sample_weight_is_refused_with_a_clear_message(small_task, name):
