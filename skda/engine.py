@@ -1188,9 +1188,11 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
                 self.initialize()
             try:
                 self._train(Xs, y_encoded, Xt, seed, state, **fit_params)
-            except Exception:
-                if not keep_network:  # a fresh network that failed to train is not a fitted model
+            except BaseException:  # an error or an interruption (KeyboardInterrupt) alike
+                if not keep_network:  # a fresh network that failed to train is not a fitted model, nor the last one
                     self.initialized_ = False
+                    for name in self.fit_records:
+                        self.__dict__.pop(name, None)
                 raise
         return self
 
@@ -1390,6 +1392,11 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
             self._train(Xs, np.searchsorted(self.classes_, ys), Xt, seed, state, **fit_params)
         return self
 
+    #: What a training call records about itself (the source validation split, the target class shares): set anew
+    #: by every call; kept from the earlier call when one is refused before its first step and continued the
+    #: earlier network (partial_fit, warm start); dropped when a fresh fit fails.
+    fit_records = ("train_indices_", "valid_indices_", "validation_seed_", "target_class_shares_")
+
     def _train(self, Xs, ys, Xt, seed, state, **fit_params):
         """Train on validated arrays (``ys`` encoded) from ``seed``; ``state`` is what ``_validate_for_fit``
         returned beside them."""
@@ -1400,9 +1407,7 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
         # _validate_for_fit appended the labelled target rows after the source rows
         first_target = len(Xs) - state.get("n_labeled_target", 0)
         # of an earlier fit: this call sets them anew (or has none); put back if it fails before its first step
-        earlier = {name: self.__dict__.pop(name) for name in
-                   ("train_indices_", "valid_indices_", "validation_seed_", "target_class_shares_")
-                   if name in self.__dict__}
+        earlier = {name: self.__dict__.pop(name) for name in self.fit_records if name in self.__dict__}
         run = None
         try:
             if self.train_split is not None:
@@ -1429,7 +1434,7 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
                 self.training_run_ = None
         except BaseException:
             if run is None or run.step == 0:  # refused before training (e.g. by the batch sampler)
-                for name in ("train_indices_", "valid_indices_", "validation_seed_"):
+                for name in self.fit_records:
                     self.__dict__.pop(name, None)
                 self.__dict__.update(earlier)
             raise

@@ -124,6 +124,36 @@ def test_the_validation_split_leaves_numpy_s_global_generator_alone(small_task, 
     np.testing.assert_array_equal(clf.valid_indices_, same[1].indices)
 
 
+def test_a_fresh_fit_that_fails_or_is_interrupted_leaves_an_unfitted_estimator_without_records(small_task):
+    """A re-fit (warm_start=False) builds a new network: interrupted (KeyboardInterrupt) or refused before its first
+    step, the estimator is not fitted and holds no record of the earlier model (it predicted from the untrained
+    network after an interruption, with the earlier model's target_class_shares_)."""
+    from skorch.callbacks import Callback
+    from skorch.dataset import ValidSplit
+
+    class Interrupt(Callback):
+        def __init__(self, on=False):
+            self.on = on
+
+        def on_train_begin(self, net, **kwargs):
+            if self.on:
+                raise KeyboardInterrupt
+
+    Xs, ys, Xt, _ = small_task
+    clf = make("dann", random_state=0, max_epochs=1, callbacks=[("stop", Interrupt())],
+               train_split=ValidSplit(0.25, stratified=True)).fit(Xs, ys, Xt)
+    with pytest.raises(KeyboardInterrupt):
+        clf.set_params(callbacks__stop__on=True).fit(Xs, ys, Xt)
+    assert not clf.__sklearn_is_fitted__()
+    assert not any(hasattr(clf, name) for name in clf.fit_records)
+    clf.set_params(callbacks__stop__on=False).fit(Xs, ys, Xt)
+    one = np.r_[np.flatnonzero(ys < 2), np.flatnonzero(ys == 2)[:1]]  # a class of one row: the split refuses it
+    with pytest.raises(ValueError, match="train_split could not split"):
+        clf.fit(Xs[one], ys[one], Xt)
+    assert not clf.__sklearn_is_fitted__()
+    assert not any(hasattr(clf, name) for name in clf.fit_records)
+
+
 @pytest.mark.parametrize("cv", ["shuffle-split", "kfold", 4])
 def test_a_validation_split_of_a_splitter_object_holds_out_the_same_rows_for_the_same_seed(small_task, cv):
     """ValidSplit over a scikit-learn splitter without random_state: the same seed holds out the same rows, in
