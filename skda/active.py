@@ -520,15 +520,37 @@ class ActiveSelector(DomainAdaptationNet):
         larger), without copying the pool to the device or gathering target batches."""
         return PairedBatchSampler(len(ys), len(self.pool_), self.batch_size, generator, self.device_)
 
+    #: The two parts of the loss that the strategies with a margin term record (``train_`` and ``valid_``)
+    margin_loss_parts = ("cross_entropy", "margin_loss")
+
+    def _trains_with_margin(self) -> bool:
+        kind = STRATEGIES.get(self.strategy, ("ce",))[0] if isinstance(self.strategy, str) else "ce"
+        return kind != "ce"
+
     @property
     def validation_metrics(self):
         """What the source validation split records each epoch: the engine's ``valid_loss`` and
         ``valid_accuracy``, plus, for the strategies that train with a margin term, its two parts
         (``valid_cross_entropy``, ``valid_margin_loss``), so that callbacks monitoring them are checked as the
         engine's are (:meth:`check_callbacks`)."""
-        kind = STRATEGIES.get(self.strategy, ("ce",))[0] if isinstance(self.strategy, str) else "ce"
-        extra = () if kind == "ce" else ("valid_cross_entropy", "valid_margin_loss")
+        extra = tuple(f"valid_{part}" for part in self.margin_loss_parts) if self._trains_with_margin() else ()
         return (*DomainAdaptationNet.validation_metrics, *extra)
+
+    def check_callbacks(self):
+        """The engine's checks, plus: a callback monitoring a part of the margin term's loss (``train_`` or
+        ``valid_`` ``cross_entropy`` / ``margin_loss``) under a strategy that trains with cross-entropy alone,
+        which records neither (skorch raised a KeyError after the first epoch)."""
+        super().check_callbacks()
+        if self._trains_with_margin():
+            return
+        parts = {f"{prefix}_{part}" for prefix in ("train", "valid") for part in self.margin_loss_parts}
+        for name, callback in self.callbacks_:
+            monitor = getattr(callback, "monitor", None)
+            if isinstance(monitor, str) and monitor in parts:
+                raise ValueError(
+                    f"callback {name!r} monitors {monitor!r}, which strategy={self.strategy!r} does not record: it "
+                    "trains with cross-entropy alone (the SDM strategies, 'sdm', 'sdm-a', 'sdm-g', 'sdm-ag', add the "
+                    "margin term and record its parts); monitor train_loss or valid_loss.")
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
         """Cross-entropy plus the strategy's margin term (Eq. 1 or Eq. 7), both weight 1."""

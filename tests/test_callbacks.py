@@ -352,8 +352,18 @@ def test_active_selector_margin_terms_are_validation_values(small_task):
                                          "'valid_margin_loss'"):
         make("active", callbacks=[EarlyStopping(monitor="valid_margin_los")], **SPLIT).fit(Xs, ys, Xt)
     model = make("active", strategy="sdm", random_state=0, max_epochs=2,
-                 callbacks=[EarlyStopping(monitor="valid_cross_entropy", patience=50)], **SPLIT).fit(Xs, ys, Xt)
+                 callbacks=[("es", EarlyStopping(monitor="valid_cross_entropy", patience=50))], **SPLIT)
+    model.fit(Xs, ys, Xt)
     assert np.isfinite(model.history[-1, "valid_cross_entropy"])
+    # a strategy that trains with cross-entropy alone records neither part: refused before training, also when
+    # set on the fitted estimator before a partial_fit (one epoch trained, then a KeyError)
+    with pytest.raises(ValueError, match="monitors 'valid_margin_loss', which strategy='margin' does not record"):
+        make("active", strategy="margin", callbacks=[EarlyStopping(monitor="valid_margin_loss")],
+             **SPLIT).fit(Xs, ys, Xt)
+    rows = len(model.history)
+    with pytest.raises(ValueError, match="monitors 'valid_cross_entropy', which strategy='entropy' does not"):
+        model.set_params(strategy="entropy").partial_fit(Xs, ys, Xt)
+    assert len(model.history) == rows
 
 
 def test_a_refused_set_params_puts_back_what_skorch_changed_in_place(small_task):
