@@ -819,6 +819,8 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
         # on a shell of this estimator whose ``__dict__`` is a copy with the stateless optimisers: the estimator
         # itself is never changed (a pickle taken in another thread, e.g. during a fit, leaves that fit alone).
         # A pickle taken during training (e.g. Checkpoint(f_pickle=...)) does not carry the running fit's state.
+        # Objects that hold an optimiser themselves (skorch's LRScheduler callback: its torch scheduler) pickle it
+        # with its state (documented in the user guide's Persistence section).
         if getattr(_COPYING, "keep_optimizer_state", False):
             return self._without_training_run(super().__getstate__())
         stateless = {key: _without_state(value) for key, value in list(self.__dict__.items())
