@@ -1052,6 +1052,10 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
             accepts_image_shape = False
         if accepts_image_shape and "image_shape" not in kwargs and len(shape) == 3:
             kwargs["image_shape"] = shape  # images: e.g. LeNetFeatureExtractor sized for them
+        # a network or tensor among the module__ values (e.g. a pretrained backbone) is copied, as a module instance
+        # is: the user's object is never trained in place, and every fit starts from the same weights
+        kwargs = {key: copy.deepcopy(value) if isinstance(value, (nn.Module, torch.Tensor)) else value
+                  for key, value in kwargs.items()}
         return self.module(**kwargs)
 
     def initialize_module(self):
@@ -1063,11 +1067,23 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
             probe = torch.zeros((2, *self._network_input_shape()), dtype=torch.float32,
                                 device=param.device if param is not None else "cpu")
             try:
-                n_features = int(features(probe).flatten(1).shape[1])
+                output = features(probe)
             except Exception as exc:
+                dtypes = sorted({str(p.dtype) for p in features.parameters()} - {"torch.float32"})
+                hint = (f" (skda feeds float32 batches, the module's parameters are {dtypes}: convert it with "
+                        ".float())") if dtypes else ""
                 raise ValueError(
                     f"the feature extractor failed on input of shape {tuple(probe.shape)} "
-                    f"(the shape of X): {exc}") from exc
+                    f"(the shape of X){hint}: {exc}") from exc
+            if not (isinstance(output, torch.Tensor) and output.is_floating_point() and output.ndim >= 2
+                    and len(output) == len(probe)):
+                got = (f"a {output.dtype} tensor of shape {tuple(output.shape)}" if isinstance(output, torch.Tensor)
+                       else f"a {type(output).__name__}")
+                raise ValueError(
+                    f"the feature extractor must return one row of floating-point features per sample (a tensor of "
+                    f"shape (n_samples, ...)); on a batch of {len(probe)} samples of shape "
+                    f"{tuple(probe.shape[1:])} it returned {got}.")
+            n_features = int(output.flatten(1).shape[1])
             features.train(was_training)
         network = self.build_network(features, n_features)
         missing = [name for name in self.required_network_methods if not callable(getattr(network, name, None))]
@@ -1662,6 +1678,12 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
         losses = table[:, 0]
         if not np.all(np.isfinite(losses)):
             bad = int(np.flatnonzero(~np.isfinite(losses))[0])
+            if training and bad == 0 and len(self.history) == 1:  # no update has been made yet
+                raise FloatingPointError(
+                    f"the training loss is {losses[0]} at the first batch of the fit, before any update (so not a "
+                    "divergence the learning rate could cause): the network's output or the loss is not finite for "
+                    "these inputs. Check the module's forward (e.g. a log or a division of values that can be 0 or "
+                    "negative) and the input values.")
             raise FloatingPointError(
                 f"the training loss became {losses[bad]} at epoch {len(self.history)}, batch {bad + 1}: training "
                 f"diverged. Lower the learning rate (lr={self.lr}) or standardise the features.")

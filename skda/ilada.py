@@ -65,6 +65,8 @@ class ILADAClassifier(DANNClassifier):
     """
 
     network_parameters = ("base", "domain_hidden_sizes")
+    #: DANN's entries plus the bottleneck features of source and target rows, which the MSC loss reads
+    required_outputs = (*DANNClassifier.required_outputs, "features")
 
     _parameter_constraints = {
         "base": [choices(*BASES)],

@@ -84,6 +84,9 @@ class MLADAClassifier(DANNClassifier):
     means.
     """
 
+    #: DANN's entries plus what the triplet and entropy terms read: the source rows' metric embedding and the
+    #: target rows' logits
+    required_outputs = (*DANNClassifier.required_outputs, "source_metric", "target_logits")
     network_parameters = ("domain_hidden_sizes", "metric_hidden", "metric_dim", "classifier_hidden",
                           "classifier_dropout")
 

@@ -1,6 +1,7 @@
 """The training engine shared by every estimator: parameters set between fits, partial_fit, fit parameters,
 interruption, divergence, chunked prediction, the extra prediction methods and refused skorch callbacks."""
 
+import re
 import warnings
 
 import numpy as np
@@ -380,6 +381,110 @@ def test_a_custom_network_that_breaks_the_contract_gets_a_clear_error(small_task
     Xs, ys, Xt, _ = small_task
     with pytest.raises(error, match=match):
         CustomDANN(**registry.params("dann"), random_state=0, device="cpu").fit(Xs, ys, Xt)
+
+
+class _DANNOnlyNetwork(_TupleNetwork):
+    """DANN's entries only: what ILA-DA's MSC term and MLA-DA's triplet / entropy terms read is missing."""
+
+    def forward(self, source, target=None):
+        out = self.inner(source, target)
+        return {key: out[key] for key in ("source_logits", "domain_logits", "n_source")}
+
+
+@pytest.mark.parametrize("name,missing", [("ilada", "['features']"),
+                                          ("mlada", "['source_metric', 'target_logits']")])
+def test_a_network_without_what_the_method_s_terms_read_is_refused(small_task, name, missing):
+    """ILA-DA and MLA-DA declare the entries their own terms read (they trained as DANN, the terms silently off)."""
+    base = type(make(name))
+
+    class Custom(base):
+        def build_network(self, feature_extractor, n_features):
+            return _DANNOnlyNetwork(super().build_network(feature_extractor, n_features))
+
+    Xs, ys, Xt, _ = small_task
+    with pytest.raises(KeyError, match=re.escape(f"(missing {missing}")):
+        Custom(**registry.params(name), random_state=0, device="cpu").fit(Xs, ys, Xt)
+
+
+def _custom_dann(**params):
+    """A small DANN around a feature extractor of the test's (registry's make adds module__hidden_sizes)."""
+    return skda.DANNClassifier(max_epochs=2, batch_size=32, domain_hidden_sizes=(16,), random_state=0, device="cpu",
+                               **params)
+
+
+class _Flattened(nn.Module):
+    """A feature extractor whose output loses the sample axis (torch.flatten without start_dim=1)."""
+
+    def __init__(self, n_features_in):
+        super().__init__()
+        self.linear = nn.Linear(n_features_in, 4)
+
+    def forward(self, x):
+        return torch.flatten(self.linear(x))
+
+
+class _Pair(_Flattened):
+    def forward(self, x):
+        return self.linear(x), x
+
+
+class _Counts(_Flattened):
+    def forward(self, x):
+        return (self.linear(x) > 0).long()
+
+
+class _Log(_Flattened):
+    def forward(self, x):
+        return torch.log(self.linear(x) - 1e3)  # NaN for these inputs, before any update
+
+
+@pytest.mark.parametrize("module,match", [
+    (_Flattened, r"returned a torch.float32 tensor of shape \(8,\)"),
+    (_Pair, "returned a tuple"),
+    (_Counts, r"returned a torch.int64 tensor of shape \(2, 4\)"),
+])
+def test_a_feature_extractor_s_output_is_checked_at_build(small_task, module, match):
+    """One row of floating-point features per sample (a 1-D output was blamed on the input; integer features failed
+    mid-training)."""
+    Xs, ys, Xt, _ = small_task
+    with pytest.raises(ValueError, match="the feature extractor must return one row of floating-point features per "
+                                         f"sample .*{match}"):
+        _custom_dann(module=module).fit(Xs, ys, Xt)
+
+
+def test_a_float64_feature_extractor_is_named_with_the_fix(small_task):
+    Xs, ys, Xt, _ = small_task
+    with pytest.raises(ValueError, match=r"the module's parameters are \['torch.float64'\]: convert it with .float"):
+        _custom_dann(module=nn.Sequential(nn.Linear(Xs.shape[1], 4)).double()).fit(Xs, ys, Xt)
+
+
+def test_a_loss_not_finite_before_any_update_is_not_called_a_divergence(small_task):
+    Xs, ys, Xt, _ = small_task
+    with pytest.raises(FloatingPointError, match="at the first batch of the fit, before any update"):
+        _custom_dann(module=_Log).fit(Xs, ys, Xt)
+
+
+def test_a_network_among_the_module_values_is_copied_not_trained_in_place(small_task):
+    """module__<name>=<an nn.Module> (e.g. a pretrained backbone): copied, as a module instance is, so the user's
+    object keeps its weights and the same seed gives the same model (the second fit started from the first's)."""
+
+    class Wrapper(nn.Module):
+        def __init__(self, backbone):
+            super().__init__()
+            self.backbone = backbone
+
+        def forward(self, x):
+            return torch.relu(self.backbone(x))
+
+    Xs, ys, Xt, _ = small_task
+    backbone = nn.Linear(Xs.shape[1], 6)
+    before = {key: value.clone() for key, value in backbone.state_dict().items()}
+    first = _custom_dann(module=Wrapper, module__backbone=backbone).fit(Xs, ys, Xt)
+    second = _custom_dann(module=Wrapper, module__backbone=backbone).fit(Xs, ys, Xt)
+    for key, value in backbone.state_dict().items():
+        torch.testing.assert_close(value, before[key], rtol=0, atol=0)
+    np.testing.assert_array_equal(first.predict_proba(Xt), second.predict_proba(Xt))
+    assert not {id(p) for p in backbone.parameters()} & {id(p) for p in first.module_.parameters()}
 
 
 def test_partial_fit_honours_classes_on_the_first_call(small_task):
