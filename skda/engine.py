@@ -733,7 +733,8 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
                     f"callback {name!r} monitors {monitor!r}, which is recorded only with a source validation split: "
                     "pass train_split=skorch.dataset.ValidSplit(0.2, stratified=True) (skda's default is None: "
                     "every labelled source row trains), or monitor a train_* value.")
-            near = difflib.get_close_matches(monitor, split_values, n=1, cutoff=0.8)
+            # only valid_* names can be near misses of the split's (train_margin_loss is a name of its own)
+            near = monitor.startswith("valid_") and difflib.get_close_matches(monitor, split_values, n=1, cutoff=0.8)
             if monitor not in split_values and (monitor in ("valid_acc", "valid_acc_best") or near):
                 # skorch's classifier names, or a near miss of a recorded name (a misspelling, valid_accuracy_best):
                 # a KeyError after the first epoch otherwise. (Other names may be a method's or a callback's own.)
@@ -1191,6 +1192,8 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
             self._check_target_feature_names(X_target)
         if not keep_network:  # from here on the previous fit is gone: until initialize() succeeds, not fitted
             self.initialized_ = False
+            for name in self.fit_records:
+                self.__dict__.pop(name, None)
         # a warm start keeps the fitted classes_ (equal values, checked above), spelled as before: float or bool
         # labels of the same values do not turn an int model's predictions into floats (as partial_fit)
         self.classes_ = self.classes_ if keep_network else new_classes
@@ -1206,8 +1209,12 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
                 self.initialize()
             try:
                 self._train(Xs, y_encoded, Xt, seed, state, **fit_params)
-            except BaseException:  # an error or an interruption (KeyboardInterrupt) alike
-                if not keep_network:  # a fresh network that failed to train is not a fitted model, nor the last one
+            except BaseException as exc:
+                # a fresh network that failed to train is not a fitted model, nor the earlier one; a KeyboardInterrupt
+                # after training steps (e.g. in a callback's on_train_end) keeps the trained network, as skorch does
+                interrupted_after_steps = isinstance(exc, KeyboardInterrupt) and any(
+                    row.get("batches") for row in self.history)
+                if not keep_network and not interrupted_after_steps:
                     self.initialized_ = False
                     for name in self.fit_records:
                         self.__dict__.pop(name, None)

@@ -153,6 +153,28 @@ def test_a_fresh_fit_that_fails_or_is_interrupted_leaves_an_unfitted_estimator_w
         clf.fit(Xs[one], ys[one], Xt)
     assert not clf.__sklearn_is_fitted__()
     assert not any(hasattr(clf, name) for name in clf.fit_records)
+    clf.fit(Xs, ys, Xt)
+    with pytest.raises(TypeError):  # refused by initialize(), before _train: the records go too
+        clf.set_params(optimizer__bogus=1).fit(Xs, ys, Xt)
+    assert not clf.__sklearn_is_fitted__()
+    assert not any(hasattr(clf, name) for name in clf.fit_records)
+
+
+def test_an_interruption_after_the_training_steps_keeps_the_trained_network(small_task):
+    """A KeyboardInterrupt after the training loop (a callback's on_train_end, e.g. while a checkpoint is saved):
+    the fit's trained network stays fitted, as skorch leaves it."""
+    from skorch.callbacks import Callback
+
+    class InterruptAtTheEnd(Callback):
+        def on_train_end(self, net, **kwargs):
+            raise KeyboardInterrupt
+
+    Xs, ys, Xt, _ = small_task
+    expected = make("dann", random_state=0).fit(Xs, ys, Xt).predict_proba(Xt)
+    clf = make("dann", random_state=0, callbacks=[InterruptAtTheEnd()])
+    with pytest.raises(KeyboardInterrupt):
+        clf.fit(Xs, ys, Xt)
+    np.testing.assert_array_equal(clf.predict_proba(Xt), expected)
 
 
 @pytest.mark.parametrize("cv", ["shuffle-split", "kfold", 4])
