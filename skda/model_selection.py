@@ -32,7 +32,7 @@ from sklearn.utils.validation import _num_samples, check_is_fitted
 
 from .params import check_marker
 from .validation import (check_image_scale, check_sklearn_scoring,
-                         check_x_target_not_routed_past_pipeline, final_estimator, is_int_at_least, is_per_row,
+                         check_x_target_not_routed_past_pipeline, is_int_at_least, is_per_row,
                          labelled_score_rows,
                          numeric_labels, score_without_labelled_rows, uint8_images_as_float, unlabeled_mask,
                          unlabeled_marker_of)
@@ -536,18 +536,22 @@ def source_only_twin(estimator):
     return SourceOnlyClassifier(**{k: v for k, v in estimator.get_params(deep=False).items() if shared(k)})
 
 
+_NO_MARKER = object()
+
+
 def _fit_on_domains(model, Xs, ys, Xt):
     """Fit ``model`` as it takes the two domains: a model whose ``fit`` has an ``X_target`` parameter (a skda
     estimator) on ``(Xs, ys, X_target=Xt)``; a Pipeline or wrapper whose final step reads packed data (a skda
-    estimator, ``SourceClassifier``) on the packed rows, marked with that step's ``unlabeled_marker``; any other
+    estimator, ``SourceClassifier``; also inside a search) on the packed rows, marked with that step's
+    ``unlabeled_marker``; any other
     classifier (e.g. ``LogisticRegression``) on the source rows only."""
     import inspect
 
     if "X_target" in inspect.signature(model.fit).parameters:
         return model.fit(Xs, ys, X_target=Xt)
-    final = final_estimator(model)
-    if hasattr(final, "unlabeled_marker"):
-        return model.fit(*pack_domains(Xs, ys, Xt, unlabeled_marker=final.unlabeled_marker))
+    marker = unlabeled_marker_of(model, default=_NO_MARKER)  # also a search or meta-estimator of a skda estimator
+    if marker is not _NO_MARKER:
+        return model.fit(*pack_domains(Xs, ys, Xt, unlabeled_marker=marker))
     return model.fit(Xs, ys)
 
 

@@ -175,7 +175,9 @@ def plot_embedding(estimator, Xs, ys, Xt, yt=None, method="pca", max_points=2000
     ax.scatter(ct[:, 0], ct[:, 1], c=[grey] * len(ct) if yt is None else colours(yt[idx_t], labelled_t[idx_t]),
                marker="x", s=12, alpha=0.6, label="target")
     legend = ax.legend(loc="best")
-    for handle in getattr(legend, "legend_handles", getattr(legend, "legendHandles", [])):
-        handle.set_color("black")  # the domain's marker, not the colour of the first class drawn
+    handles = getattr(legend, "legend_handles", getattr(legend, "legendHandles", []))
+    for handle, text in zip(handles, legend.get_texts()):
+        if text.get_text() in ("source", "target"):  # the domain's marker, not the colour of the first class drawn
+            handle.set_color("black")
     ax.set_title(f"{type(estimator).__name__} features ({method.upper()})")
     return ax, {"source": cs, "target": ct}

@@ -355,6 +355,10 @@ def test_active_selector_margin_terms_are_validation_values(small_task):
                  callbacks=[("es", EarlyStopping(monitor="valid_cross_entropy", patience=50))], **SPLIT)
     model.fit(Xs, ys, Xt)
     assert np.isfinite(model.history[-1, "valid_cross_entropy"])
+    # the training values of the same parts are names of their own, not near misses of the split's
+    trained = make("active", strategy="sdm", random_state=0, max_epochs=2,
+                   callbacks=[EarlyStopping(monitor="train_margin_loss", patience=50)]).fit(Xs, ys, Xt)
+    assert np.isfinite(trained.history[-1, "train_margin_loss"])
     # a strategy that trains with cross-entropy alone records neither part: refused before training, also when
     # set on the fitted estimator before a partial_fit (one epoch trained, then a KeyError)
     with pytest.raises(ValueError, match="monitors 'valid_margin_loss', which strategy='margin' does not record"):

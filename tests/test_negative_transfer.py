@@ -223,6 +223,15 @@ def test_adaptation_check_fits_each_model_as_it_takes_the_domains(small_task):
         scores = cross_val_score(marked, X99, y99, cv=DomainStratifiedKFold(2, unlabeled_marker=99),
                                  scoring=labelled_scorer("accuracy"), error_score="raise")
     assert np.all((0 <= scores) & (scores <= 1))
+    # a search of a skda estimator is fitted on the packed rows with the marker inside it (it got the source rows
+    # only: "no target samples")
+    from sklearn.model_selection import GridSearchCV
+    search = GridSearchCV(clone(dann).set_params(unlabeled_marker=-99), {"lr": [1e-2]}, cv=2, error_score="raise")
+    X99, y99 = pack_domains(Xs, ys, Xt, unlabeled_marker=-99)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NegativeTransferWarning)
+        check = AdaptationCheck(search, source_only=LogisticRegression(), random_state=0).fit(X99, y99)
+    assert check.adapted_.best_estimator_.classes_.tolist() == [0, 1, 2]
 
 
 def _source_fit_rows(check, Xs, ys):

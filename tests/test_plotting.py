@@ -172,3 +172,21 @@ def test_embedding_reads_the_marker_of_the_model_inside_a_search(small_task):
     colours = ax.collections[0].get_facecolors()
     grey = np.all(np.isclose(colours[:, :3], 0.5), axis=1)
     np.testing.assert_array_equal(grey, y == -99)
+
+
+def test_embedding_keeps_the_colours_of_the_user_s_own_legend_entries(small_task, fitted):
+    Xs, ys, Xt, _ = small_task
+    import matplotlib.pyplot as plt
+    _, ax = plt.subplots()
+    ax.axhline(0, color="red", label="decision boundary")
+    plot_embedding(fitted, Xs, ys, Xt, ax=ax)
+    legend = ax.get_legend()
+    handles = getattr(legend, "legend_handles", getattr(legend, "legendHandles", []))
+
+    def colour(handle):  # a line's colour, a scatter's face colour
+        return matplotlib.colors.to_hex(handle.get_color() if hasattr(handle, "get_color")
+                                        else handle.get_facecolor()[0])
+
+    colours = {text.get_text(): colour(handle) for handle, text in zip(handles, legend.get_texts())}
+    assert colours == {"decision boundary": "#ff0000", "source": "#000000", "target": "#000000"}
+    plt.close(ax.figure)
