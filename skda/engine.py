@@ -186,7 +186,9 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
         its constructor has an ``n_features_in`` argument that was not set, it receives the number of
         input values per sample (as the network sees it); for images, an unset ``image_shape`` argument receives
         the network's sample shape ``(C, H, W)``. An instance is deep-copied at fit (your object is never trained
-        in place). Its output is flattened; its size is found with one forward pass.
+        in place), and so is a network or tensor given as a ``module__*`` value (e.g. a pretrained backbone). Its
+        output, one row of floating-point features per sample, is flattened; its size is found with one forward
+        pass.
     criterion : loss class, default ``nn.CrossEntropyLoss``
         The label loss on source samples (takes logits and integer labels).
     optimizer : optimiser class, default ``torch.optim.Adam``
