@@ -114,6 +114,14 @@ class MADDAClassifier(DomainAdaptationNet):
     model that embeds the queries), re-embedded when the target stage ends. Not in the paper (it is
     unsupervised); without labelled target rows the fit is exactly as without ``yt``.
 
+    A later ``partial_fit`` (or a ``warm_start`` fit) continues the target stage only: the source model stays
+    frozen, ``source_epochs`` is not read again and ``centers_`` stays; the kNN index is rebuilt from that call's
+    source rows. With a source stage (``source_epochs > 0``), callbacks may not monitor ``train_loss`` (the triplet
+    loss in the source stage, the target stage's loss after it: EarlyStopping's best would carry over and stop the
+    target stage after ``patience`` epochs) nor a value only the target stage records (``train_center_loss``,
+    ``train_adversarial_loss``, ``train_discriminator_loss``); ``valid_loss`` with ``train_split`` is the triplet
+    loss of held-out source rows in both stages.
+
     Prediction (Algorithm 3): the mode label of the ``n_neighbors`` nearest source embeddings (source
     model, training source data) of each target-model embedding; ``predict_proba`` gives the vote shares.
     The search runs on the device in blocks, never a full query x source matrix.
@@ -163,7 +171,8 @@ class MADDAClassifier(DomainAdaptationNet):
     Attributes
     ----------
     centers_ : ndarray (n_classes, embedding_dim)
-        Class means of the source embeddings (the center-magnet targets).
+        Class means of the source-model embeddings of the first call's labelled rows (source rows and labelled
+        target rows; the center-magnet targets), computed when the source stage ends.
     target_class_shares_ : ndarray (n_classes,)
         Share of the training target rows predicted as each class at the end of ``fit``; when one class takes
         99% or more of them (and there are at least 10), ``fit`` warns (``ConvergenceWarning``) that the
@@ -244,8 +253,30 @@ class MADDAClassifier(DomainAdaptationNet):
         that train in the target stage."""
         from skorch.callbacks import LRScheduler
 
+        target_stage_values = {f"{prefix}_{value}" for prefix in ("train", "valid")
+                               for value in ("center_loss", "adversarial_loss", "discriminator_loss")}
+        source_stage = isinstance(self.source_epochs, str) or self.source_epochs > 0  # "auto": 500 steps
         for name, callback in self.callbacks_:
+            if isinstance(callback, LRScheduler):
+                raise TypeError(
+                    f"callback {name!r}: skorch's LRScheduler steps optimizer_ only, M-ADDA's source model; its target "
+                    "model and discriminator (target_optimizer_, discriminator_optimizer_), which train in the target "
+                    "stage, would keep their rates. M-ADDA trains at constant rates (as the authors' code): lr, and "
+                    "target_lr_scale for the target model.")
             monitor = getattr(callback, "monitor", None)
+            watched = monitor.removesuffix("_best") if isinstance(monitor, str) else None
+            if source_stage and watched == "train_loss":
+                raise ValueError(
+                    f"callback {name!r} monitors {monitor!r}, which is M-ADDA's triplet loss (Eq. 1) in its source "
+                    "stage and the target stage's loss (Eq. 3 + center_weight * Eq. 4) after it: the best value and "
+                    "the patience would carry over the boundary and stop the target stage early. Monitor "
+                    "'valid_loss' with train_split (the triplet loss of held-out source rows in both stages), or set "
+                    "source_epochs=0 to watch the target stage alone.")
+            if source_stage and watched in target_stage_values:
+                raise ValueError(
+                    f"callback {name!r} monitors {monitor!r}, which M-ADDA records only in its target stage, after "
+                    "the source_epochs of its source stage (a KeyError after the first epoch). Monitor 'valid_loss' "
+                    "with train_split, or set source_epochs=0 to watch the target stage alone.")
             if isinstance(monitor, str) and monitor.startswith("valid_accuracy"):
                 raise ValueError(
                     f"callback {name!r} monitors {monitor!r}, which M-ADDA does not record: its held-out source rows "
@@ -257,12 +288,6 @@ class MADDAClassifier(DomainAdaptationNet):
                     "best epoch, which may be one of the source stage (no trained target model yet), without its "
                     "kNN index and class centres. Use load_best=False and, for a Checkpoint, "
                     "load_params(checkpoint=...) after the fit.")
-            if isinstance(callback, LRScheduler):
-                raise TypeError(
-                    f"callback {name!r}: skorch's LRScheduler steps optimizer_ only, M-ADDA's source model; its target "
-                    "model and discriminator (target_optimizer_, discriminator_optimizer_), which train in the target "
-                    "stage, would keep their rates. M-ADDA trains at constant rates (as the authors' code): lr, and "
-                    "target_lr_scale for the target model.")
         super().check_callbacks()
 
     # ---------------------------------------------------------------- persistence

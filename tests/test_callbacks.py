@@ -61,7 +61,27 @@ def test_callbacks_monitoring_validation_values_need_a_train_split(small_task, t
     for callback in (EarlyStopping(patience=5), Checkpoint(dirname=str(tmp_path))):
         with pytest.raises(ValueError, match=r"monitors 'valid_loss.*pass train_split=skorch.dataset.ValidSplit"):
             make(name, random_state=0, callbacks=[callback]).fit(Xs, ys, Xt)
-    make(name, random_state=0, callbacks=[EarlyStopping(monitor="train_loss", patience=5)]).fit(Xs, ys, Xt)
+    stages = {"source_epochs": 0} if name == "madda" else {}  # M-ADDA's train_loss changes meaning between stages
+    make(name, random_state=0, callbacks=[EarlyStopping(monitor="train_loss", patience=5)], **stages).fit(Xs, ys, Xt)
+
+
+@pytest.mark.parametrize("monitor,match", [
+    ("train_loss", "which is M-ADDA's triplet loss .Eq. 1. in its source stage and the target stage's loss"),
+    ("train_loss_best", "which is M-ADDA's triplet loss"),
+    ("train_center_loss", "which M-ADDA records only in its target stage"),
+    ("train_discriminator_loss", "which M-ADDA records only in its target stage"),
+])
+def test_madda_refuses_monitors_that_change_or_start_at_its_stage_boundary(small_task, tmp_path, monitor, match):
+    """With a source stage, train_loss is two different losses (EarlyStopping's best carried over and stopped the
+    target stage after its patience, silently) and the target-stage values do not exist yet (a KeyError after the
+    first epoch). Without a source stage both are fine."""
+    Xs, ys, Xt, _ = small_task
+    for callback in (EarlyStopping(monitor=monitor, patience=3), Checkpoint(monitor=monitor, dirname=str(tmp_path))):
+        with pytest.raises(ValueError, match=match):
+            make("madda", random_state=0, callbacks=[callback]).fit(Xs, ys, Xt)
+    model = make("madda", random_state=0, source_epochs=0, max_epochs=3,
+                 callbacks=[EarlyStopping(monitor=monitor, patience=3)]).fit(Xs, ys, Xt)
+    assert len(model.history) == 3
 
 
 def test_checkpoint_saves_the_best_model(small_task, tmp_path):
