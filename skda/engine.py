@@ -186,7 +186,8 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
         its constructor has an ``n_features_in`` argument that was not set, it receives the number of
         input values per sample (as the network sees it); for images, an unset ``image_shape`` argument receives
         the network's sample shape ``(C, H, W)``. An instance is deep-copied at fit (your object is never trained
-        in place), and so is a network or tensor given as a ``module__*`` value (e.g. a pretrained backbone). Its
+        in place; the estimator holds it beside its trained copy, and pickles carry both), and so are the
+        ``module__*`` values (e.g. a pretrained backbone given as one). Its
         output, one row of floating-point features per sample, is flattened; its size is found with one forward
         pass.
     criterion : loss class, default ``nn.CrossEntropyLoss``
@@ -735,8 +736,10 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
                     f"callback {name!r} monitors {monitor!r}, which is recorded only with a source validation split: "
                     "pass train_split=skorch.dataset.ValidSplit(0.2, stratified=True) (skda's default is None: "
                     "every labelled source row trains), or monitor a train_* value.")
-            # only valid_* names can be near misses of the split's (train_margin_loss is a name of its own)
-            near = monitor.startswith("valid_") and difflib.get_close_matches(monitor, split_values, n=1, cutoff=0.8)
+            # train_* names are not near misses of the split's (train_margin_loss is a name of its own); Keras's
+            # val_loss and misspellings (vaild_loss) are
+            near = not monitor.startswith("train_") and difflib.get_close_matches(monitor, split_values, n=1,
+                                                                                   cutoff=0.8)
             if monitor not in split_values and (monitor in ("valid_acc", "valid_acc_best") or near):
                 # skorch's classifier names, or a near miss of a recorded name (a misspelling, valid_accuracy_best):
                 # a KeyError after the first epoch otherwise. (Other names may be a method's or a callback's own.)
@@ -1042,6 +1045,16 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
             return copy.deepcopy(self.module)
         if not callable(self.module):
             raise TypeError(f"module must be a torch.nn.Module class or instance, got {self.module!r}.")
+        # the module__ values are copied, as a module instance is (one copy of them all, so that objects shared
+        # between values stay shared): a network or tensor among them (e.g. a pretrained backbone, also inside a
+        # list) is never trained in place, and every fit starts from the same weights
+        try:
+            kwargs = copy.deepcopy(kwargs)
+        except Exception as exc:
+            raise ValueError(
+                f"the module__ values {sorted(kwargs)} are copied for each fit (so that your objects are never "
+                f"trained in place), and copying failed: {exc} (a tensor computed from others: pass "
+                "tensor.detach()).") from exc
         try:
             accepts_size = "n_features_in" in inspect.signature(self.module).parameters
         except (TypeError, ValueError):  # pragma: no cover - builtins without signature
@@ -1055,10 +1068,6 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
             accepts_image_shape = False
         if accepts_image_shape and "image_shape" not in kwargs and len(shape) == 3:
             kwargs["image_shape"] = shape  # images: e.g. LeNetFeatureExtractor sized for them
-        # a network or tensor among the module__ values (e.g. a pretrained backbone) is copied, as a module instance
-        # is: the user's object is never trained in place, and every fit starts from the same weights
-        kwargs = {key: copy.deepcopy(value) if isinstance(value, (nn.Module, torch.Tensor)) else value
-                  for key, value in kwargs.items()}
         return self.module(**kwargs)
 
     def initialize_module(self):

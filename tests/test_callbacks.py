@@ -437,10 +437,11 @@ def test_an_nll_loss_subclass_that_takes_logits_is_accepted(small_task):
     make("dann", random_state=0, criterion=LogitNLL).fit(Xs, ys, Xt)
 
 
-def test_a_misspelt_validation_monitor_is_refused_before_training(small_task):
+@pytest.mark.parametrize("monitor", ["valid_los", "val_loss", "vaild_loss", "val_accuracy"])
+def test_a_misspelt_validation_monitor_is_refused_before_training(small_task, monitor):
     Xs, ys, Xt, _ = small_task
-    with pytest.raises(ValueError, match="monitors 'valid_los', which DANNClassifier does not record"):
-        make("dann", callbacks=[EarlyStopping(monitor="valid_los")], **SPLIT).fit(Xs, ys, Xt)
+    with pytest.raises(ValueError, match=f"monitors '{monitor}', which DANNClassifier does not record"):
+        make("dann", callbacks=[EarlyStopping(monitor=monitor)], **SPLIT).fit(Xs, ys, Xt)
 
 
 def test_a_callback_that_refuses_its_own_values_back_does_not_hide_the_error(small_task):

@@ -509,6 +509,36 @@ def test_a_network_among_the_module_values_is_copied_not_trained_in_place(small_
     assert not {id(p) for p in backbone.parameters()} & {id(p) for p in first.module_.parameters()}
 
 
+def test_module_values_are_copied_together_lists_and_shared_objects_included(small_task):
+    """A list of layers is copied too (two estimators shared its weights: fitting one changed the other's
+    predictions), and an object given in two values stays one object in the copy (tied weights stay tied);
+    a value that cannot be copied is named."""
+
+    class Stack(nn.Module):
+        def __init__(self, layers, first, second):
+            super().__init__()
+            self.layers, self.first, self.second = nn.Sequential(*layers), first, second
+
+        def forward(self, x):
+            return self.second(torch.relu(self.first(self.layers(x))))
+
+    Xs, ys, Xt, _ = small_task
+    shared = nn.Linear(6, 6)
+    layers = [nn.Linear(Xs.shape[1], 6), nn.ReLU()]
+    params = dict(module=Stack, module__layers=layers, module__first=shared, module__second=shared)
+    a = _custom_dann(**params).fit(Xs, ys, Xt)
+    a_proba = a.predict_proba(Xt)
+    b = _custom_dann(**params).fit(Xs, ys, Xt)
+    np.testing.assert_array_equal(b.predict_proba(Xt), a_proba)
+    np.testing.assert_array_equal(a.predict_proba(Xt), a_proba)  # b's fit left a alone
+    extractor = a.module_.feature_extractor
+    assert extractor.first is extractor.second and extractor.first is not shared
+    assert not {id(p) for layer in layers for p in layer.parameters()} & {id(p) for p in a.module_.parameters()}
+    computed = nn.Linear(Xs.shape[1], 6).weight * 1.0  # not a graph leaf: torch cannot deep-copy it
+    with pytest.raises(ValueError, match=r"the module__ values \['init'\] are copied .*tensor.detach"):
+        _custom_dann(module=_Flattened, module__init=computed).fit(Xs, ys, Xt)
+
+
 def test_partial_fit_honours_classes_on_the_first_call(small_task):
     Xs, ys, Xt, _ = small_task
     first = ys < 2
