@@ -343,6 +343,35 @@ def tool_cases():
     def row27():
         return dann().fit(X, np.where(y == -1, np.nan, y))
 
+    def row29():
+        from skorch.callbacks import EarlyStopping
+
+        return _maker(skda.MADDAClassifier)(callbacks=[EarlyStopping(monitor="train_loss")]).fit(Xs, ys, Xt)
+
+    def row30():
+        return dann().fit(Xs, ys, Xt, np.array([None] * (len(Xt) - 1) + [int(ys[0])], dtype=object))
+
+    def row31():
+        class Stack(torch.nn.Module):
+            def __init__(self, layers):
+                super().__init__()
+                self.layers = torch.nn.Sequential(*layers)
+
+            def forward(self, x):
+                return self.layers(x)
+
+        def stacked():  # TINY's module__hidden_sizes is MLPFeatureExtractor's
+            return skda.DANNClassifier(module=Stack, module__layers=layers, domain_hidden_sizes=(8,),
+                                       **{k: v for k, v in TINY.items() if not k.startswith("module__")})
+
+        layers = [torch.nn.Linear(Xs.shape[1], 6), torch.nn.ReLU()]
+        before = layers[0].weight.detach().clone()
+        first = stacked().fit(Xs, ys, Xt)
+        proba = first.predict_proba(Xt)
+        stacked().fit(Xs, ys, Xt)
+        return (f"the user's layers unchanged: {bool(torch.equal(layers[0].weight, before))}; the first model's "
+                f"predictions unchanged by the second fit: {bool(np.array_equal(first.predict_proba(Xt), proba))}")
+
     yield "17: permutation_test_score on packed data", \
         lambda: __import__("sklearn.model_selection").model_selection.permutation_test_score(
             dann(), X, y, cv=cv, n_permutations=2)
@@ -358,6 +387,9 @@ def tool_cases():
     yield "27: packed y with NaN (not the marker) on the target rows", row27
     yield "28: pack_domains(..., unlabeled_marker=np.nan)", \
         lambda: pack_domains(Xs, ys.astype(float), Xt, unlabeled_marker=np.nan)
+    yield "29: MADDAClassifier(callbacks=[EarlyStopping(monitor='train_loss')]) (with its source stage)", row29
+    yield "30: fit(Xs, ys, Xt, yt) with None for the unknown target labels", row30
+    yield "31: module=Stack, module__layers=[layers] in two estimators", row31
     yield "skorch ProgressBar", lambda: dann(callbacks=[ProgressBar()]).fit(Xs, ys, Xt)
     yield "skorch EpochScoring", lambda: dann(callbacks=[EpochScoring("accuracy")]).fit(Xs, ys, Xt)
     yield "skorch iterator_train__shuffle=False", lambda: dann(iterator_train__shuffle=False).fit(Xs, ys, Xt)
