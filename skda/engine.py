@@ -169,6 +169,30 @@ class TrainingInterruptedWarning(UserWarning):
     :func:`skda.active.active_learning_loop` turns it into an error that stops the loop."""
 
 
+def _copied_module_values(values: dict) -> dict:
+    """The ``module__*`` values as a fit passes them to the module class: each deep-copied, with one memo so that an
+    object given in two values stays one object (tied weights stay tied), so that a network or tensor among them
+    (a pretrained backbone, also inside a list) is never trained in place and every fit starts from the same
+    weights. numpy arrays are passed as given (a large or memory-mapped array is not duplicated per fit), and so is
+    a value that cannot be copied (a lock, a file), unless it is a network or tensor: that is an error naming it."""
+    memo, copied = {}, {}
+    for key, value in values.items():
+        if isinstance(value, np.ndarray):
+            copied[key] = value
+            continue
+        try:
+            copied[key] = copy.deepcopy(value, memo)
+        except Exception as exc:
+            if not isinstance(value, (nn.Module, torch.Tensor)):
+                copied[key] = value
+                continue
+            hint = (" (a tensor computed from others cannot be copied: pass tensor.detach())"
+                    if isinstance(value, torch.Tensor) and value.grad_fn is not None else "")
+            raise ValueError(f"module__{key} is copied for each fit, so that your object is never trained in place, "
+                             f"and copying it failed: {exc}{hint}") from exc
+    return copied
+
+
 class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeaturesOutMixin, NeuralNet):
     """Base estimator: a skorch ``NeuralNet`` trained on paired source/target batches.
 
@@ -187,7 +211,7 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
         input values per sample (as the network sees it); for images, an unset ``image_shape`` argument receives
         the network's sample shape ``(C, H, W)``. An instance is deep-copied at fit (your object is never trained
         in place; the estimator holds it beside its trained copy, and pickles carry both), and so are the
-        ``module__*`` values (e.g. a pretrained backbone given as one). Its
+        ``module__*`` values (e.g. a pretrained backbone given as one; numpy arrays are passed as given). Its
         output, one row of floating-point features per sample, is flattened; its size is found with one forward
         pass.
     criterion : loss class, default ``nn.CrossEntropyLoss``
@@ -708,11 +732,12 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
     def check_callbacks(self):
         """Refuse callbacks (``callbacks_``) that cannot work here: skorch's ``ProgressBar`` and scoring callbacks
         (they read a skorch Dataset), a monitor of a value the validation split records (:attr:`validation_metrics`)
-        without ``train_split``, skorch's classifier's ``valid_acc`` names (skda records ``valid_accuracy``) and near
-        misses of the recorded names (``valid_los``; skorch raised a KeyError after an epoch), and
+        without ``train_split``, skorch's classifier's ``valid_acc`` names (skda records ``valid_accuracy``), and
         ``callbacks__<name>__*`` values that name no callback of this estimator (ignored otherwise). Other keys (a
-        method's or a callback's own values) are the user's to name. Run when the callbacks are initialised and
-        before every ``partial_fit`` / warm start (``set_params`` may have changed ``train_split`` since)."""
+        method's or a callback's own values) are the user's to name: one that the first epoch does not record (a
+        misspelling such as ``valid_los``, Keras's ``val_loss``) is named, with the recorded values, at that
+        epoch's end (skorch raised a bare KeyError). Run when the callbacks are initialised and before every
+        ``partial_fit`` / warm start (``set_params`` may have changed ``train_split`` since)."""
         from skorch.callbacks import ProgressBar
         from skorch.callbacks.scoring import ScoringBase
 
@@ -736,13 +761,10 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
                     f"callback {name!r} monitors {monitor!r}, which is recorded only with a source validation split: "
                     "pass train_split=skorch.dataset.ValidSplit(0.2, stratified=True) (skda's default is None: "
                     "every labelled source row trains), or monitor a train_* value.")
-            # train_* names are not near misses of the split's (train_margin_loss is a name of its own); Keras's
-            # val_loss and misspellings (vaild_loss) are
-            near = not monitor.startswith("train_") and difflib.get_close_matches(monitor, split_values, n=1,
-                                                                                   cutoff=0.8)
-            if monitor not in split_values and (monitor in ("valid_acc", "valid_acc_best") or near):
-                # skorch's classifier names, or a near miss of a recorded name (a misspelling, valid_accuracy_best):
-                # a KeyError after the first epoch otherwise. (Other names may be a method's or a callback's own.)
+            if monitor in ("valid_acc", "valid_acc_best"):
+                # skorch's classifier names: a KeyError after the first epoch otherwise. Other names may be a
+                # method's or a callback's own: one missing at the first epoch's end is named then
+                # (_name_missing_monitors)
                 raise ValueError(
                     f"callback {name!r} monitors {monitor!r}, which {type(self).__name__} does not record: its source "
                     f"validation split records {list(split_values)} (skorch's classifier calls the accuracy "
@@ -1045,16 +1067,7 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
             return copy.deepcopy(self.module)
         if not callable(self.module):
             raise TypeError(f"module must be a torch.nn.Module class or instance, got {self.module!r}.")
-        # the module__ values are copied, as a module instance is (one copy of them all, so that objects shared
-        # between values stay shared): a network or tensor among them (e.g. a pretrained backbone, also inside a
-        # list) is never trained in place, and every fit starts from the same weights
-        try:
-            kwargs = copy.deepcopy(kwargs)
-        except Exception as exc:
-            raise ValueError(
-                f"the module__ values {sorted(kwargs)} are copied for each fit (so that your objects are never "
-                f"trained in place), and copying failed: {exc} (a tensor computed from others: pass "
-                "tensor.detach()).") from exc
+        kwargs = _copied_module_values(kwargs)
         try:
             accepts_size = "n_features_in" in inspect.signature(self.module).parameters
         except (TypeError, ValueError):  # pragma: no cover - builtins without signature
@@ -1617,9 +1630,29 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
                 if isinstance(exc, KeyboardInterrupt):
                     self._warn_interrupted(epoch, epochs)
                 raise  # Ctrl-C: skorch's fit ends the training quietly (its documented behaviour)
-            self.notify("on_epoch_end", dataset_train=X, dataset_valid=valid)
+            try:
+                self.notify("on_epoch_end", dataset_train=X, dataset_valid=valid)
+            except KeyError as exc:
+                self._name_missing_monitors(exc)
+                raise
         self.training_progress_ = 1.0
         return self
+
+    def _name_missing_monitors(self, error):
+        """After a ``KeyError`` in the callbacks at an epoch's end: when a callback monitors a value this epoch did
+        not record (a misspelling, Keras's ``val_loss``, a value the method records only in training, or one a
+        callback records after the callback that reads it), a ``ValueError`` naming it and the recorded values
+        (skorch's KeyError names only the key)."""
+        recorded = sorted(key for key in self.history[-1] if key != "batches")
+        for name, callback in self.callbacks_:
+            monitor = getattr(callback, "monitor", None)
+            if isinstance(monitor, str) and monitor not in self.history[-1]:
+                near = difflib.get_close_matches(monitor, recorded, n=1, cutoff=0.6)
+                raise ValueError(
+                    f"callback {name!r} monitors {monitor!r}, which {type(self).__name__} did not record in epoch "
+                    f"{len(self.history)}{f' (did you mean {near[0]!r}?)' if near else ''}: recorded are {recorded}. "
+                    "(skorch's classifier calls the accuracy valid_acc, skda valid_accuracy; a value a callback of "
+                    "yours records must be recorded by a callback listed before the one that reads it.)") from error
 
     def _check_prepared_batch(self, *batches):
         """A training batch after ``augment`` and ``preprocess`` must be float32 samples of the network's input

@@ -253,8 +253,7 @@ class MADDAClassifier(DomainAdaptationNet):
         that train in the target stage."""
         from skorch.callbacks import LRScheduler
 
-        target_stage_values = {f"{prefix}_{value}" for prefix in ("train", "valid")
-                               for value in ("center_loss", "adversarial_loss", "discriminator_loss")}
+        target_stage_values = {f"train_{value}" for value in ("center_loss", "adversarial_loss", "discriminator_loss")}
         source_stage = isinstance(self.source_epochs, str) or self.source_epochs > 0  # "auto": 500 steps
         for name, callback in self.callbacks_:
             if isinstance(callback, LRScheduler):

@@ -301,8 +301,8 @@ def test_callbacks_are_checked_again_before_partial_fit(small_task):
 
 
 @pytest.mark.parametrize("callback", [EarlyStopping(monitor="valid_acc", lower_is_better=False),
-                                      Checkpoint(monitor="valid_acc_best"), Checkpoint(monitor="valid_accuracy_best")])
-def test_a_monitor_the_validation_split_does_not_record_is_refused_before_training(small_task, callback, tmp_path):
+                                      Checkpoint(monitor="valid_acc_best")])
+def test_skorch_s_accuracy_names_are_refused_before_training(small_task, callback, tmp_path):
     Xs, ys, Xt, _ = small_task
     if isinstance(callback, Checkpoint):
         callback.dirname = str(tmp_path)
@@ -364,12 +364,12 @@ def test_values_a_method_or_a_callback_records_may_be_monitored(small_task):
 
 def test_active_selector_margin_terms_are_validation_values(small_task):
     """ActiveSelector's validation split records the two parts of its margin strategies' loss: monitoring them
-    needs the split and a near miss is refused (skorch raised a KeyError after the first epoch)."""
+    needs the split and a near miss is named (skorch raised a KeyError after the first epoch)."""
     Xs, ys, Xt, _ = small_task
     with pytest.raises(ValueError, match="monitors 'valid_margin_loss', which is recorded only with a source "):
         make("active", callbacks=[EarlyStopping(monitor="valid_margin_loss")]).fit(Xs, ys, Xt)
-    with pytest.raises(ValueError, match="monitors 'valid_margin_los', which ActiveSelector does not record.*"
-                                         "'valid_margin_loss'"):
+    with pytest.raises(ValueError, match="monitors 'valid_margin_los', which ActiveSelector did not record in "
+                                         "epoch 1 .did you mean 'valid_margin_loss'"):
         make("active", callbacks=[EarlyStopping(monitor="valid_margin_los")], **SPLIT).fit(Xs, ys, Xt)
     model = make("active", strategy="sdm", random_state=0, max_epochs=2,
                  callbacks=[("es", EarlyStopping(monitor="valid_cross_entropy", patience=50))], **SPLIT)
@@ -437,11 +437,35 @@ def test_an_nll_loss_subclass_that_takes_logits_is_accepted(small_task):
     make("dann", random_state=0, criterion=LogitNLL).fit(Xs, ys, Xt)
 
 
-@pytest.mark.parametrize("monitor", ["valid_los", "val_loss", "vaild_loss", "val_accuracy"])
-def test_a_misspelt_validation_monitor_is_refused_before_training(small_task, monitor):
+@pytest.mark.parametrize("monitor,near", [("valid_los", "valid_loss"), ("val_loss", "valid_loss"),
+                                          ("vaild_loss", "valid_loss"), ("val_accuracy", "valid_accuracy"),
+                                          ("valid_accuracy_best", "valid_accuracy"),
+                                          ("valid_domain_loss", "train_domain_loss")])
+def test_a_monitor_no_epoch_records_is_named_at_the_first_epoch_s_end(small_task, monitor, near):
+    """A misspelling, Keras's val_loss, or a value the method records only in training (DANN's domain loss has no
+    target rows in validation): named with the recorded values when the first epoch ends (a bare KeyError before)."""
     Xs, ys, Xt, _ = small_task
-    with pytest.raises(ValueError, match=f"monitors '{monitor}', which DANNClassifier does not record"):
-        make("dann", callbacks=[EarlyStopping(monitor=monitor)], **SPLIT).fit(Xs, ys, Xt)
+    model = make("dann", callbacks=[EarlyStopping(monitor=monitor)], **SPLIT)
+    with pytest.raises(ValueError, match=f"monitors '{monitor}', which DANNClassifier did not record in epoch 1 "
+                                         f"\\(did you mean '{near}'\\?\\): recorded are \\["):
+        model.fit(Xs, ys, Xt)
+    assert not model.__sklearn_is_fitted__()
+
+
+def test_values_a_user_callback_records_may_have_any_name(small_task):
+    """Names close to the split's (valid_target_accuracy, tgt_valid_loss, val_loss) recorded by a callback of the
+    user's are monitored (they were refused before training as near misses)."""
+    from skorch.callbacks import Callback
+
+    class TargetHoldOut(Callback):
+        def on_epoch_end(self, net, **kwargs):
+            for key in ("valid_target_accuracy", "tgt_valid_loss", "val_loss"):
+                net.history.record(key, 0.5)
+
+    Xs, ys, Xt, _ = small_task
+    for monitor in ("valid_target_accuracy", "tgt_valid_loss", "val_loss"):
+        make("dann", random_state=0, callbacks=[TargetHoldOut(), EarlyStopping(monitor=monitor, patience=50)]
+             ).fit(Xs, ys, Xt)
 
 
 def test_a_callback_that_refuses_its_own_values_back_does_not_hide_the_error(small_task):

@@ -535,8 +535,30 @@ def test_module_values_are_copied_together_lists_and_shared_objects_included(sma
     assert extractor.first is extractor.second and extractor.first is not shared
     assert not {id(p) for layer in layers for p in layer.parameters()} & {id(p) for p in a.module_.parameters()}
     computed = nn.Linear(Xs.shape[1], 6).weight * 1.0  # not a graph leaf: torch cannot deep-copy it
-    with pytest.raises(ValueError, match=r"the module__ values \['init'\] are copied .*tensor.detach"):
-        _custom_dann(module=_Flattened, module__init=computed).fit(Xs, ys, Xt)
+    with pytest.raises(ValueError, match=r"module__init is copied for each fit.*pass tensor.detach\(\)"):
+        _custom_dann(module=_Flattened, module__init=computed, module__table=np.ones(3)).fit(Xs, ys, Xt)
+
+
+def test_module_values_that_are_arrays_or_cannot_be_copied_are_passed_as_given(small_task):
+    """numpy arrays (possibly large or memory-mapped) are not duplicated per fit; a value that cannot be copied and
+    holds no network (a lock) is passed as before."""
+    import threading
+
+    seen = {}
+
+    class Recording(nn.Module):
+        def __init__(self, n_features_in, table, lock):
+            super().__init__()
+            seen.update(table=table, lock=lock)
+            self.linear = nn.Linear(n_features_in, 4)
+
+        def forward(self, x):
+            return self.linear(x)
+
+    Xs, ys, Xt, _ = small_task
+    table, lock = np.arange(5.0), threading.Lock()
+    _custom_dann(module=Recording, module__table=table, module__lock=lock).fit(Xs, ys, Xt)
+    assert seen["table"] is table and seen["lock"] is lock
 
 
 def test_partial_fit_honours_classes_on_the_first_call(small_task):
