@@ -36,6 +36,7 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import validate_data
 from skorch import NeuralNet
+from skorch.exceptions import SkorchException
 from torch import nn
 
 from .images import RowSource, device_fits, is_path_array, make_row_source, read_only_array_ok
@@ -170,27 +171,23 @@ class TrainingInterruptedWarning(UserWarning):
 
 
 def _copied_module_values(values: dict) -> dict:
-    """The ``module__*`` values as a fit passes them to the module class: each deep-copied, with one memo so that an
-    object given in two values stays one object (tied weights stay tied), so that a network or tensor among them
-    (a pretrained backbone, also inside a list) is never trained in place and every fit starts from the same
-    weights. numpy arrays are passed as given (a large or memory-mapped array is not duplicated per fit), and so is
-    a value that cannot be copied (a lock, a file), unless it is a network or tensor: that is an error naming it."""
-    memo, copied = {}, {}
-    for key, value in values.items():
-        if isinstance(value, np.ndarray):
-            copied[key] = value
-            continue
-        try:
-            copied[key] = copy.deepcopy(value, memo)
-        except Exception as exc:
-            if not isinstance(value, (nn.Module, torch.Tensor)):
-                copied[key] = value
-                continue
-            hint = (" (a tensor computed from others cannot be copied: pass tensor.detach())"
-                    if isinstance(value, torch.Tensor) and value.grad_fn is not None else "")
-            raise ValueError(f"module__{key} is copied for each fit, so that your object is never trained in place, "
-                             f"and copying it failed: {exc}{hint}") from exc
-    return copied
+    """The ``module__*`` values as a fit passes them to the module class: deep-copied together (as scikit-learn's
+    ``clone`` copies parameters; one copy, so that an object given in two values stays one object and tied weights
+    stay tied), so that a network, tensor or array among them (a pretrained backbone, also inside a list) is never
+    trained in place and every fit starts from the same weights. A value that cannot be copied is an error naming
+    it."""
+    try:
+        return copy.deepcopy(values)
+    except Exception as exc:
+        for key, value in values.items():  # which one
+            try:
+                copy.deepcopy(value)
+            except Exception as failure:
+                hint = (" (a tensor computed from others cannot be copied: pass tensor.detach())"
+                        if isinstance(value, torch.Tensor) and value.grad_fn is not None else "")
+                raise ValueError(f"module__{key} is copied for each fit, so that your object is never trained in "
+                                 f"place, and copying it failed: {failure}{hint}") from failure
+        raise ValueError(f"the module__ values are copied for each fit, and copying them failed: {exc}") from exc
 
 
 class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeaturesOutMixin, NeuralNet):
@@ -211,7 +208,7 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
         input values per sample (as the network sees it); for images, an unset ``image_shape`` argument receives
         the network's sample shape ``(C, H, W)``. An instance is deep-copied at fit (your object is never trained
         in place; the estimator holds it beside its trained copy, and pickles carry both), and so are the
-        ``module__*`` values (e.g. a pretrained backbone given as one; numpy arrays are passed as given). Its
+        ``module__*`` values (e.g. a pretrained backbone given as one; they must be copyable). Its
         output, one row of floating-point features per sample, is flattened; its size is found with one forward
         pass.
     criterion : loss class, default ``nn.CrossEntropyLoss``
@@ -1632,21 +1629,23 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
                 raise  # Ctrl-C: skorch's fit ends the training quietly (its documented behaviour)
             try:
                 self.notify("on_epoch_end", dataset_train=X, dataset_valid=valid)
-            except KeyError as exc:
+            except (KeyError, SkorchException) as exc:  # Checkpoint wraps the history's KeyError
                 self._name_missing_monitors(exc)
                 raise
         self.training_progress_ = 1.0
         return self
 
     def _name_missing_monitors(self, error):
-        """After a ``KeyError`` in the callbacks at an epoch's end: when a callback monitors a value this epoch did
-        not record (a misspelling, Keras's ``val_loss``, a value the method records only in training, or one a
-        callback records after the callback that reads it), a ``ValueError`` naming it and the recorded values
-        (skorch's KeyError names only the key)."""
+        """After a ``KeyError`` (or skorch's ``Checkpoint`` wrapping one) in the callbacks at an epoch's end: when it
+        is the history's lookup of a value a callback monitors and this epoch did not record (a misspelling, Keras's
+        ``val_loss``, a value the method records only in training, or one a callback records after the callback
+        that reads it), a ``ValueError`` naming it and the recorded values (skorch names only the key). Any other
+        error passes unchanged."""
         recorded = sorted(key for key in self.history[-1] if key != "batches")
+        text = str(error.args[0]) if error.args else str(error)
         for name, callback in self.callbacks_:
             monitor = getattr(callback, "monitor", None)
-            if isinstance(monitor, str) and monitor not in self.history[-1]:
+            if isinstance(monitor, str) and monitor not in self.history[-1] and f"Key '{monitor}'" in text:
                 near = difflib.get_close_matches(monitor, recorded, n=1, cutoff=0.6)
                 raise ValueError(
                     f"callback {name!r} monitors {monitor!r}, which {type(self).__name__} did not record in epoch "

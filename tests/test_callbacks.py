@@ -452,6 +452,28 @@ def test_a_monitor_no_epoch_records_is_named_at_the_first_epoch_s_end(small_task
     assert not model.__sklearn_is_fitted__()
 
 
+def test_a_misspelt_checkpoint_monitor_is_named_and_a_user_s_own_key_error_passes(small_task, tmp_path):
+    """Checkpoint wraps the history's KeyError in its own exception: named too (it said "make sure you have
+    validation data" beside a split); a KeyError of a user's callback that is not a history lookup of a monitor
+    passes unchanged (it was replaced by a message about a monitor a later callback would have recorded)."""
+    from skorch.callbacks import Callback
+
+    class Buggy(Callback):
+        def on_epoch_end(self, net, **kwargs):
+            raise KeyError("user_bug")
+
+    class Records(Callback):
+        def on_epoch_end(self, net, **kwargs):
+            net.history.record("my_score", 0.5)
+
+    Xs, ys, Xt, _ = small_task
+    with pytest.raises(ValueError, match="monitors 'valid_los_best', which DANNClassifier did not record in epoch 1 "
+                                         ".did you mean 'valid_loss_best'"):
+        make("dann", callbacks=[Checkpoint(monitor="valid_los_best", dirname=str(tmp_path))], **SPLIT).fit(Xs, ys, Xt)
+    with pytest.raises(KeyError, match="user_bug"):
+        make("dann", callbacks=[Buggy(), Records(), EarlyStopping(monitor="my_score")]).fit(Xs, ys, Xt)
+
+
 def test_values_a_user_callback_records_may_have_any_name(small_task):
     """Names close to the split's (valid_target_accuracy, tgt_valid_loss, val_loss) recorded by a callback of the
     user's are monitored (they were refused before training as near misses)."""

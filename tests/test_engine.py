@@ -539,26 +539,29 @@ def test_module_values_are_copied_together_lists_and_shared_objects_included(sma
         _custom_dann(module=_Flattened, module__init=computed, module__table=np.ones(3)).fit(Xs, ys, Xt)
 
 
-def test_module_values_that_are_arrays_or_cannot_be_copied_are_passed_as_given(small_task):
-    """numpy arrays (possibly large or memory-mapped) are not duplicated per fit; a value that cannot be copied and
-    holds no network (a lock) is passed as before."""
+def test_module_values_that_are_arrays_are_copied_and_uncopyable_ones_named(small_task):
+    """An array a module wraps as its parameter (torch.from_numpy) is copied like any value (the user's array was
+    trained in place); a value that cannot be copied is named by its key, also inside a list beside a network."""
     import threading
 
-    seen = {}
-
-    class Recording(nn.Module):
-        def __init__(self, n_features_in, table, lock):
+    class FromArray(nn.Module):
+        def __init__(self, weight, extra=None):
             super().__init__()
-            seen.update(table=table, lock=lock)
-            self.linear = nn.Linear(n_features_in, 4)
+            self.weight = nn.Parameter(torch.from_numpy(weight))
 
         def forward(self, x):
-            return self.linear(x)
+            return x @ self.weight
 
     Xs, ys, Xt, _ = small_task
-    table, lock = np.arange(5.0), threading.Lock()
-    _custom_dann(module=Recording, module__table=table, module__lock=lock).fit(Xs, ys, Xt)
-    assert seen["table"] is table and seen["lock"] is lock
+    weight = np.random.RandomState(0).randn(Xs.shape[1], 4).astype(np.float32)
+    before = weight.copy()
+    first = _custom_dann(module=FromArray, module__weight=weight).fit(Xs, ys, Xt).predict_proba(Xt)
+    np.testing.assert_array_equal(weight, before)
+    np.testing.assert_array_equal(_custom_dann(module=FromArray, module__weight=weight).fit(Xs, ys, Xt)
+                                  .predict_proba(Xt), first)
+    with pytest.raises(ValueError, match="module__extra is copied for each fit.*copying it failed"):
+        _custom_dann(module=FromArray, module__weight=weight,
+                     module__extra=[nn.Linear(2, 2), threading.Lock()]).fit(Xs, ys, Xt)
 
 
 def test_partial_fit_honours_classes_on_the_first_call(small_task):
