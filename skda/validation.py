@@ -248,11 +248,10 @@ def warn_if_the_pipeline_ends_in_a_classifier_blind_to_the_marker(transformer, y
 
     pipeline_fits = [("sklearn.pipeline", name) for name in ("fit", "fit_transform", "fit_predict")]
     for _, local in sklearn_frames(*pipeline_fits):  # nearest first: an inner pipeline may end in the transformer
-        last = final_estimator(local.get("self"))
-        if last is transformer:  # an inner pipeline that ends in the transformer itself: look further out
+        models = list(inner_models(local.get("self")))  # the final step, then what a search / meta-estimator holds
+        if models[0] is transformer:  # an inner pipeline that ends in the transformer itself: look further out
             continue
-        while not takes_packed_labels(last) and hasattr(last, "estimator"):  # a search, a meta-estimator
-            last = final_estimator(last.estimator)
+        last = next((model for model in models if takes_packed_labels(model)), models[-1])
         if not is_classifier(last):  # e.g. an inner pipeline that ends in the transformer: look further out
             continue
         if takes_packed_labels(last):
@@ -293,17 +292,23 @@ def unlabeled_marker_of(estimator, default=-1):
     """The ``unlabeled_marker`` of the model in ``estimator`` that reads packed labels: the last step of a
     Pipeline, the model a search or meta-estimator holds (``best_estimator_`` once fitted, else ``estimator``),
     recursively; ``default`` when none has one (e.g. a scikit-learn classifier)."""
+    return next((model.unlabeled_marker for model in inner_models(estimator) if hasattr(model, "unlabeled_marker")),
+                default)
+
+
+def inner_models(estimator, max_depth=20):
+    """``estimator``'s final model, then the models it wraps, outermost first: the last step of a Pipeline, the model
+    a search or meta-estimator holds (``best_estimator_`` once fitted, else ``estimator``), recursively (at most
+    ``max_depth`` levels)."""
     model = estimator
-    for _ in range(20):  # bounded: wrappers nest a few levels at most
+    for _ in range(max_depth):
         model = final_estimator(model)
-        if hasattr(model, "unlabeled_marker"):
-            return model.unlabeled_marker
+        yield model
         inner = getattr(model, "best_estimator_", None)
         inner = getattr(model, "estimator", None) if inner is None else inner
         if inner is None or inner is model:
-            break
+            return
         model = inner
-    return default
 
 
 def is_int_at_least(value, minimum) -> bool:
