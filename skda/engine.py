@@ -1629,23 +1629,29 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
                 raise  # Ctrl-C: skorch's fit ends the training quietly (its documented behaviour)
             try:
                 self.notify("on_epoch_end", dataset_train=X, dataset_valid=valid)
-            except (KeyError, SkorchException) as exc:  # Checkpoint wraps the history's KeyError
+            except (KeyError, SkorchException, ValueError) as exc:  # Checkpoint / LRScheduler wrap the KeyError
                 self._name_missing_monitors(exc)
                 raise
         self.training_progress_ = 1.0
         return self
 
     def _name_missing_monitors(self, error):
-        """After a ``KeyError`` (or skorch's ``Checkpoint`` wrapping one) in the callbacks at an epoch's end: when it
+        """After a ``KeyError`` (or skorch's ``Checkpoint`` / ``LRScheduler`` wrapping one) in the callbacks at an
+        epoch's end: when it
         is the history's lookup of a value a callback monitors and this epoch did not record (a misspelling, Keras's
         ``val_loss``, a value the method records only in training, or one a callback records after the callback
         that reads it), a ``ValueError`` naming it and the recorded values (skorch names only the key). Any other
         error passes unchanged."""
+        lookup = error if isinstance(error, KeyError) else error.__cause__  # LRScheduler chains the KeyError
+        if isinstance(error, SkorchException):  # Checkpoint copies its text
+            lookup = error
+        if lookup is None:
+            return
         recorded = sorted(key for key in self.history[-1] if key != "batches")
-        text = str(error.args[0]) if error.args else str(error)
+        text = str(lookup.args[0]) if lookup.args else str(lookup)
         for name, callback in self.callbacks_:
             monitor = getattr(callback, "monitor", None)
-            if isinstance(monitor, str) and monitor not in self.history[-1] and f"Key '{monitor}'" in text:
+            if isinstance(monitor, str) and monitor not in self.history[-1] and f"Key {monitor!r}" in text:
                 near = difflib.get_close_matches(monitor, recorded, n=1, cutoff=0.6)
                 raise ValueError(
                     f"callback {name!r} monitors {monitor!r}, which {type(self).__name__} did not record in epoch "

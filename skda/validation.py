@@ -14,7 +14,7 @@ from contextlib import contextmanager
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.base import is_classifier
+from sklearn.base import BaseEstimator, is_classifier
 from sklearn.exceptions import DataConversionWarning
 from sklearn.utils import _safe_indexing, check_array, column_or_1d
 from sklearn.utils.multiclass import check_classification_targets
@@ -248,11 +248,14 @@ def warn_if_the_pipeline_ends_in_a_classifier_blind_to_the_marker(transformer, y
 
     pipeline_fits = [("sklearn.pipeline", name) for name in ("fit", "fit_transform", "fit_predict")]
     for _, local in sklearn_frames(*pipeline_fits):  # nearest first: an inner pipeline may end in the transformer
-        models = list(inner_models(local.get("self")))  # the final step, then what a search / meta-estimator holds
+        # the final step, then what a search / meta-estimator holds (as this fit will clone it, not a former pick)
+        models = list(inner_models(local.get("self"), fitted=False))
         if models[0] is transformer:  # an inner pipeline that ends in the transformer itself: look further out
             continue
         last = next((model for model in models if takes_packed_labels(model)), models[-1])
-        if not is_classifier(last):  # e.g. an inner pipeline that ends in the transformer: look further out
+        # not a classifier (e.g. an inner pipeline that ends in the transformer, or a "passthrough" last step):
+        # look further out
+        if not isinstance(last, BaseEstimator) or not is_classifier(last):
             continue
         if takes_packed_labels(last):
             return
@@ -296,15 +299,15 @@ def unlabeled_marker_of(estimator, default=-1):
                 default)
 
 
-def inner_models(estimator, max_depth=20):
+def inner_models(estimator, fitted=True, max_depth=20):
     """``estimator``'s final model, then the models it wraps, outermost first: the last step of a Pipeline, the model
-    a search or meta-estimator holds (``best_estimator_`` once fitted, else ``estimator``), recursively (at most
-    ``max_depth`` levels)."""
+    a search or meta-estimator holds (``best_estimator_`` once fitted, unless ``fitted=False``: the ``estimator``
+    that a fit about to run will clone), recursively (at most ``max_depth`` levels)."""
     model = estimator
     for _ in range(max_depth):
         model = final_estimator(model)
         yield model
-        inner = getattr(model, "best_estimator_", None)
+        inner = getattr(model, "best_estimator_", None) if fitted else None
         inner = getattr(model, "estimator", None) if inner is None else inner
         if inner is None or inner is model:
             return

@@ -474,6 +474,20 @@ def test_a_misspelt_checkpoint_monitor_is_named_and_a_user_s_own_key_error_passe
         make("dann", callbacks=[Buggy(), Records(), EarlyStopping(monitor="my_score")]).fit(Xs, ys, Xt)
 
 
+def test_a_missing_monitor_is_named_for_lr_scheduler_and_names_with_quotes(small_task):
+    """skorch's LRScheduler chains the history's KeyError in a ValueError advising a Scoring callback (which skda
+    refuses); a name with a quote is written by repr in skorch's message: both are named like any other."""
+    from skorch.callbacks import LRScheduler
+    from torch.optim.lr_scheduler import ReduceLROnPlateau
+
+    Xs, ys, Xt, _ = small_task
+    plateau = LRScheduler(ReduceLROnPlateau, monitor="val_loss")
+    with pytest.raises(ValueError, match="monitors 'val_loss', which DANNClassifier did not record in epoch 1"):
+        make("dann", callbacks=[plateau], callbacks__lr_annealing=None, **SPLIT).fit(Xs, ys, Xt)
+    with pytest.raises(ValueError, match="monitors \"it's_loss\", which DANNClassifier did not record"):
+        make("dann", callbacks=[EarlyStopping(monitor="it's_loss")]).fit(Xs, ys, Xt)
+
+
 def test_values_a_user_callback_records_may_have_any_name(small_task):
     """Names close to the split's (valid_target_accuracy, tgt_valid_loss, val_loss) recorded by a callback of the
     user's are monitored (they were refused before training as near misses)."""

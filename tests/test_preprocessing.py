@@ -5,7 +5,7 @@ import pytest
 import scipy.linalg
 from sklearn.base import clone
 from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import make_pipeline
+from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
@@ -113,6 +113,16 @@ def test_coral_warns_when_its_pipeline_ends_in_a_classifier_that_learns_the_mark
     with warnings.catch_warnings():  # the three-array form hands the classifier no marker
         warnings.simplefilter("error", UserWarning)
         CORAL().fit(Xs, ys, X_target=Xt)
+        # a pipeline whose last step is "passthrough" or None (an AttributeError from is_classifier before)
+        for last in ("passthrough", None):
+            Pipeline([("coral", CORAL()), ("last", last)]).fit(X, y)
+    # a search step: its template decides, also on a refit after it picked a classifier that takes packed labels
+    search = GridSearchCV(Pipeline([("clf", LogisticRegression())]),
+                          {"clf": [SourceClassifier(LogisticRegression()), LogisticRegression()]}, cv=2)
+    pipe = Pipeline([("coral", CORAL()), ("search", search)])
+    for _ in range(2):
+        with pytest.warns(UserWarning, match="in a Pipeline that ends in LogisticRegression"):
+            pipe.fit(X, y)
 
 
 def test_coral_with_sample_domain_counts_labelled_target_rows_as_target():
