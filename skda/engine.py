@@ -1637,14 +1637,12 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
 
     def _name_missing_monitors(self, error):
         """After a ``KeyError`` (or skorch's ``Checkpoint`` / ``LRScheduler`` wrapping one) in the callbacks at an
-        epoch's end: when it
-        is the history's lookup of a value a callback monitors and this epoch did not record (a misspelling, Keras's
-        ``val_loss``, a value the method records only in training, or one a callback records after the callback
-        that reads it), a ``ValueError`` naming it and the recorded values (skorch names only the key). Any other
-        error passes unchanged."""
-        lookup = error if isinstance(error, KeyError) else error.__cause__  # LRScheduler chains the KeyError
-        if isinstance(error, SkorchException):  # Checkpoint copies its text
-            lookup = error
+        epoch's end: when it is the history's lookup of a value a callback monitors and this epoch did not record (a
+        misspelling, Keras's ``val_loss``, a value the method records only in training, or one a callback records
+        after the callback that reads it), a ``ValueError`` naming it and the recorded values (skorch names only
+        the key). Any other error passes unchanged."""
+        # Checkpoint copies the KeyError's text into its SkorchException; LRScheduler chains the KeyError
+        lookup = error if isinstance(error, (KeyError, SkorchException)) else error.__cause__
         if lookup is None:
             return
         recorded = sorted(key for key in self.history[-1] if key != "batches")
