@@ -27,8 +27,6 @@ to the raw target (the paper's definition). The ``StandardScaler`` is fitted on 
 
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin, OneToOneFeatureMixin, \
@@ -55,6 +53,10 @@ def _symmetric_power(matrix, power):
     return (vectors * np.maximum(values, floor) ** power) @ vectors.T
 
 
+#: ``regularization``: a finite real number > 0 (the paper's lambda)
+REGULARIZATION = real(0, None, closed="neither")
+
+
 def coral_transform_matrix(Xs, Xt, regularization=1.0):
     """The matrix ``A = C_s^{-1/2} C_t^{1/2}`` of CORAL (Algorithm 1 of Sun et al. 2016), so that the
     re-coloured source is ``Xs @ A``.
@@ -74,8 +76,7 @@ def coral_transform_matrix(Xs, Xt, regularization=1.0):
     if Xs.shape[1] != Xt.shape[1]:
         raise ValueError(f"the source rows have {Xs.shape[1]} features and the target rows {Xt.shape[1]}; CORAL maps "
                          "one feature space onto itself.")
-    if (not isinstance(regularization, numbers.Real) or isinstance(regularization, (bool, np.bool_))
-            or not 0 < regularization < np.inf):
+    if not REGULARIZATION.is_satisfied_by(regularization):  # the constraint of CORAL's parameter
         raise ValueError(f"regularization must be a real number > 0 (the paper's lambda, 1 by default), got "
                          f"{regularization!r}.")
     identity = regularization * np.eye(Xs.shape[1])
@@ -124,7 +125,7 @@ class CORAL(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     """
 
     _parameter_constraints = {
-        "regularization": [real(0, None, closed="neither")],
+        "regularization": [REGULARIZATION],
         "unlabeled_marker": marker_constraint(),
     }
 
