@@ -1178,8 +1178,8 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
         target row keeps feeding the adaptation terms. Since they join the source half of each step's batch, the
         terms that compare the two halves count them on both sides: DANN / CDAN's domain classifier (ILA-DA,
         MLA-DA too) sees them labelled "source" there and "target" in the target half, and Deep CORAL's source
-        covariance includes them (M-ADDA's discriminator sees the source batch without them). A ``yt`` of unknown
-        labels only gives the same model as no ``yt``.
+        covariance includes them (M-ADDA's discriminator only when its source sampler draws them, not the copies
+        appended to every batch). A ``yt`` of unknown labels only gives the same model as no ``yt``.
 
         ``sample_domain`` (packed form only, skada's convention): one integer per row of ``X``, positive for a
         source row, negative for a target row. Then a target row's ``y`` is its label if known, else

@@ -110,7 +110,8 @@ class MADDAClassifier(DomainAdaptationNet):
     up to 8x in memory, and on the digits benchmark with 5% labelled the fit takes about 2x the fit without
     labels. In the target stage the appended rows get the center-magnet term Eq. 4 towards the center of their
     *own* class (``labelled_center_loss``), beside Eq. 4 towards the nearest center on the target batch; the
-    discriminator sees the source batch without them. In the index they are embedded by the target model (the
+    discriminator sees the source batch without these appended copies (a labelled row the source sampler
+    draws is in it like any source row, as in the DANN family). In the index they are embedded by the target model (the
     model that embeds the queries), re-embedded when the target stage ends. Not in the paper (it is
     unsupervised); without labelled target rows the fit is exactly as without ``yt``.
 

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.base import BaseEstimator, is_classifier
+from sklearn.base import is_classifier
 from sklearn.exceptions import DataConversionWarning
 from sklearn.utils import _safe_indexing, check_array, column_or_1d
 from sklearn.utils.multiclass import check_classification_targets
@@ -255,7 +255,11 @@ def warn_if_the_pipeline_ends_in_a_classifier_blind_to_the_marker(transformer, y
         last = next((model for model in models if takes_packed_labels(model)), models[-1])
         # not a classifier (e.g. an inner pipeline that ends in the transformer, or a "passthrough" last step):
         # look further out
-        if not isinstance(last, BaseEstimator) or not is_classifier(last):
+        try:
+            classifier = is_classifier(last)
+        except AttributeError:  # a "passthrough" or None step has no tags
+            classifier = False
+        if not classifier:
             continue
         if takes_packed_labels(last):
             return

@@ -116,6 +116,23 @@ def test_coral_warns_when_its_pipeline_ends_in_a_classifier_that_learns_the_mark
         # a pipeline whose last step is "passthrough" or None (an AttributeError from is_classifier before)
         for last in ("passthrough", None):
             Pipeline([("coral", CORAL()), ("last", last)]).fit(X, y)
+    # a classifier that follows scikit-learn's protocol without subclassing BaseEstimator (was skipped in dc4697d)
+    from sklearn.utils import ClassifierTags, Tags, TargetTags
+
+    class Duck:
+        def __sklearn_tags__(self):
+            return Tags(estimator_type="classifier", target_tags=TargetTags(required=True),
+                        classifier_tags=ClassifierTags())
+
+        def get_params(self, deep=True):
+            return {}
+
+        def fit(self, X, y):
+            self.classes_ = np.unique(y)
+            return self
+
+    with pytest.warns(UserWarning, match="in a Pipeline that ends in Duck"):
+        Pipeline([("coral", CORAL()), ("duck", Duck())]).fit(X, y)
     # a search step: its template decides, also on a refit after it picked a classifier that takes packed labels
     search = GridSearchCV(Pipeline([("clf", LogisticRegression())]),
                           {"clf": [SourceClassifier(LogisticRegression()), LogisticRegression()]}, cv=2)
