@@ -257,7 +257,7 @@ def warn_if_the_pipeline_ends_in_a_classifier_blind_to_the_marker(transformer, y
         # look further out
         try:
             classifier = is_classifier(last)
-        except AttributeError:  # a "passthrough" or None step has no tags
+        except Exception:  # a "passthrough" or None step, a class, broken tags: a warning must not fail the fit
             classifier = False
         if not classifier:
             continue

@@ -133,6 +133,12 @@ def test_coral_warns_when_its_pipeline_ends_in_a_classifier_that_learns_the_mark
 
     with pytest.warns(UserWarning, match="in a Pipeline that ends in Duck"):
         Pipeline([("coral", CORAL()), ("duck", Duck())]).fit(X, y)
+
+    class BrokenTags(Duck):
+        def __sklearn_tags__(self):
+            raise TypeError("broken tags")
+
+    Pipeline([("coral", CORAL()), ("broken", BrokenTags())]).fit(X, y)  # the warning's check does not fail the fit
     # a search step: its template decides, also on a refit after it picked a classifier that takes packed labels
     search = GridSearchCV(Pipeline([("clf", LogisticRegression())]),
                           {"clf": [SourceClassifier(LogisticRegression()), LogisticRegression()]}, cv=2)
