@@ -170,6 +170,13 @@ class TrainingInterruptedWarning(UserWarning):
     :func:`skda.active.active_learning_loop` turns it into an error that stops the loop."""
 
 
+#: How to watch the source validation accuracy, whose best skda does not record itself
+_ACCURACY_MONITOR_ADVICE = (
+    "EarlyStopping: monitor='valid_accuracy', lower_is_better=False. Checkpoint (which reads its monitor as a yes/no "
+    "flag): list skorch's PassthroughScoring(name='valid_accuracy', lower_is_better=False) before it, which records "
+    "valid_accuracy_best, and monitor 'valid_accuracy_best'.")
+
+
 def _copied_module_values(values: dict) -> dict:
     """The ``module__*`` values as a fit passes them to the module class: deep-copied together (as scikit-learn's
     ``clone`` copies parameters; one copy, so that an object given in two values stays one object and tied weights
@@ -765,7 +772,7 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
                 raise ValueError(
                     f"callback {name!r} monitors {monitor!r}, which {type(self).__name__} does not record: its source "
                     f"validation split records {list(split_values)} (skorch's classifier calls the accuracy "
-                    "valid_acc, skda valid_accuracy; monitor it with lower_is_better=False).")
+                    f"valid_acc, skda valid_accuracy). {_ACCURACY_MONITOR_ADVICE}")
         names = {name for name, _ in self.callbacks_}
         unknown = sorted(key for key in vars(self) if key.startswith("callbacks__") and key.count("__") >= 2
                          and key.split("__")[1] not in names)
@@ -1650,12 +1657,20 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
         for name, callback in self.callbacks_:
             monitor = getattr(callback, "monitor", None)
             if isinstance(monitor, str) and monitor not in self.history[-1] and f"Key {monitor!r}" in text:
-                near = difflib.get_close_matches(monitor, recorded, n=1, cutoff=0.6)
+                if self.train_split is None and monitor.startswith("val"):  # not a train_* value instead
+                    advice = ("validation values are recorded only with a source validation split: pass "
+                              "train_split=skorch.dataset.ValidSplit(0.2, stratified=True)")
+                elif monitor == "valid_accuracy_best":
+                    advice = f"skda records valid_accuracy but not its best. {_ACCURACY_MONITOR_ADVICE}"
+                else:  # the closest recorded name of the same kind (train_ / valid_) as the one written
+                    kind = next((prefix for prefix in ("train_", "valid_") if monitor.startswith(prefix)), "")
+                    near = difflib.get_close_matches(monitor, [k for k in recorded if k.startswith(kind)], n=1,
+                                                     cutoff=0.6)
+                    advice = (f"{f'did you mean {near[0]!r}? ' if near else ''}a value a callback of yours records "
+                              "must be recorded by a callback listed before the one that reads it")
                 raise ValueError(
                     f"callback {name!r} monitors {monitor!r}, which {type(self).__name__} did not record in epoch "
-                    f"{len(self.history)}{f' (did you mean {near[0]!r}?)' if near else ''}: recorded are {recorded}. "
-                    "(skorch's classifier calls the accuracy valid_acc, skda valid_accuracy; a value a callback of "
-                    "yours records must be recorded by a callback listed before the one that reads it.)") from error
+                    f"{len(self.history)} (recorded: {recorded}): {advice}.") from error
 
     def _check_prepared_batch(self, *batches):
         """A training batch after ``augment`` and ``preprocess`` must be float32 samples of the network's input

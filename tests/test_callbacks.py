@@ -308,8 +308,24 @@ def test_skorch_s_accuracy_names_are_refused_before_training(small_task, callbac
         callback.dirname = str(tmp_path)
     with pytest.raises(ValueError, match=r"monitors 'valid_acc.*', which DANNClassifier does not record: its source "
                                          r"validation split records \['valid_loss', 'valid_accuracy', "
-                                         r"'valid_loss_best'\]"):
+                                         r"'valid_loss_best'\].*EarlyStopping: monitor='valid_accuracy', "
+                                         r"lower_is_better=False. Checkpoint .*PassthroughScoring"):
         make("dann", random_state=0, callbacks=[callback], **SPLIT).fit(Xs, ys, Xt)
+
+
+def test_the_advised_route_to_checkpoint_the_best_validation_accuracy_works(small_task, tmp_path):
+    """The advice of the refusals above: PassthroughScoring records valid_accuracy_best, and the Checkpoint saves at
+    the epochs that improved it (Checkpoint(monitor='valid_accuracy') read the accuracy as a yes/no flag)."""
+    from skorch.callbacks import PassthroughScoring
+
+    Xs, ys, Xt, _ = small_task
+    model = make("dann", random_state=0, max_epochs=6, **SPLIT, callbacks=[
+        PassthroughScoring(name="valid_accuracy", lower_is_better=False),
+        Checkpoint(monitor="valid_accuracy_best", dirname=str(tmp_path))]).fit(Xs, ys, Xt)
+    accuracy = model.history[:, "valid_accuracy"]
+    best = [value > max(accuracy[:i], default=-1) for i, value in enumerate(accuracy)]
+    assert model.history[:, "valid_accuracy_best"] == best
+    assert model.history[:, "event_cp"] == best
 
 
 def test_callback_parameters_that_name_no_callback_are_refused(small_task):
@@ -369,7 +385,7 @@ def test_active_selector_margin_terms_are_validation_values(small_task):
     with pytest.raises(ValueError, match="monitors 'valid_margin_loss', which is recorded only with a source "):
         make("active", callbacks=[EarlyStopping(monitor="valid_margin_loss")]).fit(Xs, ys, Xt)
     with pytest.raises(ValueError, match="monitors 'valid_margin_los', which ActiveSelector did not record in "
-                                         "epoch 1 .did you mean 'valid_margin_loss'"):
+                                         "epoch 1 .recorded: .*did you mean 'valid_margin_loss'"):
         make("active", callbacks=[EarlyStopping(monitor="valid_margin_los")], **SPLIT).fit(Xs, ys, Xt)
     model = make("active", strategy="sdm", random_state=0, max_epochs=2,
                  callbacks=[("es", EarlyStopping(monitor="valid_cross_entropy", patience=50))], **SPLIT)
@@ -437,17 +453,23 @@ def test_an_nll_loss_subclass_that_takes_logits_is_accepted(small_task):
     make("dann", random_state=0, criterion=LogitNLL).fit(Xs, ys, Xt)
 
 
-@pytest.mark.parametrize("monitor,near", [("valid_los", "valid_loss"), ("val_loss", "valid_loss"),
-                                          ("vaild_loss", "valid_loss"), ("val_accuracy", "valid_accuracy"),
-                                          ("valid_accuracy_best", "valid_accuracy"),
-                                          ("valid_domain_loss", "train_domain_loss")])
-def test_a_monitor_no_epoch_records_is_named_at_the_first_epoch_s_end(small_task, monitor, near):
+@pytest.mark.parametrize("monitor,split,advice", [
+    ("valid_los", True, "did you mean 'valid_loss'"), ("val_loss", True, "did you mean 'valid_loss'"),
+    ("vaild_loss", True, "did you mean 'valid_loss'"), ("val_accuracy", True, "did you mean 'valid_accuracy'"),
+    ("valid_domain_loss", True, "did you mean 'valid_loss'"),  # a valid_ name, not DANN's train_domain_loss
+    ("valid_accuracy_best", True, "skda records valid_accuracy but not its best.*PassthroughScoring"),
+    # without a split the advice is the split, not a train_* value of the same spelling
+    ("val_loss", False, "validation values are recorded only with a source validation split: pass train_split"),
+    ("valid_accuracy_best", False, "validation values are recorded only with a source validation split"),
+])
+def test_a_monitor_no_epoch_records_is_named_at_the_first_epoch_s_end(small_task, monitor, split, advice):
     """A misspelling, Keras's val_loss, or a value the method records only in training (DANN's domain loss has no
-    target rows in validation): named with the recorded values when the first epoch ends (a bare KeyError before)."""
+    target rows in validation): named with the recorded values when the first epoch ends (a bare KeyError before),
+    the advice of the same kind as the name written."""
     Xs, ys, Xt, _ = small_task
-    model = make("dann", callbacks=[EarlyStopping(monitor=monitor)], **SPLIT)
+    model = make("dann", callbacks=[EarlyStopping(monitor=monitor)], **(SPLIT if split else {}))
     with pytest.raises(ValueError, match=f"monitors '{monitor}', which DANNClassifier did not record in epoch 1 "
-                                         f"\\(did you mean '{near}'\\?\\): recorded are \\["):
+                                         f"\\(recorded: \\[.*\\]\\): {advice}"):
         model.fit(Xs, ys, Xt)
     assert not model.__sklearn_is_fitted__()
 
@@ -468,7 +490,7 @@ def test_a_misspelt_checkpoint_monitor_is_named_and_a_user_s_own_key_error_passe
 
     Xs, ys, Xt, _ = small_task
     with pytest.raises(ValueError, match="monitors 'valid_los_best', which DANNClassifier did not record in epoch 1 "
-                                         ".did you mean 'valid_loss_best'"):
+                                         ".recorded: .*did you mean 'valid_loss_best'"):
         make("dann", callbacks=[Checkpoint(monitor="valid_los_best", dirname=str(tmp_path))], **SPLIT).fit(Xs, ys, Xt)
     with pytest.raises(KeyError, match="user_bug"):
         make("dann", callbacks=[Buggy(), Records(), EarlyStopping(monitor="my_score")]).fit(Xs, ys, Xt)
