@@ -174,7 +174,7 @@ class TrainingInterruptedWarning(UserWarning):
 _ACCURACY_MONITOR_ADVICE = (
     "EarlyStopping: monitor='valid_accuracy', lower_is_better=False. Checkpoint (which reads its monitor as a yes/no "
     "flag): list skorch's PassthroughScoring(name='valid_accuracy', lower_is_better=False) before it, which records "
-    "valid_accuracy_best, and monitor 'valid_accuracy_best'.")
+    "valid_accuracy_best, and monitor 'valid_accuracy_best'")
 
 
 def _copied_module_values(values: dict) -> dict:
@@ -771,8 +771,11 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
                 # (_name_missing_monitors)
                 raise ValueError(
                     f"callback {name!r} monitors {monitor!r}, which {type(self).__name__} does not record: its source "
-                    f"validation split records {list(split_values)} (skorch's classifier calls the accuracy "
-                    f"valid_acc, skda valid_accuracy). {_ACCURACY_MONITOR_ADVICE}")
+                    f"validation split records {list(split_values)}"
+                    + (f" (skorch's classifier calls the accuracy valid_acc, skda valid_accuracy). "
+                       f"{_ACCURACY_MONITOR_ADVICE}" if "valid_accuracy" in split_values
+                       else "; monitor 'valid_loss' (lower is better).")
+                    + ("" if self.train_split is not None else " (Both need train_split.)"))
         names = {name for name, _ in self.callbacks_}
         unknown = sorted(key for key in vars(self) if key.startswith("callbacks__") and key.count("__") >= 2
                          and key.split("__")[1] not in names)
@@ -1657,17 +1660,21 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
         for name, callback in self.callbacks_:
             monitor = getattr(callback, "monitor", None)
             if isinstance(monitor, str) and monitor not in self.history[-1] and f"Key {monitor!r}" in text:
-                if self.train_split is None and monitor.startswith("val"):  # not a train_* value instead
-                    advice = ("validation values are recorded only with a source validation split: pass "
-                              "train_split=skorch.dataset.ValidSplit(0.2, stratified=True)")
-                elif monitor == "valid_accuracy_best":
+                split_values = [*self.validation_metrics, "valid_loss_best"]
+                split_near = difflib.get_close_matches(monitor, split_values, n=1, cutoff=0.6)
+                order = "a value a callback of yours records must be recorded by a callback listed before the one " \
+                        "that reads it"
+                if self.train_split is None and split_near:  # a validation value: the split, not a train_* value
+                    advice = (f"validation values such as {split_near[0]!r} are recorded only with a source "
+                              "validation split: pass train_split=skorch.dataset.ValidSplit(0.2, stratified=True); "
+                              f"else, {order}")
+                elif monitor == "valid_accuracy_best" and "valid_accuracy" in split_values:
                     advice = f"skda records valid_accuracy but not its best. {_ACCURACY_MONITOR_ADVICE}"
                 else:  # the closest recorded name of the same kind (train_ / valid_) as the one written
                     kind = next((prefix for prefix in ("train_", "valid_") if monitor.startswith(prefix)), "")
                     near = difflib.get_close_matches(monitor, [k for k in recorded if k.startswith(kind)], n=1,
                                                      cutoff=0.6)
-                    advice = (f"{f'did you mean {near[0]!r}? ' if near else ''}a value a callback of yours records "
-                              "must be recorded by a callback listed before the one that reads it")
+                    advice = f"{f'did you mean {near[0]!r}? ' if near else ''}{order}"
                 raise ValueError(
                     f"callback {name!r} monitors {monitor!r}, which {type(self).__name__} did not record in epoch "
                     f"{len(self.history)} (recorded: {recorded}): {advice}.") from error

@@ -311,6 +311,11 @@ def test_skorch_s_accuracy_names_are_refused_before_training(small_task, callbac
                                          r"'valid_loss_best'\].*EarlyStopping: monitor='valid_accuracy', "
                                          r"lower_is_better=False. Checkpoint .*PassthroughScoring"):
         make("dann", random_state=0, callbacks=[callback], **SPLIT).fit(Xs, ys, Xt)
+    # M-ADDA records no validation accuracy: it is pointed at valid_loss (it was given the accuracy recipe, which its
+    # own check refuses)
+    with pytest.raises(ValueError, match=r"which MADDAClassifier does not record: .* monitor 'valid_loss' \(lower is "
+                                         r"better\)\.$"):
+        make("madda", random_state=0, callbacks=[callback], **SPLIT).fit(Xs, ys, Xt)
 
 
 def test_the_advised_route_to_checkpoint_the_best_validation_accuracy_works(small_task, tmp_path):
@@ -459,8 +464,11 @@ def test_an_nll_loss_subclass_that_takes_logits_is_accepted(small_task):
     ("valid_domain_loss", True, "did you mean 'valid_loss'"),  # a valid_ name, not DANN's train_domain_loss
     ("valid_accuracy_best", True, "skda records valid_accuracy but not its best.*PassthroughScoring"),
     # without a split the advice is the split, not a train_* value of the same spelling
-    ("val_loss", False, "validation values are recorded only with a source validation split: pass train_split"),
-    ("valid_accuracy_best", False, "validation values are recorded only with a source validation split"),
+    ("val_loss", False, "validation values such as 'valid_loss' are recorded only with a source validation split: "
+                        "pass train_split"),
+    ("valid_accuracy_best", False, "validation values such as 'valid_accuracy' are recorded only with a source"),
+    # a name of the user's own, read before the callback that records it: the order, not the split
+    ("my_score", False, "a value a callback of yours records must be recorded by a callback listed before"),
 ])
 def test_a_monitor_no_epoch_records_is_named_at_the_first_epoch_s_end(small_task, monitor, split, advice):
     """A misspelling, Keras's val_loss, or a value the method records only in training (DANN's domain loss has no
