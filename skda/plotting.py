@@ -9,12 +9,11 @@
 from __future__ import annotations
 
 import numpy as np
-import scipy.sparse as sp
 from sklearn.utils import _safe_indexing
 from sklearn.utils.validation import _num_samples, check_is_fitted
 
-from skda.validation import (_label_kind, is_int_at_least, missing_labels, numeric_labels, unlabeled_marker_of,
-                             unlabeled_mask)
+from skda.validation import (_label_kind, is_int_at_least, missing_labels, numeric_labels, row_indexable,
+                             unlabeled_marker_of, unlabeled_mask)
 
 __all__ = ["plot_embedding", "plot_training_curves"]
 
@@ -92,11 +91,6 @@ def _plot_labels(y, n_rows, name, x_name):
     return numeric_labels(y)
 
 
-def _rows(X):
-    """Sparse matrices in a format that rows can be taken from (CSR); anything else unchanged."""
-    return X.tocsr() if sp.issparse(X) and X.format not in ("csr", "csc") else X
-
-
 def plot_embedding(estimator, Xs, ys, Xt, yt=None, method="pca", max_points=2000, random_state=0, ax=None):
     """Source and target samples in 2-D of the learned features, coloured by class, marker by domain.
 
@@ -128,7 +122,7 @@ def plot_embedding(estimator, Xs, ys, Xt, yt=None, method="pca", max_points=2000
     if not is_int_at_least(max_points, 1):
         raise ValueError(f"max_points must be an integer >= 1, got {max_points!r}.")
     marker = unlabeled_marker_of(estimator)
-    Xs, Xt = _rows(Xs), _rows(Xt)
+    Xs, Xt = row_indexable(Xs), row_indexable(Xt)
     ys = _plot_labels(ys, _num_samples(Xs), "ys", "Xs")
     yt = None if yt is None else _plot_labels(yt, _num_samples(Xt), "yt", "Xt")
     labelled_s = ~unlabeled_mask(ys, marker, name="ys")

@@ -28,7 +28,6 @@ to the raw target (the paper's definition). The ``StandardScaler`` is fitted on 
 from __future__ import annotations
 
 import numpy as np
-import scipy.sparse as sp
 from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin, OneToOneFeatureMixin, \
     TransformerMixin, clone
 from sklearn.utils import _safe_indexing, check_array, column_or_1d
@@ -38,7 +37,7 @@ from sklearn.utils.validation import _num_samples, check_is_fitted, validate_dat
 from .params import marker_constraint, real
 from .validation import (check_sklearn_fit, check_sklearn_scoring, check_x_target_not_routed_past_pipeline, is_per_row,
                          labelled_score_rows, numeric_labels, refuse_missing_labels, restored_on_error,
-                         sample_domain_source_rows, score_without_labelled_rows,
+                         row_indexable, sample_domain_source_rows, score_without_labelled_rows,
                          unlabeled_mask, warn_if_the_pipeline_ends_in_a_classifier_blind_to_the_marker)
 
 __all__ = ["CORAL", "SourceClassifier", "coral_transform_matrix"]
@@ -238,16 +237,6 @@ class CORAL(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         return tags
 
 
-def _indexable(a):
-    """``a`` in a form whose rows ``_safe_indexing`` selects: lists and other sequences as arrays, sparse
-    matrices without row indexing (COO, DIA, BSR) as CSR; arrays, DataFrames and CSR / CSC matrices unchanged."""
-    if sp.issparse(a):
-        return a if a.format in ("csr", "csc", "lil", "dok") else a.tocsr()
-    if hasattr(a, "iloc") or hasattr(a, "shape"):
-        return a
-    return np.asarray(a)
-
-
 def _fitted_estimator_has(name):
     def check(self):
         return hasattr(self.estimator_ if hasattr(self, "estimator_") else self.estimator, name)
@@ -310,7 +299,7 @@ class SourceClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
             raise ValueError(f"every label in y is the unlabelled marker {self.unlabeled_marker!r}: there is no "
                              "labelled source row to fit the classifier on.")
         rows = np.flatnonzero(labelled)
-        subset = (lambda a: _safe_indexing(_indexable(a), rows)) if not labelled.all() else (lambda a: a)
+        subset = (lambda a: _safe_indexing(row_indexable(a), rows)) if not labelled.all() else (lambda a: a)
         params = {key: subset(value) if is_per_row(value, n_rows) else value for key, value in fit_params.items()}
         self.estimator_ = clone(self.estimator).fit(subset(X), numeric_labels(y[rows]), **params)
         self.classes_ = self.estimator_.classes_
@@ -348,7 +337,7 @@ class SourceClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         y, rows = labelled_score_rows(X, y, sample_weight, self.unlabeled_marker)
         if rows is None:
             return score_without_labelled_rows(self.unlabeled_marker)
-        X = _safe_indexing(_indexable(X), rows)
+        X = _safe_indexing(row_indexable(X), rows)
         weights = None if sample_weight is None else np.asarray(sample_weight)[rows]
         return super().score(X, numeric_labels(y[rows]), sample_weight=weights)
 

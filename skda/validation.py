@@ -295,6 +295,17 @@ def final_estimator(estimator):
     return estimator
 
 
+def row_indexable(a):
+    """``a`` in a form whose rows ``sklearn.utils._safe_indexing`` selects: lists and other sequences as arrays,
+    sparse matrices without row indexing (COO, DIA, BSR) as CSR; arrays, DataFrames and CSR / CSC / LIL / DOK
+    matrices unchanged."""
+    if sp.issparse(a):
+        return a if a.format in ("csr", "csc", "lil", "dok") else a.tocsr()
+    if hasattr(a, "iloc") or hasattr(a, "shape"):
+        return a
+    return np.asarray(a)
+
+
 def unlabeled_marker_of(estimator, default=-1):
     """The ``unlabeled_marker`` of the model in ``estimator`` that reads packed labels: the last step of a
     Pipeline, the model a search or meta-estimator holds (``best_estimator_`` once fitted, else ``estimator``),
