@@ -354,18 +354,23 @@ def _final_input(estimator, X):
 
 def final_input_features(estimator, Xs, Xt, given="the rows given"):
     """``(Fs, Ft)``: ``Xs`` and ``Xt`` as the final estimator of ``estimator`` receives them (:func:`_final_input`,
-    e.g. a ColumnTransformer's encoding of text columns), as float arrays (:func:`check_features`), the rows on which
-    density ratios are estimated. Raises ``ValueError`` saying where those rows come from (the other steps of a
-    Pipeline, or ``given``) when they are not usable numbers."""
+    e.g. a ColumnTransformer's encoding of text columns), as float64 arrays (:func:`check_features`: a large offset
+    such as a timestamp keeps its spread), the rows on which density ratios are estimated. Raises ``ValueError``
+    saying where those rows come from (the other steps of a Pipeline, or ``given``) when they are not usable numbers,
+    and for image file paths (only their learned features can be compared)."""
     try:
-        return (check_features(_final_input(estimator, Xs), name="X"),
-                check_features(_final_input(estimator, Xt), name="X_target"))
+        Fs, Ft = (check_features(_final_input(estimator, rows), name=name, dtype=np.float64)
+                  for rows, name in ((Xs, "X"), (Xt, "X_target")))
     except (TypeError, ValueError) as exc:
         where = ("the input of the Pipeline's final step (the output of its other steps)"
                  if hasattr(estimator, "steps") else given)
         raise ValueError(f"density ratios are estimated on {where}, and those are not usable numbers ({exc}). "
                          "Encode non-numeric columns inside the Pipeline (e.g. a ColumnTransformer with "
                          "OneHotEncoder)") from exc
+    if Fs.dtype == object or Ft.dtype == object:  # check_features keeps file paths as paths (decoded by the fit)
+        raise ValueError("density ratios are estimated on the rows the final estimator receives, and image file "
+                         "paths are not numbers")
+    return Fs, Ft
 
 
 class LabelledScorer:

@@ -63,8 +63,9 @@ _ENCODING_WRAPPER_FITS = (("sklearn.ensemble._voting", "fit"), ("sklearn.ensembl
 MAX_DENSIFIED_CELLS = 50_000_000
 
 
-def check_features(X, *, name="X", input_shape=None, estimator_name="this estimator"):
-    """Validate a feature array and return it as a C-contiguous float32 numpy array (a copy if needed).
+def check_features(X, *, name="X", input_shape=None, estimator_name="this estimator", dtype=np.float32):
+    """Validate a feature array and return it as a C-contiguous ``dtype`` numpy array (float32 by default, what
+    the networks take; a copy if needed).
 
     - sparse input is densified when it has at most ``MAX_DENSIFIED_CELLS`` cells, else ``ValueError``;
     - NaN / inf, empty arrays, object or string features raise ``ValueError``;
@@ -101,7 +102,7 @@ def check_features(X, *, name="X", input_shape=None, estimator_name="this estima
             raise TypeError(
                 f"{name} has dtype {arr.dtype} and cannot be converted to numbers ({exc}); encode "
                 "non-numeric features first (e.g. OneHotEncoder).") from None
-    X = check_array(arr, dtype=np.float32, order="C", allow_nd=True, ensure_all_finite=True,
+    X = check_array(arr, dtype=dtype, order="C", allow_nd=True, ensure_all_finite=True,
                     ensure_min_samples=1, input_name=name)
     if X.ndim < 2:  # pragma: no cover - check_array already refuses 1-D input
         raise ValueError(f"{name} must be at least 2-D, got shape {X.shape}.")

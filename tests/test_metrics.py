@@ -327,3 +327,51 @@ def test_scorers_read_the_marker_of_the_model_inside_a_fitted_search(small_task)
                           cv=DomainStratifiedKFold(2, unlabeled_marker=-99)).fit(X, y)
     for scorer in (iwcv_scorer, snd_scorer):
         assert scorer(search, X, y) == scorer(search.best_estimator_, X, y)
+
+
+def test_input_feature_scorers_on_image_file_paths_stop_the_search_naming_the_learned_features():
+    """File paths are not features a density ratio can be estimated on: IWCV / DEV on the input refuse them
+    (ScoringSetupError, the search stops) instead of a plain conversion error (NaN for every candidate, the
+    first one chosen)."""
+    from sklearn.base import BaseEstimator, ClassifierMixin
+
+    from skda.metrics import ScoringSetupError
+
+    class PathModel(ClassifierMixin, BaseEstimator):  # an image estimator fitted on file paths, as skda's can be
+        unlabeled_marker = -1
+
+        def __init__(self, c=0):
+            self.c = c
+
+        def fit(self, X, y):
+            self.classes_ = np.array([0, 1])
+            return self
+
+        def predict_proba(self, X):
+            return np.tile([0.3 + 0.1 * self.c, 0.7 - 0.1 * self.c], (len(X), 1))
+
+    X = np.array([f"img_{i}.png" for i in range(60)], dtype=object)
+    y = np.r_[np.tile([0, 1], 20), -np.ones(20, int)]
+    with pytest.raises(ScoringSetupError, match="image file paths are not numbers, or use features='learned'"):
+        iwcv_scorer(PathModel().fit(X, y), X, y)
+    with pytest.raises(ValueError, match="image file paths are not numbers, or use features='learned'"):
+        GridSearchCV(PathModel(), {"c": [0, 1, 2]}, cv=DomainStratifiedKFold(3), scoring=iwcv_scorer).fit(X, y)
+
+
+def test_input_feature_density_ratios_keep_float64_precision():
+    """The weights of IWCV on the input are estimated on the rows in float64: a column with a large offset
+    (a unix timestamp) keeps its spread, and the score equals the formula on the float64 rows."""
+    from sklearn.linear_model import LogisticRegression
+
+    from skda import SourceClassifier
+
+    rng = np.random.default_rng(0)
+    Xs = np.c_[1.7e9 + rng.normal(0, 50, 200), rng.normal(size=200)]
+    Xt = np.c_[1.7e9 + rng.normal(150, 50, 100), rng.normal(size=100)]
+    ys = (Xs[:, 1] > 0).astype(int)
+    X, y = pack_domains(Xs, ys, Xt)
+    model = SourceClassifier(LogisticRegression()).fit(X, y)
+    correct = model.predict_proba(Xs).argmax(1) == ys
+    expected = importance_weighted_validation(ys, model.predict_proba(Xs), density_ratio(Xs, Xt))
+    assert expected == pytest.approx(np.mean(density_ratio(Xs, Xt) * correct))
+    assert iwcv_scorer(model, X, y) == pytest.approx(expected, abs=1e-9)
