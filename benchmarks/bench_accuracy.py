@@ -18,7 +18,7 @@ import sys
 import time
 
 import numpy as np
-from config import BASELINES, FAMILIES, METHODS, PAPER, SEEDS, make_baseline, make_estimator
+from config import BASELINES, FAMILIES, METHODS, PAPER, SEEDS, make_baseline, make_estimator, target_label_choices
 
 from skda.datasets import list_tasks, load_task
 from skda.model_selection import pack_domains
@@ -41,8 +41,11 @@ def run(family, methods, seeds, tasks=None):
     return scores
 
 
-def table(scores, methods, seeds):
+def table(scores, methods, seeds, family):
+    """The markdown table of ``scores``; rows of a setting chosen with target labels in view carry a dagger and the
+    text of the choice under the table (``config.target_label_choices``)."""
     tasks = list(dict.fromkeys(task for _, task in scores))
+    chosen = target_label_choices(methods, family)
     lines = ["| method | " + " | ".join(tasks) + " | mean |", "|---" * (len(tasks) + 2) + "|"]
     for method in methods:
         cells = []
@@ -51,7 +54,8 @@ def table(scores, methods, seeds):
             paper = PAPER.get((method, task))
             cells.append(f"{acc.mean():.3f} ± {acc.std():.3f}" + (f" [{paper:.3f}]" if paper else ""))
         mean = np.mean([np.mean(scores[method, t]) for t in tasks])
-        lines.append(f"| {method} | " + " | ".join(cells) + f" | **{mean:.3f}** |")
+        lines.append(f"| {method}{' †' if method in chosen else ''} | " + " | ".join(cells) + f" | **{mean:.3f}** |")
+    lines += [f"\n† Chosen with target labels in view: {text}." for text in dict.fromkeys(chosen.values())]
     command = "python benchmarks/bench_accuracy.py " + " ".join(sys.argv[1:]) if sys.argv[1:] else \
         "python benchmarks/bench_accuracy.py --family ..."
     return (f"Target accuracy, mean ± std over seeds {list(seeds)}; [paper figure]. "
@@ -68,7 +72,7 @@ def main(argv=None):
     ap.add_argument("--write", default=None, help="also write the markdown table to this file")
     args = ap.parse_args(argv)
     scores = run(args.family, args.methods, args.seeds, args.tasks)
-    text = table(scores, args.methods, args.seeds)
+    text = table(scores, args.methods, args.seeds, args.family)
     print(text)
     if args.write:
         with open(args.write, "w") as fh:

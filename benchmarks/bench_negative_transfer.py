@@ -32,7 +32,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-from config import METHODS, REPO, SEEDS, make_estimator
+from config import METHODS, REPO, SEEDS, check_task_names, make_estimator
 
 FAMILIES = ("office_caltech", "amazon_reviews")
 CRITERIA = ("iwcv", "source", "either")
@@ -246,6 +246,7 @@ def main(argv=None):
     ap.add_argument("--defaults", action="store_true",
                     help="the estimators' defaults (random_state only) instead of the documented configurations")
     args = ap.parse_args(argv)
+    check_task_names(ap, args.tasks, args.families)
     make, configuration = make_estimator, "configurations `benchmarks/config.py`"
     if args.defaults:
         make, configuration = default_estimator, "`--defaults`: every estimator with its defaults and random_state"

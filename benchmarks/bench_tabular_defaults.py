@@ -38,7 +38,7 @@ from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-from config import REPO  # noqa: E402  (sets SKDA_DATA)
+from config import REPO, check_task_names  # noqa: E402  (sets SKDA_DATA)
 from sklearn.linear_model import LogisticRegression  # noqa: E402
 
 import skda  # noqa: E402
@@ -115,6 +115,8 @@ def evaluate(families, methods, seeds, cache, tag, tasks=None, params=None):
             for method in [*BASELINES, *methods]:
                 for seed in (seeds if method not in BASELINES else [0]):
                     key = f"{tag}|{task}|{method}|{seed}"
+                    if params and method not in BASELINES:  # a run with other parameters is another figure
+                        key += "|" + json.dumps(params, sort_keys=True)
                     hit = cache.get(key)
                     if hit is None:
                         data = data or load_task(task)
@@ -329,6 +331,7 @@ def main(argv=None):
     ap.add_argument("--cache", default=str(REPO / "benchmarks" / ".cache" / "tabular_defaults.json"))
     ap.add_argument("--write", default=None)
     args = ap.parse_args(argv)
+    check_task_names(ap, args.tasks, args.families)
     cache = Cache(args.cache)
     if args.select:
         select(CANDIDATES, args.seeds, cache)

@@ -51,6 +51,19 @@ DOCS = REPO / "docs"
 #: seeds every accuracy benchmark runs by default
 SEEDS = (0, 1, 2)
 
+
+def check_task_names(parser, tasks, families):
+    """Stop ``parser`` (usage error, exit status 2) when a name in ``tasks`` (``--tasks``) is not a task of
+    ``families``: the scripts that filter the families' tasks by the names given would drop it and write their
+    report without it."""
+    from skda.datasets import list_tasks
+
+    known = [task for family in families for task in list_tasks(family)]
+    unknown = [task for task in tasks or () if task not in known]
+    if unknown:
+        parser.error(f"--tasks {' '.join(unknown)}: not a task of the families {', '.join(families)} "
+                     f"(their tasks: {', '.join(known)})")
+
 #: the engine's defaults before the tabular recipe (issue 21): SGD with momentum 0.9 at 0.01, the MLP 256-256
 FORMER_DEFAULTS = {"optimizer": skda.optim.MomentumSGD, "lr": 0.01}
 FORMER_MLP = {"module__hidden_sizes": (256, 256)}
@@ -60,7 +73,8 @@ FORMER_DANN_FAMILY = {"domain_hidden_sizes": (1024, 1024)}
 FORMER_MLADA = {"metric_hidden": 1024, "metric_dim": 1000}
 
 #: Settings chosen with target labels in view: method -> (the families it applies to, None for all; what and how).
-#: reproduce.py marks those rows with a dagger and writes the text under the family's table.
+#: reproduce.py and bench_accuracy.py mark those rows with a dagger and write the text under the family's table
+#: (:func:`target_label_choices`).
 TARGET_LABEL_CHOICES = {
     "madda": (None, "M-ADDA's defaults `target_lr_scale=0.2` (set after diagnosing a collapse of the target stage on "
                     "USPS->MNIST) and `discriminator_input=\"embedding\"` (the authors' code; 0.842 against 0.495 "
@@ -68,6 +82,20 @@ TARGET_LABEL_CHOICES = {
     "ilada": (("digits",), "ILA-DA's MSC weight 2 on digits (default 1), picked from four variants with the digits "
                            "target labels in view (seeds 0-2) and confirmed on seeds 3-7"),
 }
+
+
+
+def target_label_choices(methods, family):
+    """``{method: text}``: the methods among ``methods`` whose configuration on ``family`` holds a setting chosen
+    with target labels in view (``TARGET_LABEL_CHOICES``; a variant ``<method>-...`` inherits its method's
+    defaults and settings, so it is marked too). The tables mark these rows with a dagger and print the text."""
+    chosen = {}
+    for method in methods:
+        for name, (families, text) in TARGET_LABEL_CHOICES.items():
+            if (method == name or method.startswith(name + "-")) and (families is None or family in families):
+                chosen[method] = text
+    return chosen
+
 
 #: per family: parameters of every method, the number of epochs, ILA-DA's and the DANN family's own settings
 FAMILIES = {

@@ -36,7 +36,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from config import BASELINES, PAPER, PAPER_FAMILY, REPO, SEEDS, TARGET_LABEL_CHOICES
+from config import BASELINES, PAPER, PAPER_FAMILY, REPO, SEEDS, check_task_names, target_label_choices
 
 FAMILIES = ("digits", "office_caltech", "amazon_reviews")
 ACCURACY_METHODS = ("source-only", "dann", "madda", "ilada", "mlada")
@@ -122,6 +122,8 @@ def execute(runs, cache, jobs):
 
 
 def report(done, families, methods, seeds, plots_dir):
+    from skda.datasets import list_tasks
+
     paper = PAPER
     lines = [
         "# Results: the reproduction report",
@@ -144,7 +146,9 @@ def report(done, families, methods, seeds, plots_dir):
         tasks = list(dict.fromkeys(t for (f, t, _, _) in done if f == family))
         if not tasks:
             continue
-        lines += [f"## {family}", "", "| method | " + " | ".join(tasks) + " | family mean |",
+        n_all = len(list_tasks(family))  # a subset's mean is not the family mean (nor the paper's family figure)
+        mean_name = "family mean" if len(tasks) == n_all else f"mean of these {len(tasks)} of {n_all} tasks"
+        lines += [f"## {family}", "", "| method | " + " | ".join(tasks) + f" | {mean_name} |",
                   "|---" * (len(tasks) + 2) + "|"]
         means = {}
         for method in methods:
@@ -166,27 +170,27 @@ def report(done, families, methods, seeds, plots_dir):
                                       f"({100 * (figure - mean):.1f} points short).")
             if task_means:
                 means[method] = float(np.mean(task_means)) if len(task_means) == len(tasks) else None
-                family_paper = PAPER_FAMILY.get((method, family))
+                family_paper = PAPER_FAMILY.get((method, family)) if len(tasks) == n_all else None
                 shown = "incomplete" if means[method] is None else f"**{means[method]:.3f}**"
-                mark = " †" if method in chosen_with_target_labels(family) else ""
+                mark = " †" if method in target_label_choices([method], family) else ""
                 lines.append(f"| {method}{mark} | " + " | ".join(cells) + f" | {shown}"
                              + (f" [{family_paper:.2f}]" if family_paper else "") + " |")
                 if family_paper and means[method] is not None and means[method] < family_paper - 0.01:
                     shortfalls.append(f"- {method}, {family} family mean: {means[method]:.3f} vs the paper's "
                                       f"{family_paper:.2f} (different features).")
         summary[family] = means
-        lines += [f"\n† Chosen with target labels in view: {text}." for method, text
-                  in chosen_with_target_labels(family).items() if method in means]
+        lines += [f"\n† Chosen with target labels in view: {text}." for text
+                  in dict.fromkeys(target_label_choices(list(means), family).values())]
         base = means.get("source-only")
         if base is not None:
             below = [m for m in ADAPTATION_METHODS if means.get(m) is not None and means[m] <= base]
-            lines += ["", (f"Adaptation methods whose family mean is not above source-only ({base:.3f}): "
+            lines += ["", (f"Adaptation methods whose {mean_name} is not above source-only ({base:.3f}): "
                            + (", ".join(below) if below else "none") + ".")]
         for baseline in BASELINE_METHODS:
             if means.get(baseline) is None:
                 continue
             below = [m for m in ADAPTATION_METHODS if means.get(m) is not None and means[m] < means[baseline]]
-            lines += ["", (f"Adaptation methods whose family mean is below {baseline} ({means[baseline]:.3f}): "
+            lines += ["", (f"Adaptation methods whose {mean_name} is below {baseline} ({means[baseline]:.3f}): "
                            + (", ".join(below) if below else "none") + ".")]
         plot = plot_family(done, family, tasks, methods, seeds, plots_dir)
         if plot:
@@ -195,13 +199,6 @@ def report(done, families, methods, seeds, plots_dir):
     lines += ["## Where skda falls short of the papers", ""] + (shortfalls or ["- nowhere among the tasks run."])
     lines += ["", f"Total training time of the runs in this report: {total_seconds / 60:.1f} CPU-thread minutes.", ""]
     return "\n".join(lines), summary
-
-
-def chosen_with_target_labels(family):
-    """{method: what was chosen with target labels in view} for the methods of ``family``'s table
-    (``config.TARGET_LABEL_CHOICES``)."""
-    return {method: text for method, (families, text) in TARGET_LABEL_CHOICES.items()
-            if families is None or family in families}
 
 
 def plot_family(done, family, tasks, methods, seeds, plots_dir):
@@ -247,6 +244,7 @@ def main(argv=None):
     ap.add_argument("--estimate", action="store_true", help="print the predicted time from cached run times only")
     ap.add_argument("--report-only", action="store_true", help="write the report from the cache, train nothing")
     args = ap.parse_args(argv)
+    check_task_names(ap, args.tasks, args.families)
     runs = plan(args.families, args.methods, args.seeds, args.tasks)
     if args.estimate:
         done = load_cached(args.cache, runs)
