@@ -120,6 +120,7 @@ def bare_torch(Xs, ys, Xt, *, channels, domain_hidden, batch_size, epochs, lr, d
 def skda_fit(Xs, ys, Xt, *, channels, domain_hidden, batch_size, epochs, lr, device, seed, num_workers, augment=None):
     clf = skda.DANNClassifier(module=LeNetFeatureExtractor, module__channels=channels,
                               domain_hidden_sizes=domain_hidden, batch_size=batch_size, max_epochs=epochs, lr=lr,
+                              optimizer=skda.optim.MomentumSGD,  # the bare loop's optimiser (the default is Adam)
                               device=device, random_state=seed, data_placement="host",
                               num_workers=num_workers, augment=augment).fit(Xs, ys, Xt)
     return list(clf.history[:, "dur"])  # skorch's epoch duration: the training epoch, batches loaded included

@@ -87,7 +87,8 @@ def main(argv=None):
     Xs = rng.randn(2000, args.features).astype(np.float32)
     ys = np.arange(2000) % args.classes
     Xt = rng.randn(args.pool, args.features).astype(np.float32)
-    selector = skda.ActiveSelector(max_epochs=1, random_state=0, device="cpu").fit(Xs, ys, Xt)
+    selector = skda.ActiveSelector(max_epochs=1, random_state=0, device="cpu",
+                                   module__hidden_sizes=(256, 256)).fit(Xs, ys, Xt)  # the network named above
 
     net = selector.module_
     net.eval()

@@ -26,6 +26,7 @@ by the training sections):
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 
@@ -169,6 +170,8 @@ def main(argv=None):
         devices.append(torch.device("cuda"))
     if args.device == "cuda":
         devices = devices[1:]
+        if not devices:
+            ap.error("--device cuda: torch sees no CUDA device here")
     repeats = 1 if args.quick else 3
     rows, epochs = (5000, 2) if args.quick else (20_000, 5)
     sizes = [1000, 10_000, 50_000] if args.quick else [1000, 10_000, 50_000, 200_000]
@@ -187,7 +190,8 @@ def main(argv=None):
          "|---|---|---|---|---|---|---|",
          lambda d: scaling(d, sizes, repeats)),
     ]
-    out = [f"Produced by `python benchmarks/bench_speed.py{' --quick' if args.quick else ''}`; "
+    command = " ".join(["python benchmarks/bench_speed.py", *(sys.argv[1:] if argv is None else argv)])
+    out = [f"Produced by `{command}`; "
            f"torch threads: {torch.get_num_threads()}.\n"]
     keys = ["prediction", "tabular", "engine", "scaling"]
     sections = [section for key, section in zip(keys, sections) if args.sections is None or key in args.sections]
