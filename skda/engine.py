@@ -1104,6 +1104,9 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
                 dtypes = sorted({str(p.dtype) for p in features.parameters()} - {"torch.float32"})
                 hint = (f" (skda feeds float32 batches, the module's parameters are {dtypes}: convert it with "
                         ".float())") if dtypes else ""
+                if probe.ndim == 4 and probe.shape[-1] in (1, 3, 4) and probe.shape[1] not in (1, 3, 4):
+                    hint += (f" (the images look channels-last, {probe.shape[-1]} channels on the last axis: skda "
+                             "takes (n, C, H, W), X.transpose(0, 3, 1, 2))")
                 raise ValueError(
                     f"the feature extractor failed on input of shape {tuple(probe.shape)} "
                     f"(the shape of X){hint}: {exc}") from exc

@@ -209,9 +209,14 @@ class TorchvisionBackbone(nn.Module):
             if len(image_shape) == 2:
                 image_shape = (1, *image_shape)
             if len(image_shape) != 3 or image_shape[0] != in_channels:
-                hint = (f" The images have {image_shape[0]} channel(s): set in_channels={image_shape[0]} "
-                        f"(module__in_channels={image_shape[0]} in an estimator; the first layer is adapted to it)."
-                        if len(image_shape) == 3 else "")
+                hint = ""
+                if len(image_shape) == 3 and image_shape[-1] in (1, 3, 4) and image_shape[0] not in (1, 3, 4):
+                    hint = (f" The images look channels-last ({image_shape[-1]} channels on the last axis): "
+                            "transpose them to channels-first, X.transpose(0, 3, 1, 2).")
+                elif len(image_shape) == 3:
+                    hint = (f" The images have {image_shape[0]} channel(s): set in_channels={image_shape[0]} "
+                            f"(module__in_channels={image_shape[0]} in an estimator; the first layer is adapted to "
+                            "it).")
                 raise ValueError(f"image_shape must be (C, H, W) with C = in_channels = {in_channels}, got "
                                  f"{image_shape}.{hint}")
             if n_features_in is not None and int(n_features_in) != image_shape[0] * image_shape[1] * image_shape[2]:

@@ -243,3 +243,26 @@ def test_images_with_other_channels_than_in_channels_name_the_setting():
     with pytest.raises(ValueError, match=r"The images have 1 channel\(s\): set in_channels=1 \(module__in_channels=1 "
                                          r"in an estimator"):
         TorchvisionBackbone("resnet18", image_shape=(1, 16, 16))
+
+
+def test_channels_last_images_are_told_to_transpose_not_to_set_their_height_as_channels():
+    """(n, H, W, 3) images: the hint was in_channels=H, which then trained on rows as channels, silently."""
+    pytest.importorskip("torchvision")
+    import skda
+
+    X = np.random.default_rng(0).integers(0, 256, (8, 32, 32, 3), dtype=np.uint8)
+    with pytest.raises(ValueError, match=r"channels-last \(3 channels on the last axis\): transpose them to "
+                                         r"channels-first, X.transpose\(0, 3, 1, 2\)") as caught:
+        skda.SourceOnlyClassifier(module=TorchvisionBackbone, module__name="resnet18", max_epochs=1,
+                                  batch_size=4).fit(X, np.arange(8) % 2)
+    assert "in_channels=32" not in str(caught.value)
+
+
+def test_a_network_failing_on_channels_last_images_is_told_to_transpose():
+    import skda
+
+    X = np.random.default_rng(0).integers(0, 256, (8, 64, 64, 3), dtype=np.uint8)
+    with pytest.raises(ValueError, match=r"the images look channels-last, 3 channels on the last axis: skda takes "
+                                         r"\(n, C, H, W\), X.transpose\(0, 3, 1, 2\)"):
+        skda.SourceOnlyClassifier(module=skda.LeNetFeatureExtractor, max_epochs=1, batch_size=4).fit(
+            X, np.arange(8) % 2)
