@@ -252,7 +252,8 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
         1 prints skorch's per-epoch table; see also :class:`skda.callbacks.TrainingProgress`.
     backbone_lr_scale : float >= 0, default 1.0
         The feature extractor's learning rate is ``lr * backbone_lr_scale``, the rest of the network's (label
-        classifier, domain classifier, ...) ``lr``: the papers fine-tune a pretrained backbone at 0.1 (0: frozen).
+        classifier, domain classifier, ...) ``lr``: the papers fine-tune a pretrained backbone at 0.1 (0: frozen,
+        its batch-norm layers kept in eval mode so that their running statistics stay too).
         A shorthand for ``optimizer__param_groups=[("feature_extractor.*", {"lr_scale": 0.1})]`` (patterns
         ``backbone_parameters``); groups of ``optimizer__param_groups`` take precedence. A group may give
         ``"lr_scale"`` (its rate is the optimiser's ``lr`` times it; it follows ``set_params(lr=...)``) or, as
@@ -1145,7 +1146,25 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
         if net.__dict__.get("_skda_mode") == training and net.training == training:
             return
         super()._set_training(training)
+        if training:
+            for layer in self._frozen_batch_norm_layers():
+                layer.eval()
         net.__dict__["_skda_mode"] = training
+
+    def _frozen_batch_norm_layers(self):
+        """The batch-norm layers of the network whose parameters every optimiser holds at a rate of 0
+        (``backbone_lr_scale=0``, a group's ``"lr_scale": 0`` or ``"lr": 0``): :meth:`_set_training` keeps them in
+        eval mode while the rest trains, so that a frozen backbone's running statistics stay as loaded too (in
+        train mode they would follow every training batch: the features of a "frozen" backbone would move)."""
+        frozen = {id(param) for name in self._optimizers if getattr(self, name + "_", None) is not None
+                  for group in getattr(self, name + "_").param_groups
+                  if group.get("lr_scale", 1) == 0 or ("lr_scale" not in group and group.get("lr") == 0)
+                  for param in group["params"]}
+        if not frozen:
+            return []
+        return [layer for layer in self.module_.modules() if isinstance(layer, torch.nn.modules.batchnorm._BatchNorm)
+                and any(True for _ in layer.parameters(recurse=False))
+                and all(id(param) in frozen for param in layer.parameters(recurse=False))]
 
     # ------------------------------------------------------------------ fit
     def _validate_for_fit(self, X, y, X_target, min_classes=2, target_labels=None):
@@ -1645,8 +1664,28 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
             except (KeyError, SkorchException, ValueError) as exc:  # Checkpoint / LRScheduler wrap the KeyError
                 self._name_missing_monitors(exc)
                 raise
+            self._warn_on_unscaled_group_rates()
         self.training_progress_ = 1.0
         return self
+
+    def _warn_on_unscaled_group_rates(self):
+        """At an epoch's end: warn when a schedule set the rates of an optimiser's relative groups (those with an
+        ``lr_scale``: ``backbone_lr_scale``, ``optimizer__param_groups``, the unmatched parameters) out of their
+        scales, e.g. ``OneCycleLR`` / ``CyclicLR`` given one ``max_lr`` / ``base_lr``, which they write into every
+        group: a frozen group (scale 0) then trains. Every schedule that multiplies the groups' own rates (the
+        annealing, ``StepLR``, ``ReduceLROnPlateau``, ...) keeps rate / scale equal across them."""
+        for name in self._optimizers:
+            optimizer = getattr(self, name + "_", None)
+            scaled = [group for group in getattr(optimizer, "param_groups", ()) if "lr_scale" in group]
+            ratios = [group["lr"] / group["lr_scale"] for group in scaled if group["lr_scale"] > 0]
+            frozen_trains = any(group["lr_scale"] == 0 and group["lr"] != 0 for group in scaled)
+            if frozen_trains or (ratios and max(ratios) - min(ratios) > 1e-6 * max(abs(r) for r in ratios)):
+                warnings.warn(
+                    f"a learning-rate schedule set the rates of {name}'s parameter groups regardless of their "
+                    f"scales {[group['lr_scale'] for group in scaled]} (backbone_lr_scale / optimizer__param_groups)"
+                    + ("; a group at scale 0 (frozen) now trains" if frozen_trains else "") + ". OneCycleLR and "
+                    "CyclicLR write one max_lr / base_lr into every group: give them a list, one rate per group.",
+                    UserWarning, stacklevel=2)
 
     def _name_missing_monitors(self, error):
         """After a ``KeyError`` (or skorch's ``Checkpoint`` / ``LRScheduler`` wrapping one) in the callbacks at an

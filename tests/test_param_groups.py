@@ -117,6 +117,31 @@ def test_torch_scheduler_scales_each_group(small_task):
     assert groups["backbone"]["lr"] == pytest.approx(0.08 * 0.25) and groups["rest"]["lr"] == pytest.approx(0.08)
 
 
+def test_a_schedule_that_overrides_the_group_rates_warns(small_task):
+    """OneCycleLR given one max_lr writes it into every group: the frozen feature extractor trains, and the fit
+    warns (after the first epoch); one max_lr per group keeps the scales, as StepLR does, without a warning."""
+    import warnings
+
+    from torch.optim.lr_scheduler import OneCycleLR
+
+    Xs, ys, Xt, _ = small_task
+    one_cycle = dict(policy=OneCycleLR, total_steps=400, step_every="batch")
+    with pytest.warns(UserWarning, match=r"a learning-rate schedule set the rates of optimizer's parameter groups "
+                                         r"regardless of their scales \[0.0, 1.0\] .*; a group at scale 0 \(frozen\) "
+                                         r"now trains\. OneCycleLR and CyclicLR write one max_lr"):
+        make("dann", random_state=0, backbone_lr_scale=0.0, callbacks__lr_annealing=None,
+             callbacks=[LRScheduler(**one_cycle, max_lr=0.1)]).fit(Xs, ys, Xt)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        clf = make("dann", random_state=0, backbone_lr_scale=0.25, callbacks__lr_annealing=None,
+                   callbacks=[LRScheduler(**one_cycle, max_lr=[0.025, 0.1])]).fit(Xs, ys, Xt)
+        groups = groups_by_role(clf.optimizer_, backbone_parameters(clf))
+        assert groups["backbone"]["lr"] == pytest.approx(0.25 * groups["rest"]["lr"])
+        make("dann", random_state=0, lr=0.08, backbone_lr_scale=0.25, callbacks__lr_annealing=None,
+             callbacks=[LRScheduler(policy=StepLR, step_size=1, gamma=0.5)]).fit(Xs, ys, Xt)
+        make("madda", random_state=0, backbone_lr_scale=0.5).fit(Xs, ys, Xt)  # three optimisers, annealed
+
+
 class SnapshotAtStart(Callback):
     def on_train_begin(self, net, **kwargs):
         self.state = {k: v.clone() for k, v in net.module_.state_dict().items()}
@@ -133,6 +158,40 @@ def test_zero_scale_freezes_the_feature_extractor(small_task):
             assert torch.equal(after[name], value), name
         else:
             assert not torch.equal(after[name], value), name
+
+
+class NormalisedExtractor(torch.nn.Module):
+    """Linear -> BatchNorm1d -> ReLU: a feature extractor with running statistics."""
+
+    def __init__(self, n_features_in=8):
+        super().__init__()
+        self.layers = torch.nn.Sequential(torch.nn.Linear(n_features_in, 16), torch.nn.BatchNorm1d(16),
+                                          torch.nn.ReLU())
+
+    def forward(self, x):
+        return self.layers(x)
+
+
+@pytest.mark.parametrize("freeze", [{"backbone_lr_scale": 0.0},
+                                    {"optimizer__param_groups": [("feature_extractor.*", {"lr": 0.0})]}])
+def test_a_frozen_feature_extractor_keeps_its_batch_norm_statistics(small_task, freeze):
+    """Rate 0 for the feature extractor: its batch-norm running statistics stay as they were too (in train mode
+    they followed the training batches, and the features of the frozen extractor moved); the heads train, and at
+    a rate above 0 the statistics move."""
+    import skda
+
+    Xs, ys, Xt, _ = small_task
+    common = dict(module=NormalisedExtractor, random_state=0, max_epochs=2, batch_size=16)
+    start = SnapshotAtStart()
+    frozen = skda.DANNClassifier(**common, **freeze, callbacks=[start]).fit(Xs, ys, Xt)
+    after = frozen.module_.state_dict()
+    moved = [name for name, value in start.state.items() if not torch.equal(after[name], value)]
+    assert moved and all(not name.startswith("feature_extractor.") for name in moved), moved
+    assert frozen.module_.feature_extractor.training is False  # after fit: eval mode, as every module
+    start = SnapshotAtStart()
+    slow = skda.DANNClassifier(**common, backbone_lr_scale=0.1, callbacks=[start]).fit(Xs, ys, Xt)
+    name = "feature_extractor.layers.1.running_mean"
+    assert not torch.equal(slow.module_.state_dict()[name], start.state[name])
 
 
 def test_new_lr_on_a_fitted_estimator_keeps_the_group_ratios(small_task):
