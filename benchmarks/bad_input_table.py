@@ -85,6 +85,9 @@ def cases():
     yield "y = None", lambda make: make().fit(Xs, None, Xt)
     yield "sparse input (small: densified)", lambda make: make().fit(sp.csr_matrix(Xs), ys, sp.csr_matrix(Xt))
     yield "string feature array", lambda make: make().fit(Xs.astype(str).astype(object) + "x", ys, Xt)
+    yield "DataFrame with a text column", lambda make: make().fit(
+        __import__("pandas").DataFrame(Xs).add_prefix("f").assign(city=["a", "b"] * 15), ys,
+        __import__("pandas").DataFrame(Xt).add_prefix("f").assign(city="a"))
     yield "3-D input with the default MLP", lambda make: make().fit(Xs.reshape(30, 5, 1), ys, Xt.reshape(20, 5, 1))
     yield "predict before fit", lambda make: make().predict(Xt)
     yield "predict_proba before fit", lambda make: make().predict_proba(Xt)

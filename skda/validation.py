@@ -102,13 +102,29 @@ def check_features(X, *, name="X", input_shape=None, estimator_name="this estima
             raise TypeError(
                 f"{name} has dtype {arr.dtype} and cannot be converted to numbers ({exc}); encode "
                 "non-numeric features first (e.g. OneHotEncoder).") from None
-    X = check_array(arr, dtype=dtype, order="C", allow_nd=True, ensure_all_finite=True,
-                    ensure_min_samples=1, input_name=name)
+    try:
+        X = check_array(arr, dtype=dtype, order="C", allow_nd=True, ensure_all_finite=True,
+                        ensure_min_samples=1, input_name=name)
+    except ValueError as exc:
+        if not (hasattr(arr, "iloc") and str(exc).startswith("could not convert")):
+            raise
+        columns = [column for column, values in arr.items() if not _numeric_column(values)]
+        raise TypeError(f"{name} has columns that cannot be converted to numbers: {columns[:10]} ({exc}); encode "
+                        "non-numeric features first (e.g. OneHotEncoder in a ColumnTransformer).") from None
     if X.ndim < 2:  # pragma: no cover - check_array already refuses 1-D input
         raise ValueError(f"{name} must be at least 2-D, got shape {X.shape}.")
     if X.shape[1] == 0:
         raise ValueError(f"{name} has 0 features (shape {X.shape}).")
     return _check_input_shape(X, name, input_shape, estimator_name)
+
+
+def _numeric_column(values):
+    """Whether a DataFrame column's values convert to float64 (numbers of any dtype, object columns of numbers)."""
+    try:
+        np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        return False
+    return True
 
 
 def _check_densified_cells(X, what):

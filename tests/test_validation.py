@@ -74,6 +74,22 @@ def test_string_features_and_bad_module(data):
         fit(Xs.reshape(len(Xs), 2, 4), ys, Xt.reshape(len(Xt), 2, 4))  # 3-D input, default MLP
 
 
+def test_a_dataframe_text_column_is_named_as_an_array_of_text_is(data):
+    """A DataFrame with a text column: skda's TypeError naming the array and the column, as for an array of text
+    (scikit-learn's bare ValueError before, naming neither); an object column of numbers still converts."""
+    pd = pytest.importorskip("pandas")
+    Xs, ys, Xt, _ = data
+    frame_s, frame_t = pd.DataFrame(Xs).add_prefix("f"), pd.DataFrame(Xt).add_prefix("f")
+    frame_t["f2"] = np.where(Xt[:, 2] > 0, "hi", "lo")
+    with pytest.raises(TypeError, match=r"X_target has columns that cannot be converted to numbers: \['f2'\] "
+                                        r"\(could not convert string to float: '(hi|lo)'\); encode non-numeric"):
+        fit(frame_s, ys, frame_t)
+    numbers = pd.DataFrame(Xt).add_prefix("f")
+    frame_t["f2"] = pd.Series(Xt[:, 2], dtype=object)
+    np.testing.assert_array_equal(fit(frame_s, ys, frame_t).predict(frame_t),
+                                  fit(frame_s, ys, numbers).predict(numbers))
+
+
 def test_sparse_input_is_densified(data):
     Xs, ys, Xt, _ = data
     dense = fit(Xs, ys, Xt).predict_proba(Xt)
