@@ -292,9 +292,9 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
     ----------
     classes_, n_features_in_ (flat rows: the number of columns; images and files: the values of one sample),
     input_shape_ (one sample as given; files: one decoded, preprocessed image), input_kind_ ("rows", "images" or
-    "paths"), uint8_images_ (whether the training images were uint8 arrays, read as x / 255 in [0, 1]; False when
-    only one domain's were, which ``fit`` read as float32 beside the other's: images of another dtype with values
-    outside [0, 1] then get a ``DataConversionWarning`` at predict and partial_fit),
+    "paths"), uint8_images_ (whether the training images of either domain were uint8 arrays, read as x / 255 in
+    [0, 1]: images of another dtype with values outside [0, 1] then get a ``DataConversionWarning`` at predict and
+    partial_fit; not checked for a model fitted on float images only),
     network_input_shape_ (one sample as the network sees it), data_placement_, device_, module_,
     optimizer_, history_ (skorch ``history``),
     training_progress_ (fraction of the current fit's steps done: the ``p`` of the schedules),
@@ -1251,7 +1251,9 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
         # labels of the same values do not turn an int model's predictions into floats (as partial_fit)
         self.classes_ = self.classes_ if keep_network else new_classes
         self.input_kind_ = input_kind
-        self.uint8_images_ = bool(input_kind == "images" and Xs.dtype == np.uint8)
+        # uint8 images in either domain: the network learns pixels as x / 255 (the other domain's float images too)
+        self.uint8_images_ = bool(input_kind == "images" and (Xs.dtype == np.uint8 or any(
+            getattr(rows, "dtype", None) == np.uint8 for rows in (X, X_target))))
         self.input_shape_ = input_shape
         self.network_input_shape_ = network_shape
         self.n_features_in_ = int(Xs.shape[1]) if input_kind == "rows" else int(np.prod(input_shape))

@@ -95,6 +95,10 @@ def test_images_of_another_dtype_on_the_255_scale_beside_uint8_images_are_named(
         clf = make("dann").fit(Xs, ys, Xt)
         scaled = clf.predict_proba(Xt / np.float32(255))
     assert clf.uint8_images_ and not make("dann").fit(Xs / np.float32(255), ys, Xt / np.float32(255)).uint8_images_
+    mixed = make("dann").fit(Xs, ys, Xt / np.float32(255))  # uint8 in one domain: the network learns x / 255
+    assert mixed.uint8_images_
+    with pytest.warns(DataConversionWarning, match="X holds images .* while this estimator was fitted on uint8"):
+        mixed.predict(Xt.astype(np.float32))
     np.testing.assert_array_equal(scaled, clf.predict_proba(Xt))
     for copy in (Xt.astype(np.int64), Xt.astype(np.float32)):
         with pytest.warns(DataConversionWarning, match="X holds images .* while this estimator was fitted on uint8"):
