@@ -234,6 +234,16 @@ class TorchvisionBackbone(nn.Module):
             enum_weights = resolve_torchvision_weights(name, weights)
             self.weights_name = f"{type(enum_weights).__name__}.{enum_weights.name}"
         model = self._build(models, name, enum_weights)
+        if state_dict is not None and hasattr(model, "transform_input"):
+            # googlenet / inception_v3: torchvision builds them with its weights with transform_input on (the
+            # ImageNet weights expect it: a re-normalisation of the 3 RGB channels inside the model); a file is
+            # read as those weights, so that the offline route gives the features of the weights given by name
+            model.transform_input = True
+        if getattr(model, "transform_input", False) and in_channels != 3:
+            raise ValueError(
+                f"{name} with weights re-normalises 3 RGB channels inside the model (torchvision's transform_input), "
+                f"so in_channels={in_channels} cannot be adapted: use in_channels=3 and give the images three "
+                "channels (grey images: X.repeat(3, axis=1), the features in_channels=1 gives other backbones).")
         n_classes = len(enum_weights.meta["categories"]) if enum_weights is not None else 1000
         head_name, head = _head_path(model, n_classes)
         conv_path = _first_conv_path(model)

@@ -267,3 +267,31 @@ def test_a_network_failing_on_channels_last_images_is_told_to_transpose():
                                          r"\(n, C, H, W\), X.transpose\(0, 3, 1, 2\)"):
         skda.SourceOnlyClassifier(module=skda.LeNetFeatureExtractor, max_epochs=1, batch_size=4).fit(
             X, np.arange(8) % 2)
+
+
+@pytest.mark.parametrize("name,weights_name,size", [("googlenet", "GoogLeNet_Weights.IMAGENET1K_V1", 64),
+                                                    ("inception_v3", "Inception_V3_Weights.IMAGENET1K_V1", 80)])
+def test_googlenet_and_inception_weights_from_a_file_equal_the_weights_by_name(tmp_path, monkeypatch, name,
+                                                                               weights_name, size):
+    """torchvision builds googlenet / inception_v3 with its weights with transform_input on: the same weights from
+    a state_dict file (the offline route) give the same features (they skipped it before); in_channels other than
+    3 is refused with the remedy (an IndexError in the first forward before)."""
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    weights = models.get_weight(weights_name)
+    cache = tmp_path / "torch" / "hub" / "checkpoints"
+    cache.mkdir(parents=True)
+    torch.manual_seed(0)
+    saved = models.get_model(name, weights=None, aux_logits=True, init_weights=True).state_dict()
+    torch.save(saved, cache / weights.url.rsplit("/", 1)[-1])  # a pre-filled cache: no download
+    torch.save(saved, tmp_path / "file.pth")
+    by_name = TorchvisionBackbone(name, weights=weights_name).eval()
+    from_file = TorchvisionBackbone(name, weights=tmp_path / "file.pth").eval()
+    assert by_name.model.transform_input and from_file.model.transform_input
+    x = torch.rand(2, 3, size, size)
+    with torch.no_grad():
+        torch.testing.assert_close(from_file(x), by_name(x))
+    for source in (weights_name, tmp_path / "file.pth"):
+        with pytest.raises(ValueError, match=rf"{name} with weights re-normalises 3 RGB channels .* in_channels=1 "
+                                             r"cannot be adapted: use in_channels=3 .* X.repeat\(3, axis=1\)"):
+            TorchvisionBackbone(name, weights=source, in_channels=1)
+    TorchvisionBackbone(name, in_channels=1)  # random init: no transform_input, any channel count
