@@ -255,6 +255,8 @@ def main(argv=None):
         return
     start = time.perf_counter()
     done = load_cached(args.cache, runs) if args.report_only else execute(runs, args.cache, args.jobs)
+    if not done:  # an empty report would replace the one at --write (docs/results.md by default)
+        ap.error(f"no run of the plan ({len(runs)} runs) is in the cache {args.cache}: nothing written")
     text, _ = report(done, args.families, args.methods, args.seeds, args.plots)
     if not args.report_only:
         minutes = (time.perf_counter() - start) / 60

@@ -1155,16 +1155,29 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
         """The batch-norm layers of the network whose parameters every optimiser holds at a rate of 0
         (``backbone_lr_scale=0``, a group's ``"lr_scale": 0`` or ``"lr": 0``): :meth:`_set_training` keeps them in
         eval mode while the rest trains, so that a frozen backbone's running statistics stay as loaded too (in
-        train mode they would follow every training batch: the features of a "frozen" backbone would move)."""
+        train mode they would follow every training batch: the features of a "frozen" backbone would move). A layer
+        without parameters of its own (``affine=False``) goes with the parameters of the nearest module around it
+        that has some (e.g. the frozen feature extractor)."""
         frozen = {id(param) for name in self._optimizers if getattr(self, name + "_", None) is not None
                   for group in getattr(self, name + "_").param_groups
                   if group.get("lr_scale", 1) == 0 or ("lr_scale" not in group and group.get("lr") == 0)
                   for param in group["params"]}
         if not frozen:
             return []
-        return [layer for layer in self.module_.modules() if isinstance(layer, torch.nn.modules.batchnorm._BatchNorm)
-                and any(True for _ in layer.parameters(recurse=False))
-                and all(id(param) in frozen for param in layer.parameters(recurse=False))]
+        modules = dict(self.module_.named_modules())
+        layers = []
+        # torch's _BatchNorm: the base class of BatchNorm1d/2d/3d, their lazy forms and SyncBatchNorm
+        for name, layer in modules.items():
+            if not isinstance(layer, torch.nn.modules.batchnorm._BatchNorm):
+                continue
+            params = list(layer.parameters(recurse=False))
+            owner = name
+            while not params and owner:  # the nearest enclosing module with parameters
+                owner = owner.rpartition(".")[0]
+                params = list(modules[owner].parameters())
+            if params and all(id(param) in frozen for param in params):
+                layers.append(layer)
+        return layers
 
     # ------------------------------------------------------------------ fit
     def _validate_for_fit(self, X, y, X_target, min_classes=2, target_labels=None):
@@ -1609,7 +1622,6 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
     def fit_loop(self, X, y=None, epochs=None, **fit_params):
         """Train for ``epochs`` (default ``max_epochs``) on tensors ``X = {"source", "target"}``, ``y``."""
         fit_params.pop("_routing_method", None)
-        self.module_.__dict__["_skda_mode"] = None  # the first step sets every module's mode (_set_training)
         xs, xt = X["source"], X["target"]
         run = self.training_run_
         sampler = self.batch_sampler(y, len(xs) if xt is None else len(xt), run.generator)
@@ -1648,6 +1660,9 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
                 yield {"source": xv[chunk], "target": None}, yv[chunk]
 
         for epoch in range(epochs):
+            # every epoch's first step sets every module's mode again (_set_training), so that a group frozen or
+            # unfrozen by a callback during the fit has its batch-norm layers in the mode its rate asks for
+            self.module_.__dict__["_skda_mode"] = None
             try:
                 self.notify("on_epoch_begin", dataset_train=X, dataset_valid=valid)
                 self.run_single_epoch(batches(), training=True, prefix="train", step_fn=self.train_step,
@@ -1674,8 +1689,10 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
         """At an epoch's end: warn when a schedule set the rates of an optimiser's relative groups (those with an
         ``lr_scale``: ``backbone_lr_scale``, ``optimizer__param_groups``, the unmatched parameters) out of their
         scales, e.g. ``OneCycleLR`` / ``CyclicLR`` given one ``max_lr`` / ``base_lr``, which they write into every
-        group: a frozen group (scale 0) then trains. Every schedule that multiplies the groups' own rates (the
-        annealing, ``StepLR``, ``ReduceLROnPlateau``, ...) keeps rate / scale equal across them."""
+        group, or a floor for every group (``CosineAnnealingLR``'s ``eta_min``, ``ReduceLROnPlateau``'s ``min_lr``):
+        a frozen group (scale 0) then trains. Every schedule that only multiplies the groups' own rates (the
+        annealing, ``StepLR``, ``ExponentialLR``, ``LambdaLR``, ``CosineAnnealingLR`` with ``eta_min=0``, ...)
+        keeps rate / scale equal across them."""
         for name in self._optimizers:
             optimizer = getattr(self, name + "_", None)
             scaled = [group for group in getattr(optimizer, "param_groups", ()) if "lr_scale" in group]
@@ -1685,8 +1702,9 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
                 warnings.warn(
                     f"a learning-rate schedule set the rates of {name}'s parameter groups regardless of their "
                     f"scales {[group['lr_scale'] for group in scaled]} (backbone_lr_scale / optimizer__param_groups)"
-                    + ("; a group at scale 0 (frozen) now trains" if frozen_trains else "") + ". OneCycleLR and "
-                    "CyclicLR write one max_lr / base_lr into every group: give them a list, one rate per group.",
+                    + ("; a group at scale 0 (frozen) now trains" if frozen_trains else "") + ". A schedule's "
+                    "single max_lr / base_lr (OneCycleLR, CyclicLR) or floor (eta_min, min_lr) applies to every "
+                    "group: give a list, one value per group, or a floor of 0.",
                     UserWarning, stacklevel=2)
 
     def _name_missing_monitors(self, error):

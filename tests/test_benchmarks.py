@@ -29,6 +29,14 @@ def test_a_misspelt_task_name_is_a_usage_error_before_any_run(bench, script, tmp
     assert not (tmp_path / "report.md").exists()
 
 
+def test_reproduce_report_only_without_cached_runs_writes_nothing(bench, tmp_path, capsys):
+    with pytest.raises(SystemExit) as stop:
+        bench("reproduce").main(["--report-only", "--cache", str(tmp_path / "empty"),
+                                 "--write", str(tmp_path / "results.md")])
+    assert stop.value.code == 2 and "is in the cache" in capsys.readouterr().err
+    assert not (tmp_path / "results.md").exists()
+
+
 def test_tabular_defaults_cache_keeps_runs_with_other_parameters_apart(bench, monkeypatch, tmp_path):
     """A run with ``--params`` is another figure: it is not read from the cache of the default run."""
     module = bench("bench_tabular_defaults")

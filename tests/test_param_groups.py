@@ -117,6 +117,35 @@ def test_torch_scheduler_scales_each_group(small_task):
     assert groups["backbone"]["lr"] == pytest.approx(0.08 * 0.25) and groups["rest"]["lr"] == pytest.approx(0.08)
 
 
+class UnfreezeAtSecondEpoch(Callback):
+    """Sets the first group's rate (the frozen feature extractor's) to 0.01 when the second epoch begins; records the
+    batch-norm layer's mode at every training step."""
+
+    def initialize(self):
+        self.modes = []
+        return self
+
+    def on_epoch_begin(self, net, **kwargs):
+        if len(net.history) == 2:
+            net.optimizer_.param_groups[0]["lr"] = 0.01
+
+    def on_batch_end(self, net, training=None, **kwargs):
+        if training:
+            self.modes.append((len(net.history), net.module_.feature_extractor.layers[1].training))
+
+
+def test_a_group_unfrozen_during_the_fit_trains_its_batch_norm_layers_from_the_next_epoch(small_task):
+    import skda
+
+    Xs, ys, Xt, _ = small_task
+    record = UnfreezeAtSecondEpoch()
+    skda.DANNClassifier(module=NormalisedExtractor, random_state=0, max_epochs=2, batch_size=16,
+                        optimizer__param_groups=[("feature_extractor.*", {"lr": 0.0})],
+                        callbacks__lr_annealing=None, callbacks=[record]).fit(Xs, ys, Xt)
+    assert {mode for epoch, mode in record.modes if epoch == 1} == {False}
+    assert {mode for epoch, mode in record.modes if epoch == 2} == {True}
+
+
 def test_a_schedule_that_overrides_the_group_rates_warns(small_task):
     """OneCycleLR given one max_lr writes it into every group: the frozen feature extractor trains, and the fit
     warns (after the first epoch); one max_lr per group keeps the scales, as StepLR does, without a warning."""
@@ -128,7 +157,8 @@ def test_a_schedule_that_overrides_the_group_rates_warns(small_task):
     one_cycle = dict(policy=OneCycleLR, total_steps=400, step_every="batch")
     with pytest.warns(UserWarning, match=r"a learning-rate schedule set the rates of optimizer's parameter groups "
                                          r"regardless of their scales \[0.0, 1.0\] .*; a group at scale 0 \(frozen\) "
-                                         r"now trains\. OneCycleLR and CyclicLR write one max_lr"):
+                                         r"now trains\. A schedule's single max_lr / base_lr \(OneCycleLR, "
+                                         r"CyclicLR\) or floor \(eta_min, min_lr\) applies to every group"):
         make("dann", random_state=0, backbone_lr_scale=0.0, callbacks__lr_annealing=None,
              callbacks=[LRScheduler(**one_cycle, max_lr=0.1)]).fit(Xs, ys, Xt)
     with warnings.catch_warnings():
@@ -163,16 +193,16 @@ def test_zero_scale_freezes_the_feature_extractor(small_task):
 class NormalisedExtractor(torch.nn.Module):
     """Linear -> BatchNorm1d -> ReLU: a feature extractor with running statistics."""
 
-    def __init__(self, n_features_in=8):
+    def __init__(self, n_features_in=8, affine=True):
         super().__init__()
-        self.layers = torch.nn.Sequential(torch.nn.Linear(n_features_in, 16), torch.nn.BatchNorm1d(16),
+        self.layers = torch.nn.Sequential(torch.nn.Linear(n_features_in, 16), torch.nn.BatchNorm1d(16, affine=affine),
                                           torch.nn.ReLU())
 
     def forward(self, x):
         return self.layers(x)
 
 
-@pytest.mark.parametrize("freeze", [{"backbone_lr_scale": 0.0},
+@pytest.mark.parametrize("freeze", [{"backbone_lr_scale": 0.0}, {"backbone_lr_scale": 0.0, "module__affine": False},
                                     {"optimizer__param_groups": [("feature_extractor.*", {"lr": 0.0})]}])
 def test_a_frozen_feature_extractor_keeps_its_batch_norm_statistics(small_task, freeze):
     """Rate 0 for the feature extractor: its batch-norm running statistics stay as they were too (in train mode
