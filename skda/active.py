@@ -36,8 +36,8 @@ from .optim import MomentumSGD
 from .losses import NORM_EPS, adjusted_margin_loss, margin_loss, margin_space
 from .params import choices, real
 from .preprocessing import SourceClassifier
-from .validation import (check_target_labels, final_estimator, is_int_at_least, missing_labels, numeric_labels,
-                         split_domains, unlabeled_mask)
+from .validation import (check_features, check_target_labels, final_estimator, is_int_at_least, missing_labels,
+                         numeric_labels, split_domains, uint8_images_as_float, unlabeled_mask)
 
 __all__ = [
     "ActiveLearningRoundError",
@@ -311,7 +311,9 @@ def badge_select(a: torch.Tensor, h: torch.Tensor, count: int, uniforms) -> torc
                     sel = np.flatnonzero(outside)[s:s + block]
                     hd[sel] = np.einsum("ij,j->i", hs[pos[sel]], hj)
             new = alpha[rows] + alpha[j] - 2.0 * ad[rows] * hd
-            np.maximum(new, 0.0, out=new)
+            # a duplicate of a pick is at distance 0: the float32 products leave rounding noise of a relative
+            # size well below 1e-5, which would make duplicates drawable
+            new[new <= 1e-5 * (alpha[rows] + alpha[j])] = 0.0
             d2[rows] = np.minimum(d2[rows], new)
         d2[j] = 0.0
         cdf = np.cumsum(d2)
@@ -887,6 +889,18 @@ class ActiveLearningRoundError(RuntimeError):
         self.labels = labels
 
 
+def _is_pool_of(selector, Xt):
+    """Whether ``Xt``, read as fit reads it, holds the rows of the fitted selector's ``pool_`` in the same order (a
+    pool of other rows or in another order would have the queried indices bought on other rows)."""
+    pool = selector.pool_
+    if _num_samples(Xt) != len(pool):
+        return False
+    rows = check_features(Xt, name="Xt")
+    if rows.dtype != pool.dtype:  # uint8 images beside float ones at fit: the pool holds them as x / 255
+        rows = uint8_images_as_float(rows)
+    return rows.shape == pool.shape and np.array_equal(rows, pool)
+
+
 def active_learning_loop(selector, Xs, ys, Xt, yt, *, rounds=5, budget=0.01, round_epochs=2, yt_initial=None,
                          fit_initial=True, classes=None, learner=None):
     """Run the active domain adaptation protocol with an oracle and return the target accuracy per round.
@@ -977,8 +991,9 @@ def active_learning_loop(selector, Xs, ys, Xt, yt, *, rounds=5, budget=0.01, rou
         known, y_known = check_target_labels(column_or_1d(np.asarray(yt_initial), warn=False), n_target, yt, marker)
         labels[known] = y_known
     if not fit_initial:
-        if not selector.__sklearn_is_fitted__() or len(selector.pool_) != n_target:
-            raise ValueError("fit_initial=False needs a selector already fitted on this target pool.")
+        if not (selector.__sklearn_is_fitted__() and _is_pool_of(selector, Xt)):
+            raise ValueError("fit_initial=False needs a selector already fitted on this target pool (the same rows "
+                             "in the same order: the rows it ranks are the rows whose labels are bought).")
         missing = [] if classes is None else np.setdiff1d(np.asarray(classes), selector.classes_).tolist()
         if missing:  # classes is passed to the initial fit only: the fitted selector cannot learn new ones
             raise ValueError(f"classes holds {missing}, which the selector was not fitted with; with "

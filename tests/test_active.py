@@ -394,6 +394,10 @@ def test_active_learning_loop_errors(small_task):
         skda.active_learning_loop(sel, Xs, ys, Xt, yt, rounds=-1)
     with pytest.raises(ValueError, match="fit_initial=False needs a selector already fitted"):
         skda.active_learning_loop(sel, Xs, ys, Xt, yt, fit_initial=False)
+    fitted = make("active").fit(Xs, ys, Xt[::-1])  # the same rows in another order: other rows would be bought
+    with pytest.raises(ValueError, match="fit_initial=False needs a selector already fitted on this target pool "
+                                         r"\(the same rows in the same order"):
+        skda.active_learning_loop(fitted, Xs, ys, Xt, yt, fit_initial=False)
     with pytest.raises(TypeError, match="selector must be an ActiveSelector"):
         skda.active_learning_loop(skda.SourceOnlyClassifier(), Xs, ys, Xt, yt)
     with pytest.raises(ValueError, match="2 rounds of 54 queries need 108 unlabelled target samples; only 90"):
@@ -545,6 +549,18 @@ def test_badge_select_when_every_distance_is_zero():
     a = badge_gradient_factors(torch.zeros(12, 2) + torch.tensor([1.0, 0.0]))  # same embedding for all rows
     got = badge_select(a, torch.tensor(h), 12, np.full(11, 0.5)).numpy()
     np.testing.assert_array_equal(got, np.arange(12))  # the first maximum, then the lowest unpicked rows
+
+
+def test_badge_select_with_duplicate_float32_embeddings_takes_the_lowest_unpicked_rows_once_all_are_picked():
+    """Duplicates of a pick are at distance 0 also when float32 rounding leaves noise in the products: once every
+    distinct embedding is picked, the lowest unpicked rows follow (they were drawn from the noise)."""
+    rng = np.random.default_rng(0)
+    distinct = rng.normal(size=(3, 16)).astype(np.float32)
+    h = np.tile(distinct, (10, 1))  # row i is distinct point i % 3
+    a = badge_gradient_factors(torch.tensor(np.tile(rng.normal(size=(3, 4)), (10, 1))))
+    got = badge_select(a, torch.tensor(h), 8, rng.random(7)).numpy()
+    assert sorted(got[:3] % 3) == [0, 1, 2]
+    np.testing.assert_array_equal(got[3:], [i for i in range(30) if i not in got[:3]][:5])
 
 
 @pytest.mark.parametrize("strategy", ["clue", "badge"])
