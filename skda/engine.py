@@ -302,7 +302,8 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
     class takes 99% or more of at least 10 rows, ``fit`` warns with a ``ConvergenceWarning`` that the
     adaptation has probably collapsed),
     train_indices_, valid_indices_, validation_seed_ (with ``train_split``: the source rows trained on and held
-    out, and the seed of that split, which ``partial_fit`` keeps so that the held-out rows stay the same).
+    out, and the seed of that split, which ``partial_fit`` and warm-start fits keep so that the held-out rows stay
+    the same).
     """
 
     #: skorch's bookkeeping before the net is initialised (read-only: skorch assigns new values, never mutates these)
@@ -482,8 +483,9 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
         On a fitted estimator, new ``module`` / ``module__*`` / ``compile`` values are stored and take effect when
         the next ``fit`` builds the network; until then the fitted network keeps predicting (skorch would rebuild
         an untrained network at once while the estimator still counts as fitted). ``partial_fit`` and
-        ``warm_start`` fits refuse to continue a network built with other values. A new ``criterion`` (no learned
-        state) and a new callback list take effect at once.
+        ``warm_start`` fits refuse to continue a network built with other values. A new ``criterion`` or
+        ``criterion__*`` value and a new callback list take effect at once; the optimisers keep their state (they
+        are rebuilt only for a criterion with parameters of its own, which they then train).
 
         Learning rates: a new ``lr`` (or ``optimizer__lr``) on a fitted estimator sets every parameter group that
         has an ``lr_scale`` (the groups of ``backbone_lr_scale`` and the rest of the network) to the rate a fresh
@@ -545,6 +547,11 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
     def _apply_params(self, params):
         """The body of :meth:`set_params`."""
         params = dict(params)
+        disabled = params.get("callbacks", self.callbacks)
+        callback_values = sorted(k for k in params if k.startswith("callbacks__"))
+        if isinstance(disabled, str) and disabled == "disable" and callback_values:
+            raise ValueError(f"callbacks='disable' runs no callback, so {callback_values} has nothing to set; set "
+                             "callbacks to a list (or None) first.")
         if self.__sklearn_is_fitted__():
             # the rates are written into the optimisers now: checked first (a negative rate trained by gradient
             # ascent at the next partial_fit; a string failed inside the rescaling arithmetic)
@@ -600,6 +607,11 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
                 setattr(self, key, params[key])
                 self._params_to_validate = {*self._params_to_validate, key}
         deferred = {k: v for k, v in params.items() if k.split("__", 1)[0] in ("module", "compile")}
+        # a new criterion (or its options) on a fitted estimator: stored and built below; skorch would rebuild every
+        # optimiser too (a criterion may have parameters), losing their state (Adam's moments, the rate reached)
+        new_criterion = fitted and any(k.split("__", 1)[0] == "criterion" for k in params)
+        if new_criterion:
+            deferred.update({k: v for k, v in params.items() if k.split("__", 1)[0] == "criterion"})
         # skorch re-initialises a changed criterion (or callbacks) at once and moves it to net.device, which must
         # then be the resolved device, not "auto"
         # ("device" set to "auto" / None again, e.g. set_params(**get_params()), is stored after the call)
@@ -630,6 +642,12 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
                 self.initialized_ = True
         elif deferred:
             super().set_params(**deferred)
+        if new_criterion:
+            self.initialize_criterion()
+            if isinstance(self.criterion_, torch.nn.Module):
+                self.criterion_ = self.criterion_.to(self.device_)
+                if any(True for _ in self.criterion_.parameters()):  # the optimisers take its parameters
+                    regroup["criterion"] = self.criterion
         if fitted and regroup:
             self.initialize_optimizer()
         elif fitted and ("lr" in params or "optimizer__lr" in params):
@@ -729,7 +747,11 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
 
     def initialize_callbacks(self):
         """skorch's callbacks, refusing those that cannot work on skda's paired source/target tensors
-        (:meth:`check_callbacks`)."""
+        (:meth:`check_callbacks`); ``callbacks="disable"``: none (skorch reads that value in its private
+        ``_initialize_callbacks`` only, which ``set_params`` on a fitted estimator and ``partial_fit`` do not call)."""
+        if isinstance(self.callbacks, str) and self.callbacks == "disable":
+            self.callbacks_ = []
+            return self
         super().initialize_callbacks()
         self.check_callbacks()
         return self
@@ -1272,6 +1294,8 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
         self.n_features_in_ = int(Xs.shape[1]) if input_kind == "rows" else int(np.prod(input_shape))
         y_encoded = np.searchsorted(self.classes_, ys)
         seed = self._seed()
+        if keep_network:  # a warm start holds out the rows it held out before (as partial_fit), whatever the seed
+            state = {**state, "validation_seed": self.__dict__.get("validation_seed_")}
         with seeded(seed, resolve_device(self.device)):
             if not keep_network:
                 self.initialize()

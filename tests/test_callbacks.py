@@ -224,7 +224,7 @@ def test_training_progress_on_stderr_by_name_clones_pickles_and_writes_there(sma
     assert dict(pickle.loads(pickle.dumps(direct)).callbacks_)["progress"].stream is sys.stderr
 
 
-def test_train_split_is_drawn_from_random_state_and_kept_across_partial_fit(small_task):
+def test_train_split_is_drawn_from_random_state_and_kept_across_partial_fit_and_warm_starts(small_task):
     from skorch.dataset import ValidSplit
 
     Xs, ys, Xt, _ = small_task
@@ -244,6 +244,8 @@ def test_train_split_is_drawn_from_random_state_and_kept_across_partial_fit(smal
         c = make("dann", random_state=random_state, device="cpu", train_split=ValidSplit(0.2, stratified=True))
         held_out = c.fit(Xs, ys, Xt).valid_indices_.copy()
         c.partial_fit(Xs, ys, Xt, epochs=1)
+        np.testing.assert_array_equal(c.valid_indices_, held_out)
+        c.set_params(warm_start=True).fit(Xs, ys, Xt)  # a warm start too (it drew a new split from the new seed)
         np.testing.assert_array_equal(c.valid_indices_, held_out)
     # a later fit without train_split keeps nothing of the split (nor the class shares of an earlier fit)
     a.set_params(train_split=None).fit(Xs, ys, Xt)
@@ -286,6 +288,19 @@ def test_a_refused_callback_set_on_a_fitted_estimator_is_not_installed(small_tas
             model.set_params(callbacks=refused)
         assert (model.callbacks, [name for name, _ in model.callbacks_]) == before
     model.partial_fit(Xs, ys, Xt)
+
+
+def test_callbacks_disable_on_a_fitted_estimator_runs_none_and_takes_no_callback_values(small_task):
+    """callbacks="disable" set between partial_fit calls removes every callback (a TypeError inside skorch before);
+    a callbacks__* value beside it names the conflict (skorch's 'not enough values to unpack' before)."""
+    Xs, ys, Xt, _ = small_task
+    clf = make("dann", random_state=0).fit(Xs, ys, Xt)
+    clf.set_params(callbacks="disable")
+    assert clf.callbacks_ == []
+    clf.partial_fit(Xs, ys, Xt, epochs=1)
+    with pytest.raises(ValueError, match=r"callbacks='disable' runs no callback, so \['callbacks__lr_annealing'\] "
+                                         r"has nothing to set"):
+        clf.set_params(callbacks__lr_annealing=None)
 
 
 def test_callbacks_are_checked_again_before_partial_fit(small_task):

@@ -319,6 +319,34 @@ def test_a_new_criterion_on_a_fitted_estimator_takes_effect_at_once(small_task):
     clf.partial_fit(Xs, ys, Xt, epochs=1)
 
 
+class ScaledCrossEntropy(torch.nn.Module):
+    """Cross-entropy times a learned scale: a criterion with a parameter of its own."""
+
+    def __init__(self):
+        super().__init__()
+        self.scale = torch.nn.Parameter(torch.tensor(1.0))
+
+    def forward(self, logits, target):
+        return self.scale * torch.nn.functional.cross_entropy(logits, target)
+
+
+@pytest.mark.parametrize("name", ["dann", "madda", "active"])
+def test_a_new_criterion_on_a_fitted_estimator_keeps_the_optimiser_state(small_task, name):
+    """A criterion value set between partial_fit calls keeps the optimisers' state (Adam's moments, momentum)
+    and rate (skorch rebuilt them: the next partial_fit trained differently, silently); a criterion with a
+    parameter of its own rebuilds them so that they train it."""
+    Xs, ys, Xt, _ = small_task
+    clf = make(name, random_state=0).fit(Xs, ys, Xt)
+    optimizers = {n: getattr(clf, n + "_") for n in clf._optimizers}
+    states = {n: len(opt.state) for n, opt in optimizers.items()}
+    clf.set_params(criterion__weight=torch.ones(3))
+    assert {n: getattr(clf, n + "_") for n in clf._optimizers} == optimizers
+    assert {n: len(opt.state) for n, opt in optimizers.items()} == states and max(states.values()) > 0
+    if name == "dann":
+        scaled = make(name, random_state=0).fit(Xs, ys, Xt).set_params(criterion=ScaledCrossEntropy)
+        assert any(p is scaled.criterion_.scale for g in scaled.optimizer_.param_groups for p in g["params"])
+
+
 def test_bad_groups(small_task):
     Xs, ys, Xt, _ = small_task
     with pytest.raises(ValueError, match="gives both 'lr' and 'lr_scale'"):
