@@ -330,6 +330,10 @@ class MADDAClassifier(DomainAdaptationNet):
         # model: an interrupted source stage still starts the target stage (target encoder = source encoder) and
         # the kNN index is always rebuilt from this fit's source rows; skorch then ends the fit.
         indexed = False
+        # a call continuing the target stage: its kNN index, kept if the call is refused before its first step
+        earlier_index = ({name: self.__dict__[name] for name in ("source_embeddings_", "source_labels_")
+                          if name in self.__dict__} if net.stage == "target" else None)
+        restored = False
         try:
             if net.stage == "source":
                 # a new source stage: the previous fit's index and centres describe another source model (a callback
@@ -350,8 +354,15 @@ class MADDAClassifier(DomainAdaptationNet):
             indexed = True
             try:
                 super().fit_loop(X, y, epochs=epochs, **fit_params)
+            except BaseException:
+                if earlier_index is not None and self.training_run_.step == 0:
+                    # refused before the first step (the weights did not move): the model stays as it was
+                    self.__dict__.update(earlier_index)
+                    restored = True
+                raise
             finally:  # the target model moved: re-embed the labelled target rows of the index with it
-                self._set_knn_index(X["source"], y, source_rows=False)
+                if not restored:
+                    self._set_knn_index(X["source"], y, source_rows=False)
         finally:
             if not indexed:  # an interrupted source stage: index what the source model has learnt
                 self._set_knn_index(X["source"], y)

@@ -247,6 +247,29 @@ def test_a_refit_in_its_source_stage_has_no_index_of_the_previous_fit(small_task
     assert set(clf.source_labels_) == {0, 1, 2} and clf.predict_proba(Xt).shape == (len(Xt), 3)
 
 
+class FailAtFirstBatch(Callback):
+    def __init__(self, armed=False):
+        self.armed = armed
+
+    def on_batch_begin(self, net, training=None, **kwargs):
+        if self.armed and training:
+            raise RuntimeError("refused before the first step")
+
+
+def test_a_partial_fit_refused_before_its_first_step_keeps_the_knn_index(small_task):
+    """The weights did not move, so the model stays as it was: its kNN index of the earlier source rows too (the
+    call's source rows replaced it, and the predictions changed)."""
+    Xs, ys, Xt, _ = small_task
+    clf = make("madda", random_state=0, callbacks=[("fail", FailAtFirstBatch())]).fit(Xs, ys, Xt)
+    before = clf.predict_proba(Xt)
+    clf.set_params(callbacks__fail__armed=True)
+    rows = np.r_[0:3, 40:43, 80:83]
+    with pytest.raises(RuntimeError, match="refused before the first step"):
+        clf.partial_fit(Xs[rows], ys[rows], Xt, epochs=1)
+    assert len(clf.source_embeddings_) == len(Xs)
+    np.testing.assert_array_equal(clf.predict_proba(Xt), before)
+
+
 @pytest.mark.parametrize("k", [2.5, True, 0])
 def test_madda_checks_n_neighbors_before_training(small_task, k):
     Xs, ys, Xt, _ = small_task
