@@ -483,7 +483,8 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
         On a fitted estimator, new ``module`` / ``module__*`` / ``compile`` values are stored and take effect when
         the next ``fit`` builds the network; until then the fitted network keeps predicting (skorch would rebuild
         an untrained network at once while the estimator still counts as fitted). ``partial_fit`` and
-        ``warm_start`` fits refuse to continue a network built with other values. A new ``criterion`` or
+        ``warm_start`` fits refuse to continue a network built with other values, or on another ``device`` than
+        the one it is on (``"auto"`` continues there). A new ``criterion`` or
         ``criterion__*`` value and a new callback list take effect at once; the optimisers keep their state (they
         are rebuilt only for a criterion with parameters of its own, which they then train).
 
@@ -717,6 +718,20 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
         return {"module": self.module, "compile": self.compile, "preprocess": self.preprocess,
                 **{f"module__{k}": v for k, v in self.get_params_for("module").items()},
                 **{name: getattr(self, name) for name in self.network_parameters}}
+
+    def _check_device_unchanged(self):
+        """``partial_fit`` / ``warm_start`` continue the fitted network on the device it is on (``device_``): refuse
+        a ``device`` set since to another one (it would be reported by ``get_params`` and not used). ``"auto"``
+        continues on ``device_`` (e.g. a model trained on the CPU, unpickled on a CUDA machine)."""
+        if self.device is None or (isinstance(self.device, str) and self.device == "auto"):
+            return
+        requested, current = resolve_device(self.device), self.device_
+        if requested.type != current.type or None not in (requested.index, current.index) and (
+                requested.index != current.index):
+            raise ValueError(
+                f"device={self.device!r} was set after the network was trained on {str(current)!r}; partial_fit and "
+                f"warm starts continue on the device the network is on: set device={str(current)!r} (or 'auto') "
+                "again, or fit anew on the new device.")
 
     def _check_module_unchanged(self):
         """``partial_fit`` / ``warm_start`` continue the fitted network: refuse when ``module``, a ``module__*``
@@ -1275,6 +1290,7 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
         if keep_network:
             self._check_same_problem(new_classes, input_shape)
             self._check_module_unchanged()
+            self._check_device_unchanged()
         with restored_on_error(self, ("feature_names_in_", "n_features_in_")):  # X_target's names may be refused
             self._check_feature_names(X, reset=not keep_network)
             self._check_target_feature_names(X_target)
@@ -1474,6 +1490,7 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
         self._check_epochs(fit_params)
         self._check_params()
         self._check_module_unchanged()
+        self._check_device_unchanged()
         check_x_target_not_routed_past_pipeline(type(self).__name__, X_target)
         if sample_domain is not None:
             X, y, X_target, target_labels = split_sample_domain(X, y, sample_domain, self.unlabeled_marker,

@@ -50,6 +50,23 @@ def test_partial_fit_refuses_to_continue_a_network_built_with_other_module_value
     clf.partial_fit(Xs, ys, Xt)
 
 
+def test_partial_fit_refuses_a_device_set_after_the_network_was_trained(small_task):
+    """A new device on a fitted estimator was reported by get_params and not used (training continued on
+    device_); "auto" and the device the network is on continue."""
+    Xs, ys, Xt, _ = small_task
+    clf = make("dann", device="cpu").fit(Xs, ys, Xt)
+    before = {k: v.clone() for k, v in clf.module_.state_dict().items()}
+    clf.set_params(device="meta")
+    with pytest.raises(ValueError, match="device='meta' was set after the network was trained on 'cpu'; partial_fit "
+                                         "and warm starts continue on the device the network is on"):
+        clf.partial_fit(Xs, ys, Xt)
+    with pytest.raises(ValueError, match="device='meta' was set after the network was trained on 'cpu'"):
+        clf.set_params(warm_start=True).fit(Xs, ys, Xt)
+    assert all(torch.equal(before[k], v) for k, v in clf.module_.state_dict().items())
+    for device in ("auto", "cpu"):
+        clf.set_params(device=device).partial_fit(Xs, ys, Xt, epochs=1)
+
+
 @pytest.mark.parametrize("name, changed", [("dann", {"domain_hidden_sizes": (7,)}), ("ilada", {"base": "cdan"}),
                                            ("mlada", {"metric_dim": 3}), ("madda", {"embedding_dim": 3})])
 def test_partial_fit_refuses_a_network_built_with_other_method_parameters(small_task, name, changed):
