@@ -253,7 +253,9 @@ def badge_select(a: torch.Tensor, h: torch.Tensor, count: int, uniforms) -> torc
     The first row has the largest ``||g||`` (authors' code; first maximum); then pick t >= 1 is drawn with
     probability ``D2_i / sum D2`` (``D2_i`` the squared distance of ``g_i`` to the nearest pick so far) by inverse
     CDF with ``uniforms[t - 1]`` in [0, 1): the first row (in index order) whose cumulative ``D2`` exceeds
-    ``u * sum D2``. Once every remaining ``D2`` is 0 (duplicate embeddings), the lowest unpicked index is taken.
+    ``u * sum D2``. Once every remaining ``D2`` is 0 (duplicate embeddings: a squared distance within rounding noise,
+    1e-5 of ``||g_i||^2 + ||g_j||^2`` for float32 features, 1e-12 for float64, counts as 0), the lowest unpicked
+    index is taken.
 
     ``g`` (n, C*d) is never formed: ``||g_i - g_j||^2 = ||a_i||^2 ||h_i||^2 + ||a_j||^2 ||h_j||^2
     - 2 (a_i . a_j)(h_i . h_j)``. After each pick j, a row whose lower bound ``||g_i||^2 + ||g_j||^2
@@ -311,9 +313,9 @@ def badge_select(a: torch.Tensor, h: torch.Tensor, count: int, uniforms) -> torc
                     sel = np.flatnonzero(outside)[s:s + block]
                     hd[sel] = np.einsum("ij,j->i", hs[pos[sel]], hj)
             new = alpha[rows] + alpha[j] - 2.0 * ad[rows] * hd
-            # a duplicate of a pick is at distance 0: the float32 products leave rounding noise of a relative
-            # size well below 1e-5, which would make duplicates drawable
-            new[new <= 1e-5 * (alpha[rows] + alpha[j])] = 0.0
+            # a duplicate of a pick is at distance 0: the products leave rounding noise (float32 features: of a
+            # relative size well below 1e-5), which would make duplicates drawable
+            new[new <= (1e-5 if hs.dtype != np.float64 else 1e-12) * (alpha[rows] + alpha[j])] = 0.0
             d2[rows] = np.minimum(d2[rows], new)
         d2[j] = 0.0
         cdf = np.cumsum(d2)

@@ -302,8 +302,8 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
     class takes 99% or more of at least 10 rows, ``fit`` warns with a ``ConvergenceWarning`` that the
     adaptation has probably collapsed),
     train_indices_, valid_indices_, validation_seed_ (with ``train_split``: the source rows trained on and held
-    out, and the seed of that split, which ``partial_fit`` and warm-start fits keep so that the held-out rows stay
-    the same).
+    out, and the seed of that split, which ``partial_fit`` and warm-start fits keep so that, on the same rows, the
+    held-out rows stay the same).
     """
 
     #: skorch's bookkeeping before the net is initialised (read-only: skorch assigns new values, never mutates these)
@@ -440,7 +440,10 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
         """``params`` (skorch's deep ``get_params``) with the ``callbacks__<name>[__<param>]`` values set on this
         estimator: skorch lists a default callback's parameters from a fresh instance (``_default_callbacks``),
         which would report e.g. ``callbacks__grl_schedule__gamma`` at its default after it was set; a default
-        callback replaced by an instance lists that instance's parameters; a callback set to None lists none."""
+        callback replaced by an instance lists that instance's parameters; a callback set to None lists none, nor
+        does any with ``callbacks="disable"`` (none runs)."""
+        if isinstance(self.callbacks, str) and self.callbacks == "disable":
+            return {k: v for k, v in params.items() if not k.startswith("callbacks__")}
         set_here = {k: v for k, v in vars(self).items() if k.startswith("callbacks__")}
         replaced = {k: v for k, v in set_here.items() if k.count("__") == 1 and v is not None}
         disabled = [k + "__" for k, v in set_here.items() if v is None and k.count("__") == 1]
@@ -1730,10 +1733,10 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
         """At an epoch's end: warn when a schedule set the rates of an optimiser's relative groups (those with an
         ``lr_scale``: ``backbone_lr_scale``, ``optimizer__param_groups``, the unmatched parameters) out of their
         scales, e.g. ``OneCycleLR`` / ``CyclicLR`` given one ``max_lr`` / ``base_lr``, which they write into every
-        group, or a floor for every group (``CosineAnnealingLR``'s ``eta_min``, ``ReduceLROnPlateau``'s ``min_lr``):
-        a frozen group (scale 0) then trains. Every schedule that only multiplies the groups' own rates (the
-        annealing, ``StepLR``, ``ExponentialLR``, ``LambdaLR``, ``CosineAnnealingLR`` with ``eta_min=0``, ...)
-        keeps rate / scale equal across them."""
+        group (a frozen group, scale 0, then trains), or a floor for every group (``CosineAnnealingLR``'s
+        ``eta_min``, which lifts a frozen group too; ``ReduceLROnPlateau``'s ``min_lr``). Every schedule that only
+        multiplies the groups' own rates (the annealing, ``StepLR``, ``ExponentialLR``, ``LambdaLR``,
+        ``CosineAnnealingLR`` with ``eta_min=0``, ...) keeps rate / scale equal across them."""
         for name in self._optimizers:
             optimizer = getattr(self, name + "_", None)
             scaled = [group for group in getattr(optimizer, "param_groups", ()) if "lr_scale" in group]

@@ -293,6 +293,8 @@ def test_a_refused_callback_set_on_a_fitted_estimator_is_not_installed(small_tas
 def test_callbacks_disable_on_a_fitted_estimator_runs_none_and_takes_no_callback_values(small_task):
     """callbacks="disable" set between partial_fit calls removes every callback (a TypeError inside skorch before);
     a callbacks__* value beside it names the conflict (skorch's 'not enough values to unpack' before)."""
+    from sklearn.base import clone
+
     Xs, ys, Xt, _ = small_task
     clf = make("dann", random_state=0).fit(Xs, ys, Xt)
     clf.set_params(callbacks="disable")
@@ -301,6 +303,9 @@ def test_callbacks_disable_on_a_fitted_estimator_runs_none_and_takes_no_callback
     with pytest.raises(ValueError, match=r"callbacks='disable' runs no callback, so \['callbacks__lr_annealing'\] "
                                          r"has nothing to set"):
         clf.set_params(callbacks__lr_annealing=None)
+    assert not any(k.startswith("callbacks__") for k in clf.get_params())  # none runs, so none is listed
+    clf.set_params(**clf.get_params())
+    clone(clf).fit(Xs, ys, Xt)
 
 
 def test_callbacks_are_checked_again_before_partial_fit(small_task):
