@@ -722,15 +722,28 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
                 **{f"module__{k}": v for k, v in self.get_params_for("module").items()},
                 **{name: getattr(self, name) for name in self.network_parameters}}
 
+    def _check_continued_image_scale(self, X, X_target, Xs, Xt):
+        """A network that learnt uint8 images as x / 255, continued (``partial_fit``, warm start) on images of
+        another dtype read as given (``Xs``, ``Xt`` validated from ``X``, ``X_target``): warn when they are far
+        outside [0, 1] (:func:`check_image_scale`)."""
+        if getattr(self, "uint8_images_", False) and not any(getattr(a, "dtype", None) == np.uint8
+                                                              for a in (X, X_target)):
+            # (uint8 beside other images: split_domains named the other array already)
+            for rows, name in ((Xs, "X"), (Xt, "X_target")):
+                if rows is not None:
+                    check_image_scale(rows, name=name, reference="this estimator was fitted on")
+
     def _check_device_unchanged(self):
         """``partial_fit`` / ``warm_start`` continue the fitted network on the device it is on (``device_``): refuse
         a ``device`` set since to another one (it would be reported by ``get_params`` and not used). ``"auto"``
         continues on ``device_`` (e.g. a model trained on the CPU, unpickled on a CUDA machine)."""
         if self.device is None or (isinstance(self.device, str) and self.device == "auto"):
             return
-        requested, current = resolve_device(self.device), self.device_
-        if requested.type != current.type or None not in (requested.index, current.index) and (
-                requested.index != current.index):
+        requested = resolve_device(self.device)
+        current = next(self.module_.parameters(), torch.empty(0, device=self.device_)).device  # with its index
+        if requested.type == "cuda" and requested.index is None and torch.cuda.is_available():
+            requested = torch.device("cuda", torch.cuda.current_device())  # where "cuda" puts new tensors
+        if requested.type != current.type or (requested.type != "cpu" and requested.index != current.index):
             raise ValueError(
                 f"device={self.device!r} was set after the network was trained on {str(current)!r}; partial_fit and "
                 f"warm starts continue on the device the network is on: set device={str(current)!r} (or 'auto') "
@@ -1294,6 +1307,7 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
             self._check_same_problem(new_classes, input_shape)
             self._check_module_unchanged()
             self._check_device_unchanged()
+            self._check_continued_image_scale(X, X_target, Xs, Xt)
         with restored_on_error(self, ("feature_names_in_", "n_features_in_")):  # X_target's names may be refused
             self._check_feature_names(X, reset=not keep_network)
             self._check_target_feature_names(X_target)
@@ -1305,9 +1319,11 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
         # labels of the same values do not turn an int model's predictions into floats (as partial_fit)
         self.classes_ = self.classes_ if keep_network else new_classes
         self.input_kind_ = input_kind
-        # uint8 images in either domain: the network learns pixels as x / 255 (the other domain's float images too)
+        # uint8 images in either domain: the network learns pixels as x / 255 (the other domain's float images too);
+        # a warm start keeps what the network learnt before
         self.uint8_images_ = bool(input_kind == "images" and (Xs.dtype == np.uint8 or any(
-            getattr(rows, "dtype", None) == np.uint8 for rows in (X, X_target))))
+            getattr(rows, "dtype", None) == np.uint8 for rows in (X, X_target)))) or bool(
+            keep_network and self.__dict__.get("uint8_images_", False))
         self.input_shape_ = input_shape
         self.network_input_shape_ = network_shape
         self.n_features_in_ = int(Xs.shape[1]) if input_kind == "rows" else int(np.prod(input_shape))
@@ -1504,12 +1520,7 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
         self._check_target_feature_names(X_target)
         if getattr(self, "input_kind_", "rows") != "paths":
             check_features(Xs, name="X", input_shape=self.input_shape_, estimator_name=type(self).__name__)
-        if getattr(self, "uint8_images_", False) and not any(getattr(a, "dtype", None) == np.uint8
-                                                              for a in (X, X_target)):
-            # (uint8 beside other images: split_domains named the other array already)
-            for rows, name in ((Xs, "X"), (Xt, "X_target")):
-                if rows is not None:
-                    check_image_scale(rows, name=name, reference="this estimator was fitted on")
+        self._check_continued_image_scale(X, X_target, Xs, Xt)
         _, _, network_shape = self._describe_input(Xs)
         if network_shape != self._network_input_shape():
             raise ValueError(f"X gives network inputs of shape {network_shape}, but this estimator's network takes "

@@ -117,6 +117,10 @@ def test_images_of_another_dtype_on_the_255_scale_beside_uint8_images_are_named(
     assert loaded.uint8_images_ is True
     with pytest.warns(DataConversionWarning, match="fitted on uint8"):
         loaded.predict(Xt.astype(np.int64))
+    # a warm start continues the network that learnt x / 255: named as partial_fit names it, and still known after
+    with pytest.warns(DataConversionWarning, match="X holds images .* fitted on uint8"):
+        loaded.set_params(warm_start=True).fit(Xs.astype(np.float32), ys, Xt.astype(np.float32))
+    assert loaded.uint8_images_
     # pack_domains reads the two arrays as fit does: the uint8 ones as x / 255
     with pytest.warns(DataConversionWarning, match="Xt holds images that are not uint8.* while Xs holds uint8"):
         pack_domains(Xs, ys, Xt.astype(np.float32))
