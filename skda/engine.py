@@ -348,6 +348,9 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
     #: The parameters (besides ``lr``, ``optimizer`` and ``optimizer__*``) that set the optimisers' groups or rates:
     #: a new value on a fitted estimator rebuilds the optimisers at once (``set_params``).
     learning_rate_parameters: tuple[str, ...] = ("backbone_lr_scale",)
+    #: Whether the method's loss reads ``criterion_`` (the label loss): a method that does not (M-ADDA: triplet and
+    #: adversarial losses, kNN prediction) refuses a ``criterion`` or ``criterion__*`` value it would ignore.
+    uses_criterion: bool = True
     #: Whether fit needs target samples (False only for the source-only baseline).
     requires_target = True
     #: Whether ``predict_proba`` is the softmax of a label classifier's logits (``decision_function`` exists).
@@ -613,6 +616,8 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
         deferred = {k: v for k, v in params.items() if k.split("__", 1)[0] in ("module", "compile")}
         # a new criterion (or its options) on a fitted estimator: stored and built below; skorch would rebuild every
         # optimiser too (a criterion may have parameters), losing their state (Adam's moments, the rate reached)
+        if fitted and not self.uses_criterion:  # (unfitted: refused by the checks before fit, after the types')
+            self._refuse_criterion_values(params)
         new_criterion = fitted and any(k.split("__", 1)[0] == "criterion" for k in params)
         if new_criterion:
             deferred.update({k: v for k, v in params.items() if k.split("__", 1)[0] == "criterion"})
@@ -1427,12 +1432,24 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
         check_unused_skorch_parameters(self)
         check_device_available(self.device)
         criterion = self.criterion if isinstance(self.criterion, type) else type(self.criterion)
+        if not self.uses_criterion:
+            self._refuse_criterion_values({"criterion": self.criterion, **{
+                f"criterion__{k}": v for k, v in self.get_params_for("criterion").items()}})
         if criterion is nn.NLLLoss:  # (a subclass may take logits itself)
             raise ValueError(f"criterion={criterion.__name__}: skda's criterion takes the network's logits (skorch's "
                              "NeuralNetClassifier feeds NLLLoss log-probabilities; skda does not), so NLLLoss would "
                              "be unbounded below. Use torch.nn.CrossEntropyLoss (the default), which takes logits.")
         if self.__sklearn_is_fitted__() and getattr(self, "callbacks_", None) is not None:
             self.check_callbacks()  # partial_fit and warm starts keep the callbacks: train_split may have changed
+
+    def _refuse_criterion_values(self, params):
+        """A method that reads no criterion (``uses_criterion`` False) refuses a ``criterion`` other than the
+        default or any ``criterion__*`` value among ``params`` (it would be ignored, silently)."""
+        given = sorted(k for k, v in params.items() if k.startswith("criterion__")
+                       or (k == "criterion" and v is not nn.CrossEntropyLoss))
+        if given:
+            raise ValueError(f"{type(self).__name__} trains no label criterion (its losses and prediction rule are its "
+                             f"own), so {given} would be ignored; weight classes by resampling the source rows.")
 
     def _check_epochs(self, fit_params):
         """The only fit parameter besides ``yt`` and ``sample_domain`` (named in the signatures) is ``epochs``, an
@@ -1442,8 +1459,9 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
         if "sample_weight" in unknown:
             raise TypeError(
                 f"{type(self).__name__}.fit does not support sample_weight: every labelled source row weighs the "
-                "same in skda's losses. Resample the source rows by weight instead, or weight the classes with "
-                "criterion__weight=torch.tensor([...]) (one weight per class, in the order of classes_).")
+                "same in skda's losses. Resample the source rows by weight instead" + (
+                    ", or weight the classes with criterion__weight=torch.tensor([...]) (one weight per class, in "
+                    "the order of classes_)." if self.uses_criterion else "."))
         if unknown:
             raise TypeError(f"{type(self).__name__}.fit got unexpected fit parameter(s) {unknown}; the fit "
                             "parameters are yt, sample_domain and epochs (partial_fit).")

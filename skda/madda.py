@@ -187,6 +187,7 @@ class MADDAClassifier(DomainAdaptationNet):
 
     network_parameters = ("embedding_dim", "discriminator_hidden_sizes", "discriminator_input")
     learning_rate_parameters = ("backbone_lr_scale", "target_lr_scale")
+    uses_criterion = False  # triplet, center and adversarial losses, kNN prediction
 
     predicts_from_logits = False  # kNN votes: no decision_function
     anneals_learning_rate = False  # Adam at constant rates, as the authors' code

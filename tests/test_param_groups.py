@@ -330,7 +330,7 @@ class ScaledCrossEntropy(torch.nn.Module):
         return self.scale * torch.nn.functional.cross_entropy(logits, target)
 
 
-@pytest.mark.parametrize("name", ["dann", "madda", "active"])
+@pytest.mark.parametrize("name", ["dann", "ilada", "active"])
 def test_a_new_criterion_on_a_fitted_estimator_keeps_the_optimiser_state(small_task, name):
     """A criterion value set between partial_fit calls keeps the optimisers' state (Adam's moments, momentum)
     and rate (skorch rebuilt them: the next partial_fit trained differently, silently); a criterion with a
@@ -417,3 +417,23 @@ def test_optimizer_lr_is_checked_as_lr_is_at_fit_and_at_set_params(small_task):
         with pytest.raises(InvalidParameterError, match=f"'{key}' parameter of DANNClassifier must be"):
             model.set_params(**{key: value})
         assert [group["lr"] for group in model.optimizer_.param_groups] == rates
+
+
+def test_madda_refuses_criterion_values_it_would_ignore(small_task):
+    """M-ADDA's losses (triplet, center, adversarial) and kNN rule read no criterion: criterion__weight changed
+    nothing (identical predictions), and set on a fitted model rebuilt its three optimisers."""
+    Xs, ys, Xt, _ = small_task
+    match = r"MADDAClassifier trains no label criterion .* so \['criterion__weight'\] would be ignored"
+    with pytest.raises(ValueError, match=match):
+        make("madda", criterion__weight=torch.ones(3)).fit(Xs, ys, Xt)
+    clf = make("madda", random_state=0).fit(Xs, ys, Xt)
+    states = [len(getattr(clf, n + "_").state) for n in clf._optimizers]
+    with pytest.raises(ValueError, match=match):
+        clf.set_params(criterion__weight=torch.ones(3))
+    assert [len(getattr(clf, n + "_").state) for n in clf._optimizers] == states
+    assert "criterion__weight" not in vars(clf)
+    with pytest.raises(TypeError, match=r"does not support sample_weight: .* Resample the source rows by weight "
+                                        r"instead\.$"):
+        clf.fit(Xs, ys, Xt, sample_weight=np.ones(len(ys)))
+    clf.set_params(**clf.get_params())  # the default criterion passes
+
