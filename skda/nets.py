@@ -176,6 +176,12 @@ class TorchvisionBackbone(nn.Module):
         ``in_channels`` channels, its kernels derived from the (pretrained or initial) RGB kernels by
         :func:`adapt_input_channels`: for one channel the sum of the RGB kernels, so a grey image gives the
         features of the same image copied into three channels.
+    transform_input : None, True or False, default None
+        googlenet and inception_v3 only: torchvision's re-normalisation of the 3 RGB channels inside the model,
+        which its ImageNet weights expect. None: as torchvision builds them, on with weights by name, off at random
+        initialisation; a state_dict file is read as torchvision's weights (on) unless its first convolution takes
+        another number of channels than 3. A file of weights trained without it (e.g. saved from a randomly
+        initialised backbone): ``transform_input=False``.
     image_shape : None or tuple (C, H, W), default None
         Reshape flat rows ``(n, C*H*W)`` to images (so the backbone can sit behind a ``StandardScaler`` or take
         the flat rows of today's estimators); None accepts images only.
@@ -197,7 +203,7 @@ class TorchvisionBackbone(nn.Module):
     """
 
     def __init__(self, name: str, weights=None, in_channels: int = 3, image_shape: Sequence[int] | None = None,
-                 n_features_in: int | None = None):
+                 n_features_in: int | None = None, transform_input: bool | None = None):
         super().__init__()
         models = import_torchvision().models
         name = _check_architecture(name)
@@ -234,16 +240,27 @@ class TorchvisionBackbone(nn.Module):
             enum_weights = resolve_torchvision_weights(name, weights)
             self.weights_name = f"{type(enum_weights).__name__}.{enum_weights.name}"
         model = self._build(models, name, enum_weights)
-        if state_dict is not None and hasattr(model, "transform_input"):
-            # googlenet / inception_v3: torchvision builds them with its weights with transform_input on (the
-            # ImageNet weights expect it: a re-normalisation of the 3 RGB channels inside the model); a file is
-            # read as those weights, so that the offline route gives the features of the weights given by name
-            model.transform_input = True
+        if transform_input not in (None, True, False):
+            raise ValueError(f"transform_input must be None, True or False, got {transform_input!r}.")
+        if transform_input is not None and not hasattr(model, "transform_input"):
+            raise ValueError(f"transform_input applies to googlenet and inception_v3 only, not to {name}.")
+        if hasattr(model, "transform_input"):
+            if transform_input is None and state_dict is not None:
+                # torchvision builds googlenet / inception_v3 with its weights with transform_input on (the ImageNet
+                # weights expect it: a re-normalisation of the 3 RGB channels inside the model); a file is read as
+                # those weights (the offline route gives the features of the weights given by name), unless its
+                # first convolution takes another number of channels (a grey backbone's save)
+                saved_conv = next((v for k, v in state_dict.items()
+                                   if k.removeprefix("model.") == _first_conv_path(model) + ".weight"), None)
+                transform_input = saved_conv is None or saved_conv.shape[1] == 3
+            if transform_input is not None:
+                model.transform_input = transform_input
         if getattr(model, "transform_input", False) and in_channels != 3:
             raise ValueError(
-                f"{name} with weights re-normalises 3 RGB channels inside the model (torchvision's transform_input), "
-                f"so in_channels={in_channels} cannot be adapted: use in_channels=3 and give the images three "
-                "channels (grey images: X.repeat(3, axis=1), the features in_channels=1 gives other backbones).")
+                f"{name} with torchvision's transform_input (on with its weights) re-normalises 3 RGB channels inside "
+                f"the model, so in_channels={in_channels} cannot be adapted: use in_channels=3 and give the images "
+                "three channels (grey images: X.repeat(3, axis=1)), or transform_input=False for weights trained "
+                "without it.")
         n_classes = len(enum_weights.meta["categories"]) if enum_weights is not None else 1000
         head_name, head = _head_path(model, n_classes)
         conv_path = _first_conv_path(model)

@@ -291,7 +291,19 @@ def test_googlenet_and_inception_weights_from_a_file_equal_the_weights_by_name(t
     with torch.no_grad():
         torch.testing.assert_close(from_file(x), by_name(x))
     for source in (weights_name, tmp_path / "file.pth"):
-        with pytest.raises(ValueError, match=rf"{name} with weights re-normalises 3 RGB channels .* in_channels=1 "
-                                             r"cannot be adapted: use in_channels=3 .* X.repeat\(3, axis=1\)"):
+        with pytest.raises(ValueError, match=rf"{name} with torchvision's transform_input .* in_channels=1 cannot be "
+                                             r"adapted: use in_channels=3 .* X.repeat\(3, axis=1\)"):
             TorchvisionBackbone(name, weights=source, in_channels=1)
-    TorchvisionBackbone(name, in_channels=1)  # random init: no transform_input, any channel count
+    # random init: no transform_input, any channel count; its saves load with transform_input=False (the same
+    # features), a grey save (first convolution of one channel) as it is
+    torch.manual_seed(1)
+    random_init = TorchvisionBackbone(name).eval()
+    torch.save(random_init.state_dict(), tmp_path / "random.pth")
+    reloaded = TorchvisionBackbone(name, weights=tmp_path / "random.pth", transform_input=False).eval()
+    with torch.no_grad():
+        torch.testing.assert_close(reloaded(x), random_init(x))
+    grey = TorchvisionBackbone(name, in_channels=1)
+    torch.save(grey.state_dict(), tmp_path / "grey.pth")
+    assert not TorchvisionBackbone(name, weights=tmp_path / "grey.pth", in_channels=1).model.transform_input
+    with pytest.raises(ValueError, match="transform_input applies to googlenet and inception_v3 only"):
+        TorchvisionBackbone("resnet18", transform_input=True)
