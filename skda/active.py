@@ -267,7 +267,7 @@ def badge_select(a: torch.Tensor, h: torch.Tensor, count: int, uniforms) -> torc
     """
     n = len(h)
     a = a.detach().to("cpu", torch.float64).numpy()
-    h = h.detach().to("cpu").numpy()
+    h = h.detach().to("cpu", torch.float32 if h.dtype in (torch.float16, torch.bfloat16) else h.dtype).numpy()
     uniforms = np.asarray(uniforms, dtype=np.float64)
     chosen = np.empty(count, dtype=np.int64)
     # rows grouped by predicted class (argmin of a: the -1 + p entry), stable

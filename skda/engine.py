@@ -445,9 +445,9 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
         which would report e.g. ``callbacks__grl_schedule__gamma`` at its default after it was set; a default
         callback replaced by an instance lists that instance's parameters; a callback set to None lists none, nor
         does any with ``callbacks="disable"`` (none runs)."""
-        if isinstance(self.callbacks, str) and self.callbacks == "disable":
-            return {k: v for k, v in params.items() if not k.startswith("callbacks__")}
         set_here = {k: v for k, v in vars(self).items() if k.startswith("callbacks__")}
+        if isinstance(self.callbacks, str) and self.callbacks == "disable":  # the values stored, none of skorch's
+            return {**{k: v for k, v in params.items() if not k.startswith("callbacks__")}, **set_here}
         replaced = {k: v for k, v in set_here.items() if k.count("__") == 1 and v is not None}
         disabled = [k + "__" for k, v in set_here.items() if v is None and k.count("__") == 1]
         dropped = tuple(disabled) + tuple(k + "__" for k, v in replaced.items() if hasattr(v, "get_params"))
@@ -555,10 +555,14 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
         """The body of :meth:`set_params`."""
         params = dict(params)
         disabled = params.get("callbacks", self.callbacks)
-        callback_values = sorted(k for k in params if k.startswith("callbacks__"))
-        if isinstance(disabled, str) and disabled == "disable" and callback_values:
-            raise ValueError(f"callbacks='disable' runs no callback, so {callback_values} has nothing to set; set "
-                             "callbacks to a list (or None) first.")
+        callback_values = sorted(k for k, v in params.items() if k.startswith("callbacks__")
+                                 and not (k in vars(self) and same_value(vars(self)[k], v)))  # (stored ones pass)
+        if isinstance(disabled, str) and disabled == "disable":
+            if callback_values:
+                raise ValueError(f"callbacks='disable' runs no callback, so {callback_values} has nothing to set; "
+                                 "set callbacks to a list (or None) first.")
+            # the values stored already (set_params(**get_params())): kept for when callbacks are enabled again
+            params = {k: v for k, v in params.items() if not k.startswith("callbacks__")}
         if self.__sklearn_is_fitted__():
             # the rates are written into the optimisers now: checked first (a negative rate trained by gradient
             # ascent at the next partial_fit; a string failed inside the rescaling arithmetic)

@@ -88,13 +88,17 @@ class ImageFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         Seeds the random initialisation when ``weights=None`` (without touching the global torch generator), so
         that the transformer gives the same features after pickling or cloning (None: 0; an int, not a
         ``RandomState``, because an unpickled transformer rebuilds its backbone and must draw the same weights).
+    transform_input : None, True or False, default None
+        googlenet and inception_v3 only, as :class:`skda.nets.TorchvisionBackbone`: torchvision's re-normalisation
+        of the RGB channels inside the model (None: on with torchvision's weights, by name or from a state_dict
+        file in its layout; False for a file of weights trained without it).
 
     Attributes
     ----------
     device_, n_features_out_ (d), backbone_ (the :class:`~skda.nets.TorchvisionBackbone`, in eval mode; pickles
-    leave it out and rebuild it on first use from ``backbone_parameters_``, the name, weights, channels and seed of
-    the fit, on ``device`` as set then, so cached pipeline steps stay small and the other parameters set after fit
-    wait for the next fit).
+    leave it out and rebuild it on first use from ``backbone_parameters_``, the name, weights, channels, seed and
+    ``transform_input`` of the fit, on ``device`` as set then, so cached pipeline steps stay small and the other
+    parameters set after fit wait for the next fit).
 
     Notes
     -----
@@ -111,10 +115,11 @@ class ImageFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         "num_workers": [count(0)],
         "preprocess": [None, callable, choices("weights")],
         "random_state": [None, count(0)],
+        "transform_input": [None, "boolean"],
     }
 
     def __init__(self, name, weights=None, in_channels=3, batch_size=64, device="auto", preprocess=None,
-                 random_state=0, num_workers=0):
+                 random_state=0, num_workers=0, transform_input=None):
         self.name = name
         self.weights = weights
         self.in_channels = in_channels
@@ -123,13 +128,14 @@ class ImageFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         self.num_workers = num_workers
         self.preprocess = preprocess
         self.random_state = random_state
+        self.transform_input = transform_input
 
     # ------------------------------------------------------------------ building
     def _build_parameters(self) -> dict:
         """What the backbone is built from (recorded at fit as ``backbone_parameters_``; the device is not: a
         transformer unpickled on another machine builds on ``device`` as set now)."""
         return {"name": self.name, "weights": self.weights, "in_channels": self.in_channels,
-                "random_state": self.random_state}
+                "random_state": self.random_state, "transform_input": self.transform_input}
 
     def _fitted(self, name):
         """The value of ``name`` (name, weights, in_channels) the backbone was built with at fit."""
@@ -141,7 +147,8 @@ class ImageFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         device = resolve_device(self.device)
         with seeded(int(seed), device):  # as the estimators' fits: the lock, float32, the caller's RNG restored
             backbone = TorchvisionBackbone(parameters["name"], weights=parameters["weights"],
-                                           in_channels=parameters["in_channels"])
+                                           in_channels=parameters["in_channels"],
+                                           transform_input=parameters.get("transform_input"))  # (older pickles)
         return backbone.eval().to(device), device
 
     def _preprocessor(self):

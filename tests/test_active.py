@@ -544,6 +544,17 @@ def test_badge_select_matches_a_direct_computation(seed):
                                np.outer(badge_gradient_factors(out.detach())[0].numpy(), h[0]), atol=1e-12)
 
 
+def test_badge_select_takes_half_precision_features():
+    """bfloat16 / float16 features (a network run in bfloat16) are read as float32 (numpy has no bfloat16)."""
+    rng = np.random.default_rng(0)
+    a = badge_gradient_factors(torch.tensor(rng.normal(size=(20, 3))))
+    h = torch.tensor(rng.normal(size=(20, 5)), dtype=torch.float32)
+    u = rng.random(19)
+    for half in (torch.bfloat16, torch.float16):
+        np.testing.assert_array_equal(badge_select(a, h.to(half), 6, u),
+                                      badge_select(a, h.to(half).float(), 6, u))
+
+
 def test_badge_select_when_every_distance_is_zero():
     h = np.ones((12, 3))
     a = badge_gradient_factors(torch.zeros(12, 2) + torch.tensor([1.0, 0.0]))  # same embedding for all rows

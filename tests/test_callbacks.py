@@ -306,6 +306,13 @@ def test_callbacks_disable_on_a_fitted_estimator_runs_none_and_takes_no_callback
     assert not any(k.startswith("callbacks__") for k in clf.get_params())  # none runs, so none is listed
     clf.set_params(**clf.get_params())
     clone(clf).fit(Xs, ys, Xt)
+    # values stored before "disable" stay listed (deep get_params holds the shallow ones) and pass set_params
+    from sklearn.utils.estimator_checks import check_get_params_invariance
+
+    kept = make("dann", callbacks__grl_schedule__gamma=5.0).set_params(callbacks="disable")
+    check_get_params_invariance("dann", kept)
+    kept.set_params(**kept.get_params())
+    assert kept.set_params(callbacks=None).get_params()["callbacks__grl_schedule__gamma"] == 5.0
 
 
 def test_callbacks_are_checked_again_before_partial_fit(small_task):

@@ -50,6 +50,23 @@ def test_features_equal_the_backbone_on_scaled_images():
     assert list(features.get_feature_names_out()[:2]) == ["imagefeatures0", "imagefeatures1"]
 
 
+def test_googlenet_weights_trained_without_transform_input_give_their_features(tmp_path):
+    """A googlenet state_dict file is read as torchvision's weights (transform_input on) unless told otherwise:
+    transform_input=False gives a file saved from a randomly initialised backbone its own features (0.60 relative
+    off before, and no way to say so), and survives pickling (the backbone is rebuilt from it)."""
+    torch.manual_seed(3)
+    saved = TorchvisionBackbone("googlenet").eval()
+    torch.save(saved.state_dict(), tmp_path / "googlenet.pth")
+    X = np.random.RandomState(0).rand(4, 3, 32, 32).astype(np.float32)
+    with torch.no_grad():
+        expected = saved(torch.from_numpy(X)).numpy()
+    features = ImageFeatures("googlenet", weights=tmp_path / "googlenet.pth", transform_input=False, device="cpu")
+    np.testing.assert_allclose(features.fit(X).transform(X), expected, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(pickle.loads(pickle.dumps(features)).transform(X), expected, rtol=1e-5, atol=1e-5)
+    as_torchvision = ImageFeatures("googlenet", weights=tmp_path / "googlenet.pth", device="cpu").fit(X)
+    assert as_torchvision.backbone_.model.transform_input
+
+
 def test_pickle_clone_and_seed():
     """A pickled transformer leaves the backbone out and rebuilds the same one; clone keeps the parameters;
     another random_state draws other weights; the global torch generator is not touched."""
