@@ -1448,9 +1448,13 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
 
     def _refuse_criterion_values(self, params):
         """A method that reads no criterion (``uses_criterion`` False) refuses a ``criterion`` other than the
-        default or any ``criterion__*`` value among ``params`` (it would be ignored, silently)."""
-        given = sorted(k for k, v in params.items() if k.startswith("criterion__")
-                       or (k == "criterion" and v is not nn.CrossEntropyLoss))
+        default or a ``criterion__*`` value other than the default's among ``params`` (it would be ignored,
+        silently; the default's own values, e.g. ``reduction="mean"`` in a grid shared by several estimators,
+        pass)."""
+        defaults = {k: p.default for k, p in inspect.signature(nn.CrossEntropyLoss).parameters.items()}
+        given = sorted(k for k, v in params.items() if (k == "criterion" and v is not nn.CrossEntropyLoss) or (
+            k.startswith("criterion__") and not (k[len("criterion__"):] in defaults
+                                                 and same_value(defaults[k[len("criterion__"):]], v))))
         if given:
             raise ValueError(f"{type(self).__name__} trains no label criterion (its losses and prediction rule are its "
                              f"own), so {given} would be ignored; weight classes by resampling the source rows.")
