@@ -42,8 +42,18 @@ class PairedBatchSampler:
         self.epoch_length = max(self.n_source, self.n_target)
 
     def __len__(self):
-        steps = math.ceil(self.epoch_length / self.batch_size)
-        return steps - 1 if steps > 1 and self.epoch_length % self.batch_size == 1 else steps
+        return len(self._step_bounds())
+
+    def _step_bounds(self) -> list[tuple[int, int]]:
+        """``(start, stop)`` of each step's rows in the epoch's order: ``batch_size`` each, the last one smaller; a
+        1-row last step (BatchNorm cannot train on one row) joins the one before it."""
+        starts = list(range(0, self.epoch_length, self.batch_size))
+        bounds = starts[1:] + [self.epoch_length]
+        if len(starts) > 1 and self.epoch_length - starts[-1] == 1:
+            starts.pop()
+            bounds.pop()
+            bounds[-1] = self.epoch_length
+        return list(zip(starts, bounds))
 
     def _indices(self, n: int) -> torch.Tensor:
         """A random order of ``range(n)`` repeated (fresh permutation each time) to ``epoch_length``."""
@@ -60,14 +70,7 @@ class PairedBatchSampler:
     def __iter__(self):
         src = self.source_indices().to(self.device)
         tgt = self.target_indices().to(self.device)
-        starts = list(range(0, self.epoch_length, self.batch_size))
-        bounds = starts[1:] + [self.epoch_length]
-        if len(starts) > 1 and self.epoch_length - starts[-1] == 1:
-            # a 1-row last batch (BatchNorm cannot train on one row) joins the one before it
-            starts.pop()
-            bounds.pop()
-            bounds[-1] = self.epoch_length
-        for start, stop in zip(starts, bounds):
+        for start, stop in self._step_bounds():
             yield src[start:stop], tgt[start:stop]
 
 
@@ -112,9 +115,6 @@ class ClassBalancedBatchSampler(PairedBatchSampler):
         self.n_steps = math.ceil(max(self.n_source, self.n_target) / self.batch_size)
         # every step is full: an epoch spans n_steps whole batches of both domains
         self.epoch_length = self.n_steps * self.batch_size
-
-    def __len__(self):
-        return self.n_steps
 
     def source_indices(self) -> torch.Tensor:
         need = self.n_steps * self.per_class

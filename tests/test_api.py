@@ -44,6 +44,19 @@ def test_paired_sampler_covers_larger_domain_once_and_recycles_smaller(n_source,
     assert counts.min() >= len(smaller) // n_small and counts.max() <= -(-len(smaller) // n_small)
 
 
+@pytest.mark.parametrize("n_source,n_target,batch", [(20, 7, 1), (17, 40, 8), (9, 3, 2)])
+def test_sampler_length_is_the_number_of_steps_it_yields(n_source, n_target, batch):
+    """The schedules read len(sampler) as the steps of an epoch: with batch_size=1 the last step always has one row
+    and joins the one before it, so len was one more than the steps yielded (the progress p stopped at 0.925)."""
+    from skda.engine import ClassBalancedBatchSampler
+
+    generator, cpu = torch.Generator().manual_seed(0), torch.device("cpu")
+    one_class = torch.zeros(n_source, dtype=torch.long)
+    for sampler in (PairedBatchSampler(n_source, n_target, batch, generator, cpu),
+                    ClassBalancedBatchSampler(one_class, n_target, batch, generator, cpu)):
+        assert len(list(sampler)) == len(sampler)
+
+
 def test_samplers_refuse_an_empty_domain_and_labels_that_are_not_class_indices():
     """Was: ZeroDivisionError, torch's bincount errors, or class_names silently ignored."""
     from skda.engine import ClassBalancedBatchSampler
