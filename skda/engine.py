@@ -443,8 +443,8 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
         """``params`` (skorch's deep ``get_params``) with the ``callbacks__<name>[__<param>]`` values set on this
         estimator: skorch lists a default callback's parameters from a fresh instance (``_default_callbacks``),
         which would report e.g. ``callbacks__grl_schedule__gamma`` at its default after it was set; a default
-        callback replaced by an instance lists that instance's parameters; a callback set to None lists none, nor
-        does any with ``callbacks="disable"`` (none runs)."""
+        callback replaced by an instance lists that instance's parameters; a callback set to None lists none; with
+        ``callbacks="disable"`` (none runs) only the ``callbacks__*`` values stored on the estimator are listed."""
         set_here = {k: v for k, v in vars(self).items() if k.startswith("callbacks__")}
         if isinstance(self.callbacks, str) and self.callbacks == "disable":  # the values stored, none of skorch's
             return {**{k: v for k, v in params.items() if not k.startswith("callbacks__")}, **set_here}
@@ -842,7 +842,8 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
         names = {name for name, _ in self.callbacks_}
         unknown = sorted(key for key in vars(self) if key.startswith("callbacks__") and key.count("__") >= 2
                          and key.split("__")[1] not in names)
-        if unknown:
+        if unknown and not (isinstance(self.callbacks, str) and self.callbacks == "disable"):
+            # (with callbacks="disable" the stored values wait for the callbacks to be enabled again)
             raise ValueError(f"{unknown} name no callback of this {type(self).__name__}: its callbacks are "
                              f"{sorted(names)}. (A misspelt name would change nothing; a search over it would vary "
                              "nothing.)")
@@ -1452,12 +1453,21 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
         silently; the default's own values, e.g. ``reduction="mean"`` in a grid shared by several estimators,
         pass)."""
         defaults = {k: p.default for k, p in inspect.signature(nn.CrossEntropyLoss).parameters.items()}
-        given = sorted(k for k, v in params.items() if (k == "criterion" and v is not nn.CrossEntropyLoss) or (
+        default_instance = nn.CrossEntropyLoss()
+
+        def is_default_criterion(value):
+            return value is nn.CrossEntropyLoss or (type(value) is nn.CrossEntropyLoss and all(
+                same_value(getattr(value, k, None), getattr(default_instance, k, None))
+                for k in ("weight", "ignore_index", "reduction", "label_smoothing")))
+
+        given = sorted(k for k, v in params.items() if (k == "criterion" and not is_default_criterion(v)) or (
             k.startswith("criterion__") and not (k[len("criterion__"):] in defaults
                                                  and same_value(defaults[k[len("criterion__"):]], v))))
         if given:
             raise ValueError(f"{type(self).__name__} trains no label criterion (its losses and prediction rule are its "
-                             f"own), so {given} would be ignored; weight classes by resampling the source rows.")
+                             f"own), so {given} would be ignored"
+                             + ("; weight classes by resampling the source rows." if "criterion__weight" in given
+                                else "."))
 
     def _check_epochs(self, fit_params):
         """The only fit parameter besides ``yt`` and ``sample_domain`` (named in the signatures) is ``epochs``, an

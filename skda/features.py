@@ -148,7 +148,7 @@ class ImageFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         with seeded(int(seed), device):  # as the estimators' fits: the lock, float32, the caller's RNG restored
             backbone = TorchvisionBackbone(parameters["name"], weights=parameters["weights"],
                                            in_channels=parameters["in_channels"],
-                                           transform_input=parameters.get("transform_input"))  # (older pickles)
+                                           transform_input=parameters["transform_input"])
         return backbone.eval().to(device), device
 
     def _preprocessor(self):
@@ -190,6 +190,17 @@ class ImageFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
         state = dict(self.__dict__)
         state.pop("backbone_", None)
         return state
+
+    def __setstate__(self, state):
+        # a transformer pickled before transform_input existed built a googlenet / inception_v3 from a state_dict
+        # file without it: rebuilt so, its features are the ones it gave (and its parameters are complete)
+        if "transform_input" not in state:
+            legacy = (False if state.get("name") in ("googlenet", "inception_v3")
+                      and _is_state_dict_path(state.get("weights")) else None)
+            state = {**state, "transform_input": legacy}
+            if "backbone_parameters_" in state:
+                state["backbone_parameters_"] = {"transform_input": legacy, **state["backbone_parameters_"]}
+        self.__dict__.update(state)
 
     def __sklearn_is_fitted__(self):
         return "n_features_out_" in self.__dict__

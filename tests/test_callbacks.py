@@ -312,6 +312,8 @@ def test_callbacks_disable_on_a_fitted_estimator_runs_none_and_takes_no_callback
     kept = make("dann", callbacks__grl_schedule__gamma=5.0).set_params(callbacks="disable")
     check_get_params_invariance("dann", kept)
     kept.set_params(**kept.get_params())
+    kept.fit(Xs, ys, Xt).partial_fit(Xs, ys, Xt, epochs=1)  # continued too (its stored values were "misspelt")
+    kept.set_params(warm_start=True).fit(Xs, ys, Xt)
     assert kept.set_params(callbacks=None).get_params()["callbacks__grl_schedule__gamma"] == 5.0
 
 

@@ -65,6 +65,12 @@ def test_googlenet_weights_trained_without_transform_input_give_their_features(t
     np.testing.assert_allclose(pickle.loads(pickle.dumps(features)).transform(X), expected, rtol=1e-5, atol=1e-5)
     as_torchvision = ImageFeatures("googlenet", weights=tmp_path / "googlenet.pth", device="cpu").fit(X)
     assert as_torchvision.backbone_.model.transform_input
+    # a transformer pickled before the parameter existed (no transform_input in its state) was built without it
+    old = pickle.loads(pickle.dumps(features))
+    del old.__dict__["transform_input"], old.__dict__["backbone_parameters_"]["transform_input"]
+    old = pickle.loads(pickle.dumps(old))
+    np.testing.assert_allclose(old.transform(X), expected, rtol=1e-5, atol=1e-5)
+    assert old.get_params()["transform_input"] is False and clone(old).transform_input is False
 
 
 def test_pickle_clone_and_seed():

@@ -435,5 +435,8 @@ def test_madda_refuses_criterion_values_it_would_ignore(small_task):
     with pytest.raises(TypeError, match=r"does not support sample_weight: .* Resample the source rows by weight "
                                         r"instead\.$"):
         clf.fit(Xs, ys, Xt, sample_weight=np.ones(len(ys)))
-    clf.set_params(**clf.get_params())  # the default criterion passes
+    clf.set_params(**clf.get_params())  # the default criterion passes, also as a default instance
+    clf.set_params(criterion=torch.nn.CrossEntropyLoss())
+    with pytest.raises(ValueError, match=r"so \['criterion__reduction'\] would be ignored\.$"):
+        clf.set_params(criterion__reduction="sum")
 
