@@ -265,7 +265,8 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
         batch is gathered there (by ``DataLoader`` workers when ``num_workers > 0``), pinned and copied to CUDA
         without blocking. "auto": "host" for image files and for arrays that take more than a quarter of a CUDA
         device's memory (``skda.images.DEVICE_MEMORY_SHARE``), else "device" (always on the CPU). Both draw the
-        same paired index batches: without augmentation they give the same model for the same seed. Resolved in
+        same paired index batches: without augmentation they give the same model for the same seed (except M-ADDA
+        on flat rows with more labelled target rows than ``batch_size``: docs/images.md). Resolved in
         ``data_placement_``. Prediction always reads images and files chunk by chunk from the host.
     num_workers : int, default 0
         ``DataLoader`` worker processes for host batches and image files (decoding, augmentation and preprocessing
