@@ -1468,7 +1468,7 @@ class DomainAdaptationNet(ClassifierMixin, TransformerMixin, ClassNamePrefixFeat
             raise ValueError(f"{type(self).__name__} trains no label criterion (its losses and prediction rule are its "
                              f"own), so {given} would be ignored"
                              + ("; weight classes by resampling the source rows." if "criterion__weight" in given
-                                else "."))
+                                or getattr(params.get("criterion"), "weight", None) is not None else "."))
 
     def _check_epochs(self, fit_params):
         """The only fit parameter besides ``yt`` and ``sample_domain`` (named in the signatures) is ``epochs``, an

@@ -194,12 +194,15 @@ class ImageFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
     def __setstate__(self, state):
         # a transformer pickled before transform_input existed built a googlenet / inception_v3 from a state_dict
         # file without it: rebuilt so, its features are the ones it gave (and its parameters are complete)
+        def legacy(parameters):  # each from its own name and weights (those set after fit may differ)
+            return (False if parameters.get("name") in ("googlenet", "inception_v3")
+                    and _is_state_dict_path(parameters.get("weights")) else None)
+
         if "transform_input" not in state:
-            legacy = (False if state.get("name") in ("googlenet", "inception_v3")
-                      and _is_state_dict_path(state.get("weights")) else None)
-            state = {**state, "transform_input": legacy}
-            if "backbone_parameters_" in state:
-                state["backbone_parameters_"] = {"transform_input": legacy, **state["backbone_parameters_"]}
+            state = {**state, "transform_input": legacy(state)}
+            built = state.get("backbone_parameters_")
+            if built is not None and "transform_input" not in built:
+                state["backbone_parameters_"] = {"transform_input": legacy(built), **built}
         self.__dict__.update(state)
 
     def __sklearn_is_fitted__(self):

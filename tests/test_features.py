@@ -71,6 +71,11 @@ def test_googlenet_weights_trained_without_transform_input_give_their_features(t
     old = pickle.loads(pickle.dumps(old))
     np.testing.assert_allclose(old.transform(X), expected, rtol=1e-5, atol=1e-5)
     assert old.get_params()["transform_input"] is False and clone(old).transform_input is False
+    # the backbone is rebuilt from what it was built with at fit, also when name / weights were set after it
+    changed = pickle.loads(pickle.dumps(features)).set_params(weights=None)
+    del changed.__dict__["transform_input"], changed.__dict__["backbone_parameters_"]["transform_input"]
+    changed = pickle.loads(pickle.dumps(changed))
+    np.testing.assert_allclose(changed.transform(X), expected, rtol=1e-5, atol=1e-5)
 
 
 def test_pickle_clone_and_seed():

@@ -439,4 +439,6 @@ def test_madda_refuses_criterion_values_it_would_ignore(small_task):
     clf.set_params(criterion=torch.nn.CrossEntropyLoss())
     with pytest.raises(ValueError, match=r"so \['criterion__reduction'\] would be ignored\.$"):
         clf.set_params(criterion__reduction="sum")
+    with pytest.raises(ValueError, match=r"so \['criterion'\] would be ignored; weight classes by resampling"):
+        clf.set_params(criterion=torch.nn.CrossEntropyLoss(weight=torch.ones(3)))
 
